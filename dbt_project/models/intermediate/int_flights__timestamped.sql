@@ -1,0 +1,23 @@
+{{ config(tags=['daily']) }}
+-- Flights with UTC instants: each local timestamp is read in its airport's IANA zone (origin
+-- for departures, destination for arrivals). The 4 destinations missing from the airports
+-- delivery (BQN, PSE, SJU, STT) have no zone, so their arrival instants stay null; the local
+-- times remain.
+
+with flights as (
+    select * from {{ ref('stg_nycflights__flights') }}
+),
+
+airports as (
+    select faa, time_zone from {{ ref('stg_nycflights__airports') }}
+)
+
+select
+    flights.*,
+    timezone(origin_airport.time_zone, flights.scheduled_departure_local) as scheduled_departure_utc,
+    timezone(origin_airport.time_zone, flights.actual_departure_local)    as actual_departure_utc,
+    timezone(dest_airport.time_zone, flights.scheduled_arrival_local)     as scheduled_arrival_utc,
+    timezone(dest_airport.time_zone, flights.actual_arrival_local)        as actual_arrival_utc
+from flights
+left join airports as origin_airport on flights.origin = origin_airport.faa
+left join airports as dest_airport on flights.dest = dest_airport.faa

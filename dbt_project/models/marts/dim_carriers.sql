@@ -1,0 +1,2 @@
+select carrier, carrier_name
+from {{ ref('stg_nycflights__airlines') }}
