@@ -10,8 +10,7 @@ from resources.settings import Settings
 
 
 class Plugin(BasePlugin):
-    def initialize(self, plugin_config):
-        self._key = load_key(Settings.from_env())
-
     def configure_connection(self, conn):
-        register_udf(conn, self._key)
+        # Loaded here, not in initialize(): `dbt parse` creates the plugin without connecting,
+        # and must not generate a key file as a side effect.
+        register_udf(conn, load_key(Settings.from_env()))

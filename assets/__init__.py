@@ -1,0 +1,1 @@
+"""Dagster glue: thin asset definitions over the plain functions in ``resources``."""

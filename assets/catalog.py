@@ -1,0 +1,36 @@
+"""The analyst catalog as an asset: republished after the layers it exposes."""
+
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from assets.common import DATA_ENGINEERING
+from resources.catalog import publish_catalog
+from resources.lakehouse_resource import LakehouseResource
+
+CATALOG_KEY = dg.AssetKey(["catalog", "analytics"])
+
+
+def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=CATALOG_KEY,
+        group_name="publish",
+        kinds={"duckdb", "parquet"},
+        owners=[DATA_ENGINEERING],
+        deps=list(upstream),
+        description="analytics.duckdb: read-only views for analysts over parquet exported from "
+        "the staging and curated layers; republished atomically so open sessions never block or break.",
+    )
+    def analyst_catalog(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+        result = publish_catalog(lakehouse.settings())
+        return dg.MaterializeResult(metadata={
+            "path": dg.MetadataValue.path(str(result.catalog_path)),
+            "version": result.version,
+            "tables": len(result.row_counts),
+            "dagster/row_count": sum(result.row_counts.values()),
+            "row_counts": result.row_counts,
+            "published_bytes": result.bytes_published,
+        })
+
+    return analyst_catalog

@@ -1,0 +1,20 @@
+"""Conventions every asset shares: owners, partitions, backfill policy."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+
+from resources.sources import SourceSpec, daily_window
+
+DATA_ENGINEERING = "team:data-engineering"
+SINGLE_RUN = dg.BackfillPolicy.single_run()  # a year of partitions is one run, not 365
+
+
+def daily_partitions(sources: dict[str, SourceSpec]) -> dg.DailyPartitionsDefinition:
+    start, end = daily_window(sources)
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_date=end.isoformat())
+
+
+def table_schema(schema: dict[str, str] | pl.Schema) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in dict(schema).items()])

@@ -1,0 +1,50 @@
+"""The code location: everything is built when Dagster loads it, not at import."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from assets.catalog import build_catalog_asset
+from assets.common import daily_partitions
+from assets.dbt import build_dbt_assets, dbt_project
+from assets.jobs import build_jobs
+from assets.raw import build_raw_asset
+from resources.lakehouse_resource import LakehouseResource
+from resources.sources import load_sources
+
+
+def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definitions:
+    sources = load_sources()
+    daily = daily_partitions(sources)
+    raw = [build_raw_asset(spec, daily) for spec in sources.values()]
+    project = dbt_project()
+    dbt_reference, dbt_daily = build_dbt_assets(project, daily)
+    catalog = build_catalog_asset([*dbt_reference.keys, *dbt_daily.keys])
+
+    daily_keys = [k for a in raw if a.partitions_def for k in a.keys] + list(dbt_daily.keys)
+    reference_keys = [k for a in raw if not a.partitions_def for k in a.keys] + list(dbt_reference.keys)
+    jobs, schedules, sensors = build_jobs(daily, daily_keys, reference_keys)
+    return dg.Definitions(
+        assets=[*raw, dbt_reference, dbt_daily, catalog],
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
+        resources={
+            "lakehouse": lakehouse or LakehouseResource(),
+            "dbt": DbtCliResource(
+                project_dir=project,
+                profiles_dir=str(project.profiles_dir),
+                # The dbt installed beside this interpreter, whether or not the venv is activated.
+                dbt_executable=str(Path(sys.executable).parent / "dbt"),
+            ),
+        },
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

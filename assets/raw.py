@@ -1,0 +1,81 @@
+"""Raw assets: one per declared source, each ingesting deliveries under its schema contract."""
+
+
+import dagster as dg
+
+from assets.common import DATA_ENGINEERING, SINGLE_RUN, table_schema
+from resources.lakehouse_resource import LakehouseResource
+from resources.raw_zone import IngestSummary, ingest
+from resources.sources import SourceSpec
+
+CONTRACT_TYPES = {"int": "Int64", "float": "Float64", "string": "String", "date": "Date",
+                  "datetime_utc": "Datetime(UTC)"}
+
+
+def summary_metadata(summary: IngestSummary) -> dict:
+    """Row accounting on every materialization: delivered = raw + quarantined."""
+    meta: dict = {
+        "dagster/row_count": summary.raw_rows,
+        "delivered_rows": summary.delivered,
+        "raw_rows": summary.raw_rows,
+        "quarantined_rows": summary.quarantined,
+        "partitions_written": len(summary.partitions),
+        "delivery_files": ", ".join(summary.files),
+        "dagster/column_schema": table_schema(summary.schema),
+    }
+    if summary.undated_quarantined:
+        meta["undated_quarantined_rows"] = summary.undated_quarantined
+    if summary.quarantined:
+        meta["quarantine_reasons"] = dict(summary.reasons.most_common(10)) | (
+            {"undated": summary.undated_quarantined} if summary.undated_quarantined else {}
+        )
+    if summary.unexpected_columns:
+        meta["unexpected_columns"] = ", ".join(summary.unexpected_columns)
+    return meta
+
+
+def build_raw_asset(spec: SourceSpec, partitions_def: dg.PartitionsDefinition | None) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["raw", spec.name])
+    contract = {c.name: CONTRACT_TYPES[c.type] for c in spec.columns}
+    location = (
+        "raw/{name}/delivery_date=YYYY-MM-DD/part.parquet" if spec.is_partitioned else "raw/{name}/part.parquet"
+    ).format(name=spec.name)
+
+    @dg.asset(
+        key=key,
+        group_name="raw",
+        kinds={"parquet", "polars"},
+        owners=[DATA_ENGINEERING],
+        description=f"{spec.description}\n\nDelivered from `{spec.location}`, typed by the contract "
+        f"in resources/sources.yml, written to `{location}` with lineage columns. Rows breaking "
+        f"the contract go to `quarantine/{spec.name}/` with their reason.",
+        partitions_def=partitions_def if spec.is_partitioned else None,
+        backfill_policy=SINGLE_RUN if spec.is_partitioned else None,
+        metadata={"dagster/column_schema": table_schema(contract), "source_location": spec.location},
+        check_specs=[dg.AssetCheckSpec("no_quarantined_rows", asset=key,
+                                       description="Warns when a delivery had rows that broke the contract.")],
+    )
+    def _raw(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
+        settings = lakehouse.settings()
+        if spec.is_partitioned:
+            window = context.partition_time_window
+            summary = ingest(settings, spec, context.run_id, window.start.date(), window.end.date())
+        else:
+            summary = ingest(settings, spec, context.run_id)
+        context.log.info(
+            f"{spec.name}: delivered {summary.delivered}, raw {summary.raw_rows}, "
+            f"quarantined {summary.quarantined} over {len(summary.partitions)} partition(s)"
+        )
+        return dg.MaterializeResult(
+            metadata=summary_metadata(summary)
+            | {"path": dg.MetadataValue.path(str(settings.raw_dir / spec.name))},
+            check_results=[dg.AssetCheckResult(
+                check_name="no_quarantined_rows",
+                passed=summary.quarantined == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"quarantined_rows": summary.quarantined,
+                          "quarantine": str(settings.quarantine_dir / spec.name)},
+            )],
+        )
+
+    return _raw
