@@ -91,7 +91,10 @@ def _date_expr(spec: SourceSpec) -> pl.Expr:
         # pl.date raises on impossible dates (2013-02-30); build text and parse leniently instead.
         text = pl.format("{}-{}-{}", y, m.cast(pl.String).str.zfill(2), d.cast(pl.String).str.zfill(2))
         return text.str.to_date("%Y-%m-%d", strict=False)
-    return pl.col(cols[0]).cast(pl.Date, strict=False)
+    column = next(c for c in spec.columns if c.name == cols[0])
+    if column.type == "date":
+        return pl.col(column.name)  # already cast by the contract
+    return pl.col(column.name).cast(pl.String).str.to_date("%Y-%m-%d", strict=False)
 
 
 @dataclass

@@ -1,0 +1,97 @@
+"""Unit tests of the plain functions the assets call."""
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.definitions import build_definitions
+from resources.ingest import apply_contract
+from resources.parquet_io import write_parquet_atomic
+from resources.pseudonym import MissingKeyError, load_key, pseudonymize
+from resources.settings import EnvironmentMismatch, Settings
+from resources.sources import ColumnContract, DailyPartitioning, SourceSpec
+from resources.warehouse import WarehouseBusy, warehouse_lock
+
+
+def test_environment_roots_are_separate(tmp_path):
+    dev = Settings.from_env({"LAKEHOUSE_ROOT": str(tmp_path), "LAKEHOUSE_ENV": "dev"}).ensure()
+    with pytest.raises(EnvironmentMismatch, match="belongs to LAKEHOUSE_ENV=dev"):
+        Settings.from_env({"LAKEHOUSE_ROOT": str(tmp_path), "LAKEHOUSE_ENV": "prod"}).ensure()
+    assert Settings.from_env({"LAKEHOUSE_ENV": "prod"}).root != Settings.from_env({}).root
+    assert dev.warehouse_path != dev.catalog_path
+    with pytest.raises(ValueError, match="LAKEHOUSE_ENV"):
+        Settings.from_env({"LAKEHOUSE_ENV": "staging"})
+
+
+def test_pseudonym_is_keyed_stable_and_never_the_clear_value(tmp_path):
+    s = Settings(root=tmp_path, env="dev").ensure()
+    key = load_key(s, environ={})
+    assert load_key(s, environ={}) == key  # generated once, then reused
+    assert (s.secrets_dir / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+    a = pseudonymize("N14228", key)
+    assert a == pseudonymize("N14228", key) != pseudonymize("N14228", b"other key")
+    assert "N14228" not in a and len(a) == 64 and pseudonymize(None, key) is None
+    assert load_key(s, environ={"LAKEHOUSE_PSEUDONYM_KEY": "k"}) == b"k"
+    with pytest.raises(MissingKeyError):
+        load_key(Settings(root=tmp_path / "p", env="prod"), environ={})
+
+
+def test_contract_names_column_value_and_reason():
+    spec = SourceSpec(
+        name="t", description="", location="x.csv", format="csv",
+        columns=(ColumnContract("d", "string", nullable=False), ColumnContract("n", "int"),
+                 ColumnContract("v", "float")),
+        partitioning=DailyPartitioning(("d",), None, None),
+    )
+    df = pl.DataFrame({"_source_row": [1, 2, 3], "d": ["2013-01-01", None, "2013-01-01"],
+                       "n": ["1", "2", "x"], "v": ["10", "1.5", None], "extra": ["a", "b", "c"]})
+    res = apply_contract(spec, df)
+    assert res.valid["n"].to_list() == [1] and res.valid["v"].dtype == pl.Float64
+    assert res.rejected["_reason"].to_list() == ["column 'd': null is not allowed", "column 'n': x is not a valid int"]
+    assert res.unexpected_columns == ["extra"] and "extra" in res.valid.columns
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "a" / "part.parquet"
+    write_parquet_atomic(pl.DataFrame({"x": [1]}), path)
+    write_parquet_atomic(pl.DataFrame({"x": [2, 3]}), path)
+    assert pl.read_parquet(path)["x"].to_list() == [2, 3]
+    assert [p.name for p in path.parent.iterdir()] == ["part.parquet"]
+
+
+def _hold_lock(root: str, seconds: float) -> None:
+    with warehouse_lock(Settings(root=Path(root))):
+        (Path(root) / "held").touch()
+        time.sleep(seconds)
+
+
+def test_a_second_writer_waits_for_the_warehouse_lock(tmp_path):
+    holder = multiprocessing.get_context("spawn").Process(target=_hold_lock, args=(str(tmp_path), 3))
+    holder.start()
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "held").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with pytest.raises(WarehouseBusy, match="stayed locked"):
+        with warehouse_lock(Settings(root=tmp_path), timeout_s=0.5, poll_s=0.1):
+            pass
+    holder.join()
+    with warehouse_lock(Settings(root=tmp_path), timeout_s=1):
+        pass
+
+
+def test_every_asset_has_group_kind_owner_and_partitioned_ones_run_single():
+    graph = build_definitions().resolve_asset_graph()
+    groups = set()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        groups.add(node.group_name)
+        assert node.kinds and node.owners, key
+        assert node.description, key
+        if node.partitions_def is not None:
+            assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
+    assert {"raw", "staging", "curated", "publish"} <= groups
+    assert len(list(graph.asset_check_keys)) > 40  # dbt tests became asset checks

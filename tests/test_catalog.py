@@ -1,0 +1,84 @@
+"""The analyst catalog under a running pipeline, and the analyst's sandbox."""
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import duckdb
+import pytest
+
+from assets.jobs import DAILY_JOB, PUBLISH_JOB
+from resources.catalog import connect_catalog, connect_sandbox
+
+READER = textwrap.dedent("""
+    import sys, time, duckdb
+    catalog, stop = sys.argv[1], sys.argv[2]
+    con = duckdb.connect(catalog, read_only=True)
+    seen, errors, queries = set(), [], 0
+    print("ready", flush=True)
+    import os
+    while not os.path.exists(stop):
+        try:
+            seen.add(con.execute("select count(*) from curated.fct_flights").fetchone()[0])
+            queries += 1
+        except Exception as exc:
+            errors.append(repr(exc))
+        time.sleep(0.02)
+    print(queries, sorted(seen), errors, flush=True)
+    sys.exit(1 if errors else 0)
+""")
+
+
+def test_open_analyst_session_neither_blocks_nor_breaks_a_run(lakehouse, tmp_path):
+    lakehouse.build("2013-01-02")
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(lakehouse.settings.catalog_path), str(stop)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        # While the analyst holds the catalog open and queries it: ingest and build another
+        # day, then republish the catalog.
+        assert lakehouse.run(DAILY_JOB, "2013-01-03").success
+        assert lakehouse.run(PUBLISH_JOB).success
+        time.sleep(0.3)
+    finally:
+        stop.touch()
+        out, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, err + out
+    queries, seen, errors = out.strip().rsplit("\n", 1)[-1].split(" ", 1)[0], out, None
+    assert int(queries) > 10
+    assert "[943]" in out  # one consistent version throughout: the catalog it opened
+    with connect_catalog(lakehouse.settings) as con:  # a new session sees the new version
+        assert con.execute("select count(*) from curated.fct_flights").fetchone()[0] == 943 + 914
+
+
+def test_catalog_is_read_only_and_has_the_zones(year_lakehouse):
+    with connect_catalog(year_lakehouse.settings) as con:
+        schemas = {r[0] for r in con.execute("select distinct table_schema from information_schema.tables").fetchall()}
+        with pytest.raises(duckdb.Error, match="read-only"):
+            con.execute("create table curated.mine as select 1")
+        version = con.execute("select version, environment from catalog.version").fetchone()
+        columns = {r[0] for r in con.execute(
+            "select column_name from information_schema.columns where table_name = 'fct_flights'").fetchall()}
+    assert {"staging", "curated", "catalog"} <= schemas
+    assert "intermediate" not in schemas and "main" not in schemas
+    assert version[1] == "dev" and version[0].startswith("v")
+    assert {"flight_id", "flight_date", "carrier", "origin", "dest", "dep_delay", "arr_delay", "cancelled"} <= columns
+
+
+def test_sandbox_writes_its_own_tables_and_reads_the_catalog(year_lakehouse):
+    con = connect_sandbox(year_lakehouse.settings, user="pytest")
+    try:
+        con.execute(
+            "create or replace table late_by_carrier as select carrier, avg(arrived_late::int) as late_rate "
+            "from analytics.curated.fct_flights group by carrier"
+        )
+        assert con.execute("select count(*) from late_by_carrier").fetchone()[0] == 16
+        with pytest.raises(duckdb.Error):
+            con.execute("create table analytics.curated.mine as select 1")
+    finally:
+        con.close()
+    assert (year_lakehouse.settings.sandbox_dir / "pytest.duckdb").exists()
