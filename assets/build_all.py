@@ -19,6 +19,10 @@ from resources.catalog import connect_catalog
 from resources.settings import Settings
 
 
+# Step events are DEBUG; the full log stays in the run's record in the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def main() -> int:
     settings = Settings.from_env().ensure()
     defs = build_definitions()
@@ -32,7 +36,9 @@ def main() -> int:
     ]
     for name, tags in runs:
         started = time.perf_counter()
-        result = defs.resolve_job_def(name).execute_in_process(instance=instance, tags=tags)
+        result = defs.resolve_job_def(name).execute_in_process(
+            instance=instance, tags=tags, run_config=QUIET
+        )
         span = f" ({tags[ASSET_PARTITION_RANGE_START_TAG]} .. {tags[ASSET_PARTITION_RANGE_END_TAG]})" if tags else ""
         print(f"[make run] {name}{span}: {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s")
         if not result.success:

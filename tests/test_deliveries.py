@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pytest
 import yaml
 
 from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB

@@ -21,6 +21,10 @@ def test_year_backfills_in_one_run(year_lakehouse):
         dg.AssetKey(["curated", "fct_flights"])
     )
     assert len(materialized) == 365
+    event = year_lakehouse.instance.get_latest_materialization_event(dg.AssetKey(["curated", "fct_flights"]))
+    metadata = event.asset_materialization.metadata
+    assert metadata["dagster/row_count"].value == 336_776
+    assert "flight_id" in [c.name for c in metadata["dagster/column_schema"].schema.columns]
 
 
 def test_raw_to_curated_counts_reconcile(year_lakehouse):
