@@ -114,20 +114,21 @@ def days_in(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
-def _reject_other_days(text: pl.DataFrame, res: ContractResult, day: date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """In a day's own file every row belongs to that day: a row dated otherwise is rejected,
-    kept as delivered (text) like any other reject."""
-    other = res.valid.filter(pl.col(DATE_COLUMN) != day)
-    rejected = res.rejected
-    if other.height:
-        moved = (
-            text.join(other.select("_source_row", DATE_COLUMN), on="_source_row")
-            .with_columns(pl.format("dated {}, outside delivery {}", pl.col(DATE_COLUMN), pl.lit(str(day)))
-                          .alias(REASON_COLUMN))
-            .select(rejected.columns)
-        )
-        rejected = pl.concat([rejected, moved], how="vertical_relaxed")
-    return res.valid.filter(pl.col(DATE_COLUMN) == day), rejected
+def _move_to_rejected(text: pl.DataFrame, res: ContractResult, misplaced: pl.Expr, reason: pl.Expr) -> ContractResult:
+    """Reject valid rows that sit in the wrong place, kept as delivered (text) like any reject."""
+    moved = res.valid.filter(misplaced)
+    if not moved.height:
+        return res
+    as_delivered = (
+        text.join(moved.select("_source_row", DATE_COLUMN), on="_source_row")
+        .with_columns(reason.alias(REASON_COLUMN))
+        .select(res.rejected.columns)
+    )
+    return ContractResult(
+        valid=res.valid.filter(~misplaced),
+        rejected=pl.concat([res.rejected, as_delivered], how="vertical_relaxed"),
+        unexpected_columns=res.unexpected_columns,
+    )
 
 
 def ingest(
@@ -154,15 +155,28 @@ def ingest(
         for day in days:
             delivery = spec.delivery_path(day)
             text = read_delivery(spec, delivery)
-            res = apply_contract(spec, text)
-            valid, rejected = _reject_other_days(text, res, day)
-            parts.append(_write_partition(settings, spec, day, valid, rejected,
+            # In a day's own file every row belongs to that day: a row dated otherwise is rejected.
+            res = _move_to_rejected(
+                text, apply_contract(spec, text), pl.col(DATE_COLUMN) != day,
+                pl.format("dated {}, outside delivery {}", pl.col(DATE_COLUMN), pl.lit(str(day))),
+            )
+            rejected = res.rejected.with_columns(pl.lit(day).alias(DATE_COLUMN))
+            parts.append(_write_partition(settings, spec, day, res.valid, rejected,
                                           f"{spec.name}/{day}/{short}", delivery, now))
             files.append(delivery)
             last = res
     else:
         delivery = spec.delivery_path()
-        res = last = apply_contract(spec, read_delivery(spec, delivery))
+        text = read_delivery(spec, delivery)
+        # Rows dated outside every declared partition would never be ingested by any run:
+        # they go to the undated quarantine instead of vanishing.
+        declared = spec.partitioning
+        res = last = _move_to_rejected(
+            text, apply_contract(spec, text),
+            ~pl.col(DATE_COLUMN).is_between(declared.start, declared.end, closed="left"),
+            pl.format("dated {}, outside the declared partitions [{}, {})", pl.col(DATE_COLUMN),
+                      pl.lit(str(declared.start)), pl.lit(str(declared.end))),
+        )
         in_window_valid = res.valid.filter(pl.col(DATE_COLUMN).is_between(start, end, closed="left"))
         in_window_rej = res.rejected.filter(pl.col(DATE_COLUMN).is_between(start, end, closed="left"))
         for day in days:
@@ -170,7 +184,9 @@ def ingest(
                 settings, spec, day, rows_for_day(in_window_valid, day), rows_for_day(in_window_rej, day),
                 f"{spec.name}/{day}/{short}", delivery, now,
             ))
-        undated_rows = res.rejected.filter(pl.col(DATE_COLUMN).is_null())
+        undated_rows = res.rejected.filter(
+            ~pl.col(DATE_COLUMN).is_between(declared.start, declared.end, closed="left").fill_null(False)
+        )
         upath = undated_quarantine_path(settings, spec.name, delivery)
         if undated_rows.height:
             write_parquet_atomic(with_lineage(undated_rows, f"{spec.name}/undated/{short}", delivery, now), upath)

@@ -95,3 +95,22 @@ def test_every_asset_has_group_kind_owner_and_partitioned_ones_run_single():
             assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
     assert {"raw", "staging", "curated", "publish"} <= groups
     assert len(list(graph.asset_check_keys)) > 40  # dbt tests became asset checks
+
+
+def test_rows_outside_the_declared_partitions_are_quarantined_not_dropped(tmp_path):
+    from datetime import date
+
+    from resources.raw_zone import ingest
+
+    csv = tmp_path / "f.csv"
+    csv.write_text("d,n\n2013-01-01,1\n2012-12-31,2\nnot a date,3\n2013-01-02,4\n")
+    spec = SourceSpec(
+        name="f", description="", location=str(csv), format="csv",
+        columns=(ColumnContract("d", "string", nullable=False), ColumnContract("n", "int")),
+        partitioning=DailyPartitioning(("d",), date(2013, 1, 1), date(2013, 1, 3)),
+    )
+    summary = ingest(Settings(root=tmp_path / "lh").ensure(), spec, "run12345", date(2013, 1, 1), date(2013, 1, 3))
+    assert summary.raw_rows == 2 and summary.undated_quarantined == 2 and summary.delivered == 4
+    undated = pl.read_parquet(tmp_path / "lh" / "quarantine" / "f" / "undated" / "f.csv.parquet")
+    assert sorted(undated["_source_row"].to_list()) == [2, 3]
+    assert any("outside the declared partitions" in r for r in undated["_reason"].to_list())
