@@ -79,7 +79,10 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Se
         events = list(dbt.cli(args, context=context).stream())
         extra = _relation_metadata(settings, relations)
     for event in events:
-        key = getattr(event, "asset_key", None)
+        if isinstance(event, dg.Output):
+            key = context.assets_def.keys_by_output_name.get(event.output_name)
+        else:
+            key = getattr(event, "asset_key", None)
         if isinstance(event, (dg.Output, dg.AssetMaterialization)) and key in extra:
             event = event.with_metadata({**event.metadata, **extra[key]})
         yield event
