@@ -14,7 +14,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.definitions import build_definitions
-from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB
+from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
 from resources.catalog import connect_catalog
 from resources.settings import Settings
 
@@ -23,21 +23,32 @@ from resources.settings import Settings
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
+BOOTSTRAP_APPROVAL = {
+    "approver": "make-run (bootstrap)",
+    "reason": "first production model on the embedded data, deployed by `make run`",
+}
+
+
 def main() -> int:
     settings = Settings.from_env().ensure()
     defs = build_definitions()
     instance = dg.DagsterInstance.get()
     daily_job = defs.resolve_job_def(DAILY_JOB)
     keys = daily_job.partitions_def.get_partition_keys()
+    year = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
     runs = [
-        (REFERENCE_JOB, {}),
-        (DAILY_JOB, {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}),
-        (PUBLISH_JOB, {}),
+        (REFERENCE_JOB, {}, {}),
+        (DAILY_JOB, year, {}),
+        (TRAIN_JOB, {}, {}),
+        # The first production model needs an approval like any other; make run records this one.
+        (PROMOTE_JOB, {}, {"ops": {"ml__production_model": {"config": BOOTSTRAP_APPROVAL}}}),
+        (SCORE_JOB, year, {}),
+        (PUBLISH_JOB, {}, {}),
     ]
-    for name, tags in runs:
+    for name, tags, config in runs:
         started = time.perf_counter()
         result = defs.resolve_job_def(name).execute_in_process(
-            instance=instance, tags=tags, run_config=QUIET
+            instance=instance, tags=tags, run_config={**QUIET, **config}
         )
         span = f" ({tags[ASSET_PARTITION_RANGE_START_TAG]} .. {tags[ASSET_PARTITION_RANGE_END_TAG]})" if tags else ""
         print(f"[make run] {name}{span}: {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s")
@@ -45,10 +56,16 @@ def main() -> int:
             return 1
     with connect_catalog(settings) as con:
         n, distinct = con.execute("select count(*), count(distinct flight_id) from curated.fct_flights").fetchone()
+        days, scored, model, auc = con.execute(
+            "select count(distinct s.flight_date), count(*), any_value(s.model_version), any_value(r.holdout_roc_auc) "
+            "from ml.flight_delay_scores s join ml.model_registry r using (model_version)"
+        ).fetchone()
     print(f"""
 Lakehouse ({settings.env}): {settings.root}
 Analyst catalog (read-only): {settings.catalog_path}
   curated.fct_flights: {n:,} rows, {distinct:,} distinct flight_id
+  ml.flight_delay_scores: {scored:,} scores over {days} days from production model {model}
+  (test-window ROC AUC {auc:.4f})
 Sandbox for your own tables:  make sandbox
 Dagster UI:                   make dev   (http://127.0.0.1:3000)
 """)

@@ -12,6 +12,7 @@ from assets.catalog import build_catalog_asset
 from assets.common import daily_partitions
 from assets.dbt import build_dbt_assets, dbt_project
 from assets.jobs import build_jobs
+from assets.ml import FEATURES_KEY, build_ml_assets
 from assets.raw import build_raw_asset
 from resources.lakehouse_resource import LakehouseResource
 from resources.sources import load_sources
@@ -23,13 +24,14 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
     raw = [build_raw_asset(spec, daily) for spec in sources.values()]
     project = dbt_project()
     dbt_reference, dbt_daily = build_dbt_assets(project, daily)
-    catalog = build_catalog_asset([*dbt_reference.keys, *dbt_daily.keys])
+    ml = build_ml_assets(daily)
+    catalog = build_catalog_asset([*dbt_reference.keys, *dbt_daily.keys, *(k for a in ml for k in a.keys)])
 
-    daily_keys = [k for a in raw if a.partitions_def for k in a.keys] + list(dbt_daily.keys)
+    daily_keys = [k for a in raw if a.partitions_def for k in a.keys] + list(dbt_daily.keys) + [FEATURES_KEY]
     reference_keys = [k for a in raw if not a.partitions_def for k in a.keys] + list(dbt_reference.keys)
     jobs, schedules, sensors = build_jobs(daily, daily_keys, reference_keys)
     return dg.Definitions(
-        assets=[*raw, dbt_reference, dbt_daily, catalog],
+        assets=[*raw, dbt_reference, dbt_daily, *ml, catalog],
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,

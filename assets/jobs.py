@@ -3,11 +3,17 @@
 
 import dagster as dg
 
+from datetime import timedelta
+
 from assets.catalog import CATALOG_KEY
+from assets.ml import CANDIDATE_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY
 
 REFERENCE_JOB = "reference_build"
 DAILY_JOB = "daily_build"
 PUBLISH_JOB = "publish_catalog"
+TRAIN_JOB = "train_model"
+PROMOTE_JOB = "promote_model"
+SCORE_JOB = "score_flights"
 
 
 
@@ -24,6 +30,27 @@ def build_jobs(daily: dg.PartitionsDefinition, daily_keys: list[dg.AssetKey], re
         description="A day's flights and weather delivery, from raw through curated.",
     )
     publish_job = dg.define_asset_job(PUBLISH_JOB, selection=dg.AssetSelection.assets(CATALOG_KEY))
+    train_job = dg.define_asset_job(
+        TRAIN_JOB, selection=dg.AssetSelection.assets(CANDIDATE_KEY, PREPRODUCTION_KEY),
+        description="Train, register a candidate, and prove it in pre-production.",
+    )
+    promote_job = dg.define_asset_job(
+        PROMOTE_JOB, selection=dg.AssetSelection.assets(PRODUCTION_KEY),
+        description="Promote (or roll back) the production model. Launch with run config "
+        "ops: {ml__production_model: {config: {approver: ..., reason: ...}}}.",
+    )
+    score_job = dg.define_asset_job(
+        SCORE_JOB, selection=dg.AssetSelection.assets(SCORES_KEY), partitions_def=daily,
+        description="Score every flight of the partition's days with the production model.",
+    )
+
+    @dg.schedule(job=score_job, cron_schedule="0 5 * * *", name="score_next_day_schedule",
+                 description="Each morning, score the flights scheduled for the next day.")
+    def score_next_day(context: dg.ScheduleEvaluationContext):
+        day = (context.scheduled_execution_time + timedelta(days=1)).date().isoformat()
+        if day not in daily.get_partition_keys():
+            return dg.SkipReason(f"{day} is outside the scoring partitions")
+        return dg.RunRequest(run_key=f"score-{day}", partition_key=day)
 
     daily_schedule = dg.build_schedule_from_partitioned_job(
         daily_job, hour_of_day=2, name="daily_delivery_schedule",
@@ -32,7 +59,7 @@ def build_jobs(daily: dg.PartitionsDefinition, daily_keys: list[dg.AssetKey], re
 
     @dg.run_status_sensor(
         run_status=dg.DagsterRunStatus.SUCCESS,
-        monitored_jobs=[reference_job, daily_job],
+        monitored_jobs=[reference_job, daily_job, train_job, promote_job, score_job],
         request_job=publish_job,
         default_status=dg.DefaultSensorStatus.RUNNING,
         name="republish_catalog_after_build",
@@ -40,4 +67,5 @@ def build_jobs(daily: dg.PartitionsDefinition, daily_keys: list[dg.AssetKey], re
     def republish_catalog(context: dg.RunStatusSensorContext):
         return dg.RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
 
-    return [reference_job, daily_job, publish_job], [daily_schedule], [republish_catalog]
+    return ([reference_job, daily_job, publish_job, train_job, promote_job, score_job],
+            [daily_schedule, score_next_day], [republish_catalog])

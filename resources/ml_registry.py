@@ -1,0 +1,246 @@
+"""Model registry: artifacts with checksums, training records, and an append-only audit trail.
+
+A version moves candidate -> pre-production -> production only through recorded events:
+
+- ``registered`` (candidate) when a training run stores its artifact and metrics;
+- ``preproduction_passed`` when it has scored a sample of operational data with the
+  production schema (``preproduction_failed`` otherwise);
+- ``promoted`` only with an approver and a reason, and only if it beats the current production
+  model on the same test window; refusals are recorded too;
+- ``rolled_back`` returns production to the version it replaced, with approver and reason.
+
+Status is derived by replaying ``audit.jsonl``; nothing is edited in place. Every load checks the
+artifact's sha256 against the training record, so a swapped or damaged file is refused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import joblib
+import polars as pl
+
+from resources.parquet_io import write_parquet_atomic
+from resources.settings import Settings
+
+CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED = "candidate", "pre-production", "production", "retired"
+
+
+class ArtifactIntegrityError(RuntimeError):
+    pass
+
+
+class PromotionRefused(RuntimeError):
+    pass
+
+
+def registry_dir(settings: Settings) -> Path:
+    return settings.root / "ml" / "registry"
+
+
+def models_dir(settings: Settings) -> Path:
+    return settings.root / "ml" / "models"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@contextmanager
+def _registry_lock(settings: Settings):
+    registry_dir(settings).mkdir(parents=True, exist_ok=True)
+    with open(registry_dir(settings) / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def new_version() -> str:
+    return f"flight-delay-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Registry:
+    settings: Settings
+
+    # --- records ---------------------------------------------------------------------------
+    def record_path(self, version: str) -> Path:
+        return registry_dir(self.settings) / "models" / f"{version}.json"
+
+    def record(self, version: str) -> dict:
+        path = self.record_path(version)
+        if not path.exists():
+            raise KeyError(f"model version {version!r} is not in the registry ({path})")
+        return json.loads(path.read_text())
+
+    def versions(self) -> list[str]:
+        return sorted(p.stem for p in (registry_dir(self.settings) / "models").glob("*.json"))
+
+    def audit(self) -> list[dict]:
+        path = registry_dir(self.settings) / "audit.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def _append(self, event: dict) -> dict:
+        event = {"at": _now(), **event}
+        path = registry_dir(self.settings) / "audit.jsonl"
+        with open(path, "a") as fh:
+            fh.write(json.dumps(event, sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return event
+
+    # --- derived state -----------------------------------------------------------------------
+    def statuses(self) -> dict[str, str]:
+        status: dict[str, str] = {}
+        for e in self.audit():
+            v = e.get("version")
+            match e["event"]:
+                case "registered":
+                    status[v] = CANDIDATE
+                case "preproduction_passed":
+                    status[v] = PREPRODUCTION
+                case "promoted" | "rolled_back":
+                    for other, s in status.items():
+                        if s == PRODUCTION:
+                            status[other] = RETIRED
+                    status[v] = PRODUCTION
+        return status
+
+    def production_version(self) -> str | None:
+        return next((v for v, s in self.statuses().items() if s == PRODUCTION), None)
+
+    def production_history(self) -> list[str]:
+        """Versions in the order they became production (rollbacks included)."""
+        return [e["version"] for e in self.audit() if e["event"] in ("promoted", "rolled_back")]
+
+    def latest(self, status: str) -> str | None:
+        matching = [v for v, s in self.statuses().items() if s == status]
+        return max(matching) if matching else None
+
+    # --- writes ------------------------------------------------------------------------------
+    def register(self, pipeline: Any, record: dict) -> dict:
+        version = record["model_version"]
+        target = models_dir(self.settings) / version / "model.joblib"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".model.{uuid.uuid4().hex}.tmp")
+        joblib.dump(pipeline, tmp)
+        os.replace(tmp, target)
+        record = {**record, "artifact_path": str(target), "artifact_sha256": sha256_of(target),
+                  "artifact_bytes": target.stat().st_size, "registered_at": _now()}
+        with _registry_lock(self.settings):
+            self.record_path(version).parent.mkdir(parents=True, exist_ok=True)
+            self.record_path(version).write_text(json.dumps(record, indent=2, sort_keys=True))
+            self._append({"event": "registered", "version": version, "actor": "training",
+                          "metrics": {"test_roc_auc": record["test"]["roc_auc"]}})
+            self.export()
+        return record
+
+    def load(self, version: str):
+        """The fitted pipeline, after checking its sha256 against the training record."""
+        rec = self.record(version)
+        path = Path(rec["artifact_path"])
+        if not path.exists():
+            raise ArtifactIntegrityError(f"artifact of {version} is missing: {path}")
+        actual = sha256_of(path)
+        if actual != rec["artifact_sha256"]:
+            raise ArtifactIntegrityError(
+                f"artifact of {version} at {path} has sha256 {actual}, registry recorded "
+                f"{rec['artifact_sha256']}: refusing to load a file that is not the trained model"
+            )
+        return joblib.load(path)
+
+    def record_preproduction(self, version: str, passed: bool, details: dict) -> None:
+        with _registry_lock(self.settings):
+            self._append({"event": "preproduction_passed" if passed else "preproduction_failed",
+                          "version": version, "actor": "preproduction_check", "details": details})
+            self.export()
+
+    def promote(self, version: str, approver: str, reason: str, candidate_auc: float,
+                production_auc: float | None) -> dict:
+        """``candidate_auc`` and ``production_auc``: both measured on the candidate's test window."""
+        with _registry_lock(self.settings):
+            current = self.production_version()
+            problem = None
+            if not approver.strip() or not reason.strip():
+                problem = "a promotion needs a recorded approval: approver and reason are required"
+            elif self.statuses().get(version) != PREPRODUCTION:
+                problem = f"{version} is {self.statuses().get(version, 'unknown')}, not {PREPRODUCTION}"
+            elif current and production_auc is not None and candidate_auc <= production_auc:
+                problem = (f"{version} does not beat production {current} on the same test window "
+                           f"(ROC AUC {candidate_auc:.4f} <= {production_auc:.4f})")
+            metrics = {"candidate_test_roc_auc": candidate_auc, "production_test_roc_auc": production_auc}
+            if problem:
+                self._append({"event": "promotion_refused", "version": version, "actor": approver,
+                              "reason": reason, "refusal": problem, "metrics": metrics,
+                              "previous_version": current})
+                self.export()
+                raise PromotionRefused(problem)
+            event = self._append({"event": "promoted", "version": version, "actor": approver, "reason": reason,
+                                  "metrics": metrics, "previous_version": current})
+            self.export()
+            return event
+
+    def rollback(self, approver: str, reason: str) -> dict:
+        with _registry_lock(self.settings):
+            if not approver.strip() or not reason.strip():
+                raise PromotionRefused("a rollback needs a recorded approval: approver and reason are required")
+            history = self.production_history()
+            current = self.production_version()
+            previous = next((v for v in reversed(history) if v != current), None)
+            if current is None or previous is None:
+                raise PromotionRefused("there is no earlier production version to roll back to")
+            event = self._append({"event": "rolled_back", "version": previous, "actor": approver,
+                                  "reason": reason, "previous_version": current})
+            self.export()
+            return event
+
+    # --- analyst tables ----------------------------------------------------------------------
+    def export(self) -> None:
+        """Rewrite the registry and audit tables the catalog exposes as ml.model_registry / ml.model_audit."""
+        statuses = self.statuses()
+        rows = []
+        for v in self.versions():
+            rec = self.record(v)
+            rows.append({
+                "model_version": v, "status": statuses.get(v, CANDIDATE), "family": rec["family"],
+                "params": json.dumps(rec["params"], sort_keys=True),
+                "holdout_roc_auc": rec["test"]["roc_auc"], "holdout_pr_auc": rec["test"]["pr_auc"],
+                "holdout_log_loss": rec["test"]["log_loss"], "holdout_brier": rec["test"]["brier"],
+                "validation_roc_auc": rec["validation"]["roc_auc"],
+                "train_start": rec["split"]["train_start"], "validation_start": rec["split"]["validation_start"],
+                "test_start": rec["split"]["test_start"], "test_end": rec["split"]["test_end"],
+                "data_version": rec["data_version"], "code_version": rec["code_version"],
+                "artifact_sha256": rec["artifact_sha256"], "registered_at": rec["registered_at"],
+            })
+        base = registry_dir(self.settings)
+        if rows:
+            write_parquet_atomic(pl.DataFrame(rows), base / "model_registry.parquet")
+        audit = [
+            {"at": e["at"], "event": e["event"], "model_version": e.get("version"), "actor": e.get("actor"),
+             "reason": e.get("reason"), "previous_version": e.get("previous_version"),
+             "refusal": e.get("refusal"), "metrics": json.dumps(e.get("metrics")) if e.get("metrics") else None}
+            for e in self.audit()
+        ]
+        if audit:
+            write_parquet_atomic(pl.DataFrame(audit, infer_schema_length=None), base / "model_audit.parquet")
