@@ -237,7 +237,7 @@ class Registry:
         if rows:
             write_parquet_atomic(pl.DataFrame(rows), base / "model_registry.parquet")
         audit = [
-            {"at": e["at"], "event": e["event"], "model_version": e.get("version"), "actor": e.get("actor"),
+            {"event_at": e["at"], "event": e["event"], "model_version": e.get("version"), "actor": e.get("actor"),
              "reason": e.get("reason"), "previous_version": e.get("previous_version"),
              "refusal": e.get("refusal"), "metrics": json.dumps(e.get("metrics")) if e.get("metrics") else None}
             for e in self.audit()

@@ -33,12 +33,13 @@ class Lakehouse:
     defs: dg.Definitions
     instance: dg.DagsterInstance
 
-    def run(self, job: str, start: str | None = None, end: str | None = None, raise_on_error: bool = True):
+    def run(self, job: str, start: str | None = None, end: str | None = None, raise_on_error: bool = True,
+            run_config: dict | None = None):
         tags = {}
         if start:
             tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end or start}
         return self.defs.resolve_job_def(job).execute_in_process(
-            instance=self.instance, tags=tags, raise_on_error=raise_on_error
+            instance=self.instance, tags=tags, raise_on_error=raise_on_error, run_config=run_config
         )
 
     def build(self, start: str, end: str | None = None) -> None:

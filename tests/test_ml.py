@@ -1,0 +1,178 @@
+"""The ML lifecycle on real data: Jan-Feb 2013, trained on January, judged on late February."""
+
+import json
+import shutil
+from datetime import date
+
+import pytest
+import polars as pl
+
+from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from resources.catalog import connect_catalog
+from resources.ml_features import FEATURES, LeakageError, assert_no_leakage, leakage_violations
+from resources.ml_registry import ArtifactIntegrityError, Registry
+from resources.ml_store import day_file, features_dir, load_feature_inputs, scores_archive_dir, scores_dir
+from resources.ml_training import TimeSplit
+from tests.conftest import make_lakehouse
+
+SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-02-01",
+         "test_start": "2013-02-15", "test_end": "2013-03-01"}
+APPROVAL = {"approver": "pytest", "reason": "test deployment"}
+
+
+def promote_config(**config) -> dict:
+    return {"ops": {"ml__production_model": {"config": config}}}
+
+
+@pytest.fixture(scope="session")
+def ml_lakehouse(tmp_path_factory):
+    lh = make_lakehouse(tmp_path_factory.mktemp("ml") / "lakehouse")
+    assert lh.run(REFERENCE_JOB).success
+    assert lh.run(DAILY_JOB, "2013-01-01", "2013-02-28").success
+    assert lh.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
+    assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL)).success
+    assert lh.run(SCORE_JOB, "2013-01-01", "2013-02-28").success
+    assert lh.run(PUBLISH_JOB).success
+    return lh
+
+
+def test_every_flight_of_a_scored_day_appears_once_from_the_production_model(ml_lakehouse):
+    production = Registry(ml_lakehouse.settings).production_version()
+    with connect_catalog(ml_lakehouse.settings) as con:
+        per_day = con.execute("""
+            select f.flight_date, count(*) as flights, count(s.flight_id) as scored,
+                   count(distinct s.flight_id) as distinct_scored, min(s.model_version), max(s.model_version)
+            from curated.fct_flights f left join ml.flight_delay_scores s using (flight_id)
+            group by 1 order by 1""").fetchall()
+        p = con.execute("select min(p_late), max(p_late) from ml.flight_delay_scores").fetchone()
+    assert len(per_day) == 59
+    assert all(n == scored == distinct for _, n, scored, distinct, _, _ in per_day)
+    assert {r[4] for r in per_day} == {r[5] for r in per_day} == {production}
+    assert 0 < p[0] < p[1] < 1
+
+
+def test_registry_audit_and_features_in_the_catalog(ml_lakehouse):
+    with connect_catalog(ml_lakehouse.settings) as con:
+        registry = con.execute("select model_version, status, holdout_roc_auc, test_start from ml.model_registry").fetchall()
+        audit = [r[0] for r in con.execute("select event from ml.model_audit order by event_at").fetchall()]
+        definitions = con.execute("select count(*), count(distinct owner) from ml.feature_definitions").fetchone()
+        features = con.execute("select count(*) from ml.flight_features").fetchone()[0]
+    assert len(registry) == 1 and registry[0][1] == "production" and 0.6 < registry[0][2] < 0.9
+    assert str(registry[0][3]) == "2013-02-15"
+    assert audit == ["registered", "preproduction_passed", "promoted"]
+    assert definitions == (len(FEATURES), 1)
+    assert features > 50_000
+
+
+def test_time_splits_do_not_overlap(ml_lakehouse):
+    record = Registry(ml_lakehouse.settings).record(Registry(ml_lakehouse.settings).production_version())
+    split = TimeSplit(*(date.fromisoformat(record["split"][k]) for k in
+                        ("train_start", "validation_start", "test_start", "test_end")))
+    days = pl.DataFrame({"d": pl.date_range(date(2013, 1, 1), date(2013, 2, 28), eager=True)})
+    assigned = days.with_columns(split.assign(pl.col("d")).alias("s"))
+    spans = assigned.group_by("s").agg(pl.col("d").min().alias("lo"), pl.col("d").max().alias("hi")).sort("lo")
+    assert spans["s"].to_list() == ["train", "validation", "test"]
+    assert spans["hi"][0] < spans["lo"][1] and spans["hi"][1] < spans["lo"][2]
+    assert record["rows"]["train"] > record["rows"]["test"] > 0
+    with pytest.raises(ValueError, match="ordered"):
+        TimeSplit(date(2013, 2, 1), date(2013, 1, 1), date(2013, 3, 1), date(2013, 4, 1))
+
+
+def test_leakage_guard_catches_a_planted_post_departure_feature(ml_lakehouse):
+    day = date(2013, 2, 10)
+    inputs = load_feature_inputs(ml_lakehouse.settings, day, date(2013, 2, 11))
+    assert_no_leakage(inputs, day)  # the real features are clean
+    planted = {"taxi_guess": (pl.col("dep_delay") > 30).cast(pl.Float64),
+               "late_share_at_origin": pl.col("arrived_late").cast(pl.Float64).mean().over("origin")}
+    assert leakage_violations(inputs, day, planted) == ["late_share_at_origin", "taxi_guess"]
+    with pytest.raises(LeakageError, match="taxi_guess"):
+        assert_no_leakage(inputs, day, planted)
+
+
+def test_rescoring_a_day_is_idempotent_and_keeps_the_replaced_version(ml_lakehouse):
+    day = "2013-02-20"
+    path = day_file(scores_dir(ml_lakehouse.settings), date.fromisoformat(day))
+    before = pl.read_parquet(path).sort("flight_id")
+    assert ml_lakehouse.run(SCORE_JOB, day).success
+    after = pl.read_parquet(path).sort("flight_id")
+    assert after.drop("scored_at").equals(before.drop("scored_at"))
+    assert after["scored_at"][0] > before["scored_at"][0]
+    archived = list((scores_archive_dir(ml_lakehouse.settings) / f"flight_date={day}").glob("*.parquet"))
+    assert len(archived) == 1
+    assert pl.read_parquet(archived[0]).sort("flight_id").equals(before)
+
+
+def test_tampered_artifact_is_refused(ml_lakehouse):
+    registry = Registry(ml_lakehouse.settings)
+    version = registry.production_version()
+    artifact = registry.record(version)["artifact_path"]
+    backup = artifact + ".bak"
+    shutil.copy2(artifact, backup)
+    try:
+        with open(artifact, "ab") as fh:
+            fh.write(b"tampered")
+        with pytest.raises(ArtifactIntegrityError, match="sha256"):
+            registry.load(version)
+        result = ml_lakehouse.run(SCORE_JOB, "2013-02-21", raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        assert "refusing to load" in str(failure.step_failure_data.error.cause or failure.step_failure_data.error)
+    finally:
+        shutil.move(backup, artifact)
+    assert registry.load(version) is not None
+
+
+def _register_copy(registry: Registry, source: str, version: str, test_auc: float) -> None:
+    """A new version holding the production pipeline, with a stated test AUC, passed to pre-production."""
+    record = registry.record(source)
+    pipeline = registry.load(source)
+    record = {k: v for k, v in record.items() if not k.startswith("artifact")}
+    registry.register(pipeline, {**record, "model_version": version, "test": {**record["test"], "roc_auc": test_auc}})
+    registry.record_preproduction(version, True, {"note": "pytest"})
+
+
+def test_promotion_needs_approval_and_a_better_model_and_can_roll_back(ml_lakehouse):
+    registry = Registry(ml_lakehouse.settings)
+    original = registry.production_version()
+
+    _register_copy(registry, original, "flight-delay-99990101T000000-worse", 0.5)
+    refused = ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL), raise_on_error=False)
+    assert not refused.success and registry.production_version() == original
+    no_approval = ml_lakehouse.run(
+        PROMOTE_JOB, run_config=promote_config(model_version="flight-delay-99990101T000000-worse"),
+        raise_on_error=False)
+    assert not no_approval.success
+
+    _register_copy(registry, original, "flight-delay-99990102T000000-better", 0.99)
+    assert ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(
+        model_version="flight-delay-99990102T000000-better", **APPROVAL)).success
+    assert registry.production_version() == "flight-delay-99990102T000000-better"
+
+    assert ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(
+        action="rollback", approver="pytest", reason="rolling back a test promotion")).success
+    assert registry.production_version() == original
+
+    events = [(e["event"], e["version"]) for e in registry.audit()]
+    assert ("promotion_refused", "flight-delay-99990101T000000-worse") in events
+    refusals = [e for e in registry.audit() if e["event"] == "promotion_refused"]
+    assert "does not beat production" in refusals[0]["refusal"]
+    assert "approver and reason are required" in refusals[1]["refusal"]
+    promoted = [e for e in registry.audit() if e["event"] == "promoted"][-1]
+    assert promoted["actor"] == "pytest" and promoted["previous_version"] == original
+    assert promoted["metrics"]["production_test_roc_auc"] == pytest.approx(
+        registry.record(original)["test"]["roc_auc"], abs=1e-9)
+    assert events[-1] == ("rolled_back", original)
+    assert json.loads((ml_lakehouse.settings.root / "ml" / "registry" / "models" /
+                       f"{original}.json").read_text())["model_version"] == original
+
+
+def test_features_of_a_day_never_change_when_later_days_arrive(lakehouse):
+    assert lakehouse.run(REFERENCE_JOB).success
+    assert lakehouse.run(DAILY_JOB, "2013-01-01", "2013-01-10").success
+    path = day_file(features_dir(lakehouse.settings), date(2013, 1, 10))
+    before = pl.read_parquet(path)
+    assert lakehouse.run(DAILY_JOB, "2013-01-11", "2013-01-15").success
+    assert lakehouse.run(DAILY_JOB, "2013-01-08", "2013-01-15").success  # rebuilds Jan 10 with later days present
+    after = pl.read_parquet(path)
+    assert before.height == after.height > 900
+    assert after.drop("batch_id").equals(before.drop("batch_id"))
