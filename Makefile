@@ -13,7 +13,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test dev sandbox install manifest bench clean
+.PHONY: run test dev sandbox install manifest bench promote rollback clean
 
 run: install manifest  ## install, then materialize every asset and partition
 	@start=$$(date +%s); $(PY) -m assets.build_all; rc=$$?; \
@@ -28,8 +28,15 @@ dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
 sandbox: install  ## a Python prompt with your own DuckDB and the catalog attached read-only
 	$(PY) -i -m resources.sandbox
 
-bench: install manifest  ## timing goals (benchmarks/), never run by `make test`
+promote: install manifest  ## APPROVER=... REASON=... [VERSION=...]: promote the newest pre-production model
+	$(PY) -m assets.promote --approver "$(APPROVER)" --reason "$(REASON)" --version "$(VERSION)"
+
+rollback: install manifest  ## APPROVER=... REASON=...: return to the previous production model
+	$(PY) -m assets.promote --rollback --approver "$(APPROVER)" --reason "$(REASON)"
+
+bench: install manifest  ## timing goals (benchmarks/), never run by `make test`; scoring needs `make run` first
 	$(PY) benchmarks/backfill_year.py
+	$(PY) benchmarks/scoring_year.py
 
 install: $(STAMP)
 

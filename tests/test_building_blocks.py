@@ -93,7 +93,7 @@ def test_every_asset_has_group_kind_owner_and_partitioned_ones_run_single():
         assert node.description, key
         if node.partitions_def is not None:
             assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
-    assert {"raw", "staging", "curated", "publish"} <= groups
+    assert {"raw", "staging", "curated", "ml", "publish"} <= groups
     assert len(list(graph.asset_check_keys)) > 40  # dbt tests became asset checks
 
 

@@ -1,0 +1,40 @@
+"""`make promote APPROVER=... REASON=... [VERSION=...]` and `make rollback APPROVER=... REASON=...`:
+launch the promote_model job with a recorded approval (the same job the UI's launchpad runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import dagster as dg
+
+from assets.definitions import build_definitions
+from assets.jobs import PROMOTE_JOB
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--approver", required=True)
+    parser.add_argument("--reason", required=True)
+    parser.add_argument("--version", default="", help="model version (default: newest pre-production)")
+    parser.add_argument("--rollback", action="store_true", help="return to the previous production model")
+    args = parser.parse_args(argv)
+    config = {"approver": args.approver, "reason": args.reason, "model_version": args.version,
+              "action": "rollback" if args.rollback else "promote"}
+    result = build_definitions().resolve_job_def(PROMOTE_JOB).execute_in_process(
+        instance=dg.DagsterInstance.get(), raise_on_error=False,
+        run_config={"ops": {"ml__production_model": {"config": config}},
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    if not result.success:
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        error = failure.step_failure_data.error
+        print(f"refused: {(error.cause or error).message.strip()}", file=sys.stderr)
+        return 1
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    print(f"production model: {meta['model_version'].value} (previous: {meta['previous_version'].value})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
