@@ -83,6 +83,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("precip_in", "numeric", "Origin precipitation at the scheduled hour (perfect-forecast assumption)."),
     Feature("pressure_mb", "numeric", "Origin sea-level pressure at the scheduled hour (perfect-forecast assumption)."),
     Feature("visibility_mi", "numeric", "Origin visibility at the scheduled hour (perfect-forecast assumption)."),
+    Feature("origin_day_precip_in", "numeric", "Origin precipitation over the whole day (perfect-forecast assumption)."),
+    Feature("origin_day_min_visibility_mi", "numeric", "Lowest origin visibility of the day (perfect-forecast assumption)."),
+    Feature("origin_day_max_wind_mph", "numeric", "Strongest origin wind of the day (perfect-forecast assumption)."),
+    Feature("origin_prior_3h_precip_in", "numeric", "Origin precipitation in the 3 hours before the scheduled hour (perfect-forecast assumption)."),
     Feature("route_late_rate_28d", "numeric", "Smoothed late rate of the route over the 28 days before the flight's date."),
     Feature("route_flights_28d", "numeric", "Flights of the route over the 28 days before the flight's date."),
     Feature("carrier_late_rate_28d", "numeric", "Smoothed late rate of the carrier over the 28 days before."),
@@ -102,7 +106,7 @@ class LeakageError(ValueError):
 @dataclass
 class FeatureInputs:
     flights: pl.DataFrame  # curated.fct_flights for [start - HISTORY_DAYS, end)
-    weather: pl.DataFrame  # staging.stg_nycflights__weather for [start, end)
+    weather: pl.DataFrame  # staging.stg_nycflights__weather for [start - 1 day, end)
     planes: pl.DataFrame  # snapshots.planes_snapshot, every version
     dates: pl.DataFrame  # curated.dim_dates
 
@@ -183,6 +187,17 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
         pl.col("is_holiday").cast(pl.Float64),
         pl.col("days_to_nearest_holiday").cast(pl.Float64),
     )
+    daily_weather = inputs.weather.group_by("origin", pl.col("observed_hour_local").dt.date().alias("flight_date")).agg(
+        pl.col("precip_in").sum().alias("origin_day_precip_in"),
+        pl.col("visibility_mi").min().alias("origin_day_min_visibility_mi"),
+        pl.col("wind_speed_mph").max().alias("origin_day_max_wind_mph"),
+    )
+    prior_precip = (
+        inputs.weather.sort("observed_hour_local")
+        .rolling(index_column="observed_hour_local", period="3h", closed="left", group_by="origin")
+        .agg(pl.col("precip_in").sum().alias("origin_prior_3h_precip_in"))
+        .rename({"observed_hour_local": "_weather_hour"})
+    )
     weather = inputs.weather.select(
         "origin", pl.col("observed_hour_local").alias("_weather_hour"),
         *[pl.col(c).cast(pl.Float64) for c in ("temp_f", "dewpoint_f", "humidity_pct", "wind_speed_mph",
@@ -197,7 +212,12 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
         (["origin"], _history(f, ["origin"], 7, "origin_late_rate_7d")),
         (["origin"], _history(f, ["origin"], 1, "origin_late_rate_1d")),
     ]
-    base = base.join(dates, on="flight_date", how="left").join(weather, on=["origin", "_weather_hour"], how="left")
+    base = (
+        base.join(dates, on="flight_date", how="left")
+        .join(weather, on=["origin", "_weather_hour"], how="left")
+        .join(daily_weather, on=["origin", "flight_date"], how="left")
+        .join(prior_precip, on=["origin", "_weather_hour"], how="left")
+    )
     for keys, table in hist:
         base = base.join(table, on=[*keys, "flight_date"], how="left")
     return base.join(_planes_as_of(day, inputs.planes), on="flight_id", how="left")

@@ -56,7 +56,7 @@ def load_feature_inputs(settings: Settings, start: date, end: date) -> FeatureIn
         weather = _query(
             con,
             "select * from staging.stg_nycflights__weather where delivery_date >= ? and delivery_date < ?",
-            [start, end],
+            [start - timedelta(days=1), end],  # the day before: "prior 3 hours" of early flights
         )
         planes = _query(con, "select * from snapshots.planes_snapshot")
         dates = _query(con, "select * from curated.dim_dates")
