@@ -14,7 +14,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.definitions import build_definitions
-from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from assets.jobs import DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
 from resources.catalog import connect_catalog
 from resources.settings import Settings
 
@@ -36,6 +36,8 @@ def main() -> int:
     daily_job = defs.resolve_job_def(DAILY_JOB)
     keys = daily_job.partitions_def.get_partition_keys()
     year = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    month_keys = defs.resolve_job_def(MONITOR_JOB).partitions_def.get_partition_keys()
+    months = {ASSET_PARTITION_RANGE_START_TAG: month_keys[0], ASSET_PARTITION_RANGE_END_TAG: month_keys[-1]}
     runs = [
         (REFERENCE_JOB, {}, {}),
         (DAILY_JOB, year, {}),
@@ -43,6 +45,7 @@ def main() -> int:
         # The first production model needs an approval like any other; make run records this one.
         (PROMOTE_JOB, {}, {"ops": {"ml__production_model": {"config": BOOTSTRAP_APPROVAL}}}),
         (SCORE_JOB, year, {}),
+        (MONITOR_JOB, months, {}),
         (PUBLISH_JOB, {}, {}),
     ]
     for name, tags, config in runs:
@@ -66,6 +69,8 @@ Analyst catalog (read-only): {settings.catalog_path}
   curated.fct_flights: {n:,} rows, {distinct:,} distinct flight_id
   ml.flight_delay_scores: {scored:,} scores over {days} days from production model {model}
   (test-window ROC AUC {auc:.4f})
+Monitoring reports (open offline): {settings.reports_dir / "index.html"}
+Evidently UI:                 make monitor-ui   (http://127.0.0.1:8000)
 Sandbox for your own tables:  make sandbox
 Dagster UI:                   make dev   (http://127.0.0.1:3000)
 """)

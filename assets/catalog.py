@@ -7,7 +7,8 @@ import dagster as dg
 
 from assets.common import DATA_ENGINEERING
 from resources.catalog import publish_catalog
-from resources.ml_store import catalog_views
+from resources.ml_store import catalog_views as ml_views
+from resources.monitoring import catalog_views as monitoring_views
 from resources.lakehouse_resource import LakehouseResource
 
 CATALOG_KEY = dg.AssetKey(["catalog", "analytics"])
@@ -21,11 +22,11 @@ def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         owners=[DATA_ENGINEERING],
         deps=list(upstream),
         description="analytics.duckdb: read-only views for analysts over parquet exported from "
-        "the staging and curated layers, plus views over the ML zone (schema ml); republished atomically so open sessions never block or break.",
+        "the staging and curated layers, plus views over the ML and monitoring zones (schemas ml, monitoring); republished atomically so open sessions never block or break.",
     )
     def analyst_catalog(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
         settings = lakehouse.settings()
-        result = publish_catalog(settings, catalog_views(settings))
+        result = publish_catalog(settings, [*ml_views(settings), *monitoring_views(settings)])
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(result.catalog_path)),
             "version": result.version,

@@ -18,3 +18,9 @@ def daily_partitions(sources: dict[str, SourceSpec]) -> dg.DailyPartitionsDefini
 
 def table_schema(schema: dict[str, str] | pl.Schema) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in dict(schema).items()])
+
+
+def monthly_partitions(sources: dict[str, SourceSpec]) -> dg.MonthlyPartitionsDefinition:
+    """Monitoring periods: one Evidently HTML per month keeps a year of reports near 100 MB."""
+    start, end = daily_window(sources)
+    return dg.MonthlyPartitionsDefinition(start_date=start.isoformat(), end_date=end.isoformat())

@@ -9,10 +9,11 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from assets.catalog import build_catalog_asset
-from assets.common import daily_partitions
+from assets.common import daily_partitions, monthly_partitions
 from assets.dbt import build_dbt_assets, dbt_project
 from assets.jobs import build_jobs
 from assets.ml import FEATURES_KEY, build_ml_assets
+from assets.monitoring import build_alert_sensors, build_monitoring
 from assets.raw import build_raw_asset
 from resources.lakehouse_resource import LakehouseResource
 from resources.sources import load_sources
@@ -25,13 +26,19 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
     project = dbt_project()
     dbt_reference, dbt_daily = build_dbt_assets(project, daily)
     ml = build_ml_assets(daily)
-    catalog = build_catalog_asset([*dbt_reference.keys, *dbt_daily.keys, *(k for a in ml for k in a.keys)])
+    monthly = monthly_partitions(sources)
+    monitoring, checks = build_monitoring(monthly)
+    catalog = build_catalog_asset(
+        [*dbt_reference.keys, *dbt_daily.keys, *(k for a in [*ml, *monitoring] for k in a.keys)]
+    )
 
     daily_keys = [k for a in raw if a.partitions_def for k in a.keys] + list(dbt_daily.keys) + [FEATURES_KEY]
     reference_keys = [k for a in raw if not a.partitions_def for k in a.keys] + list(dbt_reference.keys)
-    jobs, schedules, sensors = build_jobs(daily, daily_keys, reference_keys)
+    jobs, schedules, sensors = build_jobs(daily, monthly, daily_keys, reference_keys)
+    sensors += build_alert_sensors([k for c in checks for k in c.check_keys], jobs)
     return dg.Definitions(
-        assets=[*raw, dbt_reference, dbt_daily, *ml, catalog],
+        assets=[*raw, dbt_reference, dbt_daily, *ml, *monitoring, catalog],
+        asset_checks=checks,
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,

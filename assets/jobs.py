@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from assets.catalog import CATALOG_KEY
 from assets.ml import CANDIDATE_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY
+from assets.monitoring import DRIFT_KEY, QUALITY_KEY
 
 REFERENCE_JOB = "reference_build"
 DAILY_JOB = "daily_build"
@@ -14,10 +15,11 @@ PUBLISH_JOB = "publish_catalog"
 TRAIN_JOB = "train_model"
 PROMOTE_JOB = "promote_model"
 SCORE_JOB = "score_flights"
+MONITOR_JOB = "monitor_model"
 
 
 
-def build_jobs(daily: dg.PartitionsDefinition, daily_keys: list[dg.AssetKey], reference_keys: list[dg.AssetKey]):
+def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition, daily_keys: list[dg.AssetKey], reference_keys: list[dg.AssetKey]):
     reference_job = dg.define_asset_job(
         REFERENCE_JOB,
         selection=dg.AssetSelection.assets(*reference_keys),
@@ -44,6 +46,15 @@ def build_jobs(daily: dg.PartitionsDefinition, daily_keys: list[dg.AssetKey], re
         description="Score every flight of the partition's days with the production model.",
     )
 
+    monitor_job = dg.define_asset_job(
+        MONITOR_JOB, selection=dg.AssetSelection.assets(DRIFT_KEY, QUALITY_KEY), partitions_def=monthly,
+        description="Monthly drift and quality reports with their checks.",
+    )
+    monitor_schedule = dg.build_schedule_from_partitioned_job(
+        monitor_job, day_of_month=3, hour_of_day=6, name="monthly_monitoring_schedule",
+        description="Each month, once the last month's actuals have arrived, report drift and quality.",
+    )
+
     @dg.schedule(job=score_job, cron_schedule="0 5 * * *", name="score_next_day_schedule",
                  description="Each morning, score the flights scheduled for the next day.")
     def score_next_day(context: dg.ScheduleEvaluationContext):
@@ -59,7 +70,7 @@ def build_jobs(daily: dg.PartitionsDefinition, daily_keys: list[dg.AssetKey], re
 
     @dg.run_status_sensor(
         run_status=dg.DagsterRunStatus.SUCCESS,
-        monitored_jobs=[reference_job, daily_job, train_job, promote_job, score_job],
+        monitored_jobs=[reference_job, daily_job, train_job, promote_job, score_job, monitor_job],
         request_job=publish_job,
         default_status=dg.DefaultSensorStatus.RUNNING,
         name="republish_catalog_after_build",
@@ -67,5 +78,5 @@ def build_jobs(daily: dg.PartitionsDefinition, daily_keys: list[dg.AssetKey], re
     def republish_catalog(context: dg.RunStatusSensorContext):
         return dg.RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
 
-    return ([reference_job, daily_job, publish_job, train_job, promote_job, score_job],
-            [daily_schedule, score_next_day], [republish_catalog])
+    return ([reference_job, daily_job, publish_job, train_job, promote_job, score_job, monitor_job],
+            [daily_schedule, score_next_day, monitor_schedule], [republish_catalog])

@@ -30,6 +30,7 @@ PREPRODUCTION_KEY = dg.AssetKey(["ml", "model_preproduction"])
 PRODUCTION_KEY = dg.AssetKey(["ml", "production_model"])
 SCORES_KEY = dg.AssetKey(["ml", "flight_delay_scores"])
 ML_KINDS = {"scikit-learn", "parquet"}
+REFERENCE_ROWS = 5_000
 
 FEATURE_SCHEMA = dg.TableSchema(columns=[
     dg.TableColumn("flight_id", "string", "Flight key (curated.fct_flights)."),
@@ -72,6 +73,10 @@ class TrainingConfig(dg.Config):
     validation_start: str = "2013-09-01"
     test_start: str = "2013-11-01"
     test_end: str = "2014-01-01"
+    # Monitoring thresholds travel with the model (registry entry): warn when the share of drifted
+    # columns exceeds this, or when ROC AUC falls this far below the holdout AUC.
+    drift_share_warn: float = 0.5
+    auc_drop_warn: float = 0.05
 
     def split(self) -> TimeSplit:
         return TimeSplit(*(date.fromisoformat(d) for d in
@@ -137,6 +142,10 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
         started = time.perf_counter()
         result = train_and_select(data, split)
         version = new_version()
+        # Monitoring compares production traffic with this: training rows and the model's own scores.
+        reference = data.filter(pl.col("flight_date") < split.validation_start)
+        reference = reference.sample(min(REFERENCE_ROWS, reference.height), seed=0).sort("flight_id")
+        reference = reference.with_columns(pl.Series("p_late", predict(result.pipeline, reference)))
         record = Registry(settings).register(result.pipeline, {
             "model_version": version, "family": result.family, "params": result.params,
             "features": [f.name for f in FEATURES], "label": f"arr_delay >= {LATE_MINUTES} or cancelled or diverted",
@@ -145,7 +154,8 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
             "data_version": hashlib.sha256(data.hash_rows().to_numpy().tobytes()).hexdigest()[:16],
             "code_version": _code_version(), "dagster_run_id": context.run_id,
             "training_seconds": round(time.perf_counter() - started, 1),
-        })
+            "monitoring": {"drift_share_warn": config.drift_share_warn, "auc_drop_warn": config.auc_drop_warn},
+        }, reference=reference)
         t = result.test
         return dg.MaterializeResult(metadata={
             "model_version": version, "family": result.family, "params": result.params,

@@ -39,6 +39,7 @@ class ExternalView:
     name: str
     parquet_glob: str
     description: str = ""
+    query: str | None = None  # a full SELECT instead of read_parquet(parquet_glob)
 
 
 @dataclass
@@ -86,16 +87,13 @@ def publish_catalog(settings: Settings, external: list[ExternalView] | tuple = (
     result = PublishResult(version=version, catalog_path=settings.catalog_path)
     try:
         con = duckdb.connect(str(tmp))
-        views: list[tuple[str, str, str, str]] = [
-            (*name.split("."), str(path), "") for name, path in exported.items()
-        ]
-        views += [(v.schema, v.name, v.parquet_glob, v.description) for v in external if _has_files(v.parquet_glob)]
+        views = [(*name.split("."), str(path), "", None) for name, path in exported.items()]
+        views += [(v.schema, v.name, v.parquet_glob, v.description, v.query) for v in external if _has_files(v.parquet_glob)]
         for schema in sorted({v[0] for v in views}):
             con.execute(f'create schema if not exists "{schema}"')
-        for schema, name, location, description in views:
-            con.execute(
-                f'create view "{schema}"."{name}" as select * from read_parquet({_sql_str(location)}, union_by_name = true)'
-            )
+        for schema, name, location, description, query in views:
+            select = query or f"select * from read_parquet({_sql_str(location)}, union_by_name = true)"
+            con.execute(f'create view "{schema}"."{name}" as {select}')
             if description:
                 con.execute(f'comment on view "{schema}"."{name}" is {_sql_str(description)}')
             result.row_counts[f"{schema}.{name}"] = con.execute(

@@ -139,7 +139,9 @@ class Registry:
         return max(matching) if matching else None
 
     # --- writes ------------------------------------------------------------------------------
-    def register(self, pipeline: Any, record: dict) -> dict:
+    def register(self, pipeline: Any, record: dict, reference: pl.DataFrame | None = None) -> dict:
+        """Store the artifact (and the monitoring reference sample: training rows with the model's
+        own predictions) beside it, with checksums in the record."""
         version = record["model_version"]
         target = models_dir(self.settings) / version / "model.joblib"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +150,9 @@ class Registry:
         os.replace(tmp, target)
         record = {**record, "artifact_path": str(target), "artifact_sha256": sha256_of(target),
                   "artifact_bytes": target.stat().st_size, "registered_at": _now()}
+        if reference is not None:
+            ref_path = write_parquet_atomic(reference, target.with_name("reference.parquet"))
+            record |= {"reference_path": str(ref_path), "reference_sha256": sha256_of(ref_path)}
         with _registry_lock(self.settings):
             self.record_path(version).parent.mkdir(parents=True, exist_ok=True)
             self.record_path(version).write_text(json.dumps(record, indent=2, sort_keys=True))
@@ -169,6 +174,15 @@ class Registry:
                 f"{rec['artifact_sha256']}: refusing to load a file that is not the trained model"
             )
         return joblib.load(path)
+
+    def load_reference(self, version: str) -> pl.DataFrame:
+        rec = self.record(version)
+        path = Path(rec.get("reference_path", ""))
+        if not rec.get("reference_path") or not path.exists():
+            raise ArtifactIntegrityError(f"model {version} has no monitoring reference data ({path})")
+        if sha256_of(path) != rec["reference_sha256"]:
+            raise ArtifactIntegrityError(f"reference data of {version} at {path} does not match its sha256")
+        return pl.read_parquet(path)
 
     def record_preproduction(self, version: str, passed: bool, details: dict) -> None:
         with _registry_lock(self.settings):

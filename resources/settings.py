@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 ENVIRONMENTS = ("dev", "prod")
 _DEFAULT_ROOTS = {"dev": REPO_ROOT / "lakehouse", "prod": REPO_ROOT / "lakehouse-prod"}
+_DEFAULT_REPORTS = {"dev": REPO_ROOT / "reports", "prod": REPO_ROOT / "reports-prod"}
 ENV_MARKER = ".lakehouse_env"
 
 
@@ -60,6 +61,13 @@ class Settings:
     @property
     def secrets_dir(self) -> Path:
         return self.root / ".secrets"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Evidently HTML: the repo's reports/ for the default roots, else inside the root (tests)."""
+        if self.root == _DEFAULT_ROOTS[self.env].resolve():
+            return _DEFAULT_REPORTS[self.env]
+        return self.root / "reports"
 
     @property
     def warehouse_path(self) -> Path:
