@@ -12,7 +12,7 @@ import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.definitions import build_definitions
-from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB
+from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
 from resources.lakehouse_resource import LakehouseResource
 from resources.settings import DBT_PROJECT_DIR, Settings
 
@@ -67,3 +67,27 @@ def year_lakehouse(tmp_path_factory) -> Lakehouse:
 def lakehouse(tmp_path) -> Lakehouse:
     """A fresh, empty lakehouse for tests that change data."""
     return make_lakehouse(tmp_path / "lakehouse")
+
+
+# The ML lifecycle on Jan-Feb 2013: trained on January, judged on late February.
+SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-02-01",
+         "test_start": "2013-02-15", "test_end": "2013-03-01"}
+APPROVAL = {"approver": "pytest", "reason": "test deployment"}
+
+
+def promote_config(**config) -> dict:
+    return {"ops": {"ml__production_model": {"config": config}}}
+
+
+@pytest.fixture(scope="session")
+def ml_lakehouse(tmp_path_factory):
+    lh = make_lakehouse(tmp_path_factory.mktemp("ml") / "lakehouse")
+    assert lh.run(REFERENCE_JOB).success
+    assert lh.run(DAILY_JOB, "2013-01-01", "2013-02-28").success
+    assert lh.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
+    assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL)).success
+    assert lh.run(SCORE_JOB, "2013-01-01", "2013-02-28").success
+    assert lh.run(PUBLISH_JOB).success
+    return lh
+
+

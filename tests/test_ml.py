@@ -13,28 +13,7 @@ from resources.ml_features import FEATURES, LeakageError, assert_no_leakage, lea
 from resources.ml_registry import ArtifactIntegrityError, Registry
 from resources.ml_store import day_file, features_dir, load_feature_inputs, scores_archive_dir, scores_dir
 from resources.ml_training import TimeSplit
-from tests.conftest import make_lakehouse
-
-SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-02-01",
-         "test_start": "2013-02-15", "test_end": "2013-03-01"}
-APPROVAL = {"approver": "pytest", "reason": "test deployment"}
-
-
-def promote_config(**config) -> dict:
-    return {"ops": {"ml__production_model": {"config": config}}}
-
-
-@pytest.fixture(scope="session")
-def ml_lakehouse(tmp_path_factory):
-    lh = make_lakehouse(tmp_path_factory.mktemp("ml") / "lakehouse")
-    assert lh.run(REFERENCE_JOB).success
-    assert lh.run(DAILY_JOB, "2013-01-01", "2013-02-28").success
-    assert lh.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
-    assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL)).success
-    assert lh.run(SCORE_JOB, "2013-01-01", "2013-02-28").success
-    assert lh.run(PUBLISH_JOB).success
-    return lh
-
+from tests.conftest import APPROVAL, make_lakehouse, promote_config
 
 def test_every_flight_of_a_scored_day_appears_once_from_the_production_model(ml_lakehouse):
     production = Registry(ml_lakehouse.settings).production_version()
