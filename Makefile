@@ -13,7 +13,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test dev sandbox install manifest bench promote rollback clean
+.PHONY: run test dev monitor-ui sandbox install manifest bench promote rollback clean
 
 run: install manifest  ## install, then materialize every asset and partition
 	@start=$$(date +%s); $(PY) -m assets.build_all; rc=$$?; \
@@ -24,6 +24,9 @@ test: install manifest  ## real runs in temporary lakehouses
 
 dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+monitor-ui: install  ## Evidently UI over the monitoring workspace on http://127.0.0.1:8000
+	$(VENV)/bin/evidently ui --workspace $${LAKEHOUSE_ROOT:-lakehouse}/monitoring/evidently --host 127.0.0.1 --port 8000
 
 sandbox: install  ## a Python prompt with your own DuckDB and the catalog attached read-only
 	$(PY) -i -m resources.sandbox
@@ -56,4 +59,4 @@ $(MANIFEST): $(DBT_SOURCES) $(STAMP)
 	cd dbt_project && ../$(VENV)/bin/dbt parse --profiles-dir . --quiet
 
 clean:
-	rm -rf lakehouse/* dbt_project/target reports/*.html
+	rm -rf lakehouse/* dbt_project/target reports/drift reports/quality reports/index.html
