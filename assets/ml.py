@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from assets.common import SINGLE_RUN
 from resources.lakehouse_resource import LakehouseResource
 from resources.ml_features import (
-    DATA_SCIENCE, FEATURES, LATE_MINUTES, FeatureInputs, assert_no_leakage, build_features,
+    DATA_SCIENCE, FEATURES, LATE_MINUTES, assert_no_leakage, build_features,
 )
 from resources.ml_registry import CANDIDATE, PREPRODUCTION, Registry, new_version
 from resources.ml_scoring import now_utc, score_frame, validate_scores, write_day
@@ -253,5 +253,3 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
 
     return [flight_features, model_candidate, model_preproduction, production_model, flight_delay_scores]
 
-
-__all__ = ["build_ml_assets", "FeatureInputs"]

@@ -7,6 +7,7 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+from sklearn.metrics import roc_auc_score
 
 from assets.common import SINGLE_RUN
 from assets.ml import FEATURES_KEY, SCORES_KEY
@@ -123,8 +124,6 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
             reference = registry.load_reference(version)
             snapshot = quality_report(reference, current)
             daily = daily_quality_rows(current, version)
-            from sklearn.metrics import roc_auc_score
-
             auc = float(roc_auc_score(current["is_late"].to_numpy(), current["p_late"].to_numpy()))
             holdout = registry.record(version)["test"]["roc_auc"]
             meta = {"model_version": version, "roc_auc": auc, "late_rate": float(current["is_late"].mean()),

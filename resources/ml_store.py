@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from resources.ml_features import HISTORY_DAYS, FeatureInputs
+from resources.ml_features import HISTORY_DAYS, FeatureInputs, labels
 from resources.settings import Settings
 from resources.warehouse import open_warehouse, warehouse_lock
 
@@ -64,8 +64,6 @@ def load_feature_inputs(settings: Settings, start: date, end: date) -> FeatureIn
 
 
 def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
-    from resources.ml_features import labels
-
     with warehouse_lock(settings), open_warehouse(settings, read_only=True) as con:
         flights = _query(
             con,

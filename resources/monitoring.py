@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently telemetry
+import polars as pl
+from sklearn.metrics import roc_auc_score
 
-import polars as pl  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
+from resources.ml_features import CATEGORICAL, FEATURE_NAMES
+from resources.settings import Settings
 
-from resources.ml_features import CATEGORICAL, FEATURE_NAMES  # noqa: E402
-from resources.settings import Settings  # noqa: E402
+# Evidently is imported lazily inside the functions below, after this: no telemetry.
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 ACTUALS_LAG_DAYS = 1
 PREDICTION = "p_late"
