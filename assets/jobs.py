@@ -1,9 +1,9 @@
-"""Jobs, the daily schedule and the sensor that republishes the catalog after builds."""
-
-
-import dagster as dg
+"""Jobs, schedules (daily build, next-day scoring, monthly monitoring) and the sensor that
+republishes the catalog after every successful build."""
 
 from datetime import timedelta
+
+import dagster as dg
 
 from assets.catalog import CATALOG_KEY
 from assets.ml import CANDIDATE_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY
@@ -18,8 +18,8 @@ SCORE_JOB = "score_flights"
 MONITOR_JOB = "monitor_model"
 
 
-
-def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition, daily_keys: list[dg.AssetKey], reference_keys: list[dg.AssetKey]):
+def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
+               daily_keys: list[dg.AssetKey], reference_keys: list[dg.AssetKey]):
     reference_job = dg.define_asset_job(
         REFERENCE_JOB,
         selection=dg.AssetSelection.assets(*reference_keys),
