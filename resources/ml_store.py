@@ -39,38 +39,33 @@ def scores_archive_dir(settings: Settings) -> Path:
     return ml_dir(settings) / "scores_archive"
 
 
-def _query(con, sql: str, params: list | None = None) -> pl.DataFrame:
-    return pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())
+def _read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.DataFrame]:
+    """Run read-only queries on the warehouse, under its lock (one writer at a time)."""
+    with warehouse_lock(settings), open_warehouse(settings, read_only=True) as con:
+        return [pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table()) for sql, params in queries]
 
 
 def load_feature_inputs(settings: Settings, start: date, end: date) -> FeatureInputs:
-    """Curated inputs for features of [start, end): flights from HISTORY_DAYS before start."""
-    lookback = start - timedelta(days=HISTORY_DAYS)
-    with warehouse_lock(settings), open_warehouse(settings, read_only=True) as con:
-        flights = _query(
-            con,
-            "select * exclude (source_file, source_row, ingested_at) from curated.fct_flights "
-            "where flight_date >= ? and flight_date < ?",
-            [lookback, end],
-        )
-        weather = _query(
-            con,
-            "select * from staging.stg_nycflights__weather where delivery_date >= ? and delivery_date < ?",
-            [start - timedelta(days=1), end],  # the day before: "prior 3 hours" of early flights
-        )
-        planes = _query(con, "select * from snapshots.planes_snapshot")
-        dates = _query(con, "select * from curated.dim_dates")
+    """Curated inputs for features of [start, end): flights from HISTORY_DAYS before start,
+    weather from the day before (the "prior 3 hours" of the first flights)."""
+    flights, weather, planes, dates = _read_warehouse(
+        settings,
+        ("select * exclude (source_file, source_row, ingested_at) from curated.fct_flights "
+         "where flight_date >= ? and flight_date < ?", [start - timedelta(days=HISTORY_DAYS), end]),
+        ("select * from staging.stg_nycflights__weather where delivery_date >= ? and delivery_date < ?",
+         [start - timedelta(days=1), end]),
+        ("select * from snapshots.planes_snapshot", []),
+        ("select * from curated.dim_dates", []),
+    )
     return FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates)
 
 
 def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
-    with warehouse_lock(settings), open_warehouse(settings, read_only=True) as con:
-        flights = _query(
-            con,
-            "select flight_id, cancelled, diverted, arr_delay from curated.fct_flights "
-            "where flight_date >= ? and flight_date < ?",
-            [start, end],
-        )
+    (flights,) = _read_warehouse(
+        settings,
+        ("select flight_id, cancelled, diverted, arr_delay from curated.fct_flights "
+         "where flight_date >= ? and flight_date < ?", [start, end]),
+    )
     return labels(flights)
 
 
