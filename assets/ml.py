@@ -21,7 +21,7 @@ from resources.ml_store import (
 )
 from resources.ml_training import TimeSplit, predict, train_and_select
 from resources.parquet_io import write_parquet_atomic
-from resources.raw_zone import days_in
+from resources.raw_zone import by_day, days_in
 from resources.settings import REPO_ROOT
 
 FEATURES_KEY = dg.AssetKey(["ml", "flight_features"])
@@ -115,8 +115,8 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
         for day in checked:  # fails the build before anything is written
             assert_no_leakage(inputs, day)
         features = build_features(inputs, start, end)
-        for day in days_in(start, end):
-            write_parquet_atomic(features.filter(pl.col("flight_date") == day), day_file(features_dir(settings), day))
+        for day, part in by_day(features, "flight_date", days_in(start, end)).items():
+            write_parquet_atomic(part, day_file(features_dir(settings), day))
         write_parquet_atomic(
             pl.DataFrame([{"name": f.name, "description": f.description, "dtype": f.dtype, "kind": f.kind,
                            "owner": f.owner} for f in FEATURES]),
@@ -234,10 +234,10 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
         pipeline = registry.load(version)
         window = context.partition_time_window
         start, end = window.start.date(), window.end.date()
-        features = read_days(features_dir(settings), start, end)
         started, scored_at, archived, rows = time.perf_counter(), now_utc(), 0, 0
         for day in days_in(start, end):
-            day_features = features.filter(pl.col("flight_date") == day) if features.height else features
+            path = day_file(features_dir(settings), day)
+            day_features = pl.read_parquet(path) if path.exists() else pl.DataFrame()
             if day_features.height == 0:
                 raise ValueError(f"no features for {day}: materialize ml/flight_features for that partition first")
             scores = score_frame(pipeline, day_features, version, scored_at)

@@ -125,10 +125,11 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
             snapshot = quality_report(reference, current)
             daily = daily_quality_rows(current, version)
             auc = float(roc_auc_score(current["is_late"].to_numpy(), current["p_late"].to_numpy()))
-            holdout = registry.record(version)["test"]["roc_auc"]
+            record = registry.record(version)
+            holdout = record["test"]["roc_auc"]
             meta = {"model_version": version, "roc_auc": auc, "late_rate": float(current["is_late"].mean()),
                     "labelled_flights": current.height, "holdout_roc_auc": holdout,
-                    "auc_drop": holdout - auc, "threshold": registry.record(version)["monitoring"]["auc_drop_warn"]}
+                    "auc_drop": holdout - auc, "threshold": record["monitoring"]["auc_drop_warn"]}
             path = write_report(snapshot, settings.reports_dir, "quality", month, meta)
             store_in_workspace(settings, snapshot, f"quality {month}")
             write_parquet_atomic(daily, _month_file(settings, "daily_quality", month))

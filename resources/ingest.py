@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -165,7 +165,3 @@ def with_lineage(df: pl.DataFrame, batch_id: str, source_file: Path, ingested_at
         if ingested_at.tzinfo is None
         else pl.lit(ingested_at).alias("_ingested_at"),
     ).select(*[c for c in df.columns if c not in ("_source_row", DATE_COLUMN)], *LINEAGE_COLUMNS)
-
-
-def rows_for_day(df: pl.DataFrame, day: date) -> pl.DataFrame:
-    return df.filter(pl.col(DATE_COLUMN) == day)

@@ -25,7 +25,6 @@ from resources.ingest import (
     ContractResult,
     apply_contract,
     read_delivery,
-    rows_for_day,
     with_lineage,
 )
 from resources.parquet_io import remove_if_exists, write_parquet_atomic
@@ -114,6 +113,13 @@ def days_in(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
+def by_day(df: pl.DataFrame, column: str, days: list[date]) -> dict[date, pl.DataFrame]:
+    """Each day's rows in one pass over the frame (an empty frame of the same schema for a day
+    without rows, so its partition is still rewritten)."""
+    parts = {key[0]: part for key, part in df.partition_by(column, as_dict=True).items()} if df.height else {}
+    return {day: parts.get(day, df.clear()) for day in days}
+
+
 def _move_to_rejected(text: pl.DataFrame, res: ContractResult, misplaced: pl.Expr, reason: pl.Expr) -> ContractResult:
     """Reject valid rows that sit in the wrong place, kept as delivered (text) like any reject."""
     moved = res.valid.filter(misplaced)
@@ -177,12 +183,10 @@ def ingest(
             pl.format("dated {}, outside the declared partitions [{}, {})", pl.col(DATE_COLUMN),
                       pl.lit(str(declared.start)), pl.lit(str(declared.end))),
         )
-        in_window_valid = res.valid.filter(pl.col(DATE_COLUMN).is_between(start, end, closed="left"))
-        in_window_rej = res.rejected.filter(pl.col(DATE_COLUMN).is_between(start, end, closed="left"))
+        valid, rejected = by_day(res.valid, DATE_COLUMN, days), by_day(res.rejected, DATE_COLUMN, days)
         for day in days:
             parts.append(_write_partition(
-                settings, spec, day, rows_for_day(in_window_valid, day), rows_for_day(in_window_rej, day),
-                f"{spec.name}/{day}/{short}", delivery, now,
+                settings, spec, day, valid[day], rejected[day], f"{spec.name}/{day}/{short}", delivery, now,
             ))
         undated_rows = res.rejected.filter(
             ~pl.col(DATE_COLUMN).is_between(declared.start, declared.end, closed="left").fill_null(False)
