@@ -13,6 +13,7 @@ from assets.common import daily_partitions, monthly_partitions
 from assets.dbt import build_dbt_assets, dbt_project
 from assets.jobs import build_jobs
 from assets.ml import FEATURES_KEY, build_ml_assets
+from assets.ml_backtest import build_backtest_asset
 from assets.monitoring import build_alert_sensors, build_monitoring
 from assets.raw import build_raw_asset
 from resources.lakehouse_resource import LakehouseResource
@@ -27,6 +28,7 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
     dbt_reference, dbt_daily = build_dbt_assets(project, daily)
     ml = build_ml_assets(daily)
     monthly = monthly_partitions(sources)
+    ml.append(build_backtest_asset(monthly))
     monitoring, checks = build_monitoring(monthly)
     catalog = build_catalog_asset(
         [*dbt_reference.keys, *dbt_daily.keys, *(k for a in [*ml, *monitoring] for k in a.keys)]

@@ -7,6 +7,7 @@ import dagster as dg
 
 from assets.catalog import CATALOG_KEY
 from assets.ml import CANDIDATE_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY
+from assets.ml_backtest import BACKTEST_KEY
 from assets.monitoring import DRIFT_KEY, QUALITY_KEY
 
 REFERENCE_JOB = "reference_build"
@@ -16,6 +17,7 @@ TRAIN_JOB = "train_model"
 PROMOTE_JOB = "promote_model"
 SCORE_JOB = "score_flights"
 MONITOR_JOB = "monitor_model"
+BACKTEST_JOB = "backtest_model"
 
 
 def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
@@ -50,6 +52,10 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         MONITOR_JOB, selection=dg.AssetSelection.assets(DRIFT_KEY, QUALITY_KEY), partitions_def=monthly,
         description="Monthly drift and quality reports with their checks.",
     )
+    backtest_job = dg.define_asset_job(
+        BACKTEST_JOB, selection=dg.AssetSelection.assets(BACKTEST_KEY), partitions_def=monthly,
+        description="Walk-forward backtest: each month scored by a model trained only on earlier days.",
+    )
     monitor_schedule = dg.build_schedule_from_partitioned_job(
         monitor_job, day_of_month=3, hour_of_day=6, name="monthly_monitoring_schedule",
         description="Each month, once the last month's actuals have arrived, report drift and quality.",
@@ -70,7 +76,7 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
 
     @dg.run_status_sensor(
         run_status=dg.DagsterRunStatus.SUCCESS,
-        monitored_jobs=[reference_job, daily_job, train_job, promote_job, score_job, monitor_job],
+        monitored_jobs=[reference_job, daily_job, train_job, promote_job, score_job, monitor_job, backtest_job],
         request_job=publish_job,
         default_status=dg.DefaultSensorStatus.RUNNING,
         name="republish_catalog_after_build",
@@ -78,5 +84,5 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
     def republish_catalog(context: dg.RunStatusSensorContext):
         return dg.RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
 
-    return ([reference_job, daily_job, publish_job, train_job, promote_job, score_job, monitor_job],
+    return ([reference_job, daily_job, publish_job, train_job, promote_job, score_job, monitor_job, backtest_job],
             [daily_schedule, score_next_day, monitor_schedule], [republish_catalog])

@@ -1,7 +1,6 @@
 """Machine learning assets: features -> candidate -> pre-production -> production -> daily scores."""
 
-import hashlib
-import subprocess
+import json
 import time
 from datetime import date
 
@@ -9,20 +8,19 @@ import dagster as dg
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
-from assets.common import SINGLE_RUN
+from assets.common import SINGLE_RUN, frame_table
 from resources.lakehouse_resource import LakehouseResource
-from resources.ml_features import (
-    DATA_SCIENCE, FEATURES, LATE_MINUTES, assert_no_leakage, build_features,
-)
-from resources.ml_registry import CANDIDATE, PREPRODUCTION, Registry, new_version
+from resources.ml_candidate import train_candidate
+from resources.ml_features import DATA_SCIENCE, FEATURES, assert_no_leakage, build_features
+from resources.ml_plots import curves_png, md_image
+from resources.ml_registry import CANDIDATE, PREPRODUCTION, Registry
 from resources.ml_scoring import now_utc, score_frame, validate_scores, write_day
 from resources.ml_store import (
     day_file, feature_definitions_path, features_dir, load_feature_inputs, load_labels, read_days,
 )
-from resources.ml_training import TimeSplit, predict, train_and_select
+from resources.ml_training import TimeSplit, predict
 from resources.parquet_io import write_parquet_atomic
 from resources.raw_zone import by_day, days_in
-from resources.settings import REPO_ROOT
 
 FEATURES_KEY = dg.AssetKey(["ml", "flight_features"])
 CANDIDATE_KEY = dg.AssetKey(["ml", "model_candidate"])
@@ -30,7 +28,6 @@ PREPRODUCTION_KEY = dg.AssetKey(["ml", "model_preproduction"])
 PRODUCTION_KEY = dg.AssetKey(["ml", "production_model"])
 SCORES_KEY = dg.AssetKey(["ml", "flight_delay_scores"])
 ML_KINDS = {"scikit-learn", "parquet"}
-REFERENCE_ROWS = 5_000
 
 FEATURE_SCHEMA = dg.TableSchema(columns=[
     dg.TableColumn("flight_id", "string", "Flight key (curated.fct_flights)."),
@@ -38,32 +35,6 @@ FEATURE_SCHEMA = dg.TableSchema(columns=[
     dg.TableColumn("batch_id", "string", "Raw batch the flight came from (lineage)."),
     *[dg.TableColumn(f.name, f.dtype, f"{f.description} Owner: {f.owner}.") for f in FEATURES],
 ])
-
-
-def _code_version() -> str:
-    sources = sorted((REPO_ROOT / "resources").glob("ml_*.py"))
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-    except OSError:
-        rev = ""
-    return f"{rev or 'nogit'}+ml-{digest}"
-
-
-def _md_table(rows: list[dict]) -> str:
-    if not rows:
-        return ""
-    head = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
-    return head + "".join(
-        "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()) + " |\n" for r in rows
-    )
-
-
-def _roc_markdown(curve: list[dict]) -> str:
-    """A text plot of the ROC curve: one bar per false-positive rate step."""
-    lines = ["FPR   TPR", *[f"{p['fpr']:.2f}  {'#' * round(p['tpr'] * 40):<40} {p['tpr']:.2f}" for p in curve[::2]]]
-    return "```\n" + "\n".join(lines) + "\n```"
 
 
 class TrainingConfig(dg.Config):
@@ -133,38 +104,22 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
               description="Trains a logistic baseline and gradient-boosted trees on the train window, picks "
               "the best on validation, judges it once on the test window, and registers it as a candidate.")
     def model_candidate(context: dg.AssetExecutionContext, config: TrainingConfig, lakehouse: LakehouseResource):
-        settings = lakehouse.settings()
-        split = config.split()
-        features = read_days(features_dir(settings), split.train_start, split.test_end)
-        if features.height == 0:
-            raise ValueError(f"no features under {features_dir(settings)} for {split}: materialize ml/flight_features")
-        data = features.join(load_labels(settings, split.train_start, split.test_end), on="flight_id", how="inner")
-        started = time.perf_counter()
-        result = train_and_select(data, split)
-        version = new_version()
-        # Monitoring compares production traffic with this: training rows and the model's own scores.
-        reference = data.filter(pl.col("flight_date") < split.validation_start)
-        reference = reference.sample(min(REFERENCE_ROWS, reference.height), seed=0).sort("flight_id")
-        reference = reference.with_columns(pl.Series("p_late", predict(result.pipeline, reference)))
-        record = Registry(settings).register(result.pipeline, {
-            "model_version": version, "family": result.family, "params": result.params,
-            "features": [f.name for f in FEATURES], "label": f"arr_delay >= {LATE_MINUTES} or cancelled or diverted",
-            "split": {k: str(v) for k, v in vars(split).items()}, "rows": result.rows,
-            "validation": result.validation, "test": result.test, "tried": result.tried,
-            "data_version": hashlib.sha256(data.hash_rows().to_numpy().tobytes()).hexdigest()[:16],
-            "code_version": _code_version(), "dagster_run_id": context.run_id,
-            "training_seconds": round(time.perf_counter() - started, 1),
-            "monitoring": {"drift_share_warn": config.drift_share_warn, "auc_drop_warn": config.auc_drop_warn},
-        }, reference=reference)
-        t = result.test
+        monitoring = {"drift_share_warn": config.drift_share_warn, "auc_drop_warn": config.auc_drop_warn}
+        candidate = train_candidate(lakehouse.settings(), config.split(), monitoring, context.run_id)
+        record, result, t = candidate.record, candidate.result, candidate.result.test
+        png = curves_png(result.test_labels, result.test_predictions,
+                         f"{record['model_version']}: test window {record['split']['test_start']} .. "
+                         f"{record['split']['test_end']} (out of sample)")
         return dg.MaterializeResult(metadata={
-            "model_version": version, "family": result.family, "params": result.params,
+            "model_version": record["model_version"], "family": result.family, "params": result.params,
             "test_roc_auc": t["roc_auc"], "test_pr_auc": t["pr_auc"], "test_log_loss": t["log_loss"],
             "test_brier": t["brier"], "test_calibration_error": t["calibration_error"],
             "validation_roc_auc": result.validation["roc_auc"], "rows": result.rows,
-            "candidates_tried": dg.MetadataValue.md(_md_table(result.tried)),
-            "roc_curve_test": dg.MetadataValue.md(_roc_markdown(t["roc_curve"])),
-            "calibration_test": dg.MetadataValue.md(_md_table(t["calibration"])),
+            "candidates_tried": frame_table(pl.DataFrame(
+                [{**r, "params": json.dumps(r["params"], sort_keys=True)} for r in result.tried])),
+            "curves_test": dg.MetadataValue.md(md_image(png, "ROC, precision-recall and calibration on the test window")),
+            "calibration_test": frame_table(pl.DataFrame(t["calibration"])),
+            "leakage_audit": frame_table(candidate.audit),
             "artifact_sha256": record["artifact_sha256"], "data_version": record["data_version"],
             "code_version": record["code_version"],
         })

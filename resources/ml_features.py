@@ -42,11 +42,24 @@ POST_DEPARTURE_COLUMNS = (
 )
 
 
+# When a feature's value becomes known. Everything the model reads must be known before the
+# flight's day starts; the leakage audit fails the build for any other declaration.
+AVAILABILITY = {
+    "schedule": "the published timetable (carriers publish weeks ahead)",
+    "calendar": "the calendar",
+    "registry": "the aircraft registry version valid on the day",
+    "forecast": "origin weather: observed weather stands in for the forecast (perfect-forecast assumption)",
+    "history": "labels of days strictly before the flight's date",
+}
+KNOWN_BEFORE_DAY = frozenset(AVAILABILITY)
+
+
 @dataclass(frozen=True)
 class Feature:
     name: str
     kind: str  # "numeric" | "categorical"
     description: str
+    known: str = "schedule"  # a key of AVAILABILITY (or anything else, which the audit refuses)
     owner: str = DATA_SCIENCE
 
     @property
@@ -63,36 +76,42 @@ FEATURES: tuple[Feature, ...] = (
     Feature("sched_dep_minute_of_day", "numeric", "Scheduled departure, minutes after local midnight."),
     Feature("sched_arr_minute_of_day", "numeric", "Scheduled arrival, minutes after destination midnight."),
     Feature("sched_block_minutes", "numeric", "Scheduled gate-to-gate minutes (null without destination time zone)."),
-    Feature("day_of_week", "numeric", "ISO weekday of the scheduled date (1 = Monday)."),
-    Feature("is_holiday", "numeric", "1 on US federal holidays."),
-    Feature("days_to_nearest_holiday", "numeric", "Days to the nearest US federal holiday."),
+    Feature("day_of_week", "numeric", "ISO weekday of the scheduled date (1 = Monday).", "calendar"),
+    Feature("is_holiday", "numeric", "1 on US federal holidays.", "calendar"),
+    Feature("days_to_nearest_holiday", "numeric", "Days to the nearest US federal holiday.", "calendar"),
     Feature("origin_hour_departures", "numeric", "Departures scheduled at the origin in the same hour (schedule congestion)."),
     Feature("origin_day_departures", "numeric", "Departures scheduled at the origin that day."),
     Feature("carrier_day_departures", "numeric", "Departures the carrier scheduled from the origin that day."),
     Feature("plane_leg_of_day", "numeric", "Which scheduled leg of the day this is for the aircraft (1 = first)."),
     Feature("plane_legs_of_day", "numeric", "Legs scheduled for the aircraft that day."),
-    Feature("plane_age_years", "numeric", "Years since the aircraft was built (registry version valid that day)."),
-    Feature("plane_seats", "numeric", "Seats of the aircraft."),
-    Feature("plane_engines", "numeric", "Engines of the aircraft."),
-    Feature("plane_engine_type", "categorical", "Engine type of the aircraft."),
-    Feature("temp_f", "numeric", "Origin temperature at the scheduled hour (perfect-forecast assumption)."),
-    Feature("dewpoint_f", "numeric", "Origin dew point at the scheduled hour (perfect-forecast assumption)."),
-    Feature("humidity_pct", "numeric", "Origin relative humidity at the scheduled hour (perfect-forecast assumption)."),
-    Feature("wind_speed_mph", "numeric", "Origin wind speed at the scheduled hour (perfect-forecast assumption)."),
-    Feature("wind_gust_mph", "numeric", "Origin wind gust at the scheduled hour (perfect-forecast assumption)."),
-    Feature("precip_in", "numeric", "Origin precipitation at the scheduled hour (perfect-forecast assumption)."),
-    Feature("pressure_mb", "numeric", "Origin sea-level pressure at the scheduled hour (perfect-forecast assumption)."),
-    Feature("visibility_mi", "numeric", "Origin visibility at the scheduled hour (perfect-forecast assumption)."),
-    Feature("origin_day_precip_in", "numeric", "Origin precipitation over the whole day (perfect-forecast assumption)."),
-    Feature("origin_day_min_visibility_mi", "numeric", "Lowest origin visibility of the day (perfect-forecast assumption)."),
-    Feature("origin_day_max_wind_mph", "numeric", "Strongest origin wind of the day (perfect-forecast assumption)."),
-    Feature("origin_prior_3h_precip_in", "numeric", "Origin precipitation in the 3 hours before the scheduled hour (perfect-forecast assumption)."),
-    Feature("route_late_rate_28d", "numeric", "Smoothed late rate of the route over the 28 days before the flight's date."),
-    Feature("route_flights_28d", "numeric", "Flights of the route over the 28 days before the flight's date."),
-    Feature("carrier_late_rate_28d", "numeric", "Smoothed late rate of the carrier over the 28 days before."),
-    Feature("carrier_origin_late_rate_28d", "numeric", "Smoothed late rate of the carrier at the origin over the 28 days before."),
-    Feature("origin_late_rate_7d", "numeric", "Smoothed late rate at the origin over the 7 days before."),
-    Feature("origin_late_rate_1d", "numeric", "Smoothed late rate at the origin the day before."),
+    Feature("plane_age_years", "numeric", "Years since the aircraft was built (registry version valid that day).", "registry"),
+    Feature("plane_seats", "numeric", "Seats of the aircraft.", "registry"),
+    Feature("plane_engines", "numeric", "Engines of the aircraft.", "registry"),
+    Feature("plane_engine_type", "categorical", "Engine type of the aircraft.", "registry"),
+    Feature("temp_f", "numeric", "Origin temperature at the scheduled hour (perfect-forecast assumption).", "forecast"),
+    Feature("dewpoint_f", "numeric", "Origin dew point at the scheduled hour (perfect-forecast assumption).", "forecast"),
+    Feature("humidity_pct", "numeric", "Origin relative humidity at the scheduled hour (perfect-forecast assumption).", "forecast"),
+    Feature("wind_speed_mph", "numeric", "Origin wind speed at the scheduled hour (perfect-forecast assumption).", "forecast"),
+    Feature("wind_gust_mph", "numeric", "Origin wind gust at the scheduled hour (perfect-forecast assumption).", "forecast"),
+    Feature("precip_in", "numeric", "Origin precipitation at the scheduled hour (perfect-forecast assumption).", "forecast"),
+    Feature("pressure_mb", "numeric", "Origin sea-level pressure at the scheduled hour (perfect-forecast assumption).", "forecast"),
+    Feature("visibility_mi", "numeric", "Origin visibility at the scheduled hour (perfect-forecast assumption).", "forecast"),
+    Feature("origin_day_precip_in", "numeric", "Origin precipitation over the whole day (perfect-forecast assumption).", "forecast"),
+    Feature("origin_day_min_visibility_mi", "numeric", "Lowest origin visibility of the day (perfect-forecast assumption).", "forecast"),
+    Feature("origin_day_max_wind_mph", "numeric", "Strongest origin wind of the day (perfect-forecast assumption).", "forecast"),
+    Feature("origin_prior_3h_precip_in", "numeric", "Origin precipitation in the 3 hours before the scheduled hour (perfect-forecast assumption).", "forecast"),
+    Feature("route_late_rate_28d", "numeric", "Smoothed late rate of the route over the 28 days before the flight's date.", "history"),
+    Feature("route_flights_28d", "numeric", "Flights of the route over the 28 days before the flight's date.", "history"),
+    Feature("carrier_late_rate_28d", "numeric", "Smoothed late rate of the carrier over the 28 days before.", "history"),
+    Feature("carrier_origin_late_rate_28d", "numeric", "Smoothed late rate of the carrier at the origin over the 28 days before.", "history"),
+    Feature("origin_late_rate_7d", "numeric", "Smoothed late rate at the origin over the 7 days before.", "history"),
+    Feature("origin_late_rate_1d", "numeric", "Smoothed late rate at the origin the day before.", "history"),
+    # Kept because validation (Sep-Oct) confirmed them; every attempt, kept or not, is in the
+    # README's "Model attempts" table.
+    Feature("flight_late_rate_28d", "numeric", "Smoothed late rate of this carrier and flight number over the 28 days before.", "history"),
+    Feature("dest_late_rate_28d", "numeric", "Smoothed late rate of flights to the destination over the 28 days before.", "history"),
+    Feature("carrier_origin_late_rate_7d", "numeric", "Smoothed late rate of the carrier at the origin over the 7 days before.", "history"),
+    Feature("carrier_late_rate_1d", "numeric", "Smoothed late rate of the carrier the day before.", "history"),
 )
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
 CATEGORICAL = tuple(f.name for f in FEATURES if f.kind == "categorical")
@@ -136,14 +155,52 @@ def _history(flights: pl.DataFrame, keys: list[str], days: int, name: str, count
     return rolled.select(*keys, "flight_date", *out)
 
 
-def _planes_as_of(day_flights: pl.DataFrame, planes: pl.DataFrame) -> pl.DataFrame:
+def _aircraft(day_flights: pl.DataFrame) -> pl.DataFrame:
+    """Which aircraft each flight's aircraft features describe, and its rotation that day.
+
+    A missing tail number is not schedule information: in the deliveries it is decided after the
+    fact (all 2,512 flights without one were cancelled, and the first model scored them
+    p_late 0.994). So the model never sees it missing: such a flight takes the aircraft and
+    rotation of the carrier's nearest scheduled departure from the same origin that day (a
+    hot-deck donor; failing that, the carrier's nearest departure from any origin). Donor values
+    are real values of real flights, so no value pattern marks an imputed row either.
+    """
+    legs = day_flights.filter(pl.col("tailnum_key").is_not_null()).select(
+        "flight_id", "carrier", "origin", "flight_date", "scheduled_departure_utc",
+        pl.col("tailnum_key").alias("aircraft_key"),
+        pl.col("scheduled_departure_utc").rank("ordinal").over("tailnum_key", "flight_date")
+        .cast(pl.Float64).alias("plane_leg_of_day"),
+        pl.len().over("tailnum_key", "flight_date").cast(pl.Float64).alias("plane_legs_of_day"),
+    )
+    out = ["flight_id", "aircraft_key", "plane_leg_of_day", "plane_legs_of_day"]
+    missing = day_flights.filter(pl.col("tailnum_key").is_null()).select(
+        "flight_id", "carrier", "origin", "flight_date", "scheduled_departure_utc")
+    if missing.height == 0 or legs.height == 0:
+        return legs.select(out)
+    donors = legs.drop("flight_id").sort("scheduled_departure_utc", "aircraft_key")
+    filled = []
+    for by in (["carrier", "origin", "flight_date"], ["carrier", "flight_date"]):
+        matched = missing.sort("scheduled_departure_utc", "flight_id").join_asof(
+            donors.drop([c for c in ("origin",) if c not in by]), on="scheduled_departure_utc",
+            by=by, strategy="nearest", check_sortedness=False,
+        )
+        found = matched.filter(pl.col("aircraft_key").is_not_null())
+        filled.append(found.select(out))
+        missing = missing.join(found.select("flight_id"), on="flight_id", how="anti")
+        if missing.height == 0:
+            break
+    return pl.concat([legs.select(out), *filled])
+
+
+def _planes_as_of(aircraft: pl.DataFrame, planes: pl.DataFrame) -> pl.DataFrame:
     versions = planes.with_columns(
         # The first version known stands for the aircraft since before any flight we hold.
         pl.when(pl.col("dbt_valid_from") == pl.col("dbt_valid_from").min().over("tailnum_key"))
         .then(None).otherwise(pl.col("dbt_valid_from").dt.date()).alias("_from"),
         pl.col("dbt_valid_to").dt.date().alias("_to"),
-    ).select("tailnum_key", "_from", "_to", "year_built", "seats", "engines", "engine_type")
-    joined = day_flights.select("flight_id", "flight_date", "tailnum_key").join(versions, on="tailnum_key", how="inner")
+    ).select(pl.col("tailnum_key").alias("aircraft_key"), "_from", "_to", "year_built", "seats", "engines",
+             "engine_type")
+    joined = aircraft.join(versions, on="aircraft_key", how="inner")
     valid = joined.filter(
         (pl.col("_from").is_null() | (pl.col("_from") <= pl.col("flight_date")))
         & (pl.col("_to").is_null() | (pl.col("_to") > pl.col("flight_date")))
@@ -174,11 +231,6 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
         .cast(pl.Float64).alias("origin_hour_departures"),
         pl.len().over("origin", "flight_date").cast(pl.Float64).alias("origin_day_departures"),
         pl.len().over("carrier", "origin", "flight_date").cast(pl.Float64).alias("carrier_day_departures"),
-        pl.when(pl.col("tailnum_key").is_not_null()).then(
-            pl.col("scheduled_departure_utc").rank("ordinal").over("tailnum_key", "flight_date")
-        ).cast(pl.Float64).alias("plane_leg_of_day"),
-        pl.when(pl.col("tailnum_key").is_not_null()).then(pl.len().over("tailnum_key", "flight_date"))
-        .cast(pl.Float64).alias("plane_legs_of_day"),
         pl.col("scheduled_departure_local").dt.truncate("1h").alias("_weather_hour"),
     )
     dates = inputs.dates.select(
@@ -211,6 +263,10 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
         (["carrier", "origin"], _history(f, ["carrier", "origin"], HISTORY_DAYS, "carrier_origin_late_rate_28d")),
         (["origin"], _history(f, ["origin"], 7, "origin_late_rate_7d")),
         (["origin"], _history(f, ["origin"], 1, "origin_late_rate_1d")),
+        (["carrier", "flight_number"], _history(f, ["carrier", "flight_number"], HISTORY_DAYS, "flight_late_rate_28d")),
+        (["dest"], _history(f, ["dest"], HISTORY_DAYS, "dest_late_rate_28d")),
+        (["carrier", "origin"], _history(f, ["carrier", "origin"], 7, "carrier_origin_late_rate_7d")),
+        (["carrier"], _history(f, ["carrier"], 1, "carrier_late_rate_1d")),
     ]
     base = (
         base.join(dates, on="flight_date", how="left")
@@ -220,7 +276,12 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
     )
     for keys, table in hist:
         base = base.join(table, on=[*keys, "flight_date"], how="left")
-    return base.join(_planes_as_of(day, inputs.planes), on="flight_id", how="left")
+    aircraft = _aircraft(day)
+    return (
+        base.join(aircraft.select("flight_id", "plane_leg_of_day", "plane_legs_of_day"), on="flight_id", how="left")
+        .join(_planes_as_of(aircraft.join(day.select("flight_id", "flight_date"), on="flight_id"), inputs.planes),
+              on="flight_id", how="left")
+    )
 
 
 def build_features(

@@ -33,6 +33,7 @@ from resources.parquet_io import write_parquet_atomic
 from resources.settings import Settings
 
 CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED = "candidate", "pre-production", "production", "retired"
+BACKTEST = "backtest"  # walk-forward models: recorded, never pre-production, so never promotable
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -118,6 +119,8 @@ class Registry:
             match e["event"]:
                 case "registered":
                     status[v] = CANDIDATE
+                case "registered_backtest":
+                    status[v] = BACKTEST
                 case "preproduction_passed":
                     status[v] = PREPRODUCTION
                 case "promoted" | "rolled_back":
@@ -159,6 +162,23 @@ class Registry:
             self._append({"event": "registered", "version": version, "actor": "training",
                           "metrics": {"test_roc_auc": record["test"]["roc_auc"]}})
             self.export()
+        return record
+
+    def register_backtest(self, pipeline: Any, record: dict) -> dict:
+        """A walk-forward backtest model: stored and recorded like any model, with status 'backtest'."""
+        version = record["model_version"]
+        target = models_dir(self.settings) / version / "model.joblib"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".model.{uuid.uuid4().hex}.tmp")
+        joblib.dump(pipeline, tmp)
+        os.replace(tmp, target)
+        record = {**record, "artifact_path": str(target), "artifact_sha256": sha256_of(target),
+                  "artifact_bytes": target.stat().st_size, "registered_at": _now()}
+        with _registry_lock(self.settings):
+            self.record_path(version).parent.mkdir(parents=True, exist_ok=True)
+            self.record_path(version).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+            self._append({"event": "registered_backtest", "version": version, "actor": "backtest",
+                          "metrics": {"roc_auc": record["backtest"].get("roc_auc")}})
         return record
 
     def load(self, version: str):
@@ -236,20 +256,21 @@ class Registry:
         rows = []
         for v in self.versions():
             rec = self.record(v)
+            test, split = rec.get("test") or {}, rec.get("split") or {}  # backtest records have neither
             rows.append({
                 "model_version": v, "status": statuses.get(v, CANDIDATE), "family": rec["family"],
                 "params": json.dumps(rec["params"], sort_keys=True),
-                "holdout_roc_auc": rec["test"]["roc_auc"], "holdout_pr_auc": rec["test"]["pr_auc"],
-                "holdout_log_loss": rec["test"]["log_loss"], "holdout_brier": rec["test"]["brier"],
-                "validation_roc_auc": rec["validation"]["roc_auc"],
-                "train_start": rec["split"]["train_start"], "validation_start": rec["split"]["validation_start"],
-                "test_start": rec["split"]["test_start"], "test_end": rec["split"]["test_end"],
-                "data_version": rec["data_version"], "code_version": rec["code_version"],
+                "holdout_roc_auc": test.get("roc_auc"), "holdout_pr_auc": test.get("pr_auc"),
+                "holdout_log_loss": test.get("log_loss"), "holdout_brier": test.get("brier"),
+                "validation_roc_auc": (rec.get("validation") or {}).get("roc_auc"),
+                "train_start": split.get("train_start"), "validation_start": split.get("validation_start"),
+                "test_start": split.get("test_start"), "test_end": split.get("test_end"),
+                "data_version": rec.get("data_version"), "code_version": rec.get("code_version"),
                 "artifact_sha256": rec["artifact_sha256"], "registered_at": rec["registered_at"],
             })
         base = registry_dir(self.settings)
         if rows:
-            write_parquet_atomic(pl.DataFrame(rows), base / "model_registry.parquet")
+            write_parquet_atomic(pl.DataFrame(rows, infer_schema_length=None), base / "model_registry.parquet")
         audit = [
             {"event_at": e["at"], "event": e["event"], "model_version": e.get("version"), "actor": e.get("actor"),
              "reason": e.get("reason"), "previous_version": e.get("previous_version"),

@@ -102,4 +102,11 @@ def catalog_views(settings: Settings):
                      "Every trained model version with status and holdout metrics."),
         ExternalView("ml", "model_audit", str(registry / "model_audit.parquet"),
                      "Append-only audit: registrations, pre-production checks, promotions, refusals, rollbacks."),
+        ExternalView("ml", "backtest_scores", str(ml_dir(settings) / "backtest_scores" / "*" / "part.parquet"),
+                     "Walk-forward backtest: every flight of a month scored by a model trained only on days "
+                     "strictly before that month (out of sample by construction)."),
+        ExternalView("ml", "backtest_metrics", str(ml_dir(settings) / "backtest" / "month=*.parquet"),
+                     "Out-of-sample ROC AUC, PR AUC, Brier and calibration error per backtest month."),
+        ExternalView("ml", "leakage_audit", str(ml_dir(settings) / "leakage_audit.parquet"),
+                     "Single-feature and null-indicator ROC AUC of every feature on the newest training window."),
     ]

@@ -135,6 +135,13 @@ class TrainingResult:
     test: dict
     tried: list[dict] = field(default_factory=list)
     rows: dict = field(default_factory=dict)
+    test_labels: np.ndarray | None = None
+    test_predictions: np.ndarray | None = None
+
+
+def fit(family: str, params: dict, data: pl.DataFrame) -> Pipeline:
+    """The one way a model is fitted (training, backtest): ``data`` holds features and ``is_late``."""
+    return BUILDERS[family](**params).fit(to_pandas_features(data), data["is_late"].to_numpy())
 
 
 def train_and_select(data: pl.DataFrame, split: TimeSplit) -> TrainingResult:
@@ -145,25 +152,27 @@ def train_and_select(data: pl.DataFrame, split: TimeSplit) -> TrainingResult:
     for name, part in parts.items():
         if part.height == 0:
             raise ValueError(f"the {name} window of {split} holds no labelled flights")
-    x = {k: to_pandas_features(v) for k, v in parts.items()}
+    x = {k: to_pandas_features(v) for k, v in parts.items() if k != "train"}
     y = {k: v["is_late"].to_numpy() for k, v in parts.items()}
     best: tuple[float, str, dict, Pipeline] | None = None
     tried = []
     for family, grid in CANDIDATES.items():
         for params in grid:
-            pipe = BUILDERS[family](**params).fit(x["train"], y["train"])
+            pipe = fit(family, params, parts["train"])
             auc = float(roc_auc_score(y["validation"], pipe.predict_proba(x["validation"])[:, 1]))
             tried.append({"family": family, "params": params, "validation_roc_auc": round(auc, 4)})
             if best is None or auc > best[0]:
                 best = (auc, family, params, pipe)
     assert best is not None
     _, family, params, pipe = best
+    p_test = pipe.predict_proba(x["test"])[:, 1]
     return TrainingResult(
         family=family, params=params, pipeline=pipe,
         validation=evaluate(y["validation"], pipe.predict_proba(x["validation"])[:, 1]),
-        test=evaluate(y["test"], pipe.predict_proba(x["test"])[:, 1]),
+        test=evaluate(y["test"], p_test),
         tried=tried,
         rows={k: int(v.height) for k, v in parts.items()},
+        test_labels=y["test"], test_predictions=p_test,
     )
 
 
