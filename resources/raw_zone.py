@@ -172,7 +172,7 @@ def _refuse(spec: SourceSpec, pending: list[_Pending], failing: list[VolumeCheck
     more = f"\n... and {len(failing) - 10} more partition(s)" if len(failing) > 10 else ""
     how = (f"ops: {{raw__{spec.name}: {{config: {{allow_volume_override: {{"
            + (f"days: [{', '.join(str(c.day) for c in failing)}], " if spec.is_partitioned else "")
-           + "approver: ..., reason: ...}}}}}}")
+           + "approver: ..., reason: ...}}}}")
     return VolumeContractError(
         f"{len(failing)} delivery volume(s) outside the contract in resources/sources.yml; nothing was "
         f"written:\n" + "\n".join(shown) + more
