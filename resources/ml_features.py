@@ -84,6 +84,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("carrier_day_departures", "numeric", "Departures the carrier scheduled from the origin that day."),
     Feature("plane_leg_of_day", "numeric", "Which scheduled leg of the day this is for the aircraft (1 = first)."),
     Feature("plane_legs_of_day", "numeric", "Legs scheduled for the aircraft that day."),
+    Feature("plane_gap_minutes", "numeric", "Scheduled minutes since the aircraft's previous New York departure that day (null on its first leg)."),
+    Feature("plane_turn_slack_minutes", "numeric", "Gap to the previous departure minus twice that leg's scheduled block time: the buffer the out-and-back rotation leaves."),
     Feature("plane_age_years", "numeric", "Years since the aircraft was built (registry version valid that day).", "registry"),
     Feature("plane_seats", "numeric", "Seats of the aircraft.", "registry"),
     Feature("plane_engines", "numeric", "Engines of the aircraft.", "registry"),
@@ -165,14 +167,21 @@ def _aircraft(day_flights: pl.DataFrame) -> pl.DataFrame:
     hot-deck donor; failing that, the carrier's nearest departure from any origin). Donor values
     are real values of real flights, so no value pattern marks an imputed row either.
     """
-    legs = day_flights.filter(pl.col("tailnum_key").is_not_null()).select(
+    rotation = ["tailnum_key", "flight_date"]
+    previous = pl.col("scheduled_departure_utc").shift(1).over(rotation)
+    previous_block = (pl.col("scheduled_arrival_utc") - pl.col("scheduled_departure_utc")).shift(1).over(rotation)
+    legs = day_flights.filter(pl.col("tailnum_key").is_not_null()).sort("scheduled_departure_utc", "flight_id").select(
         "flight_id", "carrier", "origin", "flight_date", "scheduled_departure_utc",
         pl.col("tailnum_key").alias("aircraft_key"),
-        pl.col("scheduled_departure_utc").rank("ordinal").over("tailnum_key", "flight_date")
-        .cast(pl.Float64).alias("plane_leg_of_day"),
-        pl.len().over("tailnum_key", "flight_date").cast(pl.Float64).alias("plane_legs_of_day"),
+        pl.col("scheduled_departure_utc").rank("ordinal").over(rotation).cast(pl.Float64).alias("plane_leg_of_day"),
+        pl.len().over(rotation).cast(pl.Float64).alias("plane_legs_of_day"),
+        (pl.col("scheduled_departure_utc") - previous).dt.total_minutes().cast(pl.Float64).alias("plane_gap_minutes"),
+        # Out and back: a 100-minute gap after a 45-minute leg leaves 10 minutes to turn twice.
+        ((pl.col("scheduled_departure_utc") - previous).dt.total_minutes()
+         - 2 * previous_block.dt.total_minutes()).cast(pl.Float64).alias("plane_turn_slack_minutes"),
     )
-    out = ["flight_id", "aircraft_key", "plane_leg_of_day", "plane_legs_of_day"]
+    out = ["flight_id", "aircraft_key", "plane_leg_of_day", "plane_legs_of_day", "plane_gap_minutes",
+           "plane_turn_slack_minutes"]
     missing = day_flights.filter(pl.col("tailnum_key").is_null()).select(
         "flight_id", "carrier", "origin", "flight_date", "scheduled_departure_utc")
     if missing.height == 0 or legs.height == 0:
@@ -278,7 +287,7 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
         base = base.join(table, on=[*keys, "flight_date"], how="left")
     aircraft = _aircraft(day)
     return (
-        base.join(aircraft.select("flight_id", "plane_leg_of_day", "plane_legs_of_day"), on="flight_id", how="left")
+        base.join(aircraft.drop("aircraft_key"), on="flight_id", how="left")
         .join(_planes_as_of(aircraft.join(day.select("flight_id", "flight_date"), on="flight_id"), inputs.planes),
               on="flight_id", how="left")
     )
