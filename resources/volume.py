@@ -94,6 +94,11 @@ def footer_rows(path: Path) -> int | None:
         return pq.read_metadata(path).num_rows
     except FileNotFoundError:
         return None
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for a damaged or hand-edited file
+        raise VolumeContractError(
+            f"cannot read the row count of the existing raw partition {path} (needed for the trailing "
+            f"median): {exc}. Re-ingest that partition to repair it."
+        ) from exc
 
 
 def trailing_counts(day: date, days: int, pending: dict[date, int],

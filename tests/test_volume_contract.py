@@ -118,6 +118,12 @@ def test_trailing_counts_come_from_existing_partitions(tmp_path):
         ingest(settings, spec, "run00002", date(2013, 1, 3), date(2013, 1, 4))
     assert not raw_path(settings, "s", date(2013, 1, 3)).exists()
     deliver(folder, "2013-01-03", 23)
+    damaged = raw_path(settings, "s", date(2013, 1, 2))
+    intact = damaged.read_bytes()
+    damaged.write_bytes(b"not parquet")  # a hand-edited partition fails loudly, naming itself
+    with pytest.raises(VolumeContractError, match=r"cannot read the row count .*delivery_date=2013-01-02"):
+        ingest(settings, spec, "run00003", date(2013, 1, 3), date(2013, 1, 4))
+    damaged.write_bytes(intact)
     (check,) = ingest(settings, spec, "run00003", date(2013, 1, 3), date(2013, 1, 4)).volume_checks
     assert (check.rows, check.trailing_median, check.trailing_found, check.floor) == (23, 30.0, 2, 23)
 
