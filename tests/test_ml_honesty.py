@@ -22,7 +22,8 @@ from resources.ml_store import features_dir, load_feature_inputs, load_labels, r
 from resources.ml_training import predict
 from tests.conftest import promote_config
 
-AIRCRAFT = ("plane_leg_of_day", "plane_legs_of_day", "plane_age_years", "plane_seats", "plane_engines",
+AIRCRAFT = ("plane_leg_of_day", "plane_legs_of_day", "plane_gap_minutes", "plane_turn_slack_minutes",
+            "plane_age_years", "plane_seats", "plane_engines",
             "plane_engine_type")
 LATE_SQL = "(f.cancelled or f.diverted or f.arr_delay >= 15)::int"
 
