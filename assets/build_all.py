@@ -14,7 +14,9 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.definitions import build_definitions
-from assets.jobs import DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from assets.jobs import (
+    BACKTEST_JOB, DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB,
+)
 from resources.catalog import connect_catalog
 from resources.settings import Settings
 
@@ -45,6 +47,8 @@ def main() -> int:
         # The first production model needs an approval like any other; make run records this one.
         (PROMOTE_JOB, {}, {"ops": {"ml__production_model": {"config": BOOTSTRAP_APPROVAL}}}),
         (SCORE_JOB, year, {}),
+        # Before monitoring: the report index shows the out-of-sample history next to each month.
+        (BACKTEST_JOB, months, {}),
         (MONITOR_JOB, months, {}),
         (PUBLISH_JOB, {}, {}),
     ]
