@@ -33,3 +33,15 @@ def frame_table(df: pl.DataFrame, limit: int = 50) -> dg.MetadataValue:
                                    or v is None else str(v)) for k, v in row.items()})
                for row in head.iter_rows(named=True)]
     return dg.MetadataValue.table(records=records, schema=table_schema(head.schema))
+
+
+def per_partition(key: dg.AssetKey, metadata_by_partition: dict[str, dict]):
+    """Each partition's own figures after a single-run backfill.
+
+    A run's MaterializeResult is copied to every partition of its range (the 7-day total on each
+    day). Yielded after the asset's output, one AssetMaterialization per partition becomes each
+    partition's latest record with that day's own figures. Yielding them *instead* of the output
+    (output_required=False) would skip downstream assets of the same run, so the output stays.
+    """
+    for partition, metadata in metadata_by_partition.items():
+        yield dg.AssetMaterialization(asset_key=key, partition=partition, metadata=metadata)

@@ -8,13 +8,13 @@ import dagster as dg
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
-from assets.common import SINGLE_RUN, frame_table
+from assets.common import SINGLE_RUN, frame_table, per_partition
 from resources.lakehouse_resource import LakehouseResource
 from resources.ml_candidate import train_candidate
 from resources.ml_features import DATA_SCIENCE, FEATURES, assert_no_leakage, build_features
 from resources.ml_plots import curves_png, md_image
 from resources.ml_registry import CANDIDATE, PREPRODUCTION, Registry
-from resources.ml_scoring import now_utc, score_frame, validate_scores, write_day
+from resources.ml_scoring import now_utc, score_days, score_frame, validate_scores
 from resources.ml_store import (
     day_file, feature_definitions_path, features_dir, load_feature_inputs, load_labels, read_days,
 )
@@ -86,19 +86,22 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
         for day in checked:  # fails the build before anything is written
             assert_no_leakage(inputs, day)
         features = build_features(inputs, start, end)
+        rows = {}
         for day, part in by_day(features, "flight_date", days_in(start, end)).items():
             write_parquet_atomic(part, day_file(features_dir(settings), day))
+            rows[day.isoformat()] = {"dagster/row_count": part.height}
         write_parquet_atomic(
             pl.DataFrame([{"name": f.name, "description": f.description, "dtype": f.dtype, "kind": f.kind,
                            "owner": f.owner} for f in FEATURES]),
             feature_definitions_path(settings),
         )
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={"dagster/row_count": features.height, "features": len(FEATURES),
                       "days": len(days_in(start, end)), "path": dg.MetadataValue.path(str(features_dir(settings)))},
             check_results=[dg.AssetCheckResult(check_name="no_post_departure_leakage", passed=True,
                                                metadata={"days_checked": ", ".join(map(str, checked))})],
         )
+        yield from per_partition(FEATURES_KEY, rows)
 
     @dg.asset(key=CANDIDATE_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE], deps=[FEATURES_KEY],
               description="Trains a logistic baseline and gradient-boosted trees on the train window, picks "
@@ -182,29 +185,17 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
               "and archives the replaced version.")
     def flight_delay_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
         settings = lakehouse.settings()
-        registry = Registry(settings)
-        version = registry.production_version()
-        if version is None:
-            raise ValueError("no production model: train one and launch the promote_model job with an approval")
-        pipeline = registry.load(version)
         window = context.partition_time_window
-        start, end = window.start.date(), window.end.date()
-        started, scored_at, archived, rows = time.perf_counter(), now_utc(), 0, 0
-        for day in days_in(start, end):
-            path = day_file(features_dir(settings), day)
-            day_features = pl.read_parquet(path) if path.exists() else pl.DataFrame()
-            if day_features.height == 0:
-                raise ValueError(f"no features for {day}: materialize ml/flight_features for that partition first")
-            scores = score_frame(pipeline, day_features, version, scored_at)
-            validate_scores(scores, day_features)
-            archived += write_day(settings, day, scores) is not None
-            rows += scores.height
+        started = time.perf_counter()
+        version, rows, archived = score_days(settings, Registry(settings), days_in(window.start.date(), window.end.date()))
         seconds = time.perf_counter() - started
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": rows, "model_version": version, "days": len(days_in(start, end)),
+        yield dg.MaterializeResult(metadata={
+            "dagster/row_count": sum(rows.values()), "model_version": version, "days": len(rows),
             "replaced_days_archived": archived, "seconds": round(seconds, 2),
-            "rows_per_second": round(rows / seconds) if seconds else None,
+            "rows_per_second": round(sum(rows.values()) / seconds) if seconds else None,
         })
+        yield from per_partition(SCORES_KEY, {d.isoformat(): {"dagster/row_count": n, "model_version": version}
+                                              for d, n in rows.items()})
 
     return [flight_features, model_candidate, model_preproduction, production_model, flight_delay_scores]
 

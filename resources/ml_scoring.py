@@ -69,3 +69,26 @@ def write_day(settings: Settings, day: date, scores: pl.DataFrame) -> Path | Non
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def score_days(settings: Settings, registry, days: list[date]) -> tuple[str, dict[date, int], int]:
+    """Score each day from its own feature file with the verified production model. Returns the
+    model version, each day's row count and how many replaced days were archived. A day whose
+    feature file exists but is empty (an accepted empty delivery) gets an empty score file."""
+    from resources.ml_store import features_dir
+
+    version = registry.production_version()
+    if version is None:
+        raise ValueError("no production model: train one and launch the promote_model job with an approval")
+    pipeline = registry.load(version)
+    scored_at, archived, rows = now_utc(), 0, {}
+    for day in days:
+        path = day_file(features_dir(settings), day)
+        if not path.exists():
+            raise ValueError(f"no features for {day} ({path}): materialize ml/flight_features for that partition first")
+        day_features = pl.read_parquet(path)
+        scores = score_frame(pipeline, day_features, version, scored_at)
+        validate_scores(scores, day_features)
+        archived += write_day(settings, day, scores) is not None
+        rows[day] = scores.height
+    return version, rows, archived

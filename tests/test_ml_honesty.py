@@ -159,3 +159,19 @@ def test_backtest_is_out_of_sample_never_promotable_and_recomputes_from_the_cata
     assert months["2013-02-01"]["roc_auc"].value == pytest.approx(table[0][1], abs=1e-12)
     y, p = np.array([r[1] for r in prod]), np.array([r[0] for r in prod])
     assert holdout == pytest.approx(roc_auc_score(y, p), abs=1e-9)
+
+
+def test_single_run_backfills_record_each_days_own_row_count(ml_lakehouse):
+    import dagster as dg
+
+    from assets.ml import FEATURES_KEY, SCORES_KEY
+
+    with connect_catalog(ml_lakehouse.settings) as con:
+        per_day = dict(con.execute("select flight_date::varchar, count(*) from curated.fct_flights "
+                                   "where flight_date in ('2013-01-05', '2013-02-11') group by 1").fetchall())
+    for key in (FEATURES_KEY, SCORES_KEY):
+        for day, flights in per_day.items():
+            record = ml_lakehouse.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1).records[0]
+            assert record.asset_materialization.metadata["dagster/row_count"].value == flights, (key, day)
+    assert per_day["2013-01-05"] != per_day["2013-02-11"]
