@@ -38,7 +38,39 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
         )
 
 
-TRANSLATOR = LakehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+def check_description(test: Mapping[str, Any]) -> str:
+    """The yml description of a dbt test, else one sentence built from its generic test and
+    arguments, plus the severity: the UI otherwise says "No description provided" for all of them."""
+    severity = str(test.get("config", {}).get("severity") or "error").lower()
+    text = (test.get("description") or "").strip()
+    if not text:
+        meta = test.get("test_metadata") or {}
+        kwargs = meta.get("kwargs") or {}
+        column = kwargs.get("column_name", "")
+        text = {
+            "not_null": f"`{column}` is never null.",
+            "unique": f"`{column}` is unique.",
+            "accepted_values": f"`{column}` only takes the values {kwargs.get('values')}.",
+            "relationships": f"Every `{column}` has a row in {str(kwargs.get('to', '')).replace('ref(', '').rstrip(')')}"
+                             f".{kwargs.get('field', '')}.",
+        }.get(meta.get("name", ""), f"dbt test {test.get('name')}.")
+        if meta.get("name") == "dbt_utils.unique_combination_of_columns" or "combination_of_columns" in kwargs:
+            text = f"The combination of {kwargs.get('combination_of_columns')} is unique."
+    return f"{text} (dbt test, severity {severity}: {'warns' if severity == 'warn' else 'fails the build'}.)"
+
+
+class DescribedChecksTranslator(LakehouseDbtTranslator):
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return dg.AssetCheckSpec(
+            name=spec.name, asset=spec.asset_key, description=check_description(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps, metadata=spec.metadata, blocking=spec.blocking,
+        )
+
+
+TRANSLATOR = DescribedChecksTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
 def dbt_project() -> DbtProject:
