@@ -8,13 +8,13 @@ import dagster as dg
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
-from assets.common import SINGLE_RUN, frame_table, per_partition
+from assets.common import SINGLE_RUN, frame_table, per_partition, table_schema
 from resources.lakehouse_resource import LakehouseResource
 from resources.ml_candidate import train_candidate
 from resources.ml_features import DATA_SCIENCE, FEATURES, assert_no_leakage, build_features
 from resources.ml_plots import curves_png, md_image
 from resources.ml_registry import CANDIDATE, PREPRODUCTION, Registry
-from resources.ml_scoring import now_utc, score_days, score_frame, validate_scores
+from resources.ml_scoring import SCORE_SCHEMA, now_utc, score_days, score_frame, validate_scores
 from resources.ml_store import (
     day_file, feature_definitions_path, features_dir, load_feature_inputs, load_labels, read_days,
 )
@@ -180,6 +180,7 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
 
     @dg.asset(key=SCORES_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE],
               partitions_def=daily, backfill_policy=SINGLE_RUN, deps=[FEATURES_KEY, PRODUCTION_KEY],
+              metadata={"dagster/column_schema": table_schema(SCORE_SCHEMA)},
               description="Every flight scheduled that day scored once by the production model: flight_id, "
               "flight_date, p_late, model_version, scored_at, batch_id. Re-scoring replaces a day atomically "
               "and archives the replaced version.")

@@ -6,10 +6,10 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from assets.common import SINGLE_RUN, frame_table
+from assets.common import SINGLE_RUN, frame_table, table_schema
 from assets.ml import CANDIDATE_KEY, FEATURES_KEY, ML_KINDS
 from resources.lakehouse_resource import LakehouseResource
-from resources.ml_backtest import backtest_basis, backtest_month, record_backtest_model, write_month
+from resources.ml_backtest import BACKTEST_SCORE_SCHEMA, backtest_basis, backtest_month, record_backtest_model, write_month
 from resources.ml_features import DATA_SCIENCE
 from resources.ml_plots import curves_png, md_image
 from resources.ml_registry import Registry
@@ -26,6 +26,7 @@ def build_backtest_asset(monthly: dg.PartitionsDefinition) -> dg.AssetsDefinitio
     @dg.asset(
         key=BACKTEST_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE], partitions_def=monthly,
         backfill_policy=SINGLE_RUN, output_required=False, deps=[FEATURES_KEY, CANDIDATE_KEY],
+        metadata={"dagster/column_schema": table_schema(BACKTEST_SCORE_SCHEMA)},
         description="Walk-forward backtest: each month from the second on is scored by a model with the "
         "production model's family and parameters, fitted only on the days strictly before that month. "
         "Writes ml.backtest_scores and one metrics row per month (ml.backtest_metrics): the out-of-sample "
