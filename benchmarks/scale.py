@@ -1,0 +1,316 @@
+"""Scale benchmark (issue 10): the whole chain on SF copies of the embedded year, measured per step.
+
+    make bench-scale SF=10        # or: SF=10 .venv/bin/python benchmarks/scale.py [--keep]
+
+Generates the scale-factor data set (resources/scale_data.py) in a temporary folder, then builds
+everything in a temporary lakehouse (LAKEHOUSE_ROOT, DAGSTER_HOME and LAKEHOUSE_SOURCES all point
+into it) with the job sequence of `make run` (assets/build_all.py). Each job runs in its own child
+process, so each step is measured alone: wall time, and the peak resident memory of the whole
+process tree (the step's Python process plus its dbt subprocesses), sampled every 0.2 s.
+
+Nothing is asserted: it prints a per-step table, writes results.json beside the step logs, and
+ends with one line ``scale SF=N: build S s, peak M MiB, flights F``. The data set and lakehouse
+are removed afterwards (SF=100 writes gigabytes) unless --keep; logs and results.json stay.
+
+Tree memory is the sum of each process's RSS (pages shared between processes count once per
+process), read from /proc (Linux), else psutil if installed. "largest process" is the exact peak
+of the biggest single process (the kernel's ru_maxrss for the reaped child tree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere, with or without the editable install
+    sys.path.insert(0, str(REPO_ROOT))
+
+from assets.jobs import (  # noqa: E402
+    BACKTEST_JOB, DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB,
+)
+from resources.scale_data import ScaleDataError, generate, parse_sf  # noqa: E402
+
+SAMPLE_SECONDS = 0.2
+MiB = 2**20
+
+# The sequence of assets/build_all.py (`make run`), one child process per job. "daily" and
+# "monthly" ask for the job's whole partition range in one run, as build_all does.
+APPROVAL = {"approver": "bench-scale (bootstrap)", "reason": "first production model of a scale benchmark"}
+STEPS: tuple[tuple[str, str, str | None, dict], ...] = (
+    ("reference", REFERENCE_JOB, None, {}),
+    ("raw -> curated -> features", DAILY_JOB, "daily", {}),
+    ("training", TRAIN_JOB, None, {}),
+    ("promotion", PROMOTE_JOB, None, {"ops": {"ml__production_model": {"config": APPROVAL}}}),
+    ("scoring", SCORE_JOB, "daily", {}),
+    ("backtest", BACKTEST_JOB, "monthly", {}),
+    ("monitoring", MONITOR_JOB, "monthly", {}),
+    ("catalog", PUBLISH_JOB, None, {}),
+)
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+# --- child: one job, in process, on the benchmark's DAGSTER_HOME ------------------------------
+
+def run_step(job: str, partitions: str | None, config: dict, result_file: Path) -> int:
+    started = time.perf_counter()
+    import dagster as dg
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from assets.definitions import build_definitions
+    from resources.settings import Settings
+
+    Settings.from_env().ensure()
+    defs = build_definitions()
+    job_def = defs.resolve_job_def(job)
+    tags = {}
+    if partitions:
+        keys = job_def.partitions_def.get_partition_keys()
+        tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    loaded = time.perf_counter()
+    result = job_def.execute_in_process(instance=dg.DagsterInstance.get(), tags=tags,
+                                        run_config={**QUIET, **config}, raise_on_error=False)
+    done = time.perf_counter()
+    result_file.write_text(json.dumps({"success": result.success, "load_s": round(loaded - started, 2),
+                                       "execute_s": round(done - loaded, 2), "run_id": result.run_id,
+                                       "partitions": tags}))
+    return 0 if result.success else 1
+
+
+# --- parent: memory of a process tree --------------------------------------------------------
+
+def _parents_from_proc() -> dict[int, int]:
+    parents = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:  # gone between listing and reading
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
+        parents[int(entry.name)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+    return parents
+
+
+def _rss_from_proc(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_rss(root: int) -> tuple[int, int]:
+    """(sum of RSS in bytes, number of processes) over ``root`` and all its descendants."""
+    if os.path.isdir("/proc"):
+        children: dict[int, list[int]] = defaultdict(list)
+        for pid, ppid in _parents_from_proc().items():
+            children[ppid].append(pid)
+        pids, todo = [], [root]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            todo.extend(children.get(pid, ()))
+        return sum(_rss_from_proc(p) for p in pids), len(pids)
+    import psutil  # not in requirements: only needed where /proc is missing (macOS)
+
+    try:
+        procs = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0, 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total, len(procs)
+
+
+@dataclass
+class StepResult:
+    step: str
+    job: str
+    success: bool
+    wall_s: float
+    load_s: float | None = None  # child start-up: imports and build_definitions (not in make run's per-job time)
+    execute_s: float | None = None
+    peak_tree_mib: float = 0.0
+    largest_process_mib: float = 0.0
+    peak_processes: int = 0
+    samples: int = 0
+    loadavg_1m_start: float = 0.0
+    loadavg_1m_end: float = 0.0
+    log: str = ""
+    partitions: dict = field(default_factory=dict)
+
+
+def measure_step(index: int, name: str, job: str, env: dict[str, str], work: Path) -> StepResult:
+    log = work / "logs" / f"{index:02d}_{job}.log"
+    result_file = work / "logs" / f"{index:02d}_{job}.json"
+    load_start = os.getloadavg()[0]
+    started = time.perf_counter()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--step", str(index),
+                                 "--result", str(result_file)],
+                                cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        peak, procs, samples = 0, 0, 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            rss, n = tree_rss(proc.pid)
+            peak, procs, samples = max(peak, rss), max(procs, n), samples + 1
+            time.sleep(SAMPLE_SECONDS)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not by Popen
+    wall = time.perf_counter() - started
+    child = json.loads(result_file.read_text()) if result_file.exists() else {}
+    # ru_maxrss (KiB on Linux) covers the child and the descendants it waited for (dbt); a step
+    # shorter than one sample still gets a peak.
+    largest = usage.ru_maxrss * 1024
+    return StepResult(
+        step=name, job=job, success=proc.returncode == 0 and bool(child.get("success")), wall_s=round(wall, 1),
+        load_s=child.get("load_s"), execute_s=child.get("execute_s"),
+        peak_tree_mib=round(max(peak, largest) / MiB, 1), largest_process_mib=round(largest / MiB, 1),
+        peak_processes=procs, samples=samples, loadavg_1m_start=round(load_start, 2),
+        loadavg_1m_end=round(os.getloadavg()[0], 2), log=str(log), partitions=child.get("partitions", {}),
+    )
+
+
+def _tail(path: str, lines: int = 40) -> str:
+    return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _catalog_counts(lakehouse: Path) -> dict[str, int]:
+    from resources.catalog import connect_catalog
+    from resources.settings import Settings
+
+    with connect_catalog(Settings(root=lakehouse, env="dev")) as con:
+        flights, distinct = con.execute(
+            "select count(*), count(distinct flight_id) from curated.fct_flights").fetchone()
+        scores = con.execute("select count(*) from ml.flight_delay_scores").fetchone()[0]
+    return {"fct_flights": flights, "distinct_flight_id": distinct, "scores": scores}
+
+
+def print_table(steps: list[StepResult]) -> None:
+    print(f"{'step':<28} {'job':<16} {'wall s':>8} {'load s':>7} {'tree MiB':>9} {'largest MiB':>12} "
+          f"{'procs':>5} {'load1m':>7}  status")
+    for s in steps:
+        load = f"{s.load_s:7.1f}" if s.load_s is not None else f"{'-':>7}"
+        print(f"{s.step:<28} {s.job:<16} {s.wall_s:8.1f} {load} {s.peak_tree_mib:9.0f} "
+              f"{s.largest_process_mib:12.0f} {s.peak_processes:5d} {s.loadavg_1m_end:7.2f}  "
+              f"{'ok' if s.success else 'FAILED'}")
+
+
+def benchmark(sf: int, keep: bool, workdir: Path | None) -> int:
+    work = Path(tempfile.mkdtemp(prefix=f"bench-scale-sf{sf}-", dir=workdir)).resolve()
+    data, lakehouse, home = work / "data", work / "lakehouse", work / "dagster_home"
+    (work / "logs").mkdir()
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    print(f"[bench-scale] SF={sf} in {work}", flush=True)
+
+    started = time.perf_counter()
+    dataset = generate(sf, data)
+    generate_s = time.perf_counter() - started
+    print(f"[bench-scale] generated {dataset.flights:,} flights over {dataset.days} days, {dataset.planes:,} "
+          f"planes ({dataset.bytes_written / MiB:,.0f} MiB) in {generate_s:.1f}s", flush=True)
+
+    env = {**os.environ, "LAKEHOUSE_ENV": "dev", "LAKEHOUSE_ROOT": str(lakehouse), "DAGSTER_HOME": str(home),
+           "LAKEHOUSE_SOURCES": dataset.sources_file, "DO_NOT_TRACK": "1",
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    steps: list[StepResult] = []
+    for index, (name, job, _, _) in enumerate(STEPS):
+        step = measure_step(index, name, job, env, work)
+        steps.append(step)
+        print(f"[bench-scale] {name} ({job}): {'ok' if step.success else 'FAILED'} in {step.wall_s:.1f}s, "
+              f"peak {step.peak_tree_mib:,.0f} MiB", flush=True)
+        if not step.success:
+            print(f"--- last lines of {step.log} ---\n{_tail(step.log)}\n---")
+            break
+    build_s = round(sum(s.wall_s for s in steps), 1)
+    peak = max(s.peak_tree_mib for s in steps)
+    ok = len(steps) == len(STEPS) and all(s.success for s in steps)
+    counts = _catalog_counts(lakehouse) if ok else {}
+    sizes = {"data_set_bytes": dataset.bytes_written, "lakehouse_bytes": _tree_bytes(lakehouse)}
+
+    results = {
+        "sf": sf, "success": ok, "build_s": build_s, "peak_tree_mib": peak,
+        "flights_generated": dataset.flights, "catalog": counts, "generate_s": round(generate_s, 1),
+        "sizes": sizes, "steps": [asdict(s) for s in steps], "dataset": asdict(dataset),
+        "host": {"cpus": os.cpu_count(), "mem_total_mib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / MiB),
+                 "loadavg_end": os.getloadavg()},
+        "git": {"commit": _git("rev-parse", "HEAD"), "dirty_files": len(_git("status", "--porcelain").splitlines())},
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "work_dir": str(work), "kept": keep or not ok,
+    }
+    results_file = work / "results.json"
+    results_file.write_text(json.dumps(results, indent=2) + "\n")
+    if ok and not keep:
+        for path in (data, lakehouse, home):
+            shutil.rmtree(path, ignore_errors=True)
+
+    print()
+    print_table(steps)
+    print(f"\ndata set: {dataset.bytes_written / MiB:,.0f} MiB generated in {generate_s:.1f}s; "
+          f"lakehouse: {sizes['lakehouse_bytes'] / MiB:,.0f} MiB"
+          + (f"; catalog: {counts['fct_flights']:,} flights, {counts['scores']:,} scores" if counts else ""))
+    print(f"results: {results_file}" + ("" if ok and not keep else f" (data and lakehouse kept in {work})"))
+    if not ok:
+        failed = steps[-1]
+        print(f"scale SF={sf}: FAILED at {failed.step} ({failed.job}) after {build_s} s, peak {peak:,.0f} MiB, "
+              f"flights {dataset.flights}")
+        return 1
+    print(f"scale SF={sf}: build {build_s:.0f} s, peak {peak:.0f} MiB, flights {counts['fct_flights']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks/scale.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--sf", default=None, help="scale factor (default: the SF environment variable)")
+    parser.add_argument("--keep", action="store_true", help="keep the data set and lakehouse")
+    parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: TMPDIR)")
+    parser.add_argument("--step", type=int, default=None, help=argparse.SUPPRESS)  # child mode
+    parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.step is not None:
+        _, job, partitions, config = STEPS[args.step]
+        return run_step(job, partitions, config, args.result)
+    raw = args.sf if args.sf is not None else os.environ.get("SF")
+    if raw is None:
+        print("bench-scale: give a scale factor: make bench-scale SF=10 (or --sf 10)", file=sys.stderr)
+        return 2
+    try:
+        sf = parse_sf(raw)
+    except ScaleDataError as exc:
+        print(f"bench-scale: {exc}", file=sys.stderr)
+        return 2
+    return benchmark(sf, args.keep, args.workdir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
