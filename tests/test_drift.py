@@ -1,0 +1,102 @@
+"""Drift statistic and calibration on synthetic days (no lakehouse): PSI per day equals PSI of
+that day alone, calibration tolerates a seasonal trend, a planted shift fires and is named, and
+calendar features are excluded. ROC AUC per day matches scikit-learn."""
+
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from resources.drift import EXCLUDED, FLOOR, drift_profile, fit_binning, judge, psi, psi_by_group, window_drift
+from resources.monitoring import daily_auc
+
+
+def synthetic(start: date, days: int, seed: int = 0, per_day: int = 400) -> pl.DataFrame:
+    """Stable schedule columns, a temperature that warms 0.3 F a day (a season), a categorical,
+    a column with nulls, a calendar column, and p_late."""
+    rng = np.random.default_rng(seed)
+    n = days * per_day
+    day_index = np.repeat(np.arange(days), per_day)
+    return pl.DataFrame({
+        "flight_date": [start + timedelta(days=int(i)) for i in day_index],
+        "distance_mi": rng.gamma(4, 250, n),
+        "temp_f": 30 + 0.3 * day_index + rng.normal(0, 6, n),
+        "carrier": rng.choice(["UA", "B6", "EV", "DL", "AA", "MQ"], n, p=[.25, .2, .2, .15, .1, .1]),
+        "wind_gust_mph": pl.Series(np.where(rng.random(n) < 0.8, np.nan, rng.normal(25, 5, n))).fill_nan(None),
+        "is_holiday": (day_index % 30 == 0).astype(float),
+        "p_late": rng.beta(2, 6, n),
+    }, strict=False)
+
+
+def test_psi_per_day_in_one_pass_equals_psi_of_each_day_alone():
+    frame = synthetic(date(2013, 3, 1), 5)
+    reference, current = frame.filter(pl.col("flight_date") < date(2013, 3, 4)), frame.filter(
+        pl.col("flight_date") >= date(2013, 3, 4))
+    for column in ("distance_mi", "carrier", "wind_gust_mph"):
+        drift = window_drift(reference, current, [column])
+        for i, day in enumerate(drift.days):
+            alone = psi_by_group(fit_binning(reference[column]), reference[column],
+                                 current.filter(pl.col("flight_date") == day)[column],
+                                 np.zeros(400, dtype=np.int64), 1)[1]
+            assert drift.daily[column][i] == pytest.approx(alone)
+        assert drift.period[column] == pytest.approx(psi(reference[column], current[column]))
+
+
+def test_psi_sees_a_column_going_missing_and_unseen_categories():
+    reference = pl.Series("x", np.random.default_rng(1).normal(size=5_000))
+    assert psi(reference, reference) == pytest.approx(0.0, abs=1e-9)
+    half_missing = pl.Series("x", [None] * 2_500 + reference.to_list()[:2_500], dtype=pl.Float64)
+    assert psi(reference, half_missing) > 1.0
+    carriers = pl.Series("c", ["UA", "B6"] * 1_000)
+    assert psi(carriers, pl.Series("c", ["UA", "B6", "ZZ", "ZZ"] * 500)) > 0.5
+
+
+def test_calibration_tolerates_the_season_and_a_planted_shift_fires_named():
+    train = synthetic(date(2013, 1, 1), 120)
+    profile = drift_profile(train)
+    assert profile["windows"] >= 10
+    assert set(EXCLUDED) & set(profile["columns"]) == set()  # calendar features are never judged
+    assert "is_holiday" in profile["excluded"]
+    assert profile["columns"]["temp_f"]["seasonal"] and profile["columns"]["temp_f"]["month_threshold"] > FLOOR
+    assert profile["columns"]["distance_mi"]["month_threshold"] == FLOOR  # never moved in training
+
+    later = synthetic(date(2013, 1, 1), 212, seed=7)  # the same season, continued to July 31
+    reference = later.filter(pl.col("flight_date").is_between(date(2013, 5, 20), date(2013, 7, 1), closed="left"))
+    month = later.filter(pl.col("flight_date") >= date(2013, 7, 1))
+    assert month["flight_date"].n_unique() == 31
+    quiet = judge(reference, month, profile, share_warn=0.5)
+    assert not quiet.alarm and quiet.drifted == [] and quiet.share == 0.0, quiet.reason
+
+    shifted = month.with_columns(pl.col("distance_mi") * 1.5, (pl.col("p_late") + 0.15).clip(0, 1))
+    loud = judge(reference, shifted, profile, share_warn=0.5)
+    assert loud.alarm and loud.drifted == ["distance_mi"] and loud.prediction_drifted
+    assert "distance_mi" in loud.reason and "p_late" in loud.reason
+    daily = loud.daily
+    assert daily.height == month["flight_date"].n_unique()
+    assert daily["prediction_drifted"].all() and (daily["drifted_features"] >= 1).all()
+
+
+def test_too_short_a_training_window_falls_back_to_the_floor():
+    profile = drift_profile(synthetic(date(2013, 1, 1), 10))
+    assert profile["windows"] == 0
+    assert all(c["month_threshold"] == FLOOR for c in profile["columns"].values())
+    with pytest.raises(ValueError, match="no rows"):
+        judge(synthetic(date(2013, 1, 1), 20), synthetic(date(2013, 1, 1), 1).clear(), profile, 0.5)
+    with pytest.raises(ValueError, match="no feature rows"):
+        drift_profile(synthetic(date(2013, 1, 1), 1).clear())
+
+
+def test_daily_roc_auc_matches_scikit_learn_and_is_null_for_one_class_days():
+    rng = np.random.default_rng(3)
+    frame = pl.DataFrame({"flight_date": [date(2013, 1, 1 + i // 300) for i in range(900)],
+                          "p_late": np.round(rng.random(900), 2),  # ties, like real scores
+                          "is_late": (rng.random(900) < 0.3).astype(np.int8)})
+    frame = frame.with_columns(pl.when(pl.col("flight_date") == date(2013, 1, 3)).then(0)
+                               .otherwise(pl.col("is_late")).cast(pl.Int8).alias("is_late"))
+    out = daily_auc(frame)
+    for day, got in zip(out["flight_date"], out["roc_auc"]):
+        part = frame.filter(pl.col("flight_date") == day)
+        expected = roc_auc_score(part["is_late"], part["p_late"]) if part["is_late"].n_unique() == 2 else None
+        assert got == (pytest.approx(expected) if expected is not None else None)
