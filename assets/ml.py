@@ -108,10 +108,6 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
               "the best on validation, judges it once on the test window, and registers it as a candidate.")
     def model_candidate(context: dg.AssetExecutionContext, config: TrainingConfig, lakehouse: LakehouseResource):
         monitoring = {"drift_share_warn": config.drift_share_warn, "auc_drop_warn": config.auc_drop_warn}
-        # Drift thresholds from the training window's own month-to-month variation (resources/drift.py).
-        from resources.drift import drift_profile
-        window = read_days(features_dir(lakehouse.settings()), config.split().train_start, config.split().validation_start)
-        monitoring |= {"drift_profile": drift_profile(window)} if window.height else {}
         candidate = train_candidate(lakehouse.settings(), config.split(), monitoring, context.run_id)
         record, result, t = candidate.record, candidate.result, candidate.result.test
         png = curves_png(result.test_labels, result.test_predictions,

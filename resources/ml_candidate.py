@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from resources.drift import drift_profile
 from resources.ml_audit import assert_audit_passes, leakage_audit
 from resources.ml_features import FEATURES, LATE_MINUTES
 from resources.ml_registry import Registry, new_version
@@ -59,10 +60,12 @@ def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_
     assert_audit_passes(audit)  # fails the build before anything is trained or registered
     started = time.perf_counter()
     result = train_and_select(data, split)
-    # Monitoring compares production traffic with this: training rows and the model's own scores.
-    reference = data.filter(pl.col("flight_date") < split.validation_start)
-    reference = reference.sample(min(REFERENCE_ROWS, reference.height), seed=0).sort("flight_id")
-    reference = reference.with_columns(pl.Series("p_late", predict(result.pipeline, reference)))
+    # Monitoring compares production traffic with this: training rows and the model's own scores,
+    # and judges drift against thresholds from the training window's own month-to-month variation.
+    train = data.filter(pl.col("flight_date") < split.validation_start)
+    train = train.with_columns(pl.Series("p_late", predict(result.pipeline, train)))
+    monitoring = {**monitoring, "drift_profile": drift_profile(train)}
+    reference = train.sample(min(REFERENCE_ROWS, train.height), seed=0).sort("flight_id")
     record = Registry(settings).register(result.pipeline, {
         "model_version": new_version(), "family": result.family, "params": result.params,
         "features": [f.name for f in FEATURES], "label": f"arr_delay >= {LATE_MINUTES} or cancelled or diverted",
