@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from assets.automation import downstream
 from assets.common import DATA_ENGINEERING, SINGLE_RUN
 from resources.lakehouse_resource import LakehouseResource
 from resources.settings import DBT_PROJECT_DIR, Settings
@@ -33,7 +34,9 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
             group = "curated"
         else:
             group = _GROUPS.get(props["fqn"][1] if len(props["fqn"]) > 2 else "", "curated")
-        return spec.replace_attributes(group_name=group, owners=[DATA_ENGINEERING]).merge_attributes(
+        return spec.replace_attributes(
+            group_name=group, owners=[DATA_ENGINEERING], automation_condition=downstream(),
+        ).merge_attributes(
             kinds={"duckdb"}
         )
 

@@ -1,10 +1,10 @@
-"""Jobs, schedules (daily build, next-day scoring, monthly monitoring) and the sensor that
-republishes the catalog after every successful build."""
-
-from datetime import timedelta
+"""Jobs that a person launches (promotion with approval; rebuilds and backfills from the UI), the
+automation-condition sensor that runs the graph by itself (assets/automation.py), the monthly
+monitoring schedule and the catalog republish sensor."""
 
 import dagster as dg
 
+from assets.automation import automation_sensor
 from assets.catalog import CATALOG_KEY
 from assets.ml import CANDIDATE_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY
 from assets.ml_backtest import BACKTEST_KEY
@@ -61,19 +61,6 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         description="Each month, once the last month's actuals have arrived, report drift and quality.",
     )
 
-    @dg.schedule(job=score_job, cron_schedule="0 5 * * *", name="score_next_day_schedule",
-                 description="Each morning, score the flights scheduled for the next day.")
-    def score_next_day(context: dg.ScheduleEvaluationContext):
-        day = (context.scheduled_execution_time + timedelta(days=1)).date().isoformat()
-        if day not in daily.get_partition_keys():
-            return dg.SkipReason(f"{day} is outside the scoring partitions")
-        return dg.RunRequest(run_key=f"score-{day}", partition_key=day)
-
-    daily_schedule = dg.build_schedule_from_partitioned_job(
-        daily_job, hour_of_day=2, name="daily_delivery_schedule",
-        description="Each night, ingest the day's delivery and build it through curated.",
-    )
-
     @dg.run_status_sensor(
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[reference_job, daily_job, train_job, promote_job, score_job, monitor_job, backtest_job],
@@ -85,4 +72,4 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         return dg.RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
 
     return ([reference_job, daily_job, publish_job, train_job, promote_job, score_job, monitor_job, backtest_job],
-            [daily_schedule, score_next_day, monitor_schedule], [republish_catalog])
+            [monitor_schedule], [republish_catalog, automation_sensor()])

@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
+from assets.automation import downstream
 from assets.common import SINGLE_RUN, frame_table, per_partition, table_schema
 from resources.lakehouse_resource import LakehouseResource
 from resources.ml_candidate import train_candidate
@@ -66,7 +67,7 @@ class PromotionConfig(dg.Config):
 def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=FEATURES_KEY, group_name="ml", kinds={"polars", "parquet"}, owners=[DATA_SCIENCE],
-        partitions_def=daily, backfill_policy=SINGLE_RUN,
+        partitions_def=daily, backfill_policy=SINGLE_RUN, automation_condition=downstream(),
         deps=[dg.AssetKey(["curated", "fct_flights"]), dg.AssetKey(["staging", "stg_nycflights__weather"]),
               dg.AssetKey(["snapshots", "planes_snapshot"]), dg.AssetKey(["curated", "dim_dates"])],
         metadata={"dagster/column_schema": FEATURE_SCHEMA},
@@ -129,6 +130,8 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
 
     @dg.asset(key=PREPRODUCTION_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE],
               deps=[CANDIDATE_KEY, FEATURES_KEY],
+              # A new candidate is proven at once; a new feature day alone changes nothing here.
+              automation_condition=downstream().ignore(dg.AssetSelection.assets(FEATURES_KEY)),
               description="Proves the newest candidate scores a sample of operational data (the latest "
               "feature day, no labels) with the production scores schema; passes it to pre-production.")
     def model_preproduction(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
@@ -180,6 +183,7 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
 
     @dg.asset(key=SCORES_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE],
               partitions_def=daily, backfill_policy=SINGLE_RUN, deps=[FEATURES_KEY, PRODUCTION_KEY],
+              automation_condition=downstream(),
               metadata={"dagster/column_schema": table_schema(SCORE_SCHEMA)},
               description="Every flight scheduled that day scored once by the production model: flight_id, "
               "flight_date, p_late, model_version, scored_at, batch_id. Re-scoring replaces a day atomically "

@@ -1,0 +1,43 @@
+"""When each asset materializes itself: declared on the asset, evaluated by one sensor.
+
+No job lists: a new asset downstream of the daily build gets ``downstream()`` and runs when its
+inputs are fresh. Only what needs a person stays a job (promotion and rollback with approval).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+# Deliveries land overnight: the nightly tick ingests the day that just ended.
+DELIVERY_CRON = "0 2 * * *"
+# The reference deliveries (planes, airports, airlines) change rarely: once a week.
+REFERENCE_CRON = "0 1 * * 1"
+# A month's actuals are final one day after its last flight; report on the 3rd.
+MONTH_CLOSED_CRON = "0 6 3 * *"
+
+
+def on_delivery() -> dg.AutomationCondition:
+    return dg.AutomationCondition.on_cron(DELIVERY_CRON)
+
+
+def on_reference_delivery() -> dg.AutomationCondition:
+    return dg.AutomationCondition.on_cron(REFERENCE_CRON)
+
+
+def downstream() -> dg.AutomationCondition:
+    """Eager: as soon as any input partition is newly updated (or will be in the same tick), once
+    none is missing or in progress; partitioned assets only in their latest time window."""
+    return dg.AutomationCondition.eager()
+
+
+def month_closed() -> dg.AutomationCondition:
+    return dg.AutomationCondition.on_cron(MONTH_CLOSED_CRON)
+
+
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    return dg.AutomationConditionSensorDefinition(
+        "automation_condition_sensor", target=dg.AssetSelection.all(), minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Evaluates every asset's automation condition: nightly deliveries, everything "
+        "downstream once its inputs are fresh, monthly monitoring once the month's actuals are final.",
+    )
