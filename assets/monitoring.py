@@ -1,25 +1,22 @@
-"""Monitoring assets: monthly Evidently drift and quality reports, daily metric rows, checks
-with thresholds from the model's registry entry, and the sensors that record alerts."""
+"""Monitoring assets: monthly drift and quality (Evidently HTML + sidecars), daily metric rows,
+checks with thresholds from the model's registry entry, and the sensors that record alerts.
+Logic lives in resources/monitoring.py and resources/drift.py; these are thin wrappers."""
 
 import json
-from collections import Counter
 from datetime import date
 
 import dagster as dg
 import polars as pl
-from sklearn.metrics import roc_auc_score
 
-from assets.common import SINGLE_RUN
+from assets.common import SINGLE_RUN, frame_table
 from assets.ml import FEATURES_KEY, SCORES_KEY
 from resources.lakehouse_resource import LakehouseResource
 from resources.ml_features import DATA_SCIENCE
 from resources.ml_registry import Registry
-from resources.ml_store import features_dir, load_labels, read_days, scores_dir
 from resources.monitoring import (
-    append_alert, build_index, daily_drift_rows, daily_quality_rows, drift_report, drift_summary,
-    missing_actuals, monitoring_dir, month_key, quality_report, store_in_workspace, write_report,
+    append_alert, build_index, drift_breaches, md_trend, monitor_drift_month, monitor_quality_month,
+    month_key, quality_breaches, read_sidecars, sample_label,
 )
-from resources.parquet_io import write_parquet_atomic
 from resources.settings import Settings
 
 DRIFT_KEY = dg.AssetKey(["monitoring", "drift_report"])
@@ -33,146 +30,113 @@ class MonitoringConfig(dg.Config):
 
 def _months(context) -> list[tuple[date, date]]:
     window = context.partition_time_window
-    keys = context.partition_keys
     out = []
-    for key in keys:
+    for key in context.partition_keys:
         start = date.fromisoformat(key)
         end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
         out.append((start, min(end, window.end.date())))
     return out
 
 
-def _scored_month(settings: Settings, start: date, end: date) -> tuple[pl.DataFrame, str] | None:
-    scores = read_days(scores_dir(settings), start, end)
-    if scores.height == 0:
-        return None
-    version = Counter(scores["model_version"].to_list()).most_common(1)[0][0]
-    features = read_days(features_dir(settings), start, end)
-    current = features.join(scores.filter(pl.col("model_version") == version).select("flight_id", "p_late"),
-                            on="flight_id", how="inner")
-    return current, version
+DRIFT_COLUMNS = ["drift_share", "drifted_features", "prediction_drift", "alarm", "status", "reason"]
+QUALITY_COLUMNS = ["roc_auc", "out_of_sample_flights", "in_sample_roc_auc", "backtest_roc_auc", "late_rate",
+                   "auc_drop"]
 
 
-def _month_file(settings: Settings, kind: str, month: str):
-    return monitoring_dir(settings) / kind / f"month={month}.parquet"
+def _table(results: dict[str, dict], columns: list[str]) -> dg.MetadataValue:
+    rows = [{"month": m, "sample": sample_label(r.get("sample") or ""), "model_version": r["model_version"],
+             **{c: (", ".join(r[c]) if isinstance(r.get(c), list) else r.get(c)) for c in columns},
+             "evidently_skipped": bool(r.get("evidently_skipped"))} for m, r in sorted(results.items())]
+    return frame_table(pl.DataFrame(rows, infer_schema_length=None))
+
+
+def _summary_metadata(settings: Settings, results: dict[str, dict], columns: list[str]) -> dict:
+    index = build_index(settings.reports_dir)
+    last = results[max(results)] if results else {}
+    return {
+        "months": len(results), "by_month": _table(results, columns),
+        "trend": dg.MetadataValue.md(md_trend(read_sidecars(settings.reports_dir))),
+        "index": dg.MetadataValue.path(str(index)),
+        "report": dg.MetadataValue.path(str(settings.reports_dir / last["html"]) if last.get("html") else str(index)),
+        "model_version": last.get("model_version", ""),
+        "evidently_runs_skipped": sum(bool(r.get("evidently_skipped")) for r in results.values()),
+    }
 
 
 def build_monitoring(monthly: dg.PartitionsDefinition):
     @dg.asset(key=DRIFT_KEY, group_name="monitoring", kinds=KINDS, owners=[DATA_SCIENCE],
               partitions_def=monthly, backfill_policy=SINGLE_RUN, deps=[SCORES_KEY, FEATURES_KEY],
-              description="Monthly Evidently data-drift report of the features and of p_late against the "
-              "production model's training reference, plus a drift row per day (monitoring.daily_metrics).")
+              description="Monthly drift of the features and of p_late against the 42 days before the month "
+              "(PSI, thresholds calibrated on the training period and stored with the model), an Evidently "
+              "HTML when its inputs changed, and a drift row per day (monitoring.daily_metrics).")
     def drift_report_asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
-        settings = lakehouse.settings()
-        registry = Registry(settings)
+        settings, registry = lakehouse.settings(), Registry(lakehouse.settings())
         results = {}
         for start, end in _months(context):
-            month = month_key(start)
-            scored = _scored_month(settings, start, end)
-            if scored is None:
-                context.log.warning(f"{month}: no scores yet, nothing to monitor")
-                continue
-            current, version = scored
-            reference = registry.load_reference(version)
-            threshold = registry.record(version)["monitoring"]["drift_share_warn"]
-            snapshot = drift_report(reference, current, threshold)
-            summary = drift_summary(snapshot)
-            meta = {"model_version": version, "drift_share": summary.drift_share,
-                    "drifted_features": len(summary.drifted), "drifted_feature_names": summary.drifted,
-                    "prediction_drift": summary.prediction_drift, "flights": current.height,
-                    "threshold": threshold}
-            path = write_report(snapshot, settings.reports_dir, "drift", month, meta)
-            store_in_workspace(settings, snapshot, f"drift {month}")
-            write_parquet_atomic(daily_drift_rows(reference, current, version, threshold),
-                                 _month_file(settings, "daily_drift", month))
-            results[month] = {**meta, "html": str(path)}
-        index = build_index(settings.reports_dir)
-        last = results[max(results)] if results else {}
+            result = monitor_drift_month(settings, registry, start, end, log=context.log.info)
+            if result is not None:
+                results[month_key(start)] = result
         return dg.MaterializeResult(metadata={
-            "months": len(results),
-            "drift_share_by_month": {m: round(r["drift_share"], 3) for m, r in results.items()},
-            "report": dg.MetadataValue.path(last.get("html", str(index))),
-            "index": dg.MetadataValue.path(str(index)),
-            "model_version": last.get("model_version", ""),
-            "max_drift_share": max((r["drift_share"] for r in results.values()), default=0.0),
+            **_summary_metadata(settings, results, DRIFT_COLUMNS),
+            "alarm_months": ", ".join(m for m, r in sorted(results.items()) if r.get("alarm")) or "none",
         })
 
     @dg.asset(key=QUALITY_KEY, group_name="monitoring", kinds=KINDS, owners=[DATA_SCIENCE],
               partitions_def=monthly, backfill_policy=SINGLE_RUN, output_required=False,
               deps=[SCORES_KEY, dg.AssetKey(["curated", "fct_flights"])],
-              description="Monthly Evidently classification-quality report (ROC AUC, precision/recall, "
-              "calibration) of p_late against actual arrivals, computed only once a month's actuals "
-              "have arrived (one day after each flight date).")
+              description="Monthly classification quality of p_late against actual arrivals, once a month's "
+              "actuals have arrived (one day after each flight date). The headline ROC AUC uses only days "
+              "out of sample for the scoring model (on or after its test_start); in-sample days are labelled.")
     def quality_report_asset(context: dg.AssetExecutionContext, config: MonitoringConfig,
                              lakehouse: LakehouseResource):
-        settings = lakehouse.settings()
-        registry = Registry(settings)
+        settings, registry = lakehouse.settings(), Registry(lakehouse.settings())
         as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()
         results, waiting = {}, {}
         for start, end in _months(context):
-            month = month_key(start)
-            scored = _scored_month(settings, start, end)
-            if scored is None:
-                continue
-            current, version = scored
-            missing = missing_actuals(sorted(set(current["flight_date"].to_list())), as_of)
-            if missing:
-                waiting[month] = f"actuals not yet arrived for {len(missing)} day(s) from {missing[0]} (as of {as_of})"
-                context.log.info(f"{month}: {waiting[month]}; quality not computed")
-                continue
-            current = current.join(load_labels(settings, start, end), on="flight_id", how="inner")
-            reference = registry.load_reference(version)
-            snapshot = quality_report(reference, current)
-            daily = daily_quality_rows(current, version)
-            auc = float(roc_auc_score(current["is_late"].to_numpy(), current["p_late"].to_numpy()))
-            record = registry.record(version)
-            holdout = record["test"]["roc_auc"]
-            meta = {"model_version": version, "roc_auc": auc, "late_rate": float(current["is_late"].mean()),
-                    "labelled_flights": current.height, "holdout_roc_auc": holdout,
-                    "auc_drop": holdout - auc, "threshold": record["monitoring"]["auc_drop_warn"]}
-            path = write_report(snapshot, settings.reports_dir, "quality", month, meta)
-            store_in_workspace(settings, snapshot, f"quality {month}")
-            write_parquet_atomic(daily, _month_file(settings, "daily_quality", month))
-            results[month] = {**meta, "html": str(path)}
-        build_index(settings.reports_dir)
+            result = monitor_quality_month(settings, registry, start, end, as_of, log=context.log.info)
+            if result is not None and "waiting" in result:
+                waiting[month_key(start)] = result["waiting"]
+                context.log.info(f"{month_key(start)}: {result['waiting']}; quality not computed")
+            elif result is not None:
+                results[month_key(start)] = result
         if not results:
+            build_index(settings.reports_dir)
             context.log.info(f"no month with arrived actuals: {waiting}")
             return  # nothing materialized: quality is not computed before the labels exist
-        last = results[max(results)]
         yield dg.MaterializeResult(metadata={
-            "months": len(results), "waiting_for_actuals": json.dumps(waiting),
-            "roc_auc_by_month": {m: round(r["roc_auc"], 4) for m, r in results.items()},
-            "report": dg.MetadataValue.path(last["html"]), "model_version": last["model_version"],
-            "holdout_roc_auc": last["holdout_roc_auc"],
+            **_summary_metadata(settings, results, QUALITY_COLUMNS), "waiting_for_actuals": json.dumps(waiting),
+            "holdout_roc_auc": results[max(results)].get("holdout_roc_auc"),
         })
 
     @dg.asset_check(asset=DRIFT_KEY, name="drift_share_within_threshold",
-                    description="Warns when a month's share of drifted columns passes the threshold in "
-                    "the model's registry entry.")
+                    description="Warns when a month's p_late or any judged feature moved further from the 42 "
+                    "days before it than in any training month (by half again), or the drifted share passes "
+                    "the registry's drift_share_warn. Names what moved.")
     def drift_check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
-        return _threshold_check(lakehouse.settings(), "drift", "drift_share", lambda m: m["drift_share"] > m["threshold"])
+        entries = read_sidecars(lakehouse.settings().reports_dir)
+        bad = drift_breaches(entries)
+        judged = [e for e in entries if e["kind"] == "drift" and e.get("status") == "judged"]
+        return _check_result(bad, len(judged), [e["period"] for e in entries
+                                                if e["kind"] == "drift" and e.get("status") != "judged"])
 
     @dg.asset_check(asset=QUALITY_KEY, name="auc_drop_within_threshold",
-                    description="Warns when a month's ROC AUC falls below the holdout ROC AUC by more "
-                    "than the threshold in the model's registry entry.")
+                    description="Warns when a month's OUT-OF-SAMPLE ROC AUC falls below the holdout ROC AUC by "
+                    "more than the threshold in the model's registry entry. In-sample months never alert.")
     def quality_check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
-        return _threshold_check(lakehouse.settings(), "quality", "auc_drop", lambda m: m["auc_drop"] > m["threshold"])
+        entries = read_sidecars(lakehouse.settings().reports_dir)
+        bad, checked = quality_breaches(entries)
+        return _check_result(bad, checked, [e["period"] for e in entries if e["kind"] == "quality"
+                                            and e.get("roc_auc") is None])
 
     return [drift_report_asset, quality_report_asset], [drift_check, quality_check]
 
 
-def _threshold_check(settings: Settings, kind: str, measure: str, breached) -> dg.AssetCheckResult:
-    sidecars = sorted((settings.reports_dir / kind).glob(f"{kind}_*.json"))
-    months = [json.loads(p.read_text()) for p in sidecars]
-    bad = [m for m in months if breached(m)]
-    details = {m["period"]: {"model_version": m["model_version"], measure: round(m[measure], 4),
-                             "threshold": m["threshold"],
-                             **({"drifted_features": m["drifted_feature_names"]} if kind == "drift" else {})}
-               for m in bad}
+def _check_result(bad: dict[str, dict], checked: int, not_checked: list[str]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not bad, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"months_checked": len(months), "months_over_threshold": len(bad),
-                  "details": json.dumps(details, sort_keys=True)},
+        metadata={"months_checked": checked, "months_over_threshold": len(bad),
+                  "months_not_checked": ", ".join(sorted(not_checked)) or "none",
+                  "details": json.dumps(bad, sort_keys=True)},
     )
 
 
