@@ -40,6 +40,7 @@ rollback: install manifest  ## APPROVER=... REASON=...: return to the previous p
 bench: install manifest  ## timing goals (benchmarks/), never run by `make test`; scoring needs `make run` first
 	$(PY) benchmarks/backfill_year.py
 	$(PY) benchmarks/scoring_year.py
+	$(PY) benchmarks/daily_increment.py
 
 # SF reaches the script through the environment (a command-line variable is exported to recipes),
 # never spliced into shell code; benchmarks/scale.py refuses anything but a whole number.
