@@ -547,7 +547,7 @@ def trend_png(rows: list[dict]) -> bytes:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 7.2), dpi=90)
+    fig = Figure(figsize=(13, 7.2), dpi=90)
     ax_auc, ax_drift, ax_rate = fig.subplots(3, 1, sharex=True)
     x = np.arange(len(rows))
     labels = [r["period"] for r in rows]
@@ -569,7 +569,7 @@ def trend_png(rows: list[dict]) -> bytes:
     if holdout is not None:
         ax_auc.axhline(holdout, color="#1f77b4", ls=":", lw=1, label=f"holdout {holdout:.3f}")
     ax_auc.set_ylabel("ROC AUC")
-    ax_auc.legend(fontsize=7, loc="lower left")
+    ax_auc.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax_auc.set_title("shaded: in-sample months (red) / mixed (amber)", fontsize=8, loc="right")
     share = series("drift_share")
     colours = ["#d62728" if r.get("drift_alarm") else "#2ca02c" for r in rows]
@@ -582,7 +582,7 @@ def trend_png(rows: list[dict]) -> bytes:
     ax_rate.plot(x, series("late_rate"), "o-", color="#9467bd", label="late rate (actual)")
     ax_rate.plot(x, series("prediction_mean"), "o--", color="#8c564b", label="mean p_late")
     ax_rate.set_ylabel("rate")
-    ax_rate.legend(fontsize=7, loc="upper left")
+    ax_rate.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax_rate.set_xticks(x, labels, rotation=45, fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
