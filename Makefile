@@ -31,11 +31,17 @@ monitor-ui: install  ## Evidently UI over the monitoring workspace on http://127
 sandbox: install  ## a Python prompt with your own DuckDB and the catalog attached read-only
 	$(PY) -i -m resources.sandbox
 
+# APPROVER, REASON and VERSION reach Python through the environment, taken with $(value ...) so
+# neither make nor the shell interprets them: quotes, $(...) and backticks are stored verbatim.
+promote rollback: export PROMOTE_APPROVER := $(value APPROVER)
+promote rollback: export PROMOTE_REASON := $(value REASON)
+promote rollback: export PROMOTE_VERSION := $(value VERSION)
+
 promote: install manifest  ## APPROVER=... REASON=... [VERSION=...]: promote the newest pre-production model
-	$(PY) -m assets.promote --approver "$(APPROVER)" --reason "$(REASON)" --version "$(VERSION)"
+	$(PY) -m assets.promote
 
 rollback: install manifest  ## APPROVER=... REASON=...: return to the previous production model
-	$(PY) -m assets.promote --rollback --approver "$(APPROVER)" --reason "$(REASON)"
+	$(PY) -m assets.promote --rollback
 
 bench: install manifest  ## timing goals (benchmarks/), never run by `make test`; scoring needs `make run` first
 	$(PY) benchmarks/backfill_year.py

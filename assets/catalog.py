@@ -7,6 +7,7 @@ import dagster as dg
 
 from assets.common import DATA_ENGINEERING
 from resources.catalog import publish_catalog
+from resources.ml_registry import Registry
 from resources.ml_store import catalog_views as ml_views
 from resources.monitoring import catalog_views as monitoring_views
 from resources.lakehouse_resource import LakehouseResource
@@ -26,6 +27,9 @@ def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
     )
     def analyst_catalog(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
         settings = lakehouse.settings()
+        # ml.model_registry / ml.model_audit are re-derived from the verified chain on every
+        # publish: a forged or edited registry fails here instead of being shown.
+        Registry(settings).export()
         result = publish_catalog(settings, [*ml_views(settings), *monitoring_views(settings)])
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(result.catalog_path)),

@@ -6,6 +6,7 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 from sklearn.metrics import roc_auc_score
 
 from assets.automation import downstream
@@ -56,11 +57,13 @@ class TrainingConfig(dg.Config):
 
 
 class PromotionConfig(dg.Config):
-    """Launch the promote_model job with these filled in: the approval is recorded in the audit."""
+    """Launch the promote_model job with these filled in: the approval is recorded in the audit.
+    Approver and reason are required, so the launchpad refuses a run without them before it is
+    queued; blank text is refused (and audited) inside."""
 
-    approver: str = ""
-    reason: str = ""
-    action: str = "promote"  # or "rollback"
+    approver: str = Field(description="Who approves: recorded verbatim in ml.model_audit.")
+    reason: str = Field(description="Why: recorded verbatim in ml.model_audit.")
+    action: str = Field(default="promote", description="'promote' or 'rollback'.")
     model_version: str = ""  # default: the newest pre-production version
 
 

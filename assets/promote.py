@@ -1,9 +1,13 @@
 """`make promote APPROVER=... REASON=... [VERSION=...]` and `make rollback APPROVER=... REASON=...`:
-launch the promote_model job with a recorded approval (the same job the UI's launchpad runs)."""
+launch the promote_model job with a recorded approval (the same job the UI's launchpad runs).
+
+The Makefile passes the values as PROMOTE_APPROVER / PROMOTE_REASON / PROMOTE_VERSION in the
+environment (never through shell code); command-line flags override them."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import dagster as dg
@@ -14,9 +18,10 @@ from assets.jobs import PROMOTE_JOB
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--approver", required=True)
-    parser.add_argument("--reason", required=True)
-    parser.add_argument("--version", default="", help="model version (default: newest pre-production)")
+    parser.add_argument("--approver", default=os.environ.get("PROMOTE_APPROVER", ""))
+    parser.add_argument("--reason", default=os.environ.get("PROMOTE_REASON", ""))
+    parser.add_argument("--version", default=os.environ.get("PROMOTE_VERSION", ""),
+                        help="model version (default: newest pre-production)")
     parser.add_argument("--rollback", action="store_true", help="return to the previous production model")
     args = parser.parse_args(argv)
     config = {"approver": args.approver, "reason": args.reason, "model_version": args.version,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources.secrets_store import require_prod_keys
 from resources.settings import Settings
 
 
@@ -17,7 +18,9 @@ class LakehouseResource(dg.ConfigurableResource):
 
     def settings(self) -> Settings:
         base = Settings.from_env()
-        return Settings(
+        settings = Settings(
             root=Path(self.root).resolve() if self.root else base.root,
             env=self.env or base.env,
-        ).ensure()
+        )
+        require_prod_keys(settings)  # before the root is even created: prod without keys writes nothing
+        return settings.ensure()

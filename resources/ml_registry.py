@@ -9,8 +9,11 @@ A version moves candidate -> pre-production -> production only through recorded 
   model on the same test window; refusals are recorded too;
 - ``rolled_back`` returns production to the version it replaced, with approver and reason.
 
-Status is derived by replaying ``audit.jsonl``; nothing is edited in place. Every load checks the
-artifact's sha256 against the training record, so a swapped or damaged file is refused.
+Status is derived by replaying ``audit.jsonl``, and only after the whole chain verifies: each
+event is linked to the previous line and carries a MAC keyed outside the lakehouse, and each
+training record carries a MAC too (resources/registry_chain.py), so a file edited, forged or
+copied in by hand is refused by name. Every load checks the artifact's sha256 against the verified
+record, so a swapped or damaged file is refused. Artifact paths are relative to the root.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import joblib
 import polars as pl
 
 from resources.parquet_io import write_parquet_atomic
+from resources.registry_chain import KEY_ENV, seal_event, seal_record, verify_chain, verify_record
+from resources.secrets_store import load_or_create_key
 from resources.settings import Settings
 
 CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED = "candidate", "pre-production", "production", "retired"
@@ -87,29 +92,68 @@ class Registry:
     def record_path(self, version: str) -> Path:
         return registry_dir(self.settings) / "models" / f"{version}.json"
 
+    @property
+    def _key(self) -> bytes:
+        return load_or_create_key(self.settings, KEY_ENV, "registry.key")
+
     def record(self, version: str) -> dict:
+        """The training record, after verifying its MAC (RegistryTampered otherwise)."""
         path = self.record_path(version)
         if not path.exists():
             raise KeyError(f"model version {version!r} is not in the registry ({path})")
-        return json.loads(path.read_text())
+        return verify_record(self._key, json.loads(path.read_text()), path)
+
+    def _write_record(self, record: dict) -> None:
+        path = self.record_path(record["model_version"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(seal_record(self._key, record), indent=2, sort_keys=True, default=str))
+        os.replace(tmp, path)
+
+    def resolve(self, stored: str) -> Path:
+        """Artifact locations are stored relative to the lakehouse root, so a copied or moved
+        lakehouse reads its own files; an absolute path outside the root is refused."""
+        path = Path(stored)
+        if not path.is_absolute():
+            return self.settings.root / path
+        if path.is_relative_to(self.settings.root):
+            return path
+        raise ArtifactIntegrityError(f"{stored} is outside this lakehouse ({self.settings.root}): refusing "
+                                     "to read a model from another place")
+
+    def _store_artifact(self, pipeline: Any, version: str) -> dict:
+        target = models_dir(self.settings) / version / "model.joblib"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".model.{uuid.uuid4().hex}.tmp")
+        joblib.dump(pipeline, tmp)
+        os.replace(tmp, target)
+        return {"artifact_path": str(target.relative_to(self.settings.root)), "artifact_sha256": sha256_of(target),
+                "artifact_bytes": target.stat().st_size, "registered_at": _now()}
 
     def versions(self) -> list[str]:
         return sorted(p.stem for p in (registry_dir(self.settings) / "models").glob("*.json"))
 
-    def audit(self) -> list[dict]:
+    def _lines(self) -> list[str]:
         path = registry_dir(self.settings) / "audit.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+    def audit(self) -> list[dict]:
+        """Every event, after verifying the whole chain (RegistryTampered names the line)."""
+        return verify_chain(self._key, self._lines(), registry_dir(self.settings) / "audit.jsonl")
 
     def _append(self, event: dict) -> dict:
-        event = {"at": _now(), **event}
+        """Caller holds the registry lock. The new line links to the verified last line."""
+        lines = self._lines()
+        verify_chain(self._key, lines, registry_dir(self.settings) / "audit.jsonl")
+        actor = str(event.get("actor") or "").strip()
+        event = {"at": _now(), **event, "actor": actor or "<empty>"}  # never blank, never NaN
+        line = seal_event(self._key, event, lines[-1] if lines else None)
         path = registry_dir(self.settings) / "audit.jsonl"
         with open(path, "a") as fh:
-            fh.write(json.dumps(event, sort_keys=True) + "\n")
+            fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        return event
+        return json.loads(line)
 
     # --- derived state -----------------------------------------------------------------------
     def statuses(self) -> dict[str, str]:
@@ -146,19 +190,13 @@ class Registry:
         """Store the artifact (and the monitoring reference sample: training rows with the model's
         own predictions) beside it, with checksums in the record."""
         version = record["model_version"]
-        target = models_dir(self.settings) / version / "model.joblib"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".model.{uuid.uuid4().hex}.tmp")
-        joblib.dump(pipeline, tmp)
-        os.replace(tmp, target)
-        record = {**record, "artifact_path": str(target), "artifact_sha256": sha256_of(target),
-                  "artifact_bytes": target.stat().st_size, "registered_at": _now()}
+        record = {**record, **self._store_artifact(pipeline, version)}
         if reference is not None:
-            ref_path = write_parquet_atomic(reference, target.with_name("reference.parquet"))
-            record |= {"reference_path": str(ref_path), "reference_sha256": sha256_of(ref_path)}
+            ref_path = write_parquet_atomic(reference, models_dir(self.settings) / version / "reference.parquet")
+            record |= {"reference_path": str(ref_path.relative_to(self.settings.root)),
+                       "reference_sha256": sha256_of(ref_path)}
         with _registry_lock(self.settings):
-            self.record_path(version).parent.mkdir(parents=True, exist_ok=True)
-            self.record_path(version).write_text(json.dumps(record, indent=2, sort_keys=True))
+            self._write_record(record)
             self._append({"event": "registered", "version": version, "actor": "training",
                           "metrics": {"test_roc_auc": record["test"]["roc_auc"]}})
             self.export()
@@ -167,16 +205,9 @@ class Registry:
     def register_backtest(self, pipeline: Any, record: dict) -> dict:
         """A walk-forward backtest model: stored and recorded like any model, with status 'backtest'."""
         version = record["model_version"]
-        target = models_dir(self.settings) / version / "model.joblib"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".model.{uuid.uuid4().hex}.tmp")
-        joblib.dump(pipeline, tmp)
-        os.replace(tmp, target)
-        record = {**record, "artifact_path": str(target), "artifact_sha256": sha256_of(target),
-                  "artifact_bytes": target.stat().st_size, "registered_at": _now()}
+        record = {**record, **self._store_artifact(pipeline, version)}
         with _registry_lock(self.settings):
-            self.record_path(version).parent.mkdir(parents=True, exist_ok=True)
-            self.record_path(version).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+            self._write_record(record)
             self._append({"event": "registered_backtest", "version": version, "actor": "backtest",
                           "metrics": {"roc_auc": record["backtest"].get("roc_auc")}})
         return record
@@ -184,7 +215,7 @@ class Registry:
     def load(self, version: str):
         """The fitted pipeline, after checking its sha256 against the training record."""
         rec = self.record(version)
-        path = Path(rec["artifact_path"])
+        path = self.resolve(rec["artifact_path"])
         if not path.exists():
             raise ArtifactIntegrityError(f"artifact of {version} is missing: {path}")
         actual = sha256_of(path)
@@ -197,8 +228,10 @@ class Registry:
 
     def load_reference(self, version: str) -> pl.DataFrame:
         rec = self.record(version)
-        path = Path(rec.get("reference_path", ""))
-        if not rec.get("reference_path") or not path.exists():
+        if not rec.get("reference_path"):
+            raise ArtifactIntegrityError(f"model {version} has no monitoring reference data")
+        path = self.resolve(rec["reference_path"])
+        if not path.exists():
             raise ArtifactIntegrityError(f"model {version} has no monitoring reference data ({path})")
         if sha256_of(path) != rec["reference_sha256"]:
             raise ArtifactIntegrityError(f"reference data of {version} at {path} does not match its sha256")
@@ -237,13 +270,19 @@ class Registry:
 
     def rollback(self, approver: str, reason: str) -> dict:
         with _registry_lock(self.settings):
-            if not approver.strip() or not reason.strip():
-                raise PromotionRefused("a rollback needs a recorded approval: approver and reason are required")
             history = self.production_history()
             current = self.production_version()
             previous = next((v for v in reversed(history) if v != current), None)
-            if current is None or previous is None:
-                raise PromotionRefused("there is no earlier production version to roll back to")
+            problem = None
+            if not approver.strip() or not reason.strip():
+                problem = "a rollback needs a recorded approval: approver and reason are required"
+            elif current is None or previous is None:
+                problem = "there is no earlier production version to roll back to"
+            if problem:  # every attempt is an audit row, refused ones too
+                self._append({"event": "rollback_refused", "version": previous, "actor": approver,
+                              "reason": reason, "refusal": problem, "previous_version": current})
+                self.export()
+                raise PromotionRefused(problem)
             event = self._append({"event": "rolled_back", "version": previous, "actor": approver,
                                   "reason": reason, "previous_version": current})
             self.export()

@@ -60,7 +60,10 @@ class Settings:
 
     @property
     def secrets_dir(self) -> Path:
-        return self.root / ".secrets"
+        """Beside the root, never inside it (resources/secrets_store.py)."""
+        from resources.secrets_store import secrets_dir
+
+        return secrets_dir(self)
 
     @property
     def reports_dir(self) -> Path:

@@ -47,7 +47,9 @@ def warehouse_lock(settings: Settings, timeout_s: float = 3600.0, poll_s: float 
 @contextmanager
 def open_warehouse(settings: Settings, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """Caller must hold ``warehouse_lock``. Staging views call the pseudonymize UDF."""
-    conn = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
+    # Staging views read `raw/...` relative to the root (see dbt_project/profiles.yml).
+    conn = duckdb.connect(str(settings.warehouse_path), read_only=read_only,
+                          config={"file_search_path": str(settings.root)})
     try:
         register_udf(conn, load_key(settings))
         yield conn

@@ -32,6 +32,8 @@ def test_pseudonym_is_keyed_stable_and_never_the_clear_value(tmp_path):
     key = load_key(s, environ={})
     assert load_key(s, environ={}) == key  # generated once, then reused
     assert (s.secrets_dir / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+    assert s.secrets_dir.stat().st_mode & 0o777 == 0o700
+    assert not s.secrets_dir.is_relative_to(s.root)  # a copied or published lakehouse holds no key
     a = pseudonymize("N14228", key)
     assert a == pseudonymize("N14228", key) != pseudonymize("N14228", b"other key")
     assert "N14228" not in a and len(a) == 64 and pseudonymize(None, key) is None

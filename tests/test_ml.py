@@ -4,6 +4,7 @@ import json
 import shutil
 from datetime import date
 
+import dagster as dg
 import pytest
 import polars as pl
 
@@ -85,7 +86,7 @@ def test_rescoring_a_day_is_idempotent_and_keeps_the_replaced_version(ml_lakehou
 def test_tampered_artifact_is_refused(ml_lakehouse):
     registry = Registry(ml_lakehouse.settings)
     version = registry.production_version()
-    artifact = registry.record(version)["artifact_path"]
+    artifact = str(registry.resolve(registry.record(version)["artifact_path"]))
     backup = artifact + ".bak"
     shutil.copy2(artifact, backup)
     try:
@@ -118,8 +119,13 @@ def test_promotion_needs_approval_and_a_better_model_and_can_roll_back(ml_lakeho
     _register_copy(registry, original, "flight-delay-99990101T000000-worse", 0.5)
     refused = ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL), raise_on_error=False)
     assert not refused.success and registry.production_version() == original
+    # No approval at all is refused by the launchpad's config schema, before a run exists...
+    with pytest.raises(dg.DagsterInvalidConfigError, match="approver"):
+        ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(model_version="flight-delay-99990101T000000-worse"))
+    # ...and a blank one inside the run, with the refusal audited.
     no_approval = ml_lakehouse.run(
-        PROMOTE_JOB, run_config=promote_config(model_version="flight-delay-99990101T000000-worse"),
+        PROMOTE_JOB, run_config=promote_config(model_version="flight-delay-99990101T000000-worse",
+                                               approver=" ", reason=""),
         raise_on_error=False)
     assert not no_approval.success
 

@@ -1,0 +1,137 @@
+"""The registry cannot be forged by editing files, the command line runs no shell code from its
+arguments, refusals are audited, keys stay outside the lakehouse, and a copied lakehouse works."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from resources.lakehouse_resource import LakehouseResource
+from resources.ml_registry import Registry, registry_dir
+from resources.ml_store import day_file, scores_dir
+from resources.registry_chain import RegistryTampered
+from resources.secrets_store import MissingKeyError
+from resources.settings import REPO_ROOT
+from tests.conftest import make_lakehouse, promote_config
+
+SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-01-11", "test_start": "2013-01-16",
+         "test_end": "2013-01-21"}
+
+
+@pytest.fixture(scope="module")
+def small_ml(tmp_path_factory):
+    lh = make_lakehouse(tmp_path_factory.mktemp("small") / "lakehouse")
+    assert lh.run(REFERENCE_JOB).success
+    assert lh.run(DAILY_JOB, "2013-01-01", "2013-01-20").success
+    assert lh.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
+    assert lh.run(PROMOTE_JOB, run_config=promote_config(approver="pytest", reason="first model")).success
+    assert lh.run(SCORE_JOB, "2013-01-16", "2013-01-20").success
+    return lh
+
+
+@pytest.fixture
+def copied(small_ml, tmp_path):
+    """A copy of the small lakehouse and its secrets folder; the original is moved away while the
+    copy is used, so any read of the old place fails loudly."""
+    src = small_ml.settings.root
+    dst = tmp_path / "elsewhere" / "lakehouse"
+    shutil.copytree(src, dst)
+    shutil.copytree(src.parent / f"{src.name}.secrets", dst.parent / f"{dst.name}.secrets")
+    parked = src.with_name("parked")
+    os.rename(src, parked)
+    try:
+        yield make_lakehouse(dst)
+    finally:
+        os.rename(parked, src)
+
+
+def _failure(result) -> str:
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    return str(failure.step_failure_data.error.cause or failure.step_failure_data.error)
+
+
+def test_a_copied_lakehouse_scores_and_publishes_from_the_copy(copied):
+    registry = Registry(copied.settings)
+    record = registry.record(registry.production_version())
+    assert not Path(record["artifact_path"]).is_absolute()
+    assert copied.run(SCORE_JOB, "2013-01-18").success
+    assert copied.run(PUBLISH_JOB).success
+    assert day_file(scores_dir(copied.settings), __import__("datetime").date(2013, 1, 18)).exists()
+
+
+def test_a_forged_record_and_promotion_line_are_refused(copied):
+    settings = copied.settings
+    registry = Registry(settings)
+    production = registry.production_version()
+    models = settings.root / "ml" / "models"
+    shutil.copytree(models / production, models / "flight-delay-forged")
+    record = json.loads(registry.record_path(production).read_text())
+    record["model_version"] = "flight-delay-forged"
+    registry.record_path("flight-delay-forged").write_text(json.dumps(record))
+    audit = registry_dir(settings) / "audit.jsonl"
+    last = json.loads(audit.read_text().splitlines()[-1])
+    forged = {**last, "event": "promoted", "version": "flight-delay-forged", "actor": "mallory"}
+    with open(audit, "a") as fh:
+        fh.write(json.dumps(forged) + "\n")
+    lines = len(audit.read_text().splitlines())
+
+    with pytest.raises(RegistryTampered, match=f"audit.jsonl line {lines}"):
+        registry.production_version()
+    result = copied.run(SCORE_JOB, "2013-01-18", raise_on_error=False)
+    assert not result.success and f"line {lines}" in _failure(result)
+    published = copied.run(PUBLISH_JOB, raise_on_error=False)
+    assert not published.success and f"audit.jsonl line {lines}" in _failure(published)
+    # The forged training record alone is refused too.
+    with pytest.raises(RegistryTampered, match="flight-delay-forged.json"):
+        registry.record("flight-delay-forged")
+
+
+def test_an_edited_actor_breaks_the_chain(copied):
+    audit = registry_dir(copied.settings) / "audit.jsonl"
+    lines = audit.read_text().splitlines()
+    promoted = next(i for i, line in enumerate(lines) if '"promoted"' in line)
+    lines[promoted] = lines[promoted].replace('"pytest"', '"someone else"')
+    audit.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RegistryTampered, match=f"line {promoted + 1}"):
+        Registry(copied.settings).audit()
+
+
+def test_refused_rollback_and_blank_approval_are_audited(copied):
+    registry = Registry(copied.settings)
+    refused = copied.run(PROMOTE_JOB, raise_on_error=False,
+                         run_config=promote_config(action="rollback", approver="ana", reason="no earlier model"))
+    assert not refused.success and "no earlier production version" in _failure(refused)
+    blank = copied.run(PROMOTE_JOB, raise_on_error=False, run_config=promote_config(approver="  ", reason="r"))
+    assert not blank.success
+    events = registry.audit()
+    assert events[-2]["event"] == "rollback_refused" and events[-2]["actor"] == "ana"
+    assert events[-1]["event"] == "promotion_refused" and events[-1]["actor"] == "<empty>"
+    assert all(isinstance(e["actor"], str) and e["actor"] for e in events)
+
+
+def test_make_promote_runs_no_shell_code_from_its_arguments(copied, tmp_path):
+    approver = f'a"; touch {tmp_path}/X; echo "'
+    reason = f"$(touch {tmp_path}/Y) `touch {tmp_path}/Z` $HOME 'q'"
+    env = {**os.environ, "LAKEHOUSE_ROOT": str(copied.settings.root), "DAGSTER_HOME": str(tmp_path),
+           "LAKEHOUSE_ENV": "dev"}
+    done = subprocess.run(["make", "-s", "promote", f"APPROVER={approver}", f"REASON={reason}"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0, done.stdout  # nothing new to promote: refused, and make says so
+    assert "refused" in done.stderr
+    assert not any((tmp_path / name).exists() for name in "XYZ")
+    last = Registry(copied.settings).audit()[-1]
+    assert last["event"] == "promotion_refused"
+    assert last["actor"] == approver and last["reason"] == reason  # verbatim
+
+
+def test_prod_without_keys_writes_nothing(tmp_path, monkeypatch):
+    for var in ("LAKEHOUSE_PSEUDONYM_KEY", "LAKEHOUSE_REGISTRY_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    root = tmp_path / "prod-lakehouse"
+    with pytest.raises(MissingKeyError, match="LAKEHOUSE_PSEUDONYM_KEY, LAKEHOUSE_REGISTRY_KEY"):
+        LakehouseResource(root=str(root), env="prod").settings()
+    assert not root.exists()
