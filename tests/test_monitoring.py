@@ -162,21 +162,29 @@ def test_monitoring_tables_answer_in_the_catalog(monitored):
 
 
 def test_rerunning_unchanged_inputs_skips_evidently(monitored):
+    """Unchanged inputs: no Evidently run, no rewritten HTML, the same workspace runs. A truncated
+    sidecar (a killed writer, a hand edit) only costs its own month a rebuild."""
     reports = monitored.settings.reports_dir
+    truncated = reports / "quality" / "quality_2013-02.json"
+    truncated.write_text(truncated.read_text()[:40])
     before = {p: p.stat().st_mtime_ns for p in reports.glob("*/*.html")}
     runs_before = json.loads((workspace_dir(monitored.settings) / "runs.json").read_text())
     assert monitor(monitored, "2013-01-01", "2013-02-01").success
-    assert {p: p.stat().st_mtime_ns for p in reports.glob("*/*.html")} == before  # not rewritten
-    assert json.loads((workspace_dir(monitored.settings) / "runs.json").read_text()) == runs_before
+    after = {p: p.stat().st_mtime_ns for p in reports.glob("*/*.html")}
+    rebuilt = {p.name for p in after if after[p] != before[p]}
+    assert rebuilt == {"quality_2013-02.html"}
+    runs_after = json.loads((workspace_dir(monitored.settings) / "runs.json").read_text())
+    assert sorted(runs_after) == sorted(runs_before) == ["drift 2013-02", "quality 2013-01", "quality 2013-02"]
+    assert {k for k in runs_after if runs_after[k] != runs_before[k]} == {"quality 2013-02"}
     assert sidecar(monitored, "drift", "2013-02")["evidently_skipped"] is True
     assert sidecar(monitored, "quality", "2013-01")["evidently_skipped"] is True
-    assert materialization(monitored, QUALITY_KEY)["evidently_runs_skipped"].value == 2
+    assert sidecar(monitored, "quality", "2013-02")["evidently_skipped"] is False
+    assert materialization(monitored, QUALITY_KEY)["evidently_runs_skipped"].value == 1
     assert monitored.run(PUBLISH_JOB).success
     with connect_catalog(monitored.settings) as con:
         jan = con.execute("select count(*), count(distinct metric_date) from monitoring.daily_metrics "
                           "where metric_date < date '2013-02-01'").fetchone()
     assert jan == (31, 31)
-    assert sorted(runs_before) == ["drift 2013-02", "quality 2013-01", "quality 2013-02"]
 
 
 def test_index_opens_in_headless_chromium_with_its_chart_and_links(monitored):
