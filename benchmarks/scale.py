@@ -189,6 +189,12 @@ def measure_step(index: int, name: str, job: str, env: dict[str, str], work: Pat
     )
 
 
+def _write_json(path: Path, doc: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def _tail(path: str, lines: int = 40) -> str:
     return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
 
@@ -243,12 +249,24 @@ def benchmark(sf: int, keep: bool, workdir: Path | None) -> int:
            "LAKEHOUSE_SOURCES": dataset.sources_file, "DO_NOT_TRACK": "1",
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    results_file = work / "results.json"
+    results = {
+        "sf": sf, "complete": False, "success": False, "flights_generated": dataset.flights,
+        "generate_s": round(generate_s, 1), "dataset": asdict(dataset), "steps": [],
+        "host": {"cpus": os.cpu_count(),
+                 "mem_total_mib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / MiB)},
+        "git": {"commit": _git("rev-parse", "HEAD"), "dirty_files": len(_git("status", "--porcelain").splitlines())},
+        "work_dir": str(work),
+    }
     steps: list[StepResult] = []
     for index, (name, job, _, _) in enumerate(STEPS):
         step = measure_step(index, name, job, env, work)
         steps.append(step)
         print(f"[bench-scale] {name} ({job}): {'ok' if step.success else 'FAILED'} in {step.wall_s:.1f}s, "
               f"peak {step.peak_tree_mib:,.0f} MiB", flush=True)
+        # Written after every step: a run stopped after an hour still leaves what it measured.
+        results["steps"] = [asdict(s) for s in steps]
+        _write_json(results_file, results)
         if not step.success:
             print(f"--- last lines of {step.log} ---\n{_tail(step.log)}\n---")
             break
@@ -257,22 +275,19 @@ def benchmark(sf: int, keep: bool, workdir: Path | None) -> int:
     ok = len(steps) == len(STEPS) and all(s.success for s in steps)
     counts = _catalog_counts(lakehouse) if ok else {}
     sizes = {"data_set_bytes": dataset.bytes_written, "lakehouse_bytes": _tree_bytes(lakehouse)}
-
-    results = {
-        "sf": sf, "success": ok, "build_s": build_s, "peak_tree_mib": peak,
-        "flights_generated": dataset.flights, "catalog": counts, "generate_s": round(generate_s, 1),
-        "sizes": sizes, "steps": [asdict(s) for s in steps], "dataset": asdict(dataset),
-        "host": {"cpus": os.cpu_count(), "mem_total_mib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / MiB),
-                 "loadavg_end": os.getloadavg()},
-        "git": {"commit": _git("rev-parse", "HEAD"), "dirty_files": len(_git("status", "--porcelain").splitlines())},
+    results |= {
+        "complete": True, "success": ok, "build_s": build_s, "peak_tree_mib": peak, "catalog": counts,
+        "sizes": sizes, "loadavg_end": os.getloadavg(), "kept": keep or not ok,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "work_dir": str(work), "kept": keep or not ok,
     }
-    results_file = work / "results.json"
-    results_file.write_text(json.dumps(results, indent=2) + "\n")
-    if ok and not keep:
-        for path in (data, lakehouse, home):
-            shutil.rmtree(path, ignore_errors=True)
+    _write_json(results_file, results)
+    if ok and not keep:  # everything but the logs and results (the pipeline may add folders beside the root)
+        for path in work.iterdir():
+            if path.name not in ("logs", results_file.name):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink()
 
     print()
     print_table(steps)
