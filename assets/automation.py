@@ -30,6 +30,16 @@ def downstream() -> dg.AutomationCondition:
     return dg.AutomationCondition.eager()
 
 
+def republish() -> dg.AutomationCondition:
+    """For the catalog: any input newly updated and none in progress. Unlike eager, a missing
+    partition elsewhere (a month not monitored yet, the backtest's first month) does not hold
+    the whole catalog back."""
+    return (
+        dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+    ).with_label("republish")
+
+
 def month_closed() -> dg.AutomationCondition:
     return dg.AutomationCondition.on_cron(MONTH_CLOSED_CRON)
 

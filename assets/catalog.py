@@ -5,7 +5,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from assets.common import DATA_ENGINEERING
+from assets.automation import republish
+from assets.common import DATA_ENGINEERING, WAREHOUSE_POOL
 from resources.catalog import publish_catalog
 from resources.ml_registry import Registry
 from resources.ml_store import catalog_views as ml_views
@@ -19,6 +20,8 @@ def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
     @dg.asset(
         key=CATALOG_KEY,
         group_name="publish",
+        pool=WAREHOUSE_POOL,
+        automation_condition=republish(),
         kinds={"duckdb", "parquet"},
         owners=[DATA_ENGINEERING],
         deps=list(upstream),

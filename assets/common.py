@@ -9,6 +9,7 @@ from resources.sources import SourceSpec, daily_window
 
 DATA_ENGINEERING = "team:data-engineering"
 SINGLE_RUN = dg.BackfillPolicy.single_run()  # a year of partitions is one run, not 365
+WAREHOUSE_POOL = "warehouse"  # steps that open warehouse.duckdb (one writer per file): limit 1
 
 
 def daily_partitions(sources: dict[str, SourceSpec]) -> dg.DailyPartitionsDefinition:

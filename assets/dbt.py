@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from assets.automation import downstream
-from assets.common import DATA_ENGINEERING, SINGLE_RUN
+from assets.common import WAREHOUSE_POOL, DATA_ENGINEERING, SINGLE_RUN
 from resources.lakehouse_resource import LakehouseResource
 from resources.settings import DBT_PROJECT_DIR, Settings
 from resources.warehouse import open_warehouse, warehouse_lock
@@ -130,6 +130,7 @@ def build_dbt_assets(project: DbtProject, daily: dg.PartitionsDefinition) -> lis
         exclude=DAILY_SELECT,
         dagster_dbt_translator=TRANSLATOR,
         name="dbt_reference",
+        pool=WAREHOUSE_POOL,
     )
     def dbt_reference(context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
         yield from run_dbt(context, dbt, lakehouse.settings())
@@ -142,6 +143,7 @@ def build_dbt_assets(project: DbtProject, daily: dg.PartitionsDefinition) -> lis
         partitions_def=daily,
         backfill_policy=SINGLE_RUN,
         name="dbt_daily",
+        pool=WAREHOUSE_POOL,
     )
     def dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
         window = context.partition_time_window

@@ -1,6 +1,6 @@
 """Jobs that a person launches (promotion with approval; rebuilds and backfills from the UI), the
-automation-condition sensor that runs the graph by itself (assets/automation.py), the monthly
-monitoring schedule and the catalog republish sensor."""
+automation-condition sensor that runs the graph by itself (assets/automation.py, which also
+republishes the catalog after upstream changes) and the monthly monitoring schedule."""
 
 import dagster as dg
 
@@ -61,15 +61,5 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         description="Each month, once the last month's actuals have arrived, report drift and quality.",
     )
 
-    @dg.run_status_sensor(
-        run_status=dg.DagsterRunStatus.SUCCESS,
-        monitored_jobs=[reference_job, daily_job, train_job, promote_job, score_job, monitor_job, backtest_job],
-        request_job=publish_job,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        name="republish_catalog_after_build",
-    )
-    def republish_catalog(context: dg.RunStatusSensorContext):
-        return dg.RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
-
     return ([reference_job, daily_job, publish_job, train_job, promote_job, score_job, monitor_job, backtest_job],
-            [monitor_schedule], [republish_catalog, automation_sensor()])
+            [monitor_schedule], [automation_sensor()])

@@ -10,7 +10,7 @@ from pydantic import Field
 from sklearn.metrics import roc_auc_score
 
 from assets.automation import downstream
-from assets.common import SINGLE_RUN, frame_table, per_partition, table_schema
+from assets.common import SINGLE_RUN, WAREHOUSE_POOL, frame_table, per_partition, table_schema
 from resources.lakehouse_resource import LakehouseResource
 from resources.ml_candidate import train_candidate
 from resources.ml_features import DATA_SCIENCE, FEATURES, assert_no_leakage, build_features
@@ -70,7 +70,7 @@ class PromotionConfig(dg.Config):
 def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=FEATURES_KEY, group_name="ml", kinds={"polars", "parquet"}, owners=[DATA_SCIENCE],
-        partitions_def=daily, backfill_policy=SINGLE_RUN, automation_condition=downstream(),
+        partitions_def=daily, backfill_policy=SINGLE_RUN, automation_condition=downstream(), pool=WAREHOUSE_POOL,
         deps=[dg.AssetKey(["curated", "fct_flights"]), dg.AssetKey(["staging", "stg_nycflights__weather"]),
               dg.AssetKey(["snapshots", "planes_snapshot"]), dg.AssetKey(["curated", "dim_dates"])],
         metadata={"dagster/column_schema": FEATURE_SCHEMA},

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from assets.jobs import DAILY_JOB, REFERENCE_JOB
+from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB
 
 def _requested(result, defs) -> set[tuple[str, str | None]]:
     keys = {k for a in defs.resolve_asset_graph().assets_defs for k in a.keys}
@@ -34,8 +34,12 @@ def test_a_new_days_delivery_triggers_exactly_that_day_downstream(lakehouse):
     names = {k for k, _ in requested}
     assert not names & {"ml/flight_delay_scores", "ml/model_candidate", "ml/production_model"}
 
-    # Once that day is built, the next tick asks for nothing more.
+    # Once that day is built, the next tick republishes the catalog, then asks for nothing more.
     assert lh.run(DAILY_JOB, "2013-01-04").success
     after = dg.evaluate_automation_conditions(defs=defs, instance=lh.instance, evaluation_time=at(2, 6),
                                               cursor=tick.cursor)
-    assert _requested(after, defs) == set()
+    assert _requested(after, defs) == {("catalog/analytics", None)}
+    assert lh.run(PUBLISH_JOB).success
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=lh.instance, evaluation_time=at(2, 7),
+                                              cursor=after.cursor)
+    assert _requested(quiet, defs) == set()
