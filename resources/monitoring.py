@@ -385,7 +385,8 @@ def monitor_drift_month(settings: Settings, registry, start: date, end: date, lo
         "psi": {c: round(v, 4) for c, v in verdict.psi.items()},
         "psi_thresholds": verdict.thresholds,
     }
-    digest = inputs_sha256([reference, current], {"thresholds": verdict.thresholds, "share_warn": share_warn})
+    digest = inputs_sha256([reference, current], {"thresholds": verdict.thresholds, "share_warn": share_warn,
+                                                  "model_version": version})
     previous = unchanged(settings.reports_dir, "drift", month, digest)
     if previous is not None:
         log(f"{month}: drift inputs unchanged (sha256 {digest[:12]}): Evidently run skipped")
@@ -487,7 +488,8 @@ def monitor_quality_month(settings: Settings, registry, start: date, end: date, 
     }
     # The report shows what can be trusted: the out-of-sample days when there are any.
     shown = oos if oos.height else current
-    digest = inputs_sha256([shown.select("flight_id", "flight_date", PREDICTION, TARGET)], {"sample": sample})
+    digest = inputs_sha256([shown.select("flight_id", "flight_date", PREDICTION, TARGET)],
+                           {"sample": sample, "model_version": version})
     previous = unchanged(settings.reports_dir, "quality", month, digest)
     if previous is not None:
         log(f"{month}: quality inputs unchanged (sha256 {digest[:12]}): Evidently run skipped")
@@ -707,8 +709,9 @@ def store_in_workspace(settings: Settings, snapshot, name: str) -> str:
     ws = Workspace.create(str(workspace_dir(settings)))
     projects = ws.search_project(PROJECT)
     project = projects[0] if projects else ws.create_project(PROJECT, description="Flight delay model monitoring")
-    if not projects:
-        ws.save_dashboard(project.id, _dashboard())
+    dashboard = _dashboard()
+    if not {p.title for p in dashboard.panels} <= {p.title for p in ws.get_dashboard(project.id).panels}:
+        ws.save_dashboard(project.id, dashboard)  # a new project, or one from before these panels
     runs_file = workspace_dir(settings) / "runs.json"
     runs = json.loads(runs_file.read_text()) if runs_file.exists() else {}
     if name in runs:
