@@ -18,6 +18,7 @@ from assets.jobs import (
     BACKTEST_JOB, DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB,
 )
 from resources.catalog import connect_catalog
+from resources.runs import process_tags, sweep_dead_runs
 from resources.settings import Settings
 
 
@@ -35,6 +36,8 @@ def main() -> int:
     settings = Settings.from_env().ensure()
     defs = build_definitions()
     instance = dg.DagsterInstance.get()
+    for run_id in sweep_dead_runs(instance):  # a killed earlier `make run` no longer blocks the queue
+        print(f"[make run] marked failed: run {run_id}, whose process had died")
     daily_job = defs.resolve_job_def(DAILY_JOB)
     keys = daily_job.partitions_def.get_partition_keys()
     year = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
@@ -55,7 +58,7 @@ def main() -> int:
     for name, tags, config in runs:
         started = time.perf_counter()
         result = defs.resolve_job_def(name).execute_in_process(
-            instance=instance, tags=tags, run_config={**QUIET, **config}
+            instance=instance, tags={**tags, **process_tags()}, run_config={**QUIET, **config}
         )
         span = f" ({tags[ASSET_PARTITION_RANGE_START_TAG]} .. {tags[ASSET_PARTITION_RANGE_END_TAG]})" if tags else ""
         print(f"[make run] {name}{span}: {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s")

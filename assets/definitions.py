@@ -17,6 +17,7 @@ from assets.ml_backtest import build_backtest_asset
 from assets.monitoring import build_alert_sensors, build_monitoring
 from assets.raw import build_raw_asset
 from resources.lakehouse_resource import LakehouseResource
+from resources.runs import heal_sensor
 from resources.sources import load_sources
 
 
@@ -37,6 +38,7 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
     daily_keys = [k for a in raw if a.partitions_def for k in a.keys] + list(dbt_daily.keys) + [FEATURES_KEY]
     reference_keys = [k for a in raw if not a.partitions_def for k in a.keys] + list(dbt_reference.keys)
     jobs, schedules, sensors = build_jobs(daily, monthly, daily_keys, reference_keys)
+    sensors += [heal_sensor()]
     sensors += build_alert_sensors([k for c in checks for k in c.check_keys], jobs)
     return dg.Definitions(
         assets=[*raw, dbt_reference, dbt_daily, *ml, *monitoring, catalog],

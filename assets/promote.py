@@ -14,6 +14,7 @@ import dagster as dg
 
 from assets.definitions import build_definitions
 from assets.jobs import PROMOTE_JOB
+from resources.runs import process_tags, sweep_dead_runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,15 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = {"approver": args.approver, "reason": args.reason, "model_version": args.version,
               "action": "rollback" if args.rollback else "promote"}
+    instance = dg.DagsterInstance.get()
+    sweep_dead_runs(instance)
     result = build_definitions().resolve_job_def(PROMOTE_JOB).execute_in_process(
-        instance=dg.DagsterInstance.get(), raise_on_error=False,
+        instance=instance, raise_on_error=False, tags=process_tags(),
         run_config={"ops": {"ml__production_model": {"config": config}},
                     "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
     if not result.success:
-        failure = next(e for e in result.all_events if e.is_step_failure)
-        error = failure.step_failure_data.error
-        print(f"refused: {(error.cause or error).message.strip()}", file=sys.stderr)
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        error = failure.step_failure_data.error if failure else None
+        message = (error.cause or error).message.strip() if error else "the promote_model run failed"
+        print(f"refused: {message}", file=sys.stderr)
         return 1
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     print(f"production model: {meta['model_version'].value} (previous: {meta['previous_version'].value})")
