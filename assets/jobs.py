@@ -1,6 +1,6 @@
 """Jobs that a person launches (promotion with approval; rebuilds and backfills from the UI), the
-automation-condition sensor that runs the graph by itself (assets/automation.py, which also
-republishes the catalog after upstream changes) and the monthly monitoring schedule."""
+automation-condition sensor that runs the graph by itself (assets/automation.py: nightly
+deliveries, everything downstream, monthly monitoring once a month closes, catalog republish)."""
 
 import dagster as dg
 
@@ -56,10 +56,5 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         BACKTEST_JOB, selection=dg.AssetSelection.assets(BACKTEST_KEY), partitions_def=monthly,
         description="Walk-forward backtest: each month scored by a model trained only on earlier days.",
     )
-    monitor_schedule = dg.build_schedule_from_partitioned_job(
-        monitor_job, day_of_month=3, hour_of_day=6, name="monthly_monitoring_schedule",
-        description="Each month, once the last month's actuals have arrived, report drift and quality.",
-    )
-
     return ([reference_job, daily_job, publish_job, train_job, promote_job, score_job, monitor_job, backtest_job],
-            [monitor_schedule], [automation_sensor()])
+            [], [automation_sensor()])

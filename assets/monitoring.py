@@ -8,6 +8,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from assets.automation import month_closed
 from assets.common import SINGLE_RUN, frame_table
 from assets.ml import FEATURES_KEY, SCORES_KEY
 from resources.lakehouse_resource import LakehouseResource
@@ -66,6 +67,7 @@ def _summary_metadata(settings: Settings, results: dict[str, dict], columns: lis
 def build_monitoring(monthly: dg.PartitionsDefinition):
     @dg.asset(key=DRIFT_KEY, group_name="monitoring", kinds=KINDS, owners=[DATA_SCIENCE],
               partitions_def=monthly, backfill_policy=SINGLE_RUN, deps=[SCORES_KEY, FEATURES_KEY],
+              automation_condition=month_closed(),
               description="Monthly drift of the features and of p_late against the 42 days before the month "
               "(PSI, thresholds calibrated on the training period and stored with the model), an Evidently "
               "HTML when its inputs changed, and a drift row per day (monitoring.daily_metrics).")
@@ -83,6 +85,7 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
 
     @dg.asset(key=QUALITY_KEY, group_name="monitoring", kinds=KINDS, owners=[DATA_SCIENCE],
               partitions_def=monthly, backfill_policy=SINGLE_RUN, output_required=False,
+              automation_condition=month_closed(),
               deps=[SCORES_KEY, dg.AssetKey(["curated", "fct_flights"])],
               description="Monthly classification quality of p_late against actual arrivals, once a month's "
               "actuals have arrived (one day after each flight date). The headline ROC AUC uses only days "
