@@ -23,8 +23,10 @@ import argparse
 import json
 import os
 import shutil
+import io
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections import defaultdict
@@ -33,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere, with or without the editable install
+if sys.path[:1] != [str(REPO_ROOT)]:  # this tree's code first, before the editable install's
     sys.path.insert(0, str(REPO_ROOT))
 
 from assets.jobs import (  # noqa: E402
@@ -67,6 +69,7 @@ def run_step(job: str, partitions: str | None, config: dict, result_file: Path) 
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+    import assets.definitions
     from assets.definitions import build_definitions
     from resources.settings import Settings
 
@@ -83,7 +86,8 @@ def run_step(job: str, partitions: str | None, config: dict, result_file: Path) 
     done = time.perf_counter()
     result_file.write_text(json.dumps({"success": result.success, "load_s": round(loaded - started, 2),
                                        "execute_s": round(done - loaded, 2), "run_id": result.run_id,
-                                       "partitions": tags}))
+                                       "partitions": tags,
+                                       "code": str(Path(assets.definitions.__file__).resolve().parent.parent)}))
     return 0 if result.success else 1
 
 
@@ -157,15 +161,15 @@ class StepResult:
     partitions: dict = field(default_factory=dict)
 
 
-def measure_step(index: int, name: str, job: str, env: dict[str, str], work: Path) -> StepResult:
+def measure_step(index: int, name: str, job: str, env: dict[str, str], work: Path, code: Path) -> StepResult:
     log = work / "logs" / f"{index:02d}_{job}.log"
     result_file = work / "logs" / f"{index:02d}_{job}.json"
     load_start = os.getloadavg()[0]
     started = time.perf_counter()
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--step", str(index),
+        proc = subprocess.Popen([sys.executable, str(code / "benchmarks" / "scale.py"), "--step", str(index),
                                  "--result", str(result_file)],
-                                cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                                cwd=code, env=env, stdout=out, stderr=subprocess.STDOUT)
         peak, procs, samples = 0, 0, 0
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -231,13 +235,29 @@ def print_table(steps: list[StepResult]) -> None:
               f"{'ok' if s.success else 'FAILED'}")
 
 
-def benchmark(sf: int, keep: bool, workdir: Path | None) -> int:
+def snapshot_code(work: Path) -> Path:
+    """The committed tree (git archive HEAD) with its own dbt manifest: a checkout that others
+    edit during an hour-long run would otherwise change the code between steps."""
+    code = work / "code"
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(code, filter="data")
+    subprocess.run([str(Path(sys.executable).parent / "dbt"), "parse", "--profiles-dir", ".", "--quiet"],
+                   cwd=code / "dbt_project", check=True, env={**os.environ, "DO_NOT_TRACK": "1"})
+    return code
+
+
+def benchmark(sf: int, keep: bool, workdir: Path | None, snapshot: bool = False) -> int:
     work = Path(tempfile.mkdtemp(prefix=f"bench-scale-sf{sf}-", dir=workdir)).resolve()
     data, lakehouse, home = work / "data", work / "lakehouse", work / "dagster_home"
     (work / "logs").mkdir()
+    code = snapshot_code(work) if snapshot else REPO_ROOT
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    print(f"[bench-scale] SF={sf} in {work}", flush=True)
+    # The instance config of `make run` (run queue, pools, run monitoring), in a home of our own.
+    shutil.copyfile(code / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    print(f"[bench-scale] SF={sf} in {work}" + (f", code of {_git('rev-parse', 'HEAD')[:12]} in {code}"
+                                                 if snapshot else ""), flush=True)
 
     started = time.perf_counter()
     dataset = generate(sf, data)
@@ -248,6 +268,8 @@ def benchmark(sf: int, keep: bool, workdir: Path | None) -> int:
     env = {**os.environ, "LAKEHOUSE_ENV": "dev", "LAKEHOUSE_ROOT": str(lakehouse), "DAGSTER_HOME": str(home),
            "LAKEHOUSE_SOURCES": dataset.sources_file, "DO_NOT_TRACK": "1",
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           # dbt's subprocess imports our plugin (resources/) too: from the code being measured.
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     results_file = work / "results.json"
     results = {
@@ -256,11 +278,11 @@ def benchmark(sf: int, keep: bool, workdir: Path | None) -> int:
         "host": {"cpus": os.cpu_count(),
                  "mem_total_mib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / MiB)},
         "git": {"commit": _git("rev-parse", "HEAD"), "dirty_files": len(_git("status", "--porcelain").splitlines())},
-        "work_dir": str(work),
+        "work_dir": str(work), "code": "git archive HEAD" if snapshot else "working tree",
     }
     steps: list[StepResult] = []
     for index, (name, job, _, _) in enumerate(STEPS):
-        step = measure_step(index, name, job, env, work)
+        step = measure_step(index, name, job, env, work, code)
         steps.append(step)
         print(f"[bench-scale] {name} ({job}): {'ok' if step.success else 'FAILED'} in {step.wall_s:.1f}s, "
               f"peak {step.peak_tree_mib:,.0f} MiB", flush=True)
@@ -309,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sf", default=None, help="scale factor (default: the SF environment variable)")
     parser.add_argument("--keep", action="store_true", help="keep the data set and lakehouse")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: TMPDIR)")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="run the committed code (git archive HEAD), not the working tree others may be editing")
     parser.add_argument("--step", type=int, default=None, help=argparse.SUPPRESS)  # child mode
     parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -324,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScaleDataError as exc:
         print(f"bench-scale: {exc}", file=sys.stderr)
         return 2
-    return benchmark(sf, args.keep, args.workdir)
+    return benchmark(sf, args.keep, args.workdir, args.snapshot)
 
 
 if __name__ == "__main__":
