@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,3 +93,17 @@ def ml_lakehouse(tmp_path_factory):
     return lh
 
 
+
+
+@contextmanager
+def moved_copy(src: Path, dst: Path):
+    """Copy a lakehouse root and its secrets folder to ``dst``, and park the original while the
+    copy is used, so any read of the old place fails loudly instead of passing silently."""
+    shutil.copytree(src, dst)
+    shutil.copytree(src.parent / f"{src.name}.secrets", dst.parent / f"{dst.name}.secrets")
+    parked = src.with_name(f"{src.name}.parked")
+    os.rename(src, parked)
+    try:
+        yield dst
+    finally:
+        os.rename(parked, src)

@@ -2,8 +2,6 @@
 no leftovers from interrupted publishes, no file access beyond the catalog and the sandbox, and a
 copied lakehouse that needs nothing from its old place."""
 
-import os
-import shutil
 
 import duckdb
 import pytest
@@ -65,19 +63,12 @@ def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
 
 def test_a_copied_catalog_and_warehouse_read_only_their_own_files(day, tmp_path):
     from resources.settings import Settings
+    from tests.conftest import moved_copy
     from resources.warehouse import open_warehouse
 
-    src = day.settings.root
-    dst = tmp_path / "moved" / "lakehouse"
-    shutil.copytree(src, dst)
-    shutil.copytree(src.parent / f"{src.name}.secrets", dst.parent / f"{dst.name}.secrets")
-    parked = src.with_name("parked-bounded")
-    os.rename(src, parked)
-    try:
+    with moved_copy(day.settings.root, tmp_path / "moved" / "lakehouse") as dst:
         moved = Settings(root=dst, env="dev")
         with connect_catalog(moved) as con:
             assert con.execute(COUNT).fetchone()[0] == 943
         with open_warehouse(moved) as wh:  # staging views read raw/ relative to the new root
             assert wh.execute("select count(*) from staging.stg_nycflights__flights").fetchone()[0] == 943
-    finally:
-        os.rename(parked, src)

@@ -16,7 +16,7 @@ from resources.ml_store import day_file, scores_dir
 from resources.registry_chain import RegistryTampered
 from resources.secrets_store import MissingKeyError
 from resources.settings import REPO_ROOT
-from tests.conftest import make_lakehouse, promote_config
+from tests.conftest import make_lakehouse, moved_copy, promote_config
 
 SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-01-11", "test_start": "2013-01-16",
          "test_end": "2013-01-21"}
@@ -37,16 +37,8 @@ def small_ml(tmp_path_factory):
 def copied(small_ml, tmp_path):
     """A copy of the small lakehouse and its secrets folder; the original is moved away while the
     copy is used, so any read of the old place fails loudly."""
-    src = small_ml.settings.root
-    dst = tmp_path / "elsewhere" / "lakehouse"
-    shutil.copytree(src, dst)
-    shutil.copytree(src.parent / f"{src.name}.secrets", dst.parent / f"{dst.name}.secrets")
-    parked = src.with_name("parked")
-    os.rename(src, parked)
-    try:
+    with moved_copy(small_ml.settings.root, tmp_path / "elsewhere" / "lakehouse") as dst:
         yield make_lakehouse(dst)
-    finally:
-        os.rename(parked, src)
 
 
 def _failure(result) -> str:
