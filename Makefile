@@ -23,7 +23,7 @@ test: install manifest  ## real runs in temporary lakehouses
 	$(PY) -m pytest
 
 dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(PY) -m resources.dev_server -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 monitor-ui: install  ## Evidently UI over the monitoring workspace on http://127.0.0.1:8000
 	$(VENV)/bin/evidently ui --workspace $${LAKEHOUSE_ROOT:-lakehouse}/monitoring/evidently --host 127.0.0.1 --port 8000
