@@ -13,8 +13,8 @@ ends with one line ``scale SF=N: build S s, peak M MiB, flights F``. The data se
 are removed afterwards (SF=100 writes gigabytes) unless --keep; logs and results.json stay.
 
 Tree memory is the sum of each process's RSS (pages shared between processes count once per
-process), read from /proc (Linux), else psutil if installed. "largest process" is the exact peak
-of the biggest single process (the kernel's ru_maxrss for the reaped child tree).
+process), read from /proc (Linux), else psutil if installed. "ru_maxrss" is the kernel's
+high-water mark of the step's processes (not sampled; see Measured).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class StepResult:
     load_s: float | None = None  # child start-up: imports and build_definitions (not in make run's per-job time)
     execute_s: float | None = None
     peak_tree_mib: float = 0.0
-    largest_process_mib: float = 0.0
+    ru_maxrss_mib: float = 0.0
     peak_processes: int = 0
     samples: int = 0
     loadavg_1m_start: float = 0.0
@@ -161,15 +161,25 @@ class StepResult:
     partitions: dict = field(default_factory=dict)
 
 
-def measure_step(index: int, name: str, job: str, env: dict[str, str], work: Path, code: Path) -> StepResult:
-    log = work / "logs" / f"{index:02d}_{job}.log"
-    result_file = work / "logs" / f"{index:02d}_{job}.json"
-    load_start = os.getloadavg()[0]
+@dataclass
+class Measured:
+    returncode: int
+    wall_s: float
+    peak_tree_bytes: int  # largest sampled sum over the tree
+    # The kernel's high-water mark (ru_maxrss) over the child and the descendants it reaped: not
+    # sampled, but not a clean "largest process" either (a forked child counts, until its exec,
+    # the pages it shares with its parent: 200 + 150 MiB processes read 366 MiB in the test).
+    largest_process_bytes: int
+    peak_processes: int
+    samples: int
+
+
+def measure(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, progress: Path | None = None) -> Measured:
+    """Run ``cmd`` to its end, sampling its process tree's RSS every 0.2 s. ``progress`` is
+    rewritten every ~10 s, so a run killed from outside still leaves its peak so far."""
     started = time.perf_counter()
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, str(code / "benchmarks" / "scale.py"), "--step", str(index),
-                                 "--result", str(result_file)],
-                                cwd=code, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         peak, procs, samples = 0, 0, 0
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -177,18 +187,28 @@ def measure_step(index: int, name: str, job: str, env: dict[str, str], work: Pat
                 break
             rss, n = tree_rss(proc.pid)
             peak, procs, samples = max(peak, rss), max(procs, n), samples + 1
+            if progress is not None and samples % 50 == 1:
+                _write_json(progress, {"running_s": round(time.perf_counter() - started, 1),
+                                       "peak_tree_mib_so_far": round(peak / MiB, 1), "processes": procs})
             time.sleep(SAMPLE_SECONDS)
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not by Popen
-    wall = time.perf_counter() - started
+    largest = usage.ru_maxrss * 1024  # KiB on Linux
+    # A step shorter than one sample still gets a peak, from the kernel's mark.
+    return Measured(proc.returncode, time.perf_counter() - started, peak or largest, largest, procs, samples)
+
+
+def measure_step(index: int, name: str, job: str, env: dict[str, str], work: Path, code: Path) -> StepResult:
+    log = work / "logs" / f"{index:02d}_{job}.log"
+    result_file = work / "logs" / f"{index:02d}_{job}.json"
+    load_start = os.getloadavg()[0]
+    m = measure([sys.executable, str(code / "benchmarks" / "scale.py"), "--step", str(index),
+                 "--result", str(result_file)], code, env, log, work / "logs" / f"{index:02d}_{job}.progress.json")
     child = json.loads(result_file.read_text()) if result_file.exists() else {}
-    # ru_maxrss (KiB on Linux) covers the child and the descendants it waited for (dbt); a step
-    # shorter than one sample still gets a peak.
-    largest = usage.ru_maxrss * 1024
     return StepResult(
-        step=name, job=job, success=proc.returncode == 0 and bool(child.get("success")), wall_s=round(wall, 1),
+        step=name, job=job, success=m.returncode == 0 and bool(child.get("success")), wall_s=round(m.wall_s, 1),
         load_s=child.get("load_s"), execute_s=child.get("execute_s"),
-        peak_tree_mib=round(max(peak, largest) / MiB, 1), largest_process_mib=round(largest / MiB, 1),
-        peak_processes=procs, samples=samples, loadavg_1m_start=round(load_start, 2),
+        peak_tree_mib=round(m.peak_tree_bytes / MiB, 1), ru_maxrss_mib=round(m.largest_process_bytes / MiB, 1),
+        peak_processes=m.peak_processes, samples=m.samples, loadavg_1m_start=round(load_start, 2),
         loadavg_1m_end=round(os.getloadavg()[0], 2), log=str(log), partitions=child.get("partitions", {}),
     )
 
@@ -226,12 +246,12 @@ def _catalog_counts(lakehouse: Path) -> dict[str, int]:
 
 
 def print_table(steps: list[StepResult]) -> None:
-    print(f"{'step':<28} {'job':<16} {'wall s':>8} {'load s':>7} {'tree MiB':>9} {'largest MiB':>12} "
+    print(f"{'step':<28} {'job':<16} {'wall s':>8} {'load s':>7} {'tree MiB':>9} {'ru_maxrss MiB':>13} "
           f"{'procs':>5} {'load1m':>7}  status")
     for s in steps:
         load = f"{s.load_s:7.1f}" if s.load_s is not None else f"{'-':>7}"
         print(f"{s.step:<28} {s.job:<16} {s.wall_s:8.1f} {load} {s.peak_tree_mib:9.0f} "
-              f"{s.largest_process_mib:12.0f} {s.peak_processes:5d} {s.loadavg_1m_end:7.2f}  "
+              f"{s.ru_maxrss_mib:13.0f} {s.peak_processes:5d} {s.loadavg_1m_end:7.2f}  "
               f"{'ok' if s.success else 'FAILED'}")
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -152,3 +156,25 @@ def test_scaled_doc_keeps_ratios():
                                          "volume": {"min_rows": 40_000, "max_drop": 0.5}}
     assert out["sources"]["airlines"] == {"location": "y", "volume": {"min_rows": 10}}
     assert doc["sources"]["flights"]["volume"]["min_rows"] == 400  # the base document is left alone
+
+
+def test_benchmark_measures_the_whole_process_tree(tmp_path):
+    """The instrument itself: a parent holding ~200 MiB whose child holds ~150 MiB at the same
+    time must read as one tree of >= 340 MiB."""
+    spec = importlib.util.spec_from_file_location("bench_scale", Path(__file__).parents[1] / "benchmarks" / "scale.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_scale", bench)  # its dataclasses resolve annotations through it
+    spec.loader.exec_module(bench)
+    child = "import time; b = bytearray(150 * 2**20); time.sleep(2)"
+    parent = (f"import subprocess, sys; b = bytearray(200 * 2**20); "
+              f"sys.exit(subprocess.run([sys.executable, '-c', {child!r}]).returncode)")
+    m = bench.measure([sys.executable, "-c", parent], tmp_path, dict(os.environ), tmp_path / "log",
+                      tmp_path / "progress.json")
+    assert m.returncode == 0 and m.samples >= 3
+    assert m.peak_processes == 2
+    assert m.peak_tree_bytes >= 340 * 2**20
+    assert m.largest_process_bytes >= 200 * 2**20
+    assert json.loads((tmp_path / "progress.json").read_text())["processes"] >= 1
+    failed = bench.measure([sys.executable, "-c", "raise SystemExit(3)"], tmp_path, dict(os.environ), tmp_path / "log")
+    assert failed.returncode == 3
+
