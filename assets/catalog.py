@@ -22,11 +22,12 @@ def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         group_name="publish",
         pool=WAREHOUSE_POOL,
         automation_condition=republish(),
-        kinds={"duckdb", "parquet"},
+        kinds={"duckdb"},
         owners=[DATA_ENGINEERING],
         deps=list(upstream),
-        description="analytics.duckdb: read-only views for analysts over parquet exported from "
-        "the staging and curated layers, plus views over the ML and monitoring zones (schemas ml, monitoring); republished atomically so open sessions never block or break.",
+        description="analytics.duckdb: the staging and curated layers and the ML and monitoring "
+        "zones copied in as tables (self-contained, no external paths), one file per version in "
+        "published/ (newest 5 kept), switched atomically so open sessions never block or break.",
     )
     def analyst_catalog(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
         settings = lakehouse.settings()

@@ -3,11 +3,13 @@ no leftovers from interrupted publishes, no file access beyond the catalog and t
 copied lakehouse that needs nothing from its old place."""
 
 
+from concurrent.futures import ThreadPoolExecutor
+
 import duckdb
 import pytest
 
 from assets.jobs import PUBLISH_JOB
-from resources.catalog import KEEP_VERSIONS, connect_catalog, connect_sandbox
+from resources.catalog import KEEP_VERSIONS, connect_catalog, connect_sandbox, publish_catalog
 
 COUNT = "select count(*) from curated.fct_flights"
 
@@ -24,41 +26,85 @@ def day(tmp_path_factory):
 def test_a_held_session_outlives_every_retention_and_leftovers_are_cleaned(day):
     published = day.settings.published_dir
     held = duckdb.connect(str(day.settings.catalog_path), read_only=True)  # as the README shows
+    sandbox = connect_sandbox(day.settings, user="held")  # the catalog attached as `analytics`
     first = held.execute("select version from catalog.version").fetchone()[0]
-    # An interrupted publish left a temporary and an old-layout folder with a truncated parquet.
+    # An interrupted publish left a temporary and an old-layout folder with a truncated parquet;
+    # a truncated copy of a version was put back by hand under a newer name than any real one.
     (published / ".v0.deadbeef.tmp").write_bytes(b"partial")
     (published / "v19990101T000000000000Z" / "curated").mkdir(parents=True)
     (published / "v19990101T000000000000Z" / "curated" / "fct_flights.parquet").write_bytes(b"PAR1trunc")
+    whole = (published / f"{first}.duckdb").read_bytes()
+    (published / "v29990101T000000000000Z.duckdb").write_bytes(whole[: len(whole) // 2])
+    (day.settings.root / f".{day.settings.catalog_path.name}.cafe.tmp").write_bytes(b"")
     for _ in range(KEEP_VERSIONS + 2):
         assert day.run(PUBLISH_JOB).success
-    assert held.execute(COUNT).fetchone()[0] == 943  # still reading its version, 7 publishes later
-    assert held.execute("select version from catalog.version").fetchone()[0] == first
-    held.close()
+    for con, prefix in ((held, ""), (sandbox, "analytics.")):  # still reading its version, 7 publishes later
+        assert con.execute(f"select count(*) from {prefix}curated.fct_flights").fetchone()[0] == 943
+        assert con.execute(f"select version from {prefix}catalog.version").fetchone()[0] == first
+        con.close()
     kept = sorted(p.name for p in published.iterdir())
-    assert len(kept) == KEEP_VERSIONS and all(n.startswith("v") and n.endswith(".duckdb") for n in kept)
+    assert len(kept) == KEEP_VERSIONS, kept  # only complete versions, the truncated one is gone
+    assert all(n.startswith("v") and n.endswith(".duckdb") and not n.startswith("v2999") for n in kept), kept
     assert not (published / first).with_suffix(".duckdb").exists()  # removed, yet it was readable
+    assert not list(day.settings.root.glob(".*.tmp"))
+    with connect_catalog(day.settings) as con:  # the newest complete version is the one served
+        assert con.execute("select version from catalog.version").fetchone()[0] == kept[-1].removesuffix(".duckdb")
+
+
+def test_concurrent_publishes_each_finish_whole(day):
+    """`make run` in process and a UI-launched run may publish at once: neither removes the other's
+    unfinished file."""
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: publish_catalog(day.settings), range(2)))
+    for r in results:
+        path = day.settings.published_dir / f"{r.version}.duckdb"
+        with duckdb.connect(str(path), read_only=True) as con:
+            assert con.execute(COUNT).fetchone()[0] == 943
+    assert results[0].version != results[1].version
+
+
+DENIED = "(?i)disabled|permission|not allowed"
 
 
 def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
     raw = day.settings.raw_dir / "flights" / "*" / "part.parquet"
     key = day.settings.secrets_dir / "pseudonym.key"
     assert key.exists()
+    attacks = [f"select * from read_parquet('{raw}')", "select * from read_parquet('raw/flights/*/part.parquet')",
+               f"select * from read_csv('{key}')", f"select * from read_blob('{key}')",
+               f"select * from read_text('{day.settings.root}/raw/_volume_overrides.jsonl')",
+               f"attach '{day.settings.warehouse_path}' as wh (read_only)",
+               f"copy (select 1) to '{day.settings.raw_dir}/planted.parquet'"]
+    reopen = ["set enable_external_access = true", "set allowed_directories = ['/']", "reset allowed_paths"]
     with connect_catalog(day.settings) as con:
         assert con.execute(COUNT).fetchone()[0] == 943
-        for sql in (f"select * from read_parquet('{raw}')", f"select * from read_csv('{key}')",
-                    f"select * from read_text('{day.settings.root}/raw/_volume_overrides.jsonl')"):
-            with pytest.raises(duckdb.Error, match="(?i)disabled|permission|not allowed"):
+        for sql in attacks:
+            with pytest.raises(duckdb.Error, match=DENIED):
                 con.execute(sql)
+        for sql in reopen:
+            with pytest.raises(duckdb.Error, match="(?i)cannot"):
+                con.execute(sql)
+    connect_sandbox(day.settings, user="neighbour").close()
     con = connect_sandbox(day.settings, user="bounded")
     try:
         con.execute("create table mine as select carrier, count(*) n from analytics.curated.fct_flights group by 1")
         assert con.execute("select sum(n) from mine").fetchone()[0] == 943
-        with pytest.raises(duckdb.Error, match="(?i)disabled|permission|not allowed"):
-            con.execute(f"select * from read_parquet('{raw}')")
-        with pytest.raises(duckdb.Error, match="(?i)disabled|permission|not allowed"):
-            con.execute(f"select * from read_csv('{key}')")
+        export = day.settings.sandbox_dir / "bounded" / "mine.parquet"
+        con.execute(f"copy mine to '{export}'")  # the analyst's own folder is theirs
+        assert con.execute(f"select sum(n) from read_parquet('{export}')").fetchone()[0] == 943
+        for sql in [*attacks, f"attach '{day.settings.sandbox_dir}/neighbour.duckdb' as theirs",
+                    f"copy mine to '{day.settings.sandbox_dir}/mine.csv'"]:
+            with pytest.raises(duckdb.Error, match=DENIED):
+                con.execute(sql)
+        for sql in reopen:
+            with pytest.raises(duckdb.Error, match="(?i)cannot"):
+                con.execute(sql)
     finally:
         con.close()
+    assert not (day.settings.raw_dir / "planted.parquet").exists()
+    for user in ("../raw", "a/b", ".hidden", "x'; --"):
+        with pytest.raises(ValueError, match="sandbox user"):
+            connect_sandbox(day.settings, user=user)
 
 
 def test_a_copied_catalog_and_warehouse_read_only_their_own_files(day, tmp_path):
