@@ -23,13 +23,13 @@ test: install manifest  ## real runs in temporary lakehouses
 	$(PY) -m pytest
 
 dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
-	$(PY) -m resources.dev_server -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(PY) -m resources.core.dev_server -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 monitor-ui: install  ## Evidently UI over the monitoring workspace on http://127.0.0.1:8000
 	$(VENV)/bin/evidently ui --workspace $${LAKEHOUSE_ROOT:-lakehouse}/monitoring/evidently --host 127.0.0.1 --port 8000
 
 sandbox: install  ## a Python prompt with your own DuckDB and the catalog attached read-only
-	$(PY) -i -m resources.sandbox
+	$(PY) -i -m resources.catalog.sandbox
 
 # APPROVER, REASON and VERSION reach Python through the environment, taken with $(value ...) so
 # neither make nor the shell interprets them: quotes, $(...) and backticks are stored verbatim.
@@ -38,10 +38,10 @@ promote rollback: export PROMOTE_REASON := $(value REASON)
 promote rollback: export PROMOTE_VERSION := $(value VERSION)
 
 promote: install manifest  ## APPROVER=... REASON=... [VERSION=...]: promote the newest pre-production model
-	$(PY) -m assets.promote
+	$(PY) -m assets.ml.promote
 
 rollback: install manifest  ## APPROVER=... REASON=...: return to the previous production model
-	$(PY) -m assets.promote --rollback
+	$(PY) -m assets.ml.promote --rollback
 
 bench: install manifest  ## timing goals (benchmarks/), never run by `make test`; scoring needs `make run` first
 	$(PY) benchmarks/backfill_year.py

@@ -17,9 +17,9 @@ from assets.definitions import build_definitions
 from assets.jobs import (
     BACKTEST_JOB, DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB,
 )
-from resources.catalog import connect_catalog
-from resources.runs import process_tags, sweep_dead_runs
-from resources.settings import Settings
+from resources.catalog.publish import connect_catalog
+from resources.core.runs import process_tags, sweep_dead_runs
+from resources.core.settings import Settings
 
 
 # Step events are DEBUG; the full log stays in the run's record in the UI.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from resources.sources import SourceSpec, daily_window
+from resources.raw.sources import SourceSpec, daily_window
 
 DATA_ENGINEERING = "team:data-engineering"
 SINGLE_RUN = dg.BackfillPolicy.single_run()  # a year of partitions is one run, not 365

@@ -8,17 +8,17 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from assets.catalog import build_catalog_asset
+from assets.catalog.publish import build_catalog_asset
 from assets.common import daily_partitions, monthly_partitions
-from assets.dbt import build_dbt_assets, dbt_project
+from assets.warehouse.dbt import build_dbt_assets, dbt_project
 from assets.jobs import build_jobs
-from assets.ml import FEATURES_KEY, build_ml_assets
-from assets.ml_backtest import build_backtest_asset
-from assets.monitoring import build_alert_sensors, build_monitoring
-from assets.raw import build_raw_asset
-from resources.lakehouse_resource import LakehouseResource
-from resources.runs import heal_sensor
-from resources.sources import load_sources
+from assets.ml.model import FEATURES_KEY, build_ml_assets
+from assets.ml.backtest import build_backtest_asset
+from assets.monitoring.reports import build_alert_sensors, build_monitoring
+from assets.raw.deliveries import build_raw_asset
+from resources.core.lakehouse_resource import LakehouseResource
+from resources.core.runs import heal_sensor
+from resources.raw.sources import load_sources
 
 
 def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definitions:

@@ -5,10 +5,10 @@ deliveries, everything downstream, monthly monitoring once a month closes, catal
 import dagster as dg
 
 from assets.automation import automation_sensor
-from assets.catalog import CATALOG_KEY
-from assets.ml import CANDIDATE_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY
-from assets.ml_backtest import BACKTEST_KEY
-from assets.monitoring import DRIFT_KEY, QUALITY_KEY
+from assets.catalog.publish import CATALOG_KEY
+from assets.ml.model import CANDIDATE_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY
+from assets.ml.backtest import BACKTEST_KEY
+from assets.monitoring.reports import DRIFT_KEY, QUALITY_KEY
 
 REFERENCE_JOB = "reference_build"
 DAILY_JOB = "daily_build"

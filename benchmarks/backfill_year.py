@@ -17,7 +17,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as START
 
 from assets.definitions import build_definitions
 from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB
-from resources.lakehouse_resource import LakehouseResource
+from resources.core.lakehouse_resource import LakehouseResource
 
 warnings.filterwarnings("ignore")
 PER_PARTITION_SAMPLE = 3

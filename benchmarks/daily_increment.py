@@ -19,7 +19,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as START
 
 from assets.definitions import build_definitions
 from assets.jobs import DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
-from resources.lakehouse_resource import LakehouseResource
+from resources.core.lakehouse_resource import LakehouseResource
 
 warnings.filterwarnings("ignore")
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}

@@ -2,7 +2,7 @@
 
     make bench-scale SF=10        # or: SF=10 .venv/bin/python benchmarks/scale.py [--keep]
 
-Generates the scale-factor data set (resources/scale_data.py) in a temporary folder, then builds
+Generates the scale-factor data set (resources/raw/scale_data.py) in a temporary folder, then builds
 everything in a temporary lakehouse (LAKEHOUSE_ROOT, DAGSTER_HOME and LAKEHOUSE_SOURCES all point
 into it) with the job sequence of `make run` (assets/build_all.py). Each job runs in its own child
 process, so each step is measured alone: wall time, and the peak resident memory of the whole
@@ -41,7 +41,7 @@ if sys.path[:1] != [str(REPO_ROOT)]:  # this tree's code first, before the edita
 from assets.jobs import (  # noqa: E402
     BACKTEST_JOB, DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB,
 )
-from resources.scale_data import ScaleDataError, generate, parse_sf  # noqa: E402
+from resources.raw.scale_data import ScaleDataError, generate, parse_sf  # noqa: E402
 
 SAMPLE_SECONDS = 0.2
 MiB = 2**20
@@ -71,7 +71,7 @@ def run_step(job: str, partitions: str | None, config: dict, result_file: Path) 
 
     import assets.definitions
     from assets.definitions import build_definitions
-    from resources.settings import Settings
+    from resources.core.settings import Settings
 
     Settings.from_env().ensure()
     defs = build_definitions()
@@ -235,8 +235,8 @@ def _git(*args: str) -> str:
 
 
 def _catalog_counts(lakehouse: Path) -> dict[str, int]:
-    from resources.catalog import connect_catalog
-    from resources.settings import Settings
+    from resources.catalog.publish import connect_catalog
+    from resources.core.settings import Settings
 
     with connect_catalog(Settings(root=lakehouse, env="dev")) as con:
         flights, distinct = con.execute(

@@ -25,11 +25,11 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as START
 
 from assets.definitions import build_definitions
 from assets.jobs import SCORE_JOB
-from resources.lakehouse_resource import LakehouseResource
-from resources.ml_registry import Registry
-from resources.ml_store import features_dir, read_days
-from resources.ml_training import predict
-from resources.settings import Settings
+from resources.core.lakehouse_resource import LakehouseResource
+from resources.ml.registry import Registry
+from resources.ml.store import features_dir, read_days
+from resources.ml.training import predict
+from resources.core.settings import Settings
 
 warnings.filterwarnings("ignore")
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

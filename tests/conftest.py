@@ -15,8 +15,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.definitions import build_definitions
 from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
-from resources.lakehouse_resource import LakehouseResource
-from resources.settings import DBT_PROJECT_DIR, Settings
+from resources.core.lakehouse_resource import LakehouseResource
+from resources.core.settings import DBT_PROJECT_DIR, Settings
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 warnings.filterwarnings("ignore")

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from assets.jobs import PUBLISH_JOB
-from resources.catalog import KEEP_VERSIONS, connect_catalog, connect_sandbox, publish_catalog
+from resources.catalog.publish import KEEP_VERSIONS, connect_catalog, connect_sandbox, publish_catalog
 
 COUNT = "select count(*) from curated.fct_flights"
 
@@ -108,9 +108,9 @@ def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
 
 
 def test_a_copied_catalog_and_warehouse_read_only_their_own_files(day, tmp_path):
-    from resources.settings import Settings
+    from resources.core.settings import Settings
     from tests.conftest import moved_copy
-    from resources.warehouse import open_warehouse
+    from resources.warehouse.lock import open_warehouse
 
     with moved_copy(day.settings.root, tmp_path / "moved" / "lakehouse") as dst:
         moved = Settings(root=dst, env="dev")

@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 
 from assets.definitions import build_definitions
-from resources.ingest import apply_contract
-from resources.parquet_io import write_parquet_atomic
-from resources.pseudonym import MissingKeyError, load_key, pseudonymize
-from resources.settings import EnvironmentMismatch, Settings
-from resources.sources import ColumnContract, DailyPartitioning, SourceSpec
-from resources.warehouse import WarehouseBusy, warehouse_lock
+from resources.raw.ingest import apply_contract
+from resources.core.parquet_io import write_parquet_atomic
+from resources.core.pseudonym import MissingKeyError, load_key, pseudonymize
+from resources.core.settings import EnvironmentMismatch, Settings
+from resources.raw.sources import ColumnContract, DailyPartitioning, SourceSpec
+from resources.warehouse.lock import WarehouseBusy, warehouse_lock
 
 
 def test_environment_roots_are_separate(tmp_path):
@@ -102,7 +102,7 @@ def test_every_asset_has_group_kind_owner_and_partitioned_ones_run_single():
 def test_rows_outside_the_declared_partitions_are_quarantined_not_dropped(tmp_path):
     from datetime import date
 
-    from resources.raw_zone import ingest
+    from resources.raw.zone import ingest
 
     csv = tmp_path / "f.csv"
     csv.write_text("d,n\n2013-01-01,1\n2012-12-31,2\nnot a date,3\n2013-01-02,4\n")

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from assets.jobs import DAILY_JOB, PUBLISH_JOB
-from resources.catalog import connect_catalog, connect_sandbox
+from resources.catalog.publish import connect_catalog, connect_sandbox
 
 READER = textwrap.dedent("""
     import sys, time, duckdb

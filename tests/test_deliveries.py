@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import yaml
 
 from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB
-from resources.catalog import connect_catalog
-from resources.raw_zone import ingest
-from resources.sources import DEFAULT_SOURCES_FILE, embedded_data_dir, load_sources
-from resources.volume import read_override_audit
-from resources.warehouse import open_warehouse
+from resources.catalog.publish import connect_catalog
+from resources.raw.zone import ingest
+from resources.raw.sources import DEFAULT_SOURCES_FILE, embedded_data_dir, load_sources
+from resources.raw.volume import read_override_audit
+from resources.warehouse.lock import open_warehouse
 from tests.conftest import make_lakehouse
 
 DAY = "2013-01-02"

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from resources.drift import EXCLUDED, FLOOR, drift_profile, fit_binning, judge, psi, psi_by_group, window_drift
-from resources.monitoring import daily_auc
+from resources.monitoring.drift import EXCLUDED, FLOOR, drift_profile, fit_binning, judge, psi, psi_by_group, window_drift
+from resources.monitoring.reports import daily_auc
 
 
 def synthetic(start: date, days: int, seed: int = 0, per_day: int = 400) -> pl.DataFrame:

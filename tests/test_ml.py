@@ -9,11 +9,11 @@ import pytest
 import polars as pl
 
 from assets.jobs import DAILY_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB
-from resources.catalog import connect_catalog
-from resources.ml_features import FEATURES, LeakageError, assert_no_leakage, leakage_violations
-from resources.ml_registry import ArtifactIntegrityError, Registry
-from resources.ml_store import day_file, features_dir, load_feature_inputs, scores_archive_dir, scores_dir
-from resources.ml_training import TimeSplit
+from resources.catalog.publish import connect_catalog
+from resources.ml.features import FEATURES, LeakageError, assert_no_leakage, leakage_violations
+from resources.ml.registry import ArtifactIntegrityError, Registry
+from resources.ml.store import day_file, features_dir, load_feature_inputs, scores_archive_dir, scores_dir
+from resources.ml.training import TimeSplit
 from tests.conftest import APPROVAL, promote_config
 
 def test_every_flight_of_a_scored_day_appears_once_from_the_production_model(ml_lakehouse):

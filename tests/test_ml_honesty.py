@@ -10,16 +10,16 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from assets.jobs import BACKTEST_JOB, DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, TRAIN_JOB
-from assets.ml import CANDIDATE_KEY
-from assets.ml_backtest import BACKTEST_KEY
-from resources.catalog import connect_catalog
-from resources.ml_audit import leakage_audit
-from resources.ml_backtest import backtest_scores_dir
-from resources.ml_candidate import leakage_audit_path
-from resources.ml_features import FEATURES, Feature, FeatureInputs, build_features
-from resources.ml_registry import BACKTEST, Registry
-from resources.ml_store import features_dir, load_feature_inputs, load_labels, read_days
-from resources.ml_training import predict
+from assets.ml.model import CANDIDATE_KEY
+from assets.ml.backtest import BACKTEST_KEY
+from resources.catalog.publish import connect_catalog
+from resources.ml.audit import leakage_audit
+from resources.ml.backtest import backtest_scores_dir
+from resources.ml.candidate import leakage_audit_path
+from resources.ml.features import FEATURES, Feature, FeatureInputs, build_features
+from resources.ml.registry import BACKTEST, Registry
+from resources.ml.store import features_dir, load_feature_inputs, load_labels, read_days
+from resources.ml.training import predict
 from tests.conftest import promote_config
 
 AIRCRAFT = ("plane_leg_of_day", "plane_legs_of_day", "plane_gap_minutes", "plane_turn_slack_minutes",
@@ -164,7 +164,7 @@ def test_backtest_is_out_of_sample_never_promotable_and_recomputes_from_the_cata
 def test_single_run_backfills_record_each_days_own_row_count(ml_lakehouse):
     import dagster as dg
 
-    from assets.ml import FEATURES_KEY, SCORES_KEY
+    from assets.ml.model import FEATURES_KEY, SCORES_KEY
 
     with connect_catalog(ml_lakehouse.settings) as con:
         per_day = dict(con.execute("select flight_date::varchar, count(*) from curated.fct_flights "

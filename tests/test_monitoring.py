@@ -15,12 +15,12 @@ import polars as pl
 import pytest
 
 from assets.jobs import MONITOR_JOB, PUBLISH_JOB
-from assets.monitoring import DRIFT_KEY, QUALITY_KEY
-from resources.catalog import connect_catalog
-from resources.lakehouse_resource import LakehouseResource
-from resources.ml_registry import Registry
-from resources.ml_store import features_dir, scores_dir
-from resources.monitoring import read_alerts, workspace_dir
+from assets.monitoring.reports import DRIFT_KEY, QUALITY_KEY
+from resources.catalog.publish import connect_catalog
+from resources.core.lakehouse_resource import LakehouseResource
+from resources.ml.registry import Registry
+from resources.ml.store import features_dir, scores_dir
+from resources.monitoring.reports import read_alerts, workspace_dir
 
 DRIFT_CHECK = dg.AssetCheckKey(DRIFT_KEY, "drift_share_within_threshold")
 QUALITY_CHECK = dg.AssetCheckKey(QUALITY_KEY, "auc_drop_within_threshold")

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
-from resources.lakehouse_resource import LakehouseResource
-from resources.ml_registry import Registry, registry_dir
-from resources.ml_store import day_file, scores_dir
-from resources.registry_chain import RegistryTampered
-from resources.secrets_store import MissingKeyError
-from resources.settings import REPO_ROOT
+from resources.core.lakehouse_resource import LakehouseResource
+from resources.ml.registry import Registry, registry_dir
+from resources.ml.store import day_file, scores_dir
+from resources.ml.registry_chain import RegistryTampered
+from resources.core.secrets_store import MissingKeyError
+from resources.core.settings import REPO_ROOT
 from tests.conftest import make_lakehouse, moved_copy, promote_config
 
 SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-01-11", "test_start": "2013-01-16",

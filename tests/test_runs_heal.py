@@ -13,7 +13,7 @@ from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobO
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
-from resources.runs import HOST_TAG, IN_PROGRESS, PID_TAG, heal_sensor, process_alive, sweep_dead_runs
+from resources.core.runs import HOST_TAG, IN_PROGRESS, PID_TAG, heal_sensor, process_alive, sweep_dead_runs
 
 PROJECT_INSTANCE = Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml"
 
@@ -22,8 +22,8 @@ RUNNER = textwrap.dedent("""
     import dagster as dg
     from assets.definitions import build_definitions
     from assets.jobs import REFERENCE_JOB
-    from resources.lakehouse_resource import LakehouseResource
-    from resources.runs import process_tags
+    from resources.core.lakehouse_resource import LakehouseResource
+    from resources.core.runs import process_tags
     defs = build_definitions(LakehouseResource(root=sys.argv[1], env="dev"))
     defs.resolve_job_def(REFERENCE_JOB).execute_in_process(instance=dg.DagsterInstance.get(), tags=process_tags())
 """)

@@ -1,4 +1,4 @@
-"""Scale-factor data sets (resources/scale_data.py): SF copies that the ordinary pipeline ingests."""
+"""Scale-factor data sets (resources/raw/scale_data.py): SF copies that the ordinary pipeline ingests."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from resources.ingest import apply_contract, read_delivery
-from resources.raw_zone import ingest
-from resources.scale_data import (
+from resources.raw.ingest import apply_contract, read_delivery
+from resources.raw.zone import ingest
+from resources.raw.scale_data import (
     FLIGHT_STRIDE, ScaleDataError, _read_text_frame, generate, parse_sf, scaled_sources_doc,
 )
-from resources.settings import Settings
-from resources.sources import DEFAULT_SOURCES_FILE, load_sources
+from resources.core.settings import Settings
+from resources.raw.sources import DEFAULT_SOURCES_FILE, load_sources
 
 # A winter weekday, Thanksgiving (the smallest day: 634 flights) and a Saturday.
 DAYS = [date(2013, 1, 2), date(2013, 11, 28), date(2013, 1, 19)]

@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 import yaml
 
-from resources.ingest import read_delivery
-from resources.raw_zone import ingest, raw_path
-from resources.settings import Settings
-from resources.sources import (
+from resources.raw.ingest import read_delivery
+from resources.raw.zone import ingest, raw_path
+from resources.core.settings import Settings
+from resources.raw.sources import (
     DEFAULT_SOURCES_FILE,
     ColumnContract,
     DailyPartitioning,
@@ -19,7 +19,7 @@ from resources.sources import (
     VolumeContract,
     load_sources,
 )
-from resources.volume import VolumeContractError, VolumeOverride, check_volume, read_override_audit
+from resources.raw.volume import VolumeContractError, VolumeOverride, check_volume, read_override_audit
 
 COLUMNS = (ColumnContract("d", "date", nullable=False), ColumnContract("n", "int"))
 

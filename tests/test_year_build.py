@@ -7,8 +7,8 @@ import dagster as dg
 import polars as pl
 
 from assets.jobs import DAILY_JOB
-from resources.catalog import connect_catalog
-from resources.sources import embedded_data_dir
+from resources.catalog.publish import connect_catalog
+from resources.raw.sources import embedded_data_dir
 from tests.conftest import FULL_YEAR_FLIGHTS
 
 

@@ -1,0 +1,49 @@
+"""`make promote APPROVER=... REASON=... [VERSION=...]` and `make rollback APPROVER=... REASON=...`:
+launch the promote_model job with a recorded approval (the same job the UI's launchpad runs).
+
+The Makefile passes the values as PROMOTE_APPROVER / PROMOTE_REASON / PROMOTE_VERSION in the
+environment (never through shell code); command-line flags override them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import dagster as dg
+
+from assets.definitions import build_definitions
+from assets.jobs import PROMOTE_JOB
+from resources.core.runs import process_tags, sweep_dead_runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--approver", default=os.environ.get("PROMOTE_APPROVER", ""))
+    parser.add_argument("--reason", default=os.environ.get("PROMOTE_REASON", ""))
+    parser.add_argument("--version", default=os.environ.get("PROMOTE_VERSION", ""),
+                        help="model version (default: newest pre-production)")
+    parser.add_argument("--rollback", action="store_true", help="return to the previous production model")
+    args = parser.parse_args(argv)
+    config = {"approver": args.approver, "reason": args.reason, "model_version": args.version,
+              "action": "rollback" if args.rollback else "promote"}
+    instance = dg.DagsterInstance.get()
+    sweep_dead_runs(instance)
+    result = build_definitions().resolve_job_def(PROMOTE_JOB).execute_in_process(
+        instance=instance, raise_on_error=False, tags=process_tags(),
+        run_config={"ops": {"ml__production_model": {"config": config}},
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        error = failure.step_failure_data.error if failure else None
+        message = (error.cause or error).message.strip() if error else "the promote_model run failed"
+        print(f"refused: {message}", file=sys.stderr)
+        return 1
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    print(f"production model: {meta['model_version'].value} (previous: {meta['previous_version'].value})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

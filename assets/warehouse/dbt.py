@@ -1,0 +1,155 @@
+"""dbt models, seeds and snapshots as Dagster assets; dbt tests as asset checks.
+
+Two asset definitions over one dbt project: the daily models (tag ``daily``) are partitioned like
+the raw flights and receive the partition window as dbt vars; everything else (reference data,
+snapshots, dimensions) is unpartitioned.
+"""
+
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from assets.automation import downstream
+from assets.common import WAREHOUSE_POOL, DATA_ENGINEERING, SINGLE_RUN
+from resources.core.lakehouse_resource import LakehouseResource
+from resources.core.settings import DBT_PROJECT_DIR, Settings
+from resources.warehouse.lock import open_warehouse, warehouse_lock
+
+DAILY_SELECT = "tag:daily"
+
+# dbt folder -> Dagster group (the zone an asset belongs to)
+_GROUPS = {"staging": "staging", "intermediate": "staging", "marts": "curated"}
+
+
+class LakehouseDbtTranslator(DagsterDbtTranslator):
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] in ("snapshot", "seed"):
+            group = "curated"
+        else:
+            group = _GROUPS.get(props["fqn"][1] if len(props["fqn"]) > 2 else "", "curated")
+        return spec.replace_attributes(
+            group_name=group, owners=[DATA_ENGINEERING], automation_condition=downstream(),
+        ).merge_attributes(
+            kinds={"duckdb"}
+        )
+
+
+def check_description(test: Mapping[str, Any]) -> str:
+    """The yml description of a dbt test, else one sentence built from its generic test and
+    arguments, plus the severity: the UI otherwise says "No description provided" for all of them."""
+    severity = str(test.get("config", {}).get("severity") or "error").lower()
+    text = (test.get("description") or "").strip()
+    if not text:
+        meta = test.get("test_metadata") or {}
+        kwargs = meta.get("kwargs") or {}
+        column = kwargs.get("column_name", "")
+        text = {
+            "not_null": f"`{column}` is never null.",
+            "unique": f"`{column}` is unique.",
+            "accepted_values": f"`{column}` only takes the values {kwargs.get('values')}.",
+            "relationships": f"Every `{column}` has a row in {str(kwargs.get('to', '')).replace('ref(', '').rstrip(')')}"
+                             f".{kwargs.get('field', '')}.",
+        }.get(meta.get("name", ""), f"dbt test {test.get('name')}.")
+        if meta.get("name") == "dbt_utils.unique_combination_of_columns" or "combination_of_columns" in kwargs:
+            text = f"The combination of {kwargs.get('combination_of_columns')} is unique."
+    return f"{text} (dbt test, severity {severity}: {'warns' if severity == 'warn' else 'fails the build'}.)"
+
+
+class DescribedChecksTranslator(LakehouseDbtTranslator):
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return dg.AssetCheckSpec(
+            name=spec.name, asset=spec.asset_key, description=check_description(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps, metadata=spec.metadata, blocking=spec.blocking,
+        )
+
+
+TRANSLATOR = DescribedChecksTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def dbt_project() -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project.prepare_if_dev()  # parses only under `dagster dev`; CI and tests run `dbt parse`
+    return project
+
+
+def _relation_metadata(settings: Settings, relations: dict[dg.AssetKey, tuple[str, str]]) -> dict:
+    """Row counts and schemas, read after dbt has exited (it holds the warehouse's write lock
+    while it runs, so they cannot be fetched alongside it)."""
+    out: dict = {}
+    with open_warehouse(settings, read_only=True) as wh:
+        for key, (schema, name) in relations.items():
+            cols = wh.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, name],
+            ).fetchall()
+            if not cols:
+                continue
+            rows = wh.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            out[key] = {
+                "dagster/row_count": rows,
+                "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in cols]),
+                "dagster/relation_identifier": f"{schema}.{name}",
+            }
+    return out
+
+
+def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings,
+            dbt_vars: dict[str, str] | None = None) -> Iterator:
+    args = ["build"] + (["--vars", json.dumps(dbt_vars)] if dbt_vars else [])
+    # Asset keys are [schema, relation] (generate_schema_name keeps zone names as schemas).
+    relations = {key: (key.path[-2], key.path[-1]) for key in context.selected_asset_keys}
+    with warehouse_lock(settings):
+        os.environ.update(settings.dbt_env())  # read by profiles.yml and the source locations
+        events = list(dbt.cli(args, context=context).stream())
+        extra = _relation_metadata(settings, relations)
+    for event in events:
+        if isinstance(event, dg.Output):
+            key = context.assets_def.keys_by_output_name.get(event.output_name)
+        else:
+            key = getattr(event, "asset_key", None)
+        if isinstance(event, (dg.Output, dg.AssetMaterialization)) and key in extra:
+            event = event.with_metadata({**event.metadata, **extra[key]})
+        yield event
+
+
+def build_dbt_assets(project: DbtProject, daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        exclude=DAILY_SELECT,
+        dagster_dbt_translator=TRANSLATOR,
+        name="dbt_reference",
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_reference(context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
+        yield from run_dbt(context, dbt, lakehouse.settings())
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        select=DAILY_SELECT,
+        dagster_dbt_translator=TRANSLATOR,
+        partitions_def=daily,
+        backfill_policy=SINGLE_RUN,
+        name="dbt_daily",
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
+        window = context.partition_time_window
+        yield from run_dbt(context, dbt, lakehouse.settings(), {
+            "window_start": window.start.date().isoformat(),
+            "window_end": window.end.date().isoformat(),
+        })
+
+    return [dbt_reference, dbt_daily]

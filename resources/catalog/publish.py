@@ -1,0 +1,227 @@
+"""The analyst catalog: ``analytics.duckdb``, one self-contained DuckDB file per published version.
+
+Analysts open it read-only and never touch the pipeline's warehouse, so they cannot block a run
+and a run cannot give them a lock error. Each publish:
+
+1. writes ``published/<version>.duckdb``: the warehouse's published schemas and the ML and
+   monitoring tables copied in as *tables* (no view over external files: the file holds no path,
+   so a copied or moved lakehouse, or an analyst connection with file access disabled, reads it
+   all). It is written under a temporary name and renamed into place only when complete;
+2. links it as ``analytics.duckdb`` (atomic rename: a new connection sees the old version or the
+   new one, never a mix);
+3. keeps the newest ``KEEP_VERSIONS`` complete versions and removes unfinished temporaries.
+   A session that holds a version open keeps reading it until it closes, however many publishes
+   follow: removing a file does not take it from a process that has it open.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from resources.core.settings import Settings
+from resources.core.pseudonym import load_key, register_udf
+from resources.warehouse.lock import warehouse_lock
+
+# warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline.
+PUBLISHED_SCHEMAS = {"staging": "staging", "curated": "curated", "snapshots": "curated"}
+KEEP_VERSIONS = 5
+USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True)
+class ExternalView:
+    """A catalog view over parquet the pipeline writes outside the warehouse (e.g. ML scores)."""
+
+    schema: str
+    name: str
+    parquet_glob: str
+    description: str = ""
+    query: str | None = None  # a full SELECT instead of read_parquet(parquet_glob)
+
+
+@dataclass
+class PublishResult:
+    version: str
+    catalog_path: Path
+    row_counts: dict[str, int] = field(default_factory=dict)
+    bytes_published: int = 0
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _has_files(pattern: str) -> bool:
+    return bool(glob.glob(pattern))
+
+
+def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[tuple[str, str]]:
+    """Copy the warehouse's published schemas into the catalog being written (under the lock)."""
+    con.execute(f"attach {_sql_str(str(settings.warehouse_path))} as wh (read_only)")
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = 'wh' and table_schema in (select unnest(?)) order by 1, 2",
+        [list(PUBLISHED_SCHEMAS)],
+    ).fetchall()
+    copied = []
+    for schema, table in tables:
+        target = PUBLISHED_SCHEMAS[schema]
+        con.execute(f'create schema if not exists "{target}"')
+        con.execute(f'create table "{target}"."{table}" as select * from wh."{schema}"."{table}"')
+        copied.append((target, table))
+    con.execute("detach wh")
+    return copied
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _publish_lock(settings: Settings) -> Iterator[None]:
+    """One publish at a time per lakehouse (`make run` in process and a run the UI launched can
+    both publish): whatever temporary exists while this is held is an interrupted publish's."""
+    with open(settings.root / ".publish.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def publish_catalog(settings: Settings, external: list[ExternalView] | tuple = ()) -> PublishResult:
+    settings.ensure()
+    settings.published_dir.mkdir(parents=True, exist_ok=True)
+    with _publish_lock(settings):
+        _collect_old_versions(settings)  # what a killed publish left never lingers until the next success
+        version = datetime.now(timezone.utc).strftime("v%Y%m%dT%H%M%S%fZ")
+        final = settings.published_dir / f"{version}.duckdb"
+        tmp = settings.published_dir / f".{version}.{uuid.uuid4().hex}.tmp"
+        result = PublishResult(version=version, catalog_path=settings.catalog_path)
+        try:
+            _write_version(tmp, settings, external, version, result)
+            # Durable before visible: after a power cut a version is whole or absent, never short.
+            _fsync(tmp)
+            os.replace(tmp, final)  # complete versions only ever appear under their final name
+            link = settings.catalog_path.with_name(f".{settings.catalog_path.name}.{uuid.uuid4().hex}.tmp")
+            os.link(final, link)
+            os.replace(link, settings.catalog_path)
+            _fsync(settings.published_dir)
+            _fsync(settings.root)
+        finally:
+            tmp.unlink(missing_ok=True)
+            Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        result.bytes_published = final.stat().st_size
+        _collect_old_versions(settings)
+    return result
+
+
+def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] | tuple, version: str,
+                   result: PublishResult) -> None:
+    # The staging views call pseudonymize() and read raw/ relative to the root: the copy runs
+    # on a connection with the UDF and the root as file_search_path, under the warehouse lock.
+    con = duckdb.connect(str(tmp), config={"file_search_path": str(settings.root)})
+    try:
+        register_udf(con, load_key(settings))
+        with warehouse_lock(settings):
+            names = _copy_warehouse(con, settings)
+        for v in external:
+            if not _has_files(v.parquet_glob):
+                continue
+            select = v.query or f"select * from read_parquet({_sql_str(v.parquet_glob)}, union_by_name = true)"
+            con.execute(f'create schema if not exists "{v.schema}"')
+            con.execute(f'create table "{v.schema}"."{v.name}" as {select}')
+            if v.description:
+                con.execute(f'comment on table "{v.schema}"."{v.name}" is {_sql_str(v.description)}')
+            names.append((v.schema, v.name))
+        for schema, name in names:
+            result.row_counts[f"{schema}.{name}"] = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+        # A table of contents analysts can query: what is here and which version it is.
+        con.execute("create schema if not exists catalog")
+        con.execute("create table catalog.tables (schema_name varchar, table_name varchar, row_count bigint)")
+        if result.row_counts:
+            con.executemany("insert into catalog.tables values (?, ?, ?)",
+                            [[*k.split(".", 1), n] for k, n in result.row_counts.items()])
+        con.execute(
+            "create table catalog.version as select ? as version, ? as environment, now() as published_at",
+            [version, settings.env],
+        )
+        con.execute("checkpoint")  # everything in the file itself, no WAL beside it
+    finally:
+        con.close()
+
+
+def _collect_old_versions(settings: Settings) -> None:
+    """Keep the newest KEEP_VERSIONS complete versions; drop what an interrupted publish left
+    (temporaries, and the parquet folders of the earlier layout). Caller holds the publish lock."""
+    for leftover in settings.published_dir.glob(".*.tmp*"):
+        leftover.unlink(missing_ok=True)
+    for leftover in settings.root.glob(f".{settings.catalog_path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)  # a link made just before a kill
+    for old_layout in (p for p in settings.published_dir.glob("v*") if p.is_dir()):
+        shutil.rmtree(old_layout, ignore_errors=True)
+    versions = []
+    for path in sorted(settings.published_dir.glob("v*.duckdb")):
+        if _is_complete(path):
+            versions.append(path)
+        else:  # derived and unreadable (a truncated or hand-placed copy): rebuilt by any publish
+            path.unlink(missing_ok=True)
+    for old in versions[:-KEEP_VERSIONS]:
+        old.unlink(missing_ok=True)
+
+
+def _is_complete(path: Path) -> bool:
+    """A version counts only if it opens and names itself (catalog.version, written last)."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute("select version from catalog.version").fetchone()[0] == path.stem
+    except (duckdb.IOException, duckdb.CatalogException, TypeError):  # unreadable, or no catalog.version
+        return False
+    except duckdb.Error:  # e.g. open in this process under another configuration: in use, so kept
+        return True
+
+
+def connect_catalog(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """How analysts (and tests) read: read-only, and with no access to any other file (the catalog
+    holds every table itself), so the raw zone or a key cannot be read through it."""
+    return duckdb.connect(str(settings.catalog_path), read_only=True, config={"enable_external_access": False})
+
+
+def connect_sandbox(settings: Settings, user: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A writable DuckDB file of the analyst's own (``sandbox/<user>.duckdb``) with the catalog
+    attached read-only as ``analytics``: create any table here without touching the pipeline's
+    data. File access is confined to the analyst's own folder ``sandbox/<user>/`` (exports, e.g.
+    ``COPY t TO 'sandbox/<user>/t.parquet'``); the raw zone, the warehouse, keys and other
+    analysts' sandboxes are out of reach. The catalog is attached before access is closed, and
+    a confined connection cannot reopen it."""
+    user = user or os.environ.get("USER") or "analyst"
+    if not USER_NAME.fullmatch(user):
+        raise ValueError(f"sandbox user {user!r}: use letters, digits, '.', '_' or '-' (it names a file in "
+                         f"{settings.sandbox_dir})")
+    own = settings.sandbox_dir / user
+    own.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.sandbox_dir / f"{user}.duckdb"))
+    try:
+        con.execute(f"attach {_sql_str(str(settings.catalog_path))} as analytics (read_only)")
+        con.execute("set allowed_directories = [?]", [str(own) + "/"])
+        con.execute("set enable_external_access = false")
+    except BaseException:
+        con.close()
+        raise
+    return con

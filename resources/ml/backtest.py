@@ -1,0 +1,114 @@
+"""Walk-forward backtest: the quality history a data scientist can trust.
+
+For each month M from the second month of data on, a model is fitted with the production model's
+family and parameters (the same feature table, the same ``fit`` as training) on every labelled day
+strictly before M, then scores M. Every score is out of sample by construction; ``trained_through``
+says up to which day the model that produced it had seen labels.
+
+    ml/backtest_scores/flight_date=YYYY-MM-DD/part.parquet   flight_id, flight_date, p_late,
+                                                              model_version, trained_through
+    ml/backtest/month=YYYY-MM.parquet                        one metrics row per month
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from resources.ml.store import ml_dir
+from resources.ml.training import evaluate, fit, predict
+from resources.core.settings import Settings
+
+BACKTEST_SCORE_SCHEMA = {
+    "flight_id": pl.String, "flight_date": pl.Date, "p_late": pl.Float64,
+    "model_version": pl.String, "trained_through": pl.Date,
+}
+
+
+def backtest_scores_dir(settings: Settings) -> Path:
+    return ml_dir(settings) / "backtest_scores"
+
+
+def backtest_metrics_dir(settings: Settings) -> Path:
+    return ml_dir(settings) / "backtest"
+
+
+@dataclass
+class MonthResult:
+    month: str
+    pipeline: object
+    scores: pl.DataFrame
+    metrics: dict
+    y: np.ndarray
+    p: np.ndarray
+
+
+def backtest_month(data: pl.DataFrame, start: date, end: date, family: str, params: dict,
+                   model_version: str) -> MonthResult | None:
+    """``data``: features plus ``is_late`` for every labelled day before ``end``. Fits on the days
+    before ``start``, scores [start, end). None when there is nothing to learn from or to score."""
+    train = data.filter(pl.col("flight_date") < start)
+    month = data.filter(pl.col("flight_date").is_between(start, end, closed="left"))
+    if train.height == 0 or month.height == 0 or train["is_late"].n_unique() < 2:
+        return None
+    pipeline = fit(family, params, train)
+    p = predict(pipeline, month)
+    y = month["is_late"].to_numpy()
+    scores = month.select("flight_id", "flight_date").with_columns(
+        pl.Series("p_late", p, dtype=pl.Float64),
+        pl.lit(model_version).alias("model_version"),
+        pl.lit(start - timedelta(days=1)).alias("trained_through"),
+    ).select(list(BACKTEST_SCORE_SCHEMA))
+    full = evaluate(y, p) if 0 < y.sum() < len(y) else {"rows": int(len(y)), "late_rate": float(y.mean())}
+    metrics = {
+        "month": f"{start:%Y-%m}", "model_version": model_version, "family": family,
+        "train_start": train["flight_date"].min(), "trained_through": start - timedelta(days=1),
+        "train_rows": train.height, "flights": month.height, "late_rate": full["late_rate"],
+        **{k: full.get(k) for k in ("roc_auc", "pr_auc", "brier", "calibration_error", "log_loss")},
+    }
+    return MonthResult(f"{start:%Y-%m}", pipeline, scores, metrics, y, p)
+
+
+@dataclass
+class BacktestBasis:
+    """Which model the backtest replays: the production model's family and parameters (the newest
+    registered model before any promotion)."""
+
+    source_version: str
+    family: str
+    params: dict
+
+
+def backtest_basis(registry) -> BacktestBasis:
+    version = registry.production_version() or (registry.versions() or [None])[-1]
+    if version is None:
+        raise ValueError("no model in the registry to backtest: materialize ml/model_candidate first")
+    record = registry.record(version)
+    return BacktestBasis(version, record["family"], record["params"])
+
+
+def write_month(settings: Settings, result: MonthResult) -> None:
+    from resources.ml.store import day_file
+    from resources.core.parquet_io import write_parquet_atomic
+
+    for (day,), part in result.scores.partition_by("flight_date", as_dict=True).items():
+        write_parquet_atomic(part, day_file(backtest_scores_dir(settings), day))
+    write_parquet_atomic(pl.DataFrame([result.metrics]), backtest_metrics_dir(settings) / f"month={result.month}.parquet")
+
+
+def record_backtest_model(registry, result: MonthResult, basis: BacktestBasis) -> None:
+    """Keep the month's model in the registry with status 'backtest' (never promotable)."""
+    m = {k: (str(v) if isinstance(v, date) else v) for k, v in result.metrics.items()}
+    month_start = result.scores["flight_date"].min()
+    registry.register_backtest(result.pipeline, {
+        "model_version": m["model_version"], "family": basis.family, "params": basis.params,
+        "replays": basis.source_version, "backtest": m,
+        # The month it was judged on is this model's holdout.
+        "test": {k: m.get(k) for k in ("roc_auc", "pr_auc", "brier", "log_loss", "calibration_error", "late_rate")},
+        "split": {"train_start": m["train_start"], "validation_start": None,
+                  "test_start": str(month_start.replace(day=1)), "test_end": str(result.scores["flight_date"].max())},
+    })

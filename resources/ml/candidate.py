@@ -1,0 +1,79 @@
+"""Training a candidate end to end: read the labelled feature window, audit it for leakage,
+train and select, register the winner with its monitoring reference and audit table."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from resources.monitoring.drift import drift_profile
+from resources.ml.audit import assert_audit_passes, leakage_audit
+from resources.ml.features import FEATURES, LATE_MINUTES
+from resources.ml.registry import Registry, new_version
+from resources.ml.store import features_dir, load_labels, ml_dir, read_days
+from resources.ml.training import TimeSplit, TrainingResult, predict, train_and_select
+from resources.core.parquet_io import write_parquet_atomic
+from resources.core.settings import REPO_ROOT, Settings
+
+REFERENCE_ROWS = 5_000
+
+
+def leakage_audit_path(settings: Settings) -> Path:
+    return ml_dir(settings) / "leakage_audit.parquet"
+
+
+def code_version() -> str:
+    sources = sorted((REPO_ROOT / "resources").glob("ml_*.py"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+    except OSError:
+        rev = ""
+    return f"{rev or 'nogit'}+ml-{digest}"
+
+
+@dataclass
+class Candidate:
+    record: dict
+    result: TrainingResult
+    audit: pl.DataFrame
+
+
+def labelled_window(settings: Settings, split: TimeSplit) -> pl.DataFrame:
+    features = read_days(features_dir(settings), split.train_start, split.test_end)
+    if features.height == 0:
+        raise ValueError(f"no features under {features_dir(settings)} for {split}: materialize ml/flight_features")
+    return features.join(load_labels(settings, split.train_start, split.test_end), on="flight_id", how="inner")
+
+
+def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_id: str) -> Candidate:
+    data = labelled_window(settings, split)
+    # The audit judges the training window only: the test window stays unseen until the end.
+    audit = leakage_audit(data.filter(pl.col("flight_date") < split.validation_start))
+    write_parquet_atomic(audit, leakage_audit_path(settings))
+    assert_audit_passes(audit)  # fails the build before anything is trained or registered
+    started = time.perf_counter()
+    result = train_and_select(data, split)
+    # Monitoring compares production traffic with this: training rows and the model's own scores,
+    # and judges drift against thresholds from the training window's own month-to-month variation.
+    train = data.filter(pl.col("flight_date") < split.validation_start)
+    train = train.with_columns(pl.Series("p_late", predict(result.pipeline, train)))
+    monitoring = {**monitoring, "drift_profile": drift_profile(train)}
+    reference = train.sample(min(REFERENCE_ROWS, train.height), seed=0).sort("flight_id")
+    record = Registry(settings).register(result.pipeline, {
+        "model_version": new_version(), "family": result.family, "params": result.params,
+        "features": [f.name for f in FEATURES], "label": f"arr_delay >= {LATE_MINUTES} or cancelled or diverted",
+        "split": {k: str(v) for k, v in vars(split).items()}, "rows": result.rows,
+        "validation": result.validation, "test": result.test, "tried": result.tried,
+        "data_version": hashlib.sha256(data.hash_rows().to_numpy().tobytes()).hexdigest()[:16],
+        "code_version": code_version(), "dagster_run_id": run_id,
+        "training_seconds": round(time.perf_counter() - started, 1),
+        "monitoring": monitoring,
+    }, reference=reference)
+    return Candidate(record, result, audit)

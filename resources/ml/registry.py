@@ -1,0 +1,320 @@
+"""Model registry: artifacts with checksums, training records, and an append-only audit trail.
+
+A version moves candidate -> pre-production -> production only through recorded events:
+
+- ``registered`` (candidate) when a training run stores its artifact and metrics;
+- ``preproduction_passed`` when it has scored a sample of operational data with the
+  production schema (``preproduction_failed`` otherwise);
+- ``promoted`` only with an approver and a reason, and only if it beats the current production
+  model on the same test window; refusals are recorded too;
+- ``rolled_back`` returns production to the version it replaced, with approver and reason.
+
+Status is derived by replaying ``audit.jsonl``, and only after the whole chain verifies: each
+event is linked to the previous line and carries a MAC keyed outside the lakehouse, and each
+training record carries a MAC too (resources/ml/registry_chain.py), so a file edited, forged or
+copied in by hand is refused by name. Every load checks the artifact's sha256 against the verified
+record, so a swapped or damaged file is refused. Artifact paths are relative to the root.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import joblib
+import polars as pl
+
+from resources.core.parquet_io import write_parquet_atomic
+from resources.ml.registry_chain import KEY_ENV, seal_event, seal_record, verify_chain, verify_record
+from resources.core.secrets_store import load_or_create_key
+from resources.core.settings import Settings
+
+CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED = "candidate", "pre-production", "production", "retired"
+BACKTEST = "backtest"  # walk-forward models: recorded, never pre-production, so never promotable
+
+
+class ArtifactIntegrityError(RuntimeError):
+    pass
+
+
+class PromotionRefused(RuntimeError):
+    pass
+
+
+def registry_dir(settings: Settings) -> Path:
+    return settings.root / "ml" / "registry"
+
+
+def models_dir(settings: Settings) -> Path:
+    return settings.root / "ml" / "models"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@contextmanager
+def _registry_lock(settings: Settings):
+    registry_dir(settings).mkdir(parents=True, exist_ok=True)
+    with open(registry_dir(settings) / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def new_version() -> str:
+    return f"flight-delay-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Registry:
+    settings: Settings
+
+    # --- records ---------------------------------------------------------------------------
+    def record_path(self, version: str) -> Path:
+        return registry_dir(self.settings) / "models" / f"{version}.json"
+
+    @property
+    def _key(self) -> bytes:
+        return load_or_create_key(self.settings, KEY_ENV, "registry.key")
+
+    def record(self, version: str) -> dict:
+        """The training record, after verifying its MAC (RegistryTampered otherwise)."""
+        path = self.record_path(version)
+        if not path.exists():
+            raise KeyError(f"model version {version!r} is not in the registry ({path})")
+        return verify_record(self._key, json.loads(path.read_text()), path)
+
+    def _write_record(self, record: dict) -> None:
+        path = self.record_path(record["model_version"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(seal_record(self._key, record), indent=2, sort_keys=True, default=str))
+        os.replace(tmp, path)
+
+    def resolve(self, stored: str) -> Path:
+        """Artifact locations are stored relative to the lakehouse root, so a copied or moved
+        lakehouse reads its own files; an absolute path outside the root is refused."""
+        path = Path(stored)
+        if not path.is_absolute():
+            return self.settings.root / path
+        if path.is_relative_to(self.settings.root):
+            return path
+        raise ArtifactIntegrityError(f"{stored} is outside this lakehouse ({self.settings.root}): refusing "
+                                     "to read a model from another place")
+
+    def _store_artifact(self, pipeline: Any, version: str) -> dict:
+        target = models_dir(self.settings) / version / "model.joblib"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".model.{uuid.uuid4().hex}.tmp")
+        joblib.dump(pipeline, tmp)
+        os.replace(tmp, target)
+        return {"artifact_path": str(target.relative_to(self.settings.root)), "artifact_sha256": sha256_of(target),
+                "artifact_bytes": target.stat().st_size, "registered_at": _now()}
+
+    def versions(self) -> list[str]:
+        return sorted(p.stem for p in (registry_dir(self.settings) / "models").glob("*.json"))
+
+    def _lines(self) -> list[str]:
+        path = registry_dir(self.settings) / "audit.jsonl"
+        return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+    def audit(self) -> list[dict]:
+        """Every event, after verifying the whole chain (RegistryTampered names the line)."""
+        return verify_chain(self._key, self._lines(), registry_dir(self.settings) / "audit.jsonl")
+
+    def _append(self, event: dict) -> dict:
+        """Caller holds the registry lock. The new line links to the verified last line."""
+        lines = self._lines()
+        verify_chain(self._key, lines, registry_dir(self.settings) / "audit.jsonl")
+        actor = str(event.get("actor") or "").strip()
+        event = {"at": _now(), **event, "actor": actor or "<empty>"}  # never blank, never NaN
+        line = seal_event(self._key, event, lines[-1] if lines else None)
+        path = registry_dir(self.settings) / "audit.jsonl"
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return json.loads(line)
+
+    # --- derived state -----------------------------------------------------------------------
+    def statuses(self) -> dict[str, str]:
+        status: dict[str, str] = {}
+        for e in self.audit():
+            v = e.get("version")
+            match e["event"]:
+                case "registered":
+                    status[v] = CANDIDATE
+                case "registered_backtest":
+                    status[v] = BACKTEST
+                case "preproduction_passed":
+                    status[v] = PREPRODUCTION
+                case "promoted" | "rolled_back":
+                    for other, s in status.items():
+                        if s == PRODUCTION:
+                            status[other] = RETIRED
+                    status[v] = PRODUCTION
+        return status
+
+    def production_version(self) -> str | None:
+        return next((v for v, s in self.statuses().items() if s == PRODUCTION), None)
+
+    def production_history(self) -> list[str]:
+        """Versions in the order they became production (rollbacks included)."""
+        return [e["version"] for e in self.audit() if e["event"] in ("promoted", "rolled_back")]
+
+    def latest(self, status: str) -> str | None:
+        matching = [v for v, s in self.statuses().items() if s == status]
+        return max(matching) if matching else None
+
+    # --- writes ------------------------------------------------------------------------------
+    def register(self, pipeline: Any, record: dict, reference: pl.DataFrame | None = None) -> dict:
+        """Store the artifact (and the monitoring reference sample: training rows with the model's
+        own predictions) beside it, with checksums in the record."""
+        version = record["model_version"]
+        record = {**record, **self._store_artifact(pipeline, version)}
+        if reference is not None:
+            ref_path = write_parquet_atomic(reference, models_dir(self.settings) / version / "reference.parquet")
+            record |= {"reference_path": str(ref_path.relative_to(self.settings.root)),
+                       "reference_sha256": sha256_of(ref_path)}
+        with _registry_lock(self.settings):
+            self._write_record(record)
+            self._append({"event": "registered", "version": version, "actor": "training",
+                          "metrics": {"test_roc_auc": record["test"]["roc_auc"]}})
+            self.export()
+        return record
+
+    def register_backtest(self, pipeline: Any, record: dict) -> dict:
+        """A walk-forward backtest model: stored and recorded like any model, with status 'backtest'."""
+        version = record["model_version"]
+        record = {**record, **self._store_artifact(pipeline, version)}
+        with _registry_lock(self.settings):
+            self._write_record(record)
+            self._append({"event": "registered_backtest", "version": version, "actor": "backtest",
+                          "metrics": {"roc_auc": record["backtest"].get("roc_auc")}})
+        return record
+
+    def load(self, version: str):
+        """The fitted pipeline, after checking its sha256 against the training record."""
+        rec = self.record(version)
+        path = self.resolve(rec["artifact_path"])
+        if not path.exists():
+            raise ArtifactIntegrityError(f"artifact of {version} is missing: {path}")
+        actual = sha256_of(path)
+        if actual != rec["artifact_sha256"]:
+            raise ArtifactIntegrityError(
+                f"artifact of {version} at {path} has sha256 {actual}, registry recorded "
+                f"{rec['artifact_sha256']}: refusing to load a file that is not the trained model"
+            )
+        return joblib.load(path)
+
+    def load_reference(self, version: str) -> pl.DataFrame:
+        rec = self.record(version)
+        if not rec.get("reference_path"):
+            raise ArtifactIntegrityError(f"model {version} has no monitoring reference data")
+        path = self.resolve(rec["reference_path"])
+        if not path.exists():
+            raise ArtifactIntegrityError(f"model {version} has no monitoring reference data ({path})")
+        if sha256_of(path) != rec["reference_sha256"]:
+            raise ArtifactIntegrityError(f"reference data of {version} at {path} does not match its sha256")
+        return pl.read_parquet(path)
+
+    def record_preproduction(self, version: str, passed: bool, details: dict) -> None:
+        with _registry_lock(self.settings):
+            self._append({"event": "preproduction_passed" if passed else "preproduction_failed",
+                          "version": version, "actor": "preproduction_check", "details": details})
+            self.export()
+
+    def promote(self, version: str, approver: str, reason: str, candidate_auc: float,
+                production_auc: float | None) -> dict:
+        """``candidate_auc`` and ``production_auc``: both measured on the candidate's test window."""
+        with _registry_lock(self.settings):
+            current = self.production_version()
+            problem = None
+            if not approver.strip() or not reason.strip():
+                problem = "a promotion needs a recorded approval: approver and reason are required"
+            elif self.statuses().get(version) != PREPRODUCTION:
+                problem = f"{version} is {self.statuses().get(version, 'unknown')}, not {PREPRODUCTION}"
+            elif current and production_auc is not None and candidate_auc <= production_auc:
+                problem = (f"{version} does not beat production {current} on the same test window "
+                           f"(ROC AUC {candidate_auc:.4f} <= {production_auc:.4f})")
+            metrics = {"candidate_test_roc_auc": candidate_auc, "production_test_roc_auc": production_auc}
+            if problem:
+                self._append({"event": "promotion_refused", "version": version, "actor": approver,
+                              "reason": reason, "refusal": problem, "metrics": metrics,
+                              "previous_version": current})
+                self.export()
+                raise PromotionRefused(problem)
+            event = self._append({"event": "promoted", "version": version, "actor": approver, "reason": reason,
+                                  "metrics": metrics, "previous_version": current})
+            self.export()
+            return event
+
+    def rollback(self, approver: str, reason: str) -> dict:
+        with _registry_lock(self.settings):
+            history = self.production_history()
+            current = self.production_version()
+            previous = next((v for v in reversed(history) if v != current), None)
+            problem = None
+            if not approver.strip() or not reason.strip():
+                problem = "a rollback needs a recorded approval: approver and reason are required"
+            elif current is None or previous is None:
+                problem = "there is no earlier production version to roll back to"
+            if problem:  # every attempt is an audit row, refused ones too
+                self._append({"event": "rollback_refused", "version": previous, "actor": approver,
+                              "reason": reason, "refusal": problem, "previous_version": current})
+                self.export()
+                raise PromotionRefused(problem)
+            event = self._append({"event": "rolled_back", "version": previous, "actor": approver,
+                                  "reason": reason, "previous_version": current})
+            self.export()
+            return event
+
+    # --- analyst tables ----------------------------------------------------------------------
+    def export(self) -> None:
+        """Rewrite the registry and audit tables the catalog exposes as ml.model_registry / ml.model_audit."""
+        statuses = self.statuses()
+        rows = []
+        for v in self.versions():
+            rec = self.record(v)
+            test, split = rec.get("test") or {}, rec.get("split") or {}  # backtest records have neither
+            rows.append({
+                "model_version": v, "status": statuses.get(v, CANDIDATE), "family": rec["family"],
+                "params": json.dumps(rec["params"], sort_keys=True),
+                "holdout_roc_auc": test.get("roc_auc"), "holdout_pr_auc": test.get("pr_auc"),
+                "holdout_log_loss": test.get("log_loss"), "holdout_brier": test.get("brier"),
+                "validation_roc_auc": (rec.get("validation") or {}).get("roc_auc"),
+                "train_start": split.get("train_start"), "validation_start": split.get("validation_start"),
+                "test_start": split.get("test_start"), "test_end": split.get("test_end"),
+                "data_version": rec.get("data_version"), "code_version": rec.get("code_version"),
+                "artifact_sha256": rec["artifact_sha256"], "registered_at": rec["registered_at"],
+            })
+        base = registry_dir(self.settings)
+        if rows:
+            write_parquet_atomic(pl.DataFrame(rows, infer_schema_length=None), base / "model_registry.parquet")
+        audit = [
+            {"event_at": e["at"], "event": e["event"], "model_version": e.get("version"), "actor": e.get("actor"),
+             "reason": e.get("reason"), "previous_version": e.get("previous_version"),
+             "refusal": e.get("refusal"), "metrics": json.dumps(e.get("metrics")) if e.get("metrics") else None}
+            for e in self.audit()
+        ]
+        if audit:
+            write_parquet_atomic(pl.DataFrame(audit, infer_schema_length=None), base / "model_audit.parquet")

@@ -1,0 +1,94 @@
+"""Batch scoring: every flight of a day scored once by the production model.
+
+A day's scores are an immutable record: re-scoring writes a new file and atomically replaces the
+current one, after copying the replaced version to ``scores_archive/`` (named by when it was
+scored and by which model), so every score ever published stays traceable.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from resources.ml.store import day_file, scores_archive_dir, scores_dir
+from resources.ml.training import predict
+from resources.core.parquet_io import write_parquet_atomic
+from resources.core.settings import Settings
+
+SCORE_SCHEMA = {
+    "flight_id": pl.String,
+    "flight_date": pl.Date,
+    "p_late": pl.Float64,
+    "model_version": pl.String,
+    "scored_at": pl.Datetime("us", "UTC"),
+    "batch_id": pl.String,
+}
+
+
+class ScoreSchemaError(ValueError):
+    pass
+
+
+def score_frame(pipeline, features: pl.DataFrame, model_version: str, scored_at: datetime) -> pl.DataFrame:
+    p = predict(pipeline, features)
+    scores = features.select("flight_id", "flight_date", "batch_id").with_columns(
+        pl.Series("p_late", p, dtype=pl.Float64),
+        pl.lit(model_version).alias("model_version"),
+        pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("scored_at"),
+    )
+    return scores.select(list(SCORE_SCHEMA))
+
+
+def validate_scores(scores: pl.DataFrame, features: pl.DataFrame) -> None:
+    """The production schema and the scoring contract: one probability per flight, no gaps."""
+    if dict(scores.schema) != SCORE_SCHEMA:
+        raise ScoreSchemaError(f"scores schema {dict(scores.schema)} != production schema {SCORE_SCHEMA}")
+    if scores.height != features.height or scores["flight_id"].n_unique() != features.height:
+        raise ScoreSchemaError(f"{scores.height} scores for {features.height} flights")
+    if scores["p_late"].null_count() or not scores["p_late"].is_between(0, 1).all():
+        raise ScoreSchemaError("p_late must be a probability in [0, 1] for every flight")
+
+
+def write_day(settings: Settings, day: date, scores: pl.DataFrame) -> Path | None:
+    """Replace the day's scores; return where the replaced version was archived (if any)."""
+    current = day_file(scores_dir(settings), day)
+    archived = None
+    if current.exists():
+        old = pl.read_parquet(current, columns=["model_version", "scored_at"], n_rows=1)
+        if old.height:
+            stamp = old["scored_at"][0].strftime("%Y%m%dT%H%M%S%f")
+            archived = scores_archive_dir(settings) / f"flight_date={day}" / f"{stamp}_{old['model_version'][0]}.parquet"
+            archived.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(current, archived)
+    write_parquet_atomic(scores, current)
+    return archived
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def score_days(settings: Settings, registry, days: list[date]) -> tuple[str, dict[date, int], int]:
+    """Score each day from its own feature file with the verified production model. Returns the
+    model version, each day's row count and how many replaced days were archived. A day whose
+    feature file exists but is empty (an accepted empty delivery) gets an empty score file."""
+    from resources.ml.store import features_dir
+
+    version = registry.production_version()
+    if version is None:
+        raise ValueError("no production model: train one and launch the promote_model job with an approval")
+    pipeline = registry.load(version)
+    scored_at, archived, rows = now_utc(), 0, {}
+    for day in days:
+        path = day_file(features_dir(settings), day)
+        if not path.exists():
+            raise ValueError(f"no features for {day} ({path}): materialize ml/flight_features for that partition first")
+        day_features = pl.read_parquet(path)
+        scores = score_frame(pipeline, day_features, version, scored_at)
+        validate_scores(scores, day_features)
+        archived += write_day(settings, day, scores) is not None
+        rows[day] = scores.height
+    return version, rows, archived

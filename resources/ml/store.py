@@ -1,0 +1,112 @@
+"""Where ML data lives in the lakehouse, and reading the curated inputs it is built from.
+
+    ml/features/flight_date=YYYY-MM-DD/part.parquet    one file per day (point-in-time features)
+    ml/scores/flight_date=YYYY-MM-DD/part.parquet      the current scores of a day
+    ml/scores_archive/flight_date=.../<scored_at>.parquet   every replaced version of a day's scores
+    ml/models/<model_version>/model.joblib             artifacts (sha256 in the registry)
+    ml/registry/*.json, audit.jsonl                    training records and the audit trail
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from resources.ml.features import HISTORY_DAYS, FeatureInputs, labels
+from resources.core.settings import Settings
+from resources.warehouse.lock import open_warehouse, warehouse_lock
+
+
+def ml_dir(settings: Settings) -> Path:
+    return settings.root / "ml"
+
+
+def day_file(base: Path, day: date) -> Path:
+    return base / f"flight_date={day.isoformat()}" / "part.parquet"
+
+
+def features_dir(settings: Settings) -> Path:
+    return ml_dir(settings) / "features"
+
+
+def scores_dir(settings: Settings) -> Path:
+    return ml_dir(settings) / "scores"
+
+
+def scores_archive_dir(settings: Settings) -> Path:
+    return ml_dir(settings) / "scores_archive"
+
+
+def _read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.DataFrame]:
+    """Run read-only queries on the warehouse, under its lock (one writer at a time)."""
+    with warehouse_lock(settings), open_warehouse(settings, read_only=True) as con:
+        return [pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table()) for sql, params in queries]
+
+
+def load_feature_inputs(settings: Settings, start: date, end: date) -> FeatureInputs:
+    """Curated inputs for features of [start, end): flights from HISTORY_DAYS before start,
+    weather from the day before (the "prior 3 hours" of the first flights)."""
+    flights, weather, planes, dates = _read_warehouse(
+        settings,
+        ("select * exclude (source_file, source_row, ingested_at) from curated.fct_flights "
+         "where flight_date >= ? and flight_date < ?", [start - timedelta(days=HISTORY_DAYS), end]),
+        ("select * from staging.stg_nycflights__weather where delivery_date >= ? and delivery_date < ?",
+         [start - timedelta(days=1), end]),
+        ("select * from snapshots.planes_snapshot", []),
+        ("select * from curated.dim_dates", []),
+    )
+    return FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates)
+
+
+def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
+    (flights,) = _read_warehouse(
+        settings,
+        ("select flight_id, cancelled, diverted, arr_delay from curated.fct_flights "
+         "where flight_date >= ? and flight_date < ?", [start, end]),
+    )
+    return labels(flights)
+
+
+def read_days(base: Path, start: date | None = None, end: date | None = None) -> pl.DataFrame:
+    """Concatenate day files in [start, end) (all days when no bounds)."""
+    files = sorted(base.glob("flight_date=*/part.parquet"))
+    keep = []
+    for f in files:
+        d = date.fromisoformat(f.parent.name.split("=", 1)[1])
+        if (start is None or d >= start) and (end is None or d < end):
+            keep.append(f)
+    if not keep:
+        return pl.DataFrame()
+    return pl.concat([pl.read_parquet(f) for f in keep], how="vertical_relaxed")
+
+
+def feature_definitions_path(settings: Settings) -> Path:
+    return ml_dir(settings) / "feature_definitions.parquet"
+
+
+def catalog_views(settings: Settings):
+    """The ``ml`` schema of the analyst catalog: views over the ML zone's parquet."""
+    from resources.catalog.publish import ExternalView
+
+    registry = ml_dir(settings) / "registry"
+    return [
+        ExternalView("ml", "flight_features", str(features_dir(settings) / "*" / "part.parquet"),
+                     "Point-in-time features per flight (see ml.feature_definitions)."),
+        ExternalView("ml", "feature_definitions", str(feature_definitions_path(settings)),
+                     "Name, description, dtype and owner of every model feature."),
+        ExternalView("ml", "flight_delay_scores", str(scores_dir(settings) / "*" / "part.parquet"),
+                     "Current scores: one p_late per scheduled flight from the production model."),
+        ExternalView("ml", "model_registry", str(registry / "model_registry.parquet"),
+                     "Every trained model version with status and holdout metrics."),
+        ExternalView("ml", "model_audit", str(registry / "model_audit.parquet"),
+                     "Append-only audit: registrations, pre-production checks, promotions, refusals, rollbacks."),
+        ExternalView("ml", "backtest_scores", str(ml_dir(settings) / "backtest_scores" / "*" / "part.parquet"),
+                     "Walk-forward backtest: every flight of a month scored by a model trained only on days "
+                     "strictly before that month (out of sample by construction)."),
+        ExternalView("ml", "backtest_metrics", str(ml_dir(settings) / "backtest" / "month=*.parquet"),
+                     "Out-of-sample ROC AUC, PR AUC, Brier and calibration error per backtest month."),
+        ExternalView("ml", "leakage_audit", str(ml_dir(settings) / "leakage_audit.parquet"),
+                     "Single-feature and null-indicator ROC AUC of every feature on the newest training window."),
+    ]
