@@ -13,12 +13,14 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
 from assets.automation import downstream
 from assets.common import WAREHOUSE_POOL, DATA_ENGINEERING, SINGLE_RUN
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.warehouse.lock import open_warehouse, warehouse_lock
+from resources.warehouse.selection import tests_on_unbuilt_daily_models
 
 DAILY_SELECT = "tag:daily"
 
@@ -109,6 +111,10 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Se
     args = ["build"] + (["--vars", json.dumps(dbt_vars)] if dbt_vars else [])
     # Asset keys are [schema, relation] (generate_schema_name keeps zone names as schemas).
     relations = {key: (key.path[-2], key.path[-1]) for key in context.selected_asset_keys}
+    if dbt_vars:  # the daily models: a backfill may build them in two runs (selection.py)
+        manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+        skip = tests_on_unbuilt_daily_models(manifest, [name for _, name in relations.values()])
+        args += ["--exclude", *skip] if skip else []
     with warehouse_lock(settings):
         os.environ.update(settings.dbt_env())  # read by profiles.yml and the source locations
         events = list(dbt.cli(args, context=context).stream())
