@@ -1,4 +1,7 @@
-"""Model registry: artifacts with checksums, training records, and an append-only audit trail.
+"""Model registry storage: artifacts with checksums, training records, and an append-only audit trail.
+
+What the events mean (status, promotion and rollback policy) is resources/ml/lifecycle.py; this
+module stores, seals, verifies and exports them.
 
 A version moves candidate -> pre-production -> production only through recorded events:
 
@@ -37,8 +40,8 @@ from resources.ml.registry_chain import KEY_ENV, seal_event, seal_record, verify
 from resources.core.secrets_store import load_or_create_key
 from resources.core.settings import Settings
 
-CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED = "candidate", "pre-production", "production", "retired"
-BACKTEST = "backtest"  # walk-forward models: recorded, never pre-production, so never promotable
+from resources.ml import lifecycle
+from resources.ml.lifecycle import BACKTEST, CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED  # noqa: F401
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -157,33 +160,17 @@ class Registry:
 
     # --- derived state -----------------------------------------------------------------------
     def statuses(self) -> dict[str, str]:
-        status: dict[str, str] = {}
-        for e in self.audit():
-            v = e.get("version")
-            match e["event"]:
-                case "registered":
-                    status[v] = CANDIDATE
-                case "registered_backtest":
-                    status[v] = BACKTEST
-                case "preproduction_passed":
-                    status[v] = PREPRODUCTION
-                case "promoted" | "rolled_back":
-                    for other, s in status.items():
-                        if s == PRODUCTION:
-                            status[other] = RETIRED
-                    status[v] = PRODUCTION
-        return status
+        return lifecycle.statuses(self.audit())
 
     def production_version(self) -> str | None:
-        return next((v for v, s in self.statuses().items() if s == PRODUCTION), None)
+        return lifecycle.production_version(self.statuses())
 
     def production_history(self) -> list[str]:
         """Versions in the order they became production (rollbacks included)."""
-        return [e["version"] for e in self.audit() if e["event"] in ("promoted", "rolled_back")]
+        return lifecycle.production_history(self.audit())
 
     def latest(self, status: str) -> str | None:
-        matching = [v for v, s in self.statuses().items() if s == status]
-        return max(matching) if matching else None
+        return lifecycle.latest(self.statuses(), status)
 
     # --- writes ------------------------------------------------------------------------------
     def register(self, pipeline: Any, record: dict, reference: pl.DataFrame | None = None) -> dict:
@@ -247,15 +234,9 @@ class Registry:
                 production_auc: float | None) -> dict:
         """``candidate_auc`` and ``production_auc``: both measured on the candidate's test window."""
         with _registry_lock(self.settings):
-            current = self.production_version()
-            problem = None
-            if not approver.strip() or not reason.strip():
-                problem = "a promotion needs a recorded approval: approver and reason are required"
-            elif self.statuses().get(version) != PREPRODUCTION:
-                problem = f"{version} is {self.statuses().get(version, 'unknown')}, not {PREPRODUCTION}"
-            elif current and production_auc is not None and candidate_auc <= production_auc:
-                problem = (f"{version} does not beat production {current} on the same test window "
-                           f"(ROC AUC {candidate_auc:.4f} <= {production_auc:.4f})")
+            status = self.statuses()
+            current = lifecycle.production_version(status)
+            problem = lifecycle.promotion_refusal(status, version, approver, reason, candidate_auc, production_auc)
             metrics = {"candidate_test_roc_auc": candidate_auc, "production_test_roc_auc": production_auc}
             if problem:
                 self._append({"event": "promotion_refused", "version": version, "actor": approver,
@@ -270,14 +251,11 @@ class Registry:
 
     def rollback(self, approver: str, reason: str) -> dict:
         with _registry_lock(self.settings):
-            history = self.production_history()
-            current = self.production_version()
-            previous = next((v for v in reversed(history) if v != current), None)
-            problem = None
-            if not approver.strip() or not reason.strip():
-                problem = "a rollback needs a recorded approval: approver and reason are required"
-            elif current is None or previous is None:
-                problem = "there is no earlier production version to roll back to"
+            events = self.audit()
+            status = lifecycle.statuses(events)
+            current = lifecycle.production_version(status)
+            previous = lifecycle.rollback_target(events, status)
+            problem = lifecycle.rollback_refusal(status, previous, approver, reason)
             if problem:  # every attempt is an audit row, refused ones too
                 self._append({"event": "rollback_refused", "version": previous, "actor": approver,
                               "reason": reason, "refusal": problem, "previous_version": current})

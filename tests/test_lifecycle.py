@@ -1,0 +1,47 @@
+"""The model lifecycle's rules as pure functions: what a sequence of audit events means."""
+
+import pytest
+
+from resources.ml import lifecycle as lc
+
+pytestmark = pytest.mark.fast
+
+
+def ev(event, version, **kw):
+    return {"event": event, "version": version, **kw}
+
+
+def test_status_follows_the_events_and_one_version_is_production_at_a_time():
+    events = [ev("registered", "v1"), ev("preproduction_passed", "v1"), ev("promoted", "v1"),
+              ev("registered", "v2"), ev("preproduction_passed", "v2"), ev("promoted", "v2"),
+              ev("registered_backtest", "b1")]
+    status = lc.statuses(events)
+    assert status == {"v1": lc.RETIRED, "v2": lc.PRODUCTION, "b1": lc.BACKTEST}
+    assert lc.production_version(status) == "v2"
+    assert lc.production_history(events) == ["v1", "v2"]
+
+
+def test_promotion_policy_names_each_refusal():
+    status = {"v1": lc.PRODUCTION, "v2": lc.PREPRODUCTION, "v3": lc.CANDIDATE, "b": lc.BACKTEST}
+    assert "approver and reason" in lc.promotion_refusal(status, "v2", "  ", "why", 0.8, 0.7)
+    assert "approver and reason" in lc.promotion_refusal(status, "v2", "ann", "", 0.8, 0.7)
+    assert "candidate, not pre-production" in lc.promotion_refusal(status, "v3", "ann", "why", 0.8, 0.7)
+    assert "backtest, not pre-production" in lc.promotion_refusal(status, "b", "ann", "why", 0.9, 0.7)
+    assert "unknown" in lc.promotion_refusal(status, "nope", "ann", "why", 0.9, 0.7)
+    assert "does not beat production v1" in lc.promotion_refusal(status, "v2", "ann", "why", 0.7, 0.7)
+    assert lc.promotion_refusal(status, "v2", "ann", "why", 0.71, 0.7) is None
+    # The first production model has nothing to beat.
+    assert lc.promotion_refusal({"v2": lc.PREPRODUCTION}, "v2", "ann", "why", 0.5, None) is None
+
+
+def test_rollback_returns_to_the_previous_production_and_needs_one():
+    events = [ev("registered", "v1"), ev("preproduction_passed", "v1"), ev("promoted", "v1"),
+              ev("registered", "v2"), ev("preproduction_passed", "v2"), ev("promoted", "v2")]
+    status = lc.statuses(events)
+    assert lc.rollback_target(events, status) == "v1"
+    assert lc.rollback_refusal(status, "v1", "ann", "bad") is None
+    after = events + [ev("rolled_back", "v1")]
+    assert lc.production_version(lc.statuses(after)) == "v1"
+    assert lc.rollback_target(after, lc.statuses(after)) == "v2"  # rolling back a rollback
+    first = events[:3]
+    assert "no earlier production" in lc.rollback_refusal(lc.statuses(first), lc.rollback_target(first, lc.statuses(first)), "a", "b")
