@@ -13,14 +13,17 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test dev monitor-ui sandbox install manifest bench bench-scale promote rollback clean
+.PHONY: run test test-fast dev monitor-ui sandbox install manifest bench bench-scale promote rollback clean
 
 run: install manifest  ## install, then materialize every asset and partition
-	@start=$$(date +%s); $(PY) -m assets.build_all; rc=$$?; \
+	@start=$$(date +%s); $(PY) -m assets.bootstrap; rc=$$?; \
 	  echo "[make run] build wall time: $$(( $$(date +%s) - start ))s"; exit $$rc
 
-test: install manifest  ## real runs in temporary lakehouses
+test: install manifest  ## the full suite: real runs in temporary lakehouses
 	$(PY) -m pytest
+
+test-fast: install manifest  ## unit tests and dbt unit tests only (no Dagster run, no dbt build)
+	$(PY) -m pytest -m fast
 
 dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
 	$(PY) -m resources.core.dev_server -h 127.0.0.1 -p 3000 -w workspace.yaml

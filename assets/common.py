@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from resources.core.settings import Settings
 from resources.raw.sources import SourceSpec, daily_window
 
 DATA_ENGINEERING = "team:data-engineering"
@@ -46,3 +47,13 @@ def per_partition(key: dg.AssetKey, metadata_by_partition: dict[str, dict]):
     """
     for partition, metadata in metadata_by_partition.items():
         yield dg.AssetMaterialization(asset_key=key, partition=partition, metadata=metadata)
+
+
+def location(settings: Settings, path, name: str = "path") -> dict[str, dg.MetadataValue]:
+    """A file or folder in metadata: its path (copyable), and for reports a link the UI opens
+    (served by `make dev` on 127.0.0.1:3001; Dagster renders ``MetadataValue.url`` as a link)."""
+    out = {name: dg.MetadataValue.path(str(path))}
+    url = settings.report_url(path)
+    if url:
+        out[f"{name}_link"] = dg.MetadataValue.url(url)
+    return out

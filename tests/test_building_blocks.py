@@ -16,6 +16,8 @@ from resources.core.settings import EnvironmentMismatch, Settings
 from resources.raw.sources import ColumnContract, DailyPartitioning, SourceSpec
 from resources.warehouse.lock import WarehouseBusy, warehouse_lock
 
+pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build
+
 
 def test_environment_roots_are_separate(tmp_path):
     dev = Settings.from_env({"LAKEHOUSE_ROOT": str(tmp_path), "LAKEHOUSE_ENV": "dev"}).ensure()

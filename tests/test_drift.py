@@ -12,6 +12,8 @@ from sklearn.metrics import roc_auc_score
 from resources.monitoring.drift import EXCLUDED, FLOOR, drift_profile, fit_binning, judge, psi, psi_by_group, window_drift
 from resources.monitoring.reports import daily_auc
 
+pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build
+
 
 def synthetic(start: date, days: int, seed: int = 0, per_day: int = 400) -> pl.DataFrame:
     """Stable schedule columns, a temperature that warms 0.3 F a day (a season), a categorical,

@@ -20,6 +20,8 @@ from resources.raw.scale_data import (
 from resources.core.settings import Settings
 from resources.raw.sources import DEFAULT_SOURCES_FILE, load_sources
 
+pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build
+
 # A winter weekday, Thanksgiving (the smallest day: 634 flights) and a Saturday.
 DAYS = [date(2013, 1, 2), date(2013, 11, 28), date(2013, 1, 19)]
 

@@ -21,6 +21,8 @@ from resources.raw.sources import (
 )
 from resources.raw.volume import VolumeContractError, VolumeOverride, check_volume, read_override_audit
 
+pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build
+
 COLUMNS = (ColumnContract("d", "date", nullable=False), ColumnContract("n", "int"))
 
 

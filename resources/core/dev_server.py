@@ -4,6 +4,10 @@
 and daemon processes; measured here, `make dev` was still serving 30 s after SIGTERM. This runs it
 in its own process group, passes SIGTERM/SIGINT on, and after a grace period ends the whole group
 (webserver, daemon, code servers), so the port and the instance are free within ~10 s.
+
+Beside it, the reports folder is served read-only on 127.0.0.1:3001 (Python's http.server), so
+the report links in asset metadata open in the browser: a page served over http may not open
+file:// links.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import signal
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
+
+from resources.core.settings import REPORTS_URL, Settings
 
 GRACE_SECONDS = 8.0
 
@@ -20,6 +27,11 @@ GRACE_SECONDS = 8.0
 def main(argv: list[str]) -> int:
     child = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "dagster"), "dev", *argv],
                              start_new_session=True)
+    reports = Settings.from_env().reports_dir
+    reports.mkdir(parents=True, exist_ok=True)
+    port = urlsplit(os.environ.get("LAKEHOUSE_REPORTS_URL", REPORTS_URL)).port or 3001
+    files = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                              "--directory", str(reports)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stopping: list[float] = []
 
     def stop(signum, _frame):
@@ -39,6 +51,8 @@ def main(argv: list[str]) -> int:
     except ProcessLookupError:
         pass
     child.wait()
+    files.terminate()
+    files.wait()
     return 0 if stopping else (child.returncode or 0)
 
 

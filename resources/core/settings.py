@@ -21,6 +21,7 @@ ENVIRONMENTS = ("dev", "prod")
 _DEFAULT_ROOTS = {"dev": REPO_ROOT / "lakehouse", "prod": REPO_ROOT / "lakehouse-prod"}
 _DEFAULT_REPORTS = {"dev": REPO_ROOT / "reports", "prod": REPO_ROOT / "reports-prod"}
 ENV_MARKER = ".lakehouse_env"
+REPORTS_URL = "http://127.0.0.1:3001"  # `make dev` serves reports_dir here (resources/core/dev_server.py)
 
 
 class EnvironmentMismatch(RuntimeError):
@@ -71,6 +72,15 @@ class Settings:
         if self.root == _DEFAULT_ROOTS[self.env].resolve():
             return _DEFAULT_REPORTS[self.env]
         return self.root / "reports"
+
+    def report_url(self, path: Path) -> str | None:
+        """Where `make dev` serves a report over HTTP (reports_dir on LAKEHOUSE_REPORTS_URL, default
+        http://127.0.0.1:3001): a browser opens no file:// link from the Dagster UI's page."""
+        path = Path(path).resolve()
+        if not path.is_relative_to(self.reports_dir.resolve()):
+            return None
+        base = os.environ.get("LAKEHOUSE_REPORTS_URL", REPORTS_URL).rstrip("/")
+        return f"{base}/{path.relative_to(self.reports_dir.resolve()).as_posix()}"
 
     @property
     def warehouse_path(self) -> Path:
