@@ -33,7 +33,11 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         partitions_def=daily,
         description="A day's flights and weather delivery, from raw through curated.",
     )
-    publish_job = dg.define_asset_job(PUBLISH_JOB, selection=dg.AssetSelection.assets(CATALOG_KEY))
+    publish_job = dg.define_asset_job(
+        PUBLISH_JOB, selection=dg.AssetSelection.assets(CATALOG_KEY),
+        description="Publish a new version of the analyst catalog (analytics.duckdb) from the current "
+        "warehouse, ML and monitoring zones; open analyst sessions keep the version they opened.",
+    )
     train_job = dg.define_asset_job(
         TRAIN_JOB, selection=dg.AssetSelection.assets(CANDIDATE_KEY, PREPRODUCTION_KEY),
         description="Train, register a candidate, and prove it in pre-production.",

@@ -14,6 +14,11 @@ from resources.monitoring.reports import catalog_views as monitoring_views
 from resources.core.lakehouse_resource import LakehouseResource
 
 CATALOG_KEY = dg.AssetKey(["catalog", "analytics"])
+CATALOG_TABLES_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("schema_name", "varchar", "Zone: staging, curated, snapshots, ml, monitoring, catalog."),
+    dg.TableColumn("table_name", "varchar", "Table as analysts query it: <schema_name>.<table_name>."),
+    dg.TableColumn("row_count", "bigint", "Rows in this published version."),
+])
 
 
 def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -25,6 +30,7 @@ def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         owners=[DATA_ENGINEERING],
         deps=list(upstream),
+        metadata={"dagster/column_schema": CATALOG_TABLES_SCHEMA},  # its table of contents: catalog.tables
         description="analytics.duckdb: the staging and curated layers and the ML and monitoring "
         "zones copied in as tables (self-contained, no external paths), one file per version in "
         "published/ (newest 5 kept), switched atomically so open sessions never block or break.",
@@ -40,7 +46,11 @@ def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             "version": result.version,
             "tables": len(result.row_counts),
             "dagster/row_count": sum(result.row_counts.values()),
-            "row_counts": result.row_counts,
+            # The same rows as the catalog.tables table analysts query (column schema above).
+            "tables_published": dg.MetadataValue.table(
+                records=[dg.TableRecord({"schema_name": k.split(".", 1)[0], "table_name": k.split(".", 1)[1],
+                                         "row_count": n}) for k, n in sorted(result.row_counts.items())],
+                schema=CATALOG_TABLES_SCHEMA),
             "published_bytes": result.bytes_published,
         })
 

@@ -3,7 +3,8 @@
 import dagster as dg
 
 from assets.automation import on_delivery, on_reference_delivery
-from assets.common import DATA_ENGINEERING, SINGLE_RUN, table_schema
+from assets.common import DATA_ENGINEERING, SINGLE_RUN, per_partition, table_schema
+from assets.common import location as location_metadata
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.raw.zone import IngestSummary, ingest
 from resources.raw.sources import SourceSpec
@@ -109,9 +110,8 @@ def build_raw_asset(spec: SourceSpec, partitions_def: dg.PartitionsDefinition | 
             f"{spec.name}: delivered {summary.delivered}, raw {summary.raw_rows}, "
             f"quarantined {summary.quarantined} over {len(summary.partitions)} partition(s)"
         )
-        return dg.MaterializeResult(
-            metadata=summary_metadata(summary)
-            | {"path": dg.MetadataValue.path(str(settings.raw_dir / spec.name))},
+        yield dg.MaterializeResult(
+            metadata=summary_metadata(summary) | location_metadata(settings, settings.raw_dir / spec.name),
             check_results=[dg.AssetCheckResult(
                 check_name="no_quarantined_rows",
                 passed=summary.quarantined == 0,
@@ -120,5 +120,9 @@ def build_raw_asset(spec: SourceSpec, partitions_def: dg.PartitionsDefinition | 
                           "quarantine": str(settings.quarantine_dir / spec.name)},
             )],
         )
+        if spec.is_partitioned:  # each day's own accounting, not the run's totals (common.per_partition)
+            yield from per_partition(key, {str(p.day): {
+                "dagster/row_count": p.raw_rows, "delivered_rows": p.delivered, "quarantined_rows": p.quarantined,
+            } for p in summary.partitions if p.day is not None})
 
     return _raw
