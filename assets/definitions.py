@@ -16,6 +16,7 @@ from assets.ml.model import FEATURES_KEY, build_ml_assets
 from assets.ml.backtest import build_backtest_asset
 from assets.monitoring.reports import build_alert_sensors, build_monitoring
 from assets.raw.deliveries import build_raw_asset
+from assets.raw.landing import build_landing_sensor
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.runs import heal_sensor
 from resources.raw.sources import load_sources
@@ -39,6 +40,8 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
     reference_keys = [k for a in raw if not a.partitions_def for k in a.keys] + list(dbt_reference.keys)
     jobs, schedules, sensors = build_jobs(daily, monthly, daily_keys, reference_keys)
     sensors += [heal_sensor()]
+    sensors += [build_landing_sensor(spec, dg.AssetKey(["raw", name])) for name, spec in sources.items()
+                if spec.is_partitioned and spec.one_file_per_day]
     sensors += build_alert_sensors([k for c in checks for k in c.check_keys], jobs)
     return dg.Definitions(
         # Steps run in their run's process: a step in its own process first pays ~5-8 s of imports
