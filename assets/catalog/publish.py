@@ -7,7 +7,7 @@ import dagster as dg
 
 from assets.automation import republish
 from assets.common import DATA_ENGINEERING, WAREHOUSE_POOL
-from resources.catalog.publish import publish_catalog
+from resources.catalog.publish import product_views, publish_catalog
 from resources.ml.registry import Registry
 from resources.ml.store import catalog_views as ml_views
 from resources.monitoring.reports import catalog_views as monitoring_views
@@ -40,7 +40,10 @@ def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         # ml.model_registry / ml.model_audit are re-derived from the verified chain on every
         # publish: a forged or edited registry fails here instead of being shown.
         Registry(settings).export()
-        result = publish_catalog(settings, [*ml_views(settings), *monitoring_views(settings)])
+        products, refused = product_views(settings)
+        for name in refused:
+            context.log.warning(f"{name}: not published (a platform schema or not a plain lower-case name)")
+        result = publish_catalog(settings, [*ml_views(settings), *monitoring_views(settings), *products])
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(result.catalog_path)),
             "version": result.version,

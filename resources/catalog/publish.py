@@ -105,6 +105,26 @@ def _publish_lock(settings: Settings) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+# Schemas the platform writes; another team's product may not take one of them over.
+PLATFORM_SCHEMAS = {"main", "staging", "intermediate", "curated", "snapshots", "reference", "ml", "monitoring",
+                    "catalog", "information_schema", "pg_catalog"}
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def product_views(settings: Settings) -> tuple[list[ExternalView], list[str]]:
+    """Other teams' data products: ``<root>/products/<schema>/<table>.parquet`` becomes
+    ``<schema>.<table>`` in the catalog (team code locations write there; the platform imports no
+    team code). Returns (views, refusals): a platform schema or a malformed name is refused by name."""
+    views, refused = [], []
+    for path in sorted((settings.root / "products").glob("*/*.parquet")):
+        schema, name = path.parent.name, path.stem
+        if schema in PLATFORM_SCHEMAS or not _NAME.match(schema) or not _NAME.match(name):
+            refused.append(f"products/{schema}/{path.name}")
+            continue
+        views.append(ExternalView(schema, name, str(path), f"Data product of team schema {schema!r}."))
+    return views, refused
+
+
 def publish_catalog(settings: Settings, external: list[ExternalView] | tuple = ()) -> PublishResult:
     settings.ensure()
     settings.published_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,81 @@
+"""Airport operations' own logic: expected late departures per airport and hour, read from the
+platform's analyst catalog through the columns the contract names (and no others)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+import yaml
+
+CONTRACT = Path(__file__).with_name("contract.yml")
+PRODUCT = ("airport_ops", "expected_late_departures")
+
+
+class ContractBroken(RuntimeError):
+    pass
+
+
+def load_contract(path: Path = CONTRACT) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def lakehouse_root() -> Path:
+    """The platform's storage root: LAKEHOUSE_ROOT, else the repository's lakehouse/."""
+    return Path(os.environ.get("LAKEHOUSE_ROOT") or Path(__file__).resolve().parents[2] / "lakehouse").resolve()
+
+
+def contract_violations(contract: dict, columns: dict[str, dict[str, str]]) -> list[str]:
+    """Every promised column that is missing or of another type; ``columns`` maps
+    "schema.table" to {column: type} as the provider declares or publishes them."""
+    problems = []
+    for table, product in contract["products"].items():
+        have = {c.lower(): t.lower() for c, t in columns.get(table, {}).items()}
+        if not have:
+            problems.append(f"{table}: table missing (owner {product['owner']})")
+            continue
+        for column, spec in product["columns"].items():
+            if column not in have:
+                problems.append(f"{table}.{column}: column missing (owner {product['owner']})")
+            elif have[column] and not have[column].startswith(spec["type"]):  # "": type not declared
+                problems.append(f"{table}.{column}: type {have[column]}, contract says {spec['type']} "
+                                f"(owner {product['owner']})")
+    return problems
+
+
+def catalog_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for schema, table, column, dtype in con.execute(
+        "select table_schema, table_name, column_name, data_type from information_schema.columns"
+    ).fetchall():
+        out.setdefault(f"{schema}.{table}", {})[column] = dtype
+    return out
+
+
+def build_expected_late_departures(root: Path, contract: dict | None = None) -> tuple[Path, int]:
+    """Write products/airport_ops/expected_late_departures.parquet; (path, rows)."""
+    contract = contract or load_contract()
+    catalog = root / "analytics.duckdb"
+    if not catalog.exists():
+        raise FileNotFoundError(f"no analyst catalog at {catalog}: the platform has not published yet")
+    target = root / "products" / PRODUCT[0] / f"{PRODUCT[1]}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        problems = contract_violations(contract, catalog_columns(con))
+        if problems:
+            raise ContractBroken(f"{catalog}: the platform broke the contract in {CONTRACT.name}: " + "; ".join(problems))
+        con.execute(f"""
+            copy (
+                select f.origin as airport, f.flight_date, hour(f.scheduled_departure_local) as hour_local,
+                       count(*) as flights, round(sum(s.p_late), 3) as expected_late_departures,
+                       min(s.model_version) as model_version
+                from curated.fct_flights f join ml.flight_delay_scores s using (flight_id)
+                where not f.cancelled
+                group by all order by all
+            ) to '{tmp.as_posix()}' (format parquet)""")
+        rows = con.execute(f"select count(*) from read_parquet('{tmp.as_posix()}')").fetchone()[0]
+    os.replace(tmp, target)
+    return target, rows
