@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -136,6 +137,10 @@ def approve_first_model(context: WorkspaceProcessContext) -> bool:
 
 
 def main() -> int:
+    # Every run reloads the definitions; one "beta parameter" warning per asset per run is noise here.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited")
     Settings.from_env().ensure()
     home = os.environ["DAGSTER_HOME"]
     instance = synchronous_instance(home)
