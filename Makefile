@@ -31,6 +31,9 @@ dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
 serve: install manifest  ## scoring service on http://127.0.0.1:8080 (LAKEHOUSE_SERVE_PORT); needs `make run` first
 	$(PY) -m resources.serving.app --host 127.0.0.1
 
+docs: install manifest  ## dbt's documentation site, offline, in reports/dbt-docs/index.html
+	$(PY) -m resources.warehouse.docs
+
 monitor-ui: install  ## Evidently UI over the monitoring workspace on http://127.0.0.1:8000
 	$(VENV)/bin/evidently ui --workspace $${LAKEHOUSE_ROOT:-lakehouse}/monitoring/evidently --host 127.0.0.1 --port 8000
 
