@@ -82,3 +82,19 @@ def test_sandbox_writes_its_own_tables_and_reads_the_catalog(year_lakehouse):
     finally:
         con.close()
     assert (year_lakehouse.settings.sandbox_dir / "pytest.duckdb").exists()
+
+
+def test_catalog_columns_lets_analysts_search_every_column_with_its_meaning(ml_lakehouse):
+    with connect_catalog(ml_lakehouse.settings) as con:
+        desc = dict(((s, t, c), d) for s, t, c, d in con.execute(
+            "select schema_name, table_name, column_name, description from catalog.columns").fetchall())
+        types = dict(con.execute("select column_name, data_type from catalog.columns "
+                                 "where schema_name = 'curated' and table_name = 'fct_flights'").fetchall())
+        hits = con.execute("select count(*) from catalog.columns where description ilike '%pseudonym%'").fetchone()[0]
+        listed = con.execute("select count(*) from catalog.columns").fetchone()[0]
+        actual = con.execute("select count(*) from information_schema.columns where table_schema <> 'catalog' "
+                             "and table_catalog = current_database()").fetchone()[0]
+    assert desc[("curated", "fct_flights", "flight_id")] == "Unique flight key: YYYYMMDD-carrier-flight-origin-HHMM."
+    assert types["flight_date"] == "DATE"
+    assert desc[("ml", "flight_features", "origin")] == "Departure airport (EWR, JFK, LGA)."
+    assert hits > 0 and listed == actual  # every queryable column is listed, searchable by meaning

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import json
 import os
 import re
 import shutil
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import duckdb
 
-from resources.core.settings import Settings
+from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.core.pseudonym import load_key, register_udf
 from resources.warehouse.lock import warehouse_lock
 
@@ -178,6 +179,7 @@ def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] |
         if result.row_counts:
             con.executemany("insert into catalog.tables values (?, ?, ?)",
                             [[*k.split(".", 1), n] for k, n in result.row_counts.items()])
+        _write_columns(con, column_descriptions(settings, external))
         con.execute(
             "create table catalog.version as select ? as version, ? as environment, now() as published_at",
             [version, settings.env],
@@ -185,6 +187,39 @@ def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] |
         con.execute("checkpoint")  # everything in the file itself, no WAL beside it
     finally:
         con.close()
+
+
+def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str, str], str]:
+    """(schema, table, column) -> description: dbt's yml for the warehouse tables, the feature
+    definitions for ml.flight_features, "" where nobody wrote one (catalog.columns shows which)."""
+    out: dict[tuple[str, str, str], str] = {}
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    if manifest.exists():
+        for node in json.loads(manifest.read_text())["nodes"].values():
+            if node["resource_type"] in ("model", "snapshot", "seed"):
+                table = node.get("alias") or node["name"]
+                for column, spec in (node.get("columns") or {}).items():
+                    if spec.get("description"):
+                        out[(node["schema"], table, column)] = " ".join(spec["description"].split())
+    for v in external:  # the feature definitions table describes ml.flight_features' columns
+        if (v.schema, v.name) == ("ml", "feature_definitions") and _has_files(v.parquet_glob):
+            with duckdb.connect() as mem:
+                for name, text in mem.execute(
+                        f"select name, description from read_parquet({_sql_str(v.parquet_glob)})").fetchall():
+                    out[("ml", "flight_features", name)] = text
+    return out
+
+
+def _write_columns(con: duckdb.DuckDBPyConnection, described: dict[tuple[str, str, str], str]) -> None:
+    """catalog.columns: every column analysts can query, its type and what it means."""
+    con.execute("create table catalog.columns (schema_name varchar, table_name varchar, column_name varchar, "
+                "data_type varchar, description varchar)")
+    rows = con.execute(
+        "select table_schema, table_name, column_name, data_type from information_schema.columns "
+        "where table_catalog = current_database() and table_schema <> 'catalog' "
+        "order by table_schema, table_name, ordinal_position").fetchall()
+    con.executemany("insert into catalog.columns values (?, ?, ?, ?, ?)",
+                    [[s, t, c, d, described.get((s, t, c), "")] for s, t, c, d in rows])
 
 
 def _collect_old_versions(settings: Settings) -> None:
