@@ -28,7 +28,7 @@ def leakage_audit_path(settings: Settings) -> Path:
 
 
 def code_version() -> str:
-    sources = sorted((REPO_ROOT / "resources").glob("ml_*.py"))
+    sources = sorted((REPO_ROOT / "resources" / "ml").glob("*.py"))  # the ML layer's code
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
