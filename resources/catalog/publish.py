@@ -9,7 +9,8 @@ and a run cannot give them a lock error. Each publish:
    all). It is written under a temporary name and renamed into place only when complete;
 2. links it as ``analytics.duckdb`` (atomic rename: a new connection sees the old version or the
    new one, never a mix);
-3. keeps the newest ``KEEP_VERSIONS`` complete versions and removes unfinished temporaries.
+3. keeps complete versions by retention (resources/catalog/versions.py: the newest 5 by default,
+   addressable for time travel) and removes unfinished temporaries.
    A session that holds a version open keeps reading it until it closes, however many publishes
    follow: removing a file does not take it from a process that has it open.
 """
@@ -33,11 +34,12 @@ import duckdb
 
 from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.core.pseudonym import load_key, register_udf
+from resources.catalog import versions
 from resources.warehouse.lock import warehouse_lock
 
 # warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline.
 PUBLISHED_SCHEMAS = {"staging": "staging", "curated": "curated", "snapshots": "curated"}
-KEEP_VERSIONS = 5
+KEEP_VERSIONS = 5  # the default of LAKEHOUSE_CATALOG_KEEP (resources/catalog/versions.py)
 USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
 
@@ -58,6 +60,7 @@ class PublishResult:
     catalog_path: Path
     row_counts: dict[str, int] = field(default_factory=dict)
     bytes_published: int = 0
+    history_entry: dict = field(default_factory=dict)
 
 
 def _sql_str(value: str) -> str:
@@ -140,6 +143,7 @@ def publish_catalog(settings: Settings, external: list[ExternalView] | tuple = (
             # Durable before visible: after a power cut a version is whole or absent, never short.
             _fsync(tmp)
             os.replace(tmp, final)  # complete versions only ever appear under their final name
+            versions.append_history(settings, result.history_entry)
             link = settings.catalog_path.with_name(f".{settings.catalog_path.name}.{uuid.uuid4().hex}.tmp")
             os.link(final, link)
             os.replace(link, settings.catalog_path)
@@ -180,13 +184,27 @@ def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] |
             con.executemany("insert into catalog.tables values (?, ?, ?)",
                             [[*k.split(".", 1), n] for k, n in result.row_counts.items()])
         _write_columns(con, column_descriptions(settings, external))
+        result.history_entry = _history_entry(con, settings, version, result.row_counts)
+        versions.write_versions_table(con, [*versions.history(settings), result.history_entry])
         con.execute(
-            "create table catalog.version as select ? as version, ? as environment, now() as published_at",
-            [version, settings.env],
+            "create table catalog.version as select ? as version, ? as environment, now() as published_at, "
+            "? as code_version, ? as production_model",
+            [version, settings.env, result.history_entry["code_version"], result.history_entry["production_model"]],
         )
         con.execute("checkpoint")  # everything in the file itself, no WAL beside it
     finally:
         con.close()
+
+
+def _history_entry(con: duckdb.DuckDBPyConnection, settings: Settings, version: str, counts: dict[str, int]) -> dict:
+    model = None
+    if "ml.model_registry" in counts:
+        row = con.execute("select model_version from ml.model_registry where status = 'production'").fetchone()
+        model = row[0] if row else None
+    return {"version": version, "published_at": versions.published_at(version).isoformat(),
+            "environment": settings.env, "code_version": versions.code_version(), "production_model": model,
+            "changes": versions.changes(versions.previous_row_counts(settings), counts),
+            "rows_total": sum(counts.values())}
 
 
 def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str, str], str]:
@@ -223,7 +241,7 @@ def _write_columns(con: duckdb.DuckDBPyConnection, described: dict[tuple[str, st
 
 
 def _collect_old_versions(settings: Settings) -> None:
-    """Keep the newest KEEP_VERSIONS complete versions; drop what an interrupted publish left
+    """Keep complete versions by retention (versions.expired); drop what an interrupted publish left
     (temporaries, and the parquet folders of the earlier layout). Caller holds the publish lock."""
     for leftover in settings.published_dir.glob(".*.tmp*"):
         leftover.unlink(missing_ok=True)
@@ -231,14 +249,14 @@ def _collect_old_versions(settings: Settings) -> None:
         leftover.unlink(missing_ok=True)  # a link made just before a kill
     for old_layout in (p for p in settings.published_dir.glob("v*") if p.is_dir()):
         shutil.rmtree(old_layout, ignore_errors=True)
-    versions = []
+    kept = []
     for path in sorted(settings.published_dir.glob("v*.duckdb")):
         if _is_complete(path):
-            versions.append(path)
+            kept.append(path)
         else:  # derived and unreadable (a truncated or hand-placed copy): rebuilt by any publish
             path.unlink(missing_ok=True)
-    for old in versions[:-KEEP_VERSIONS]:
-        old.unlink(missing_ok=True)
+    for old in versions.expired([p.stem for p in kept], datetime.now(timezone.utc)):
+        (settings.published_dir / f"{old}.duckdb").unlink(missing_ok=True)
 
 
 def _is_complete(path: Path) -> bool:

@@ -1,0 +1,133 @@
+"""Time travel over the analyst catalog: every publish recorded, every kept version addressable.
+
+Each publish appends one line to ``published/_history.jsonl`` (version, when, code version,
+production model, which tables changed and by how many rows) once its file is complete, and the
+version carries the whole history as ``catalog.versions``. ``connect_catalog_as_of`` opens a kept
+version read-only, by name or as of a timestamp.
+
+Retention: a version file is removed only when it is outside the newest
+``LAKEHOUSE_CATALOG_KEEP`` (default 5) *and* older than ``LAKEHOUSE_CATALOG_KEEP_DAYS`` days
+(default 0): both the count and the age protect it. The history lines stay (a few hundred bytes
+per publish), so ``catalog.versions`` still says what an expired version held.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from resources.core.settings import REPO_ROOT, Settings
+
+HISTORY = "_history.jsonl"
+VERSION_FORMAT = "v%Y%m%dT%H%M%S%fZ"
+
+
+class VersionNotKept(LookupError):
+    pass
+
+
+def retention(environ: dict | None = None) -> tuple[int, float]:
+    env = os.environ if environ is None else environ
+    try:
+        keep = int(env.get("LAKEHOUSE_CATALOG_KEEP", "5"))
+        days = float(env.get("LAKEHOUSE_CATALOG_KEEP_DAYS", "0"))
+    except ValueError as exc:
+        raise ValueError(f"LAKEHOUSE_CATALOG_KEEP must be a whole number and LAKEHOUSE_CATALOG_KEEP_DAYS a "
+                         f"number of days: {exc}") from None
+    if keep < 1 or days < 0:
+        raise ValueError(f"LAKEHOUSE_CATALOG_KEEP must be >= 1 (got {keep}) and LAKEHOUSE_CATALOG_KEEP_DAYS >= 0 "
+                         f"(got {days})")
+    return keep, days
+
+
+def published_at(version: str) -> datetime:
+    return datetime.strptime(version, VERSION_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def expired(versions: list[str], now: datetime, environ: dict | None = None) -> list[str]:
+    """Versions (sorted oldest first) that retention removes."""
+    keep, days = retention(environ)
+    return [v for v in versions[:-keep] if now - published_at(v) > timedelta(days=days)]
+
+
+def code_version() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+    except OSError:
+        rev = ""
+    return rev or "nogit"
+
+
+def history(settings: Settings) -> list[dict]:
+    path = settings.published_dir / HISTORY
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_history(settings: Settings, entry: dict) -> None:
+    with open(settings.published_dir / HISTORY, "a") as fh:
+        fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def previous_row_counts(settings: Settings) -> dict[str, int]:
+    """Row counts of the version analysts see now (empty before the first publish)."""
+    if not settings.catalog_path.exists():
+        return {}
+    try:
+        with duckdb.connect(str(settings.catalog_path), read_only=True) as con:
+            return {f"{s}.{t}": n for s, t, n in con.execute("select * from catalog.tables").fetchall()}
+    except duckdb.Error:
+        return {}
+
+
+def changes(before: dict[str, int], after: dict[str, int]) -> list[dict]:
+    """Tables added, removed or with another row count."""
+    out = []
+    for table in sorted(set(before) | set(after)):
+        if before.get(table) != after.get(table):
+            out.append({"table": table, "rows_before": before.get(table), "rows_after": after.get(table)})
+    return out
+
+
+def write_versions_table(con: duckdb.DuckDBPyConnection, entries: list[dict]) -> None:
+    con.execute("create table catalog.versions (version varchar, published_at timestamptz, environment varchar, "
+                "code_version varchar, production_model varchar, tables_changed integer, "
+                "changes json, rows_total bigint)")
+    con.executemany("insert into catalog.versions values (?, ?, ?, ?, ?, ?, ?, ?)", [
+        [e["version"], e["published_at"], e["environment"], e["code_version"], e.get("production_model"),
+         len(e["changes"]), json.dumps(e["changes"]), e["rows_total"]] for e in entries])
+
+
+def kept_versions(settings: Settings) -> list[str]:
+    return sorted(p.stem for p in settings.published_dir.glob("v*.duckdb"))
+
+
+def connect_catalog_as_of(settings: Settings, version: str | None = None,
+                          at: datetime | str | None = None) -> duckdb.DuckDBPyConnection:
+    """A kept version, read-only and with no file access: by ``version`` name, or the newest one
+    published at or before ``at`` (a datetime or ISO text; naive means UTC)."""
+    kept = kept_versions(settings)
+    if version is None and at is None:
+        raise ValueError("give a version (see catalog.versions) or a timestamp")
+    if version is None:
+        when = datetime.fromisoformat(at) if isinstance(at, str) else at
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        earlier = [v for v in kept if published_at(v) <= when]
+        if not earlier:
+            raise VersionNotKept(f"no kept catalog version was published at or before {when.isoformat()}; "
+                                 f"kept: {', '.join(kept) or 'none'}")
+        version = earlier[-1]
+    if version not in kept:
+        raise VersionNotKept(f"catalog version {version!r} is not kept (retention: LAKEHOUSE_CATALOG_KEEP, "
+                             f"LAKEHOUSE_CATALOG_KEEP_DAYS); kept: {', '.join(kept) or 'none'}")
+    path: Path = settings.published_dir / f"{version}.duckdb"
+    return duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
