@@ -1,5 +1,6 @@
 """Bad and repeated deliveries: quarantine, clear failures, idempotent re-runs."""
 
+import hashlib
 import json
 import zipfile
 from datetime import date
@@ -238,3 +239,38 @@ def test_ragged_rows_are_quarantined_never_padded_or_cut(tmp_path, monkeypatch):
         assert not raw.filter(pl.col("_source_row").is_in([3, 943])).height  # neither padded nor cut into raw
         assert raw["hour"].null_count() == raw["minute"].null_count() == raw["time_hour"].null_count() == 0
         assert raw["_source_file"].unique().to_list() == [str(tmp_path / "deliveries" / f"flights_{DAY}.csv")]
+
+
+def test_a_redelivery_keeps_the_replaced_batch_and_a_rerun_archives_nothing(tmp_path, monkeypatch):
+    from resources.raw.archive import archive_dir
+
+    frame = day_of_flights(DAY)
+    monkeypatch.setenv("LAKEHOUSE_SOURCES", str(sources_with_daily_flights(tmp_path, frame, DAY)))
+    lh = make_lakehouse(tmp_path / "lakehouse")
+    assert lh.run(REFERENCE_JOB).success
+    assert lh.run(DAILY_JOB, DAY).success
+    assert lh.run(DAILY_JOB, DAY).success  # the same delivery again: not a re-delivery
+    assert not (archive_dir(lh.settings) / "_archive.jsonl").exists()
+    first = raw_partition(lh, DAY)
+
+    # The carrier corrects one delay and sends the day again, with one bad row this time.
+    fixed = frame.with_row_index("i").with_columns(
+        pl.when(pl.col("i") == 0).then(pl.lit("99")).otherwise(pl.col("dep_delay")).alias("dep_delay"),
+        pl.when(pl.col("i") == 5).then(pl.lit("soon")).otherwise(pl.col("arr_delay")).alias("arr_delay"),
+    ).drop("i")
+    sources_with_daily_flights(tmp_path, fixed, DAY)
+    assert lh.run(DAILY_JOB, DAY).success
+    log = [json.loads(line) for line in (archive_dir(lh.settings) / "_archive.jsonl").read_text().splitlines()]
+    assert [(e["zone"], e["source"], e["delivery_date"], e["rows"]) for e in log] == [("raw", "flights", DAY, 943)]
+    kept = pl.read_parquet(lh.settings.root / log[0]["archived_path"])
+    assert kept.equals(first) and log[0]["batch_id"] == first["_batch_id"][0]
+    assert log[0]["replaced_by_batch"] == raw_partition(lh, DAY)["_batch_id"][0] != log[0]["batch_id"]
+    assert hashlib.sha256((lh.settings.root / log[0]["archived_path"]).read_bytes()).hexdigest() == log[0]["sha256"]
+
+    # The clean original again: the corrected day and its one-row quarantine are both kept.
+    sources_with_daily_flights(tmp_path, frame, DAY)
+    assert lh.run(DAILY_JOB, DAY).success
+    assert lh.run(PUBLISH_JOB).success
+    with connect_catalog(lh.settings) as con:
+        rows = con.execute("select zone, rows from catalog.replaced_batches order by replaced_at, zone").fetchall()
+    assert rows == [("raw", 943), ("quarantine", 1), ("raw", 942)]

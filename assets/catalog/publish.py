@@ -9,6 +9,7 @@ from assets.automation import republish
 from assets.common import DATA_ENGINEERING, WAREHOUSE_POOL
 from resources.catalog.publish import product_views, publish_catalog
 from resources.ml.registry import Registry
+from resources.raw.archive import catalog_views as raw_views
 from resources.ml.store import catalog_views as ml_views
 from resources.monitoring.reports import catalog_views as monitoring_views
 from resources.core.lakehouse_resource import LakehouseResource
@@ -43,7 +44,8 @@ def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         products, refused = product_views(settings)
         for name in refused:
             context.log.warning(f"{name}: not published (a platform schema or not a plain lower-case name)")
-        result = publish_catalog(settings, [*ml_views(settings), *monitoring_views(settings), *products])
+        result = publish_catalog(settings, [*ml_views(settings), *monitoring_views(settings), *raw_views(settings),
+                                            *products])
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(result.catalog_path)),
             "version": result.version,

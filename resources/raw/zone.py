@@ -7,6 +7,7 @@ Layout under the lakehouse root::
     quarantine/<source>/delivery_date=YYYY-MM-DD/part.parquet   rejected rows with `_reason`
     quarantine/<source>/undated/part.parquet               rows whose date cannot be read
     raw/_volume_overrides.jsonl                            one line per audited volume override
+    raw_archive/<zone>/<source>/delivery_date=.../<sha>.parquet  every replaced batch (archive.py)
 
 Re-ingesting a partition rewrites exactly its files (atomically), so it never duplicates. Every
 partition of a run is read and checked against the volume contract first; if one fails, none
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
+from resources.raw.archive import keep_replaced
 from resources.raw.ingest import (
     DATE_COLUMN,
     RAGGED_PREFIX,
@@ -129,12 +131,17 @@ class _Pending:
 
 
 def _write_partition(settings: Settings, spec: SourceSpec, p: _Pending, now: datetime) -> PartitionIngest:
-    write_parquet_atomic(with_lineage(p.valid, p.batch_id, p.location, now), raw_path(settings, spec.name, p.day))
+    valid = with_lineage(p.valid, p.batch_id, p.location, now)
+    rpath = raw_path(settings, spec.name, p.day)
+    keep_replaced(settings, "raw", spec.name, p.day, rpath, valid, p.batch_id, now)  # a re-delivery keeps the old batch
+    write_parquet_atomic(valid, rpath)
     qpath = quarantine_path(settings, spec.name, p.day)
-    if p.rejected.height:
-        write_parquet_atomic(with_lineage(p.rejected, p.batch_id, p.location, now), qpath)
+    rejected = with_lineage(p.rejected, p.batch_id, p.location, now) if p.rejected.height else None
+    keep_replaced(settings, "quarantine", spec.name, p.day, qpath, rejected, p.batch_id, now)
+    if rejected is not None:
+        write_parquet_atomic(rejected, qpath)
     else:
-        remove_if_exists(qpath)  # a clean re-delivery clears the day's old rejects
+        remove_if_exists(qpath)  # a clean re-delivery clears the day's old rejects (kept in the archive)
     return PartitionIngest(p.day, p.valid.height + p.rejected.height, p.valid.height, p.rejected.height,
                            _reason_counts(p.rejected))
 
