@@ -13,7 +13,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test test-fast dev serve docs monitor-ui sandbox install manifest bench bench-scale promote rollback clean
+.PHONY: run test test-fast dev serve docs backup restore monitor-ui sandbox install manifest bench bench-scale promote rollback clean
 
 run: install manifest  ## install, then materialize every asset and partition
 	@start=$$(date +%s); $(PY) -m assets.bootstrap; rc=$$?; \
@@ -51,6 +51,16 @@ promote: install manifest  ## APPROVER=... REASON=... [VERSION=...]: promote the
 
 rollback: install manifest  ## APPROVER=... REASON=...: return to the previous production model
 	$(PY) -m assets.ml.promote --rollback
+
+# DEST/SRC reach Python through the environment (taken with $(value ...)), never through shell code.
+backup: export BACKUP_PATH := $(value DEST)
+restore: export BACKUP_PATH := $(value SRC)
+
+backup: install  ## DEST=...: copy what cannot be rebuilt (deliveries, registry, monitoring history) with a manifest
+	$(PY) -m resources.core.backup backup
+
+restore: install  ## SRC=...: into an empty lakehouse root, every file checked first; then `make run`
+	$(PY) -m resources.core.backup restore
 
 bench: install manifest  ## timing goals (benchmarks/), never run by `make test`; scoring needs `make run` first
 	$(PY) benchmarks/backfill_year.py

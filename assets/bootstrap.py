@@ -5,7 +5,9 @@ approval-gated ``ml/production_model``:
 
 1. one asset backfill of everything not downstream of the gate (deliveries, dbt, features,
    candidate, pre-production, backtest), every partition;
-2. the approval, recorded like any other (``promote_model`` with the bootstrap approver);
+2. the approval of the first production model, recorded like any other (``promote_model`` with
+   the bootstrap approver); when a production model exists (a second `make run`, a restored
+   backup) it is kept, and a newer candidate waits in pre-production for `make promote`;
 3. one asset backfill of everything downstream of the gate (scores, monitoring, catalog).
 
 Dagster's own backfill logic plans the runs from the graph (single-run policies: a year of daily
@@ -43,6 +45,7 @@ from assets.ml.model import PRODUCTION_KEY
 from resources.catalog.publish import connect_catalog
 from resources.core.runs import process_tags, sweep_dead_runs
 from resources.core.settings import REPO_ROOT, Settings
+from resources.ml.registry import Registry
 
 LOCATION = "lakehouse"  # the name workspace.yaml gives the code location: runs show under it in the UI
 CODE_MODULE = "assets.definitions"
@@ -153,9 +156,13 @@ def main() -> int:
             return 1
         print(f"[make run] up to the gate: {time.perf_counter() - started:.1f}s")
         t = time.perf_counter()
-        if not approve_first_model(context):
+        current = Registry(Settings.from_env()).production_version()
+        if current:  # only the first production model is approved by `make run`; later ones by a person
+            print(f"[make run] production model {current} kept; a newer candidate waits for `make promote`")
+        elif not approve_first_model(context):
             return 1
-        print(f"[make run] approval recorded, {PRODUCTION_KEY.to_user_string()} in {time.perf_counter() - t:.1f}s")
+        else:
+            print(f"[make run] approval recorded, {PRODUCTION_KEY.to_user_string()} in {time.perf_counter() - t:.1f}s")
         t = time.perf_counter()
         if not backfill_all(context, after, "make run: after the approval gate"):
             return 1

@@ -249,7 +249,10 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
         pl.col("days_to_nearest_holiday").cast(pl.Float64),
     )
     daily_weather = inputs.weather.group_by("origin", pl.col("observed_hour_local").dt.date().alias("flight_date")).agg(
-        pl.col("precip_in").sum().alias("origin_day_precip_in"),
+        # Rounded: the warehouse returns rows in no fixed order, and a float sum in another order
+        # differed by 5.6e-17 on 950 flights of Jan-Feb, enough to flip a tree split (p_late off by
+        # up to 1e-3) when the same deliveries were rebuilt. Precipitation is delivered in 0.01 in.
+        pl.col("precip_in").sum().round(6).alias("origin_day_precip_in"),
         pl.col("visibility_mi").min().alias("origin_day_min_visibility_mi"),
         pl.col("wind_speed_mph").max().alias("origin_day_max_wind_mph"),
     )

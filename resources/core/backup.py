@@ -1,0 +1,174 @@
+"""Backup and restore of what cannot be rebuilt.
+
+    make backup DEST=/backups/2026-11-22      # a consistent, verifiable copy with a manifest
+    make restore SRC=/backups/2026-11-22      # into an empty lakehouse root, then `make run`
+
+Kept: every delivery as ingested (``raw/``, ``raw_archive/``, ``quarantine/``, the volume-override
+audit), the model registry (records, sealed audit, artifacts and their monitoring references),
+archived scores, monitoring history and alerts, the catalog's publish log, analysts' sandboxes.
+Everything else (warehouse, catalog versions, features, scores, reports) is derived: `make run`
+rebuilds it from the restored zones, and the restored production model scores again.
+
+Never kept: secrets. The keys live beside the root (``<root>.secrets/``) or in the environment and
+belong in the operator's secret store; a restore needs the same keys (the registry's seals and the
+pseudonymized tail numbers depend on them), and says so when they are missing or different.
+
+The backup takes the warehouse lock and the registry lock for its duration, so no dbt run,
+publish or registry write changes what it copies. ``manifest.json`` holds each file's sha256
+and size; a restore checks every file before it writes anything and refuses a missing, extra
+or altered file by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+
+from resources.core.settings import ENV_MARKER, Settings
+
+MANIFEST = "manifest.json"
+KEPT = ("raw", "raw_archive", "quarantine", "ml/registry", "ml/models", "ml/scores_archive", "monitoring",
+        "sandbox", "published/_history.jsonl", ENV_MARKER)
+SKIPPED_NAMES = (".lock", ".warehouse.lock", ".publish.lock")
+
+
+class BackupError(RuntimeError):
+    pass
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def files_to_keep(root: Path) -> list[Path]:
+    out = []
+    for entry in KEPT:
+        path = root / entry
+        if path.is_file():
+            out.append(path)
+        elif path.is_dir():
+            out += [p for p in sorted(path.rglob("*")) if p.is_file() and p.name not in SKIPPED_NAMES
+                    and not p.name.endswith(".tmp")]
+    return out
+
+
+def backup(settings: Settings, dest: Path) -> dict:
+    from resources.ml.registry import _registry_lock
+    from resources.warehouse.lock import warehouse_lock
+
+    dest = Path(dest).expanduser().resolve()
+    if dest.exists() and any(dest.iterdir()):
+        raise BackupError(f"{dest} is not empty: a backup goes into a new folder")
+    if dest.is_relative_to(settings.root):
+        raise BackupError(f"{dest} is inside the lakehouse {settings.root}: back up elsewhere")
+    started = time.perf_counter()
+    files: dict[str, dict] = {}
+    with ExitStack() as stack:
+        stack.enter_context(warehouse_lock(settings))
+        stack.enter_context(_registry_lock(settings))
+        for src in files_to_keep(settings.root):
+            rel = src.relative_to(settings.root).as_posix()
+            target = dest / "data" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+            files[rel] = {"sha256": _sha256(target), "bytes": target.stat().st_size}
+    manifest = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "environment": settings.env,
+                "source_root": settings.root.name, "files": files,
+                "bytes": sum(f["bytes"] for f in files.values()), "seconds": round(time.perf_counter() - started, 2)}
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return manifest
+
+
+def verify(src: Path) -> dict:
+    """The manifest, after checking every file (missing, extra or altered ones are named)."""
+    src = Path(src).expanduser().resolve()
+    try:
+        manifest = json.loads((src / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"{src / MANIFEST}: not a readable backup manifest ({exc})") from None
+    problems = []
+    for rel, meta in sorted(manifest["files"].items()):
+        path = src / "data" / rel
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif path.stat().st_size != meta["bytes"] or _sha256(path) != meta["sha256"]:
+            problems.append(f"{rel}: sha256 does not match the manifest (altered or truncated)")
+    listed = set(manifest["files"])
+    extra = [p.relative_to(src / "data").as_posix() for p in (src / "data").rglob("*") if p.is_file()]
+    problems += [f"{rel}: not in the manifest" for rel in sorted(set(extra) - listed)]
+    if problems:
+        raise BackupError(f"backup {src} refused, nothing restored: " + "; ".join(problems[:20]))
+    return manifest
+
+
+def restore(settings: Settings, src: Path) -> dict:
+    manifest = verify(src)
+    root = settings.root
+    if root.exists() and any(p.name != ENV_MARKER for p in root.iterdir()):
+        raise BackupError(f"{root} is not empty: restore into an empty lakehouse root (LAKEHOUSE_ROOT)")
+    if manifest["environment"] != settings.env:
+        raise BackupError(f"the backup is of a {manifest['environment']} lakehouse; this is {settings.env}")
+    started = time.perf_counter()
+    for rel in manifest["files"]:
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(src) / "data" / rel, target)
+    _check_keys(settings)
+    return {**manifest, "restore_seconds": round(time.perf_counter() - started, 2)}
+
+
+def _check_keys(settings: Settings) -> None:
+    """The restored registry must verify with this machine's keys (same chain, same seals)."""
+    from resources.ml.registry import Registry
+
+    try:
+        Registry(settings).audit()
+        for version in Registry(settings).versions():
+            Registry(settings).record(version)
+    except Exception as exc:  # noqa: BLE001 - any failure here means the keys are not the backup's
+        raise BackupError(f"restored, but the registry does not verify with this machine's keys ({exc}). Restore "
+                          f"the keys from your secret store into {settings.secrets_dir} or the environment "
+                          "(LAKEHOUSE_REGISTRY_KEY, LAKEHOUSE_PSEUDONYM_KEY) before `make run`.") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m resources.core.backup", description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=["backup", "restore", "verify"])
+    parser.add_argument("path", nargs="?", default=os.environ.get("BACKUP_PATH", ""))
+    args = parser.parse_args(argv)
+    if not args.path.strip():
+        print("give the backup folder: make backup DEST=... / make restore SRC=...", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    try:
+        if args.action == "backup":
+            m = backup(settings.ensure(), Path(args.path))
+            print(f"backup of {settings.root}: {len(m['files'])} files, {m['bytes'] / 2**20:.1f} MiB in "
+                  f"{m['seconds']} s -> {args.path} (secrets are not in it)")
+        elif args.action == "verify":
+            m = verify(Path(args.path))
+            print(f"backup {args.path}: {len(m['files'])} files verify")
+        else:
+            m = restore(settings, Path(args.path))
+            print(f"restored {len(m['files'])} files into {settings.root} in {m['restore_seconds']} s; "
+                  "now `make run` rebuilds everything derived")
+    except BackupError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
