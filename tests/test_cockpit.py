@@ -29,7 +29,13 @@ def test_every_asset_check_and_job_says_what_it_is_and_tables_carry_their_column
         assert (job.description or "").strip(), f"job {job.name} has no description"
 
 
-def test_each_raw_day_of_a_single_run_backfill_carries_its_own_row_count(lakehouse):
+def _latest(lakehouse, key: list[str], day: str) -> dict:
+    record = lakehouse.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), asset_partitions=[day]), limit=1).records[0]
+    return record.asset_materialization.metadata
+
+
+def test_each_raw_and_dbt_day_of_a_single_run_backfill_carries_its_own_row_count(lakehouse):
     assert lakehouse.run(REFERENCE_JOB).success
     assert lakehouse.run(DAILY_JOB, "2013-01-01", "2013-01-03").success
     raw = pl.read_parquet(lakehouse.settings.raw_dir / "flights" / "**" / "*.parquet", hive_partitioning=True)
@@ -42,3 +48,9 @@ def test_each_raw_day_of_a_single_run_backfill_carries_its_own_row_count(lakehou
         meta = record.asset_materialization.metadata
         assert meta["dagster/row_count"].value == expected, day  # not the run's 3-day total
         assert meta["delivered_rows"].value == expected + meta["quarantined_rows"].value
+        for key in (["curated", "fct_flights"], ["staging", "stg_nycflights__flights"]):
+            assert _latest(lakehouse, key, day)["dagster/row_count"].value == expected, (key, day)
+    weather = {d: _latest(lakehouse, ["staging", "stg_nycflights__weather"], d)["dagster/row_count"].value
+               for d in per_day}
+    raw_weather = pl.read_parquet(lakehouse.settings.raw_dir / "weather" / "**" / "*.parquet", hive_partitioning=True)
+    assert weather == {str(d): n for d, n in raw_weather.group_by("delivery_date").len().iter_rows()}  # 67, 72, 72

@@ -16,10 +16,11 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
 from assets.automation import downstream
-from assets.common import WAREHOUSE_POOL, DATA_ENGINEERING, SINGLE_RUN
+from assets.common import WAREHOUSE_POOL, DATA_ENGINEERING, SINGLE_RUN, per_partition
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.warehouse.lock import open_warehouse, warehouse_lock
+from resources.warehouse.partition_counts import rows_per_day
 from resources.warehouse.selection import tests_on_unbuilt_daily_models
 
 DAILY_SELECT = "tag:daily"
@@ -84,10 +85,13 @@ def dbt_project() -> DbtProject:
     return project
 
 
-def _relation_metadata(settings: Settings, relations: dict[dg.AssetKey, tuple[str, str]]) -> dict:
+def _relation_metadata(settings: Settings, relations: dict[dg.AssetKey, tuple[str, str]],
+                       window: tuple[str, str] | None = None) -> tuple[dict, dict]:
     """Row counts and schemas, read after dbt has exited (it holds the warehouse's write lock
-    while it runs, so they cannot be fetched alongside it)."""
+    while it runs, so they cannot be fetched alongside it). For a daily window: the window's rows
+    (not the whole table's) and each day's own count (resources/warehouse/partition_counts.py)."""
     out: dict = {}
+    per_day: dict = {}
     with open_warehouse(settings, read_only=True) as wh:
         for key, (schema, name) in relations.items():
             cols = wh.execute(
@@ -97,13 +101,17 @@ def _relation_metadata(settings: Settings, relations: dict[dg.AssetKey, tuple[st
             ).fetchall()
             if not cols:
                 continue
-            rows = wh.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            table_rows = wh.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
             out[key] = {
-                "dagster/row_count": rows,
+                "dagster/row_count": table_rows,
                 "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in cols]),
                 "dagster/relation_identifier": f"{schema}.{name}",
             }
-    return out
+            days = rows_per_day(wh, schema, name, [c for c, _ in cols], *window) if window else None
+            if days is not None:
+                per_day[key] = days
+                out[key] |= {"dagster/row_count": sum(days.values()), "table_rows": table_rows}
+    return out, per_day
 
 
 def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings,
@@ -118,7 +126,8 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Se
     with warehouse_lock(settings):
         os.environ.update(settings.dbt_env())  # read by profiles.yml and the source locations
         events = list(dbt.cli(args, context=context).stream())
-        extra = _relation_metadata(settings, relations)
+        window = (dbt_vars["window_start"], dbt_vars["window_end"]) if dbt_vars else None
+        extra, per_day = _relation_metadata(settings, relations, window)
     for event in events:
         if isinstance(event, dg.Output):
             key = context.assets_def.keys_by_output_name.get(event.output_name)
@@ -127,6 +136,8 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Se
         if isinstance(event, (dg.Output, dg.AssetMaterialization)) and key in extra:
             event = event.with_metadata({**event.metadata, **extra[key]})
         yield event
+    for key, days in per_day.items():  # after the outputs: each day's own count (common.per_partition)
+        yield from per_partition(key, {d: {"dagster/row_count": n} for d, n in days.items()})
 
 
 def build_dbt_assets(project: DbtProject, daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
