@@ -1,17 +1,22 @@
 {{ config(meta={'dagster': {'ref': {'name': 'fct_flights'}}}) }}
 -- Reconciliation: every flight in the raw zone is in fct_flights once, and fct_flights holds
--- nothing the raw zone does not. Returns one row per discrepancy.
+-- nothing the raw zone does not. Returns one row per discrepancy. Checked over the partition
+-- window being built (every day once over a backfill; the whole zone without a window).
 
 with raw_ids as (
-    select flight_id from {{ ref('stg_nycflights__flights') }}
+    select flight_id from {{ ref('stg_nycflights__flights') }} where {{ in_partition_window('delivery_date') }}
 ),
 
 curated_ids as (
-    select flight_id from {{ ref('fct_flights') }}
+    select flight_id from {{ ref('fct_flights') }} where {{ in_partition_window('flight_date') }}
 ),
 
-raw_count as (select count(*) as n from {{ source('nycflights', 'flights') }}),
-curated_count as (select count(*) as n from {{ ref('fct_flights') }})
+raw_count as (
+    select count(*) as n from {{ source('nycflights', 'flights') }} where {{ in_partition_window('delivery_date') }}
+),
+curated_count as (
+    select count(*) as n from {{ ref('fct_flights') }} where {{ in_partition_window('flight_date') }}
+)
 
 select 'in raw, not curated' as problem, flight_id from raw_ids anti join curated_ids using (flight_id)
 union all
