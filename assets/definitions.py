@@ -14,6 +14,7 @@ from assets.warehouse.dbt import build_dbt_assets, dbt_project
 from assets.jobs import build_jobs
 from assets.ml.model import FEATURES_KEY, build_ml_assets
 from assets.ml.backtest import build_backtest_asset
+from assets.monitoring.daily import build_daily_monitoring
 from assets.monitoring.reports import build_alert_sensors, build_monitoring
 from assets.raw.deliveries import build_raw_asset
 from assets.raw.landing import build_landing_sensor
@@ -32,6 +33,7 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
     monthly = monthly_partitions(sources)
     ml.append(build_backtest_asset(monthly))
     monitoring, checks = build_monitoring(monthly)
+    monitoring.append(build_daily_monitoring(daily))
     catalog = build_catalog_asset(
         [*dbt_reference.keys, *dbt_daily.keys, *(k for a in [*ml, *monitoring] for k in a.keys)]
     )

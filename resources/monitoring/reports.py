@@ -90,6 +90,21 @@ def month_file(settings: Settings, kind: str, month: str) -> Path:
     return monitoring_dir(settings) / kind / f"month={month}.parquet"
 
 
+def day_file(settings: Settings, kind: str, day: date) -> Path:
+    return monitoring_dir(settings) / kind / f"day={day.isoformat()}.parquet"
+
+
+def write_daily_rows(settings: Settings, kind: str, rows: pl.DataFrame) -> dict[date, int]:
+    """One file per day (``metric_date``), so a new day writes only its own file and a monthly
+    run rewrites its days; a month file of the earlier layout is removed when its days are."""
+    written = {}
+    for (day,), part in rows.partition_by("metric_date", as_dict=True).items():
+        write_parquet_atomic(part, day_file(settings, kind, day))
+        month_file(settings, kind, month_key(day)).unlink(missing_ok=True)
+        written[day] = part.height
+    return written
+
+
 # --- in-sample vs out-of-sample ----------------------------------------------------------------
 def out_of_sample_from(record: dict) -> date:
     """First day the model never saw (training or selection). A record without a split (not a
@@ -367,14 +382,14 @@ def monitor_drift_month(settings: Settings, registry, start: date, end: date, lo
             "prediction_mean": float(current[PREDICTION].mean()), "threshold": share_warn}
     if reference is None:
         log(f"{month}: fewer than {MIN_REFERENCE_DAYS} days of features before {start}: drift not judged")
-        write_parquet_atomic(daily_drift_rows(current, None, version, oos_from), month_file(settings, "daily_drift", month))
+        write_daily_rows(settings, "daily_drift", daily_drift_rows(current, None, version, oos_from))
         return write_sidecar(settings.reports_dir, "drift", month, {
             **base, "status": NOT_JUDGED, "alarm": False, "drift_share": None, "drifted_features": 0,
             "drifted_feature_names": [], "prediction_drift": None, "prediction_drifted": False,
             "reason": f"no reference: fewer than {MIN_REFERENCE_DAYS} days of features before {start}"})
     profile = model_drift_profile(settings, registry, version, log)
     verdict = judge(reference, current, profile, share_warn)
-    write_parquet_atomic(daily_drift_rows(current, verdict, version, oos_from), month_file(settings, "daily_drift", month))
+    write_daily_rows(settings, "daily_drift", daily_drift_rows(current, verdict, version, oos_from))
     summary = {
         **base, "status": "judged", "alarm": verdict.alarm, "reason": verdict.reason or "within training variation",
         "drift_share": verdict.share, "drifted_features": len(verdict.drifted), "drifted_feature_names": verdict.drifted,
@@ -472,7 +487,7 @@ def monitor_quality_month(settings: Settings, registry, start: date, end: date, 
     sample = OUT_OF_SAMPLE if ins.height == 0 else IN_SAMPLE if oos.height == 0 else MIXED
     holdout = (record.get("test") or {}).get("roc_auc")
     oos_auc = auc(oos)
-    write_parquet_atomic(daily_quality_rows(current, version, oos_from), month_file(settings, "daily_quality", month))
+    write_daily_rows(settings, "daily_quality", daily_quality_rows(current, version, oos_from))
     summary = {
         "model_version": version, "sample": sample, "out_of_sample_from": str(oos_from) if oos_from != date.max else None,
         "roc_auc": oos_auc, "out_of_sample_flights": oos.height,
