@@ -129,10 +129,12 @@ def test_backtest_is_out_of_sample_never_promotable_and_recomputes_from_the_cata
     registry = Registry(settings)
     production = registry.production_version()
     assert lh.run(BACKTEST_JOB, "2013-01-01", "2013-02-01").success
-    # January has no earlier day to learn from: only February is materialized, with its own figures.
+    # January has no earlier day to learn from: recorded with no rows and why (so a backfill counts
+    # it done); February has its own figures.
     events = lh.instance.fetch_materializations(BACKTEST_KEY, limit=10).records
     months = {e.partition_key: e.asset_materialization.metadata for e in events}
-    assert set(months) == {"2013-02-01"}
+    assert set(months) == {"2013-01-01", "2013-02-01"}
+    assert months["2013-01-01"]["dagster/row_count"].value == 0 and "no earlier" in months["2013-01-01"]["skipped"].value
     scores = pl.read_parquet(backtest_scores_dir(settings) / "*" / "part.parquet")
     assert scores["flight_date"].min() == date(2013, 2, 1)
     assert (scores["trained_through"] < scores["flight_date"]).all()

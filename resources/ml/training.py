@@ -7,6 +7,8 @@ split would put near-copies of test rows in training and flatter the model.
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -84,11 +86,39 @@ def boosted_pipeline(learning_rate: float = 0.05, max_leaf_nodes: int = 15, min_
     return Pipeline([("pre", pre), ("model", model)])
 
 
-def blend_pipeline(C: float = 1.0, **boosted) -> VotingClassifier:
+class MeanOfProbabilities:
+    """The blend: the mean of fitted members' probabilities, what a soft VotingClassifier
+    computes, built from members that are already fitted. Training fits the boosted trees and the
+    logistic model as candidates anyway; the blend reuses them instead of fitting both again
+    (21 s of a 50 s training on the year, measured), with identical predictions."""
+
+    def __init__(self, members: list):
+        self.members = members
+        self.classes_ = np.array([0, 1])
+
+    def predict_proba(self, x) -> np.ndarray:
+        return np.mean([m.predict_proba(x) for m in self.members], axis=0)
+
+
+class _Blend:
+    """``fit`` for the blend family when its members are not at hand (the backtest)."""
+
+    def __init__(self, C: float = 1.0, **boosted):
+        self.C, self.boosted = C, boosted
+
+    def fit(self, x, y) -> MeanOfProbabilities:
+        return MeanOfProbabilities([boosted_pipeline(**self.boosted).fit(x, y), logistic_pipeline(self.C).fit(x, y)])
+
+
+def blend_pipeline(C: float = 1.0, **boosted) -> _Blend:
     """The mean of the boosted trees' and the logistic model's probabilities (soft voting): the two
     err differently, and the mean gained 0.006 of validation ROC AUC over either alone."""
-    return VotingClassifier([("boosted", boosted_pipeline(**boosted)), ("logistic", logistic_pipeline(C))],
-                            voting="soft")
+    return _Blend(C, **boosted)
+
+
+def blend_members(params: dict) -> tuple[tuple[str, dict], tuple[str, dict]]:
+    boosted = {k: v for k, v in params.items() if k != "C"}
+    return ("hist_gradient_boosting", boosted), ("logistic", {"C": params.get("C", 1.0)})
 
 
 CANDIDATES: dict[str, list[dict]] = {
@@ -164,9 +194,16 @@ def train_and_select(data: pl.DataFrame, split: TimeSplit) -> TrainingResult:
     y = {k: v["is_late"].to_numpy() for k, v in parts.items()}
     best: tuple[float, str, dict, Pipeline] | None = None
     tried = []
+    fitted: dict[str, object] = {}  # the candidates' fitted pipelines, which the blend reuses
     for family, grid in CANDIDATES.items():
         for params in grid:
-            pipe = fit(family, params, parts["train"])
+            members = [fitted.get(json.dumps([f, p], sort_keys=True)) for f, p in blend_members(params)] \
+                if family == "blend" else []
+            if members and all(m is not None for m in members):
+                pipe = MeanOfProbabilities(members)
+            else:
+                pipe = fit(family, params, parts["train"])
+            fitted[json.dumps([family, params], sort_keys=True)] = pipe
             auc = float(roc_auc_score(y["validation"], pipe.predict_proba(x["validation"])[:, 1]))
             tried.append({"family": family, "params": params, "validation_roc_auc": round(auc, 4)})
             if best is None or auc > best[0]:
