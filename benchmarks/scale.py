@@ -4,8 +4,9 @@
 
 Generates the scale-factor data set (resources/raw/scale_data.py) in a temporary folder, then builds
 everything in a temporary lakehouse (LAKEHOUSE_ROOT, DAGSTER_HOME and LAKEHOUSE_SOURCES all point
-into it) with the job sequence of `make run` (assets/build_all.py). Each job runs in its own child
-process, so each step is measured alone: wall time, and the peak resident memory of the whole
+into it), the same assets `make run` builds (assets/bootstrap.py plans them as two asset
+backfills; here one job per step, so each step is measured alone). Each job runs in its own child
+process: wall time, and the peak resident memory of the whole
 process tree (the step's Python process plus its dbt subprocesses), sampled every 0.2 s.
 
 Nothing is asserted: it prints a per-step table, writes results.json beside the step logs, and
@@ -46,8 +47,8 @@ from resources.raw.scale_data import ScaleDataError, generate, parse_sf  # noqa:
 SAMPLE_SECONDS = 0.2
 MiB = 2**20
 
-# The sequence of assets/build_all.py (`make run`), one child process per job. "daily" and
-# "monthly" ask for the job's whole partition range in one run, as build_all does.
+# The assets of `make run`, one child process per job so each is measured alone. "daily" and
+# "monthly" ask for the job's whole partition range in one run, as a single-run backfill does.
 APPROVAL = {"approver": "bench-scale (bootstrap)", "reason": "first production model of a scale benchmark"}
 STEPS: tuple[tuple[str, str, str | None, dict], ...] = (
     ("reference", REFERENCE_JOB, None, {}),
