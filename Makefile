@@ -13,7 +13,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test test-fast dev serve docs backup restore monitor-ui sandbox install manifest bench bench-scale promote rollback clean
+.PHONY: run test test-fast dev serve docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback clean
 
 run: install manifest  ## install, then materialize every asset and partition
 	@start=$$(date +%s); $(PY) -m assets.bootstrap; rc=$$?; \
@@ -61,6 +61,10 @@ backup: install  ## DEST=...: copy what cannot be rebuilt (deliveries, registry,
 
 restore: install  ## SRC=...: into an empty lakehouse root, every file checked first; then `make run`
 	$(PY) -m resources.core.backup restore
+
+reproduce: export REPRODUCE_VERSION := $(value VERSION)
+reproduce: install  ## [VERSION=...]: retrain a registered model from its record, compare predictions
+	$(PY) -c 'import os, sys; from resources.ml.reproduce import main; sys.exit(main([os.environ["REPRODUCE_VERSION"]]))'
 
 bench: install manifest  ## timing goals (benchmarks/), never run by `make test`; scoring needs `make run` first
 	$(PY) benchmarks/backfill_year.py

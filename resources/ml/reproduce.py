@@ -1,0 +1,75 @@
+"""Rebuild a registered model from its record and show it is the same model.
+
+    make reproduce VERSION=flight-delay-...     # default: the production model
+
+Retrains the recorded family and parameters on the recorded training window, from the features
+as they are now, and compares both models' predictions on the recorded test window (equal means
+a max abs difference <= 1e-9). It says what differs when anything does: the data version (hash
+of the labelled window's rows), the code version (git commit + hash of resources/ml), or the
+predictions. Fits are deterministic (fixed random_state, no early stopping), so the same data
+and code give the same model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from resources.core.settings import Settings
+from resources.ml.candidate import code_version, labelled_window
+from resources.ml.registry import Registry
+from resources.ml.training import TimeSplit, fit, predict
+
+TOLERANCE = 1e-9
+
+
+def reproduce(settings: Settings, version: str | None = None) -> dict:
+    registry = Registry(settings)
+    version = version or registry.production_version()
+    if not version:
+        raise ValueError("no production model: give a model version (ml.model_registry)")
+    record = registry.record(version)
+    split = TimeSplit(*(date.fromisoformat(record["split"][k])
+                        for k in ("train_start", "validation_start", "test_start", "test_end")))
+    data = labelled_window(settings, split)
+    data_version = hashlib.sha256(data.hash_rows().to_numpy().tobytes()).hexdigest()[:16]
+    differs = []
+    if data_version != record.get("data_version"):
+        differs.append(f"data version {data_version} != recorded {record.get('data_version')} "
+                       "(the labelled window's rows changed: a re-delivery, or features rebuilt by other code)")
+    code = code_version()
+    if code != record.get("code_version"):
+        differs.append(f"code version {code} != recorded {record.get('code_version')}")
+    train = data.filter(pl.col("flight_date") < split.validation_start)
+    test = data.filter(pl.col("flight_date") >= split.test_start)
+    rebuilt = fit(record["family"], record["params"], train)
+    p_new, p_registered = predict(rebuilt, test), predict(registry.load(version), test)
+    max_diff = float(np.max(np.abs(p_new - p_registered))) if len(p_new) else 0.0
+    if max_diff > TOLERANCE:
+        differs.append(f"predictions on the test window differ by up to {max_diff:.3g} "
+                       f"({int((np.abs(p_new - p_registered) > TOLERANCE).sum())} of {len(p_new)} flights)")
+    return {"model_version": version, "family": record["family"], "train_rows": train.height,
+            "test_rows": test.height, "max_abs_diff": max_diff, "equal": max_diff <= TOLERANCE,
+            "data_version": data_version, "code_version": code, "differs": differs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m resources.ml.reproduce", description=__doc__.split("\n")[0])
+    parser.add_argument("version", nargs="?", default="")
+    args = parser.parse_args(argv)
+    out = reproduce(Settings.from_env(), args.version or None)
+    verdict = "reproduced" if out["equal"] else "NOT reproduced"
+    print(f"{out['model_version']} ({out['family']}): {verdict}: retrained on {out['train_rows']:,} rows, "
+          f"max abs difference {out['max_abs_diff']:.3g} over {out['test_rows']:,} test flights")
+    for line in out["differs"]:
+        print(f"  differs: {line}")
+    return 0 if out["equal"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""A registered model is rebuilt from its record with the same predictions, or told what differs."""
+
+from __future__ import annotations
+
+import shutil
+
+import polars as pl
+
+from resources.ml.reproduce import reproduce
+from resources.ml.store import features_dir
+from tests.conftest import make_lakehouse
+
+
+def test_the_production_model_is_reproduced_and_a_changed_day_is_named(ml_lakehouse, tmp_path):
+    out = reproduce(ml_lakehouse.settings)
+    assert out["equal"] and out["max_abs_diff"] <= 1e-9, out
+    assert not any(d.startswith("data version") for d in out["differs"]), out["differs"]
+
+    src = ml_lakehouse.settings.root
+    shutil.copytree(src, tmp_path / "lakehouse")
+    shutil.copytree(src.parent / f"{src.name}.secrets", tmp_path / "lakehouse.secrets")
+    lh = make_lakehouse(tmp_path / "lakehouse")
+    day = features_dir(lh.settings) / "flight_date=2013-01-10" / "part.parquet"
+    frame = pl.read_parquet(day)
+    frame.with_columns(pl.col("distance_mi") * 2).write_parquet(day)  # features edited by hand
+    changed = reproduce(lh.settings)
+    assert not changed["equal"]
+    assert any(d.startswith("data version") for d in changed["differs"])
+    assert any(d.startswith("predictions on the test window differ") for d in changed["differs"])
