@@ -134,3 +134,11 @@ def test_time_travel_opens_any_kept_version_by_name_or_time_and_says_what_change
         connect_catalog_as_of(lakehouse.settings, version=first)
     with connect_catalog(lakehouse.settings) as con:  # the history still lists it
         assert con.execute("select count(*) from catalog.versions").fetchone()[0] == 3
+
+
+def test_every_curated_column_is_described(ml_lakehouse):
+    """The catalog is searchable by meaning: no curated column (dims, facts, snapshots) without one."""
+    with connect_catalog(ml_lakehouse.settings) as con:
+        bare = con.execute("select table_name || '.' || column_name from catalog.columns "
+                           "where schema_name = 'curated' and description = '' order by 1").fetchall()
+    assert bare == []

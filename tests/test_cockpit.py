@@ -25,6 +25,9 @@ def test_every_asset_check_and_job_says_what_it_is_and_tables_carry_their_column
     for spec in graph.asset_check_keys:
         check = graph.get_check_spec(spec)
         assert (check.description or "").strip(), f"check {spec.name} on {spec.asset_key.to_user_string()} has no description"
+        if "dbt" in node.kinds or key.path[0] in ("staging", "intermediate", "curated", "snapshots"):
+            url = node.metadata.get("dbt_docs")
+            assert url is not None and url.url.endswith(f".{key.path[-1]}"), key  # its dbt docs page
     for job in defs.jobs:
         assert (job.description or "").strip(), f"job {job.name} has no description"
 

@@ -17,7 +17,7 @@ from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from assets.automation import downstream
 from assets.common import WAREHOUSE_POOL, DATA_ENGINEERING, SINGLE_RUN, per_partition
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.core.settings import DBT_PROJECT_DIR, Settings
+from resources.core.settings import DBT_PROJECT_DIR, REPORTS_URL, Settings
 from resources.warehouse.lock import open_warehouse, warehouse_lock
 from resources.warehouse.partition_counts import rows_per_day
 from resources.warehouse.selection import tests_on_unbuilt_daily_models
@@ -39,7 +39,11 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(
             group_name=group, owners=[DATA_ENGINEERING], automation_condition=downstream(),
         ).merge_attributes(
-            kinds={"duckdb"}
+            kinds={"duckdb"},
+            # The model's page in dbt's documentation site (`make docs`, served by `make dev`).
+            metadata={"dbt_docs": dg.MetadataValue.url(
+                f"{os.environ.get('LAKEHOUSE_REPORTS_URL', REPORTS_URL).rstrip('/')}/dbt-docs/index.html"
+                f"#!/{props['resource_type']}/{unique_id}")},
         )
 
 

@@ -218,7 +218,8 @@ def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str,
                 table = node.get("alias") or node["name"]
                 for column, spec in (node.get("columns") or {}).items():
                     if spec.get("description"):
-                        out[(node["schema"], table, column)] = " ".join(spec["description"].split())
+                        schema = PUBLISHED_SCHEMAS.get(node["schema"], node["schema"])  # snapshots publish as curated
+                        out[(schema, table, column)] = " ".join(spec["description"].split())
     for v in external:  # the feature definitions table describes ml.flight_features' columns
         if (v.schema, v.name) == ("ml", "feature_definitions") and _has_files(v.parquet_glob):
             with duckdb.connect() as mem:
