@@ -42,9 +42,10 @@ def test_backup_restore_rebuilds_the_same_flights_and_scores(ml_lakehouse, tmp_p
         restore(Settings(root=target), damaged)
     assert not target.exists()
 
-    # Without the keys the restore says which keys to bring back.
+    # Without the keys the restore says which keys to bring back, and writes nothing.
     with pytest.raises(BackupError, match="LAKEHOUSE_REGISTRY_KEY"):
         restore(Settings(root=tmp_path / "nokeys" / "lakehouse"), tmp_path / "backup")
+    assert not (tmp_path / "nokeys" / "lakehouse").exists()
 
     # The operator brings the keys from the secret store; then the graph rebuilds everything derived.
     shutil.copytree(source.root.parent / f"{source.root.name}.secrets", target.parent / "lakehouse.secrets")

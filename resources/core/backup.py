@@ -120,27 +120,37 @@ def restore(settings: Settings, src: Path) -> dict:
         raise BackupError(f"{root} is not empty: restore into an empty lakehouse root (LAKEHOUSE_ROOT)")
     if manifest["environment"] != settings.env:
         raise BackupError(f"the backup is of a {manifest['environment']} lakehouse; this is {settings.env}")
+    _check_keys(settings, Path(src).expanduser().resolve() / "data")  # before anything is written
     started = time.perf_counter()
     for rel in manifest["files"]:
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(src) / "data" / rel, target)
-    _check_keys(settings)
     return {**manifest, "restore_seconds": round(time.perf_counter() - started, 2)}
 
 
-def _check_keys(settings: Settings) -> None:
-    """The restored registry must verify with this machine's keys (same chain, same seals)."""
-    from resources.ml.registry import Registry
+def _check_keys(settings: Settings, data: Path) -> None:
+    """The backup's registry must verify with the keys this root will use (same chain, same
+    seals); otherwise nothing is restored and the message says which keys to bring back."""
+    from resources.core.secrets_store import secrets_dir
+    from resources.ml.registry_chain import KEY_ENV, verify_chain, verify_record
 
+    audit = data / "ml" / "registry" / "audit.jsonl"
+    if not audit.exists():
+        return
+    # Read, never generate: a new random key here would only mismatch later.
+    stored = secrets_dir(settings) / "registry.key"
+    key = (os.environ.get(KEY_ENV, "").strip() or (stored.read_text().strip() if stored.exists() else "")).encode()
     try:
-        Registry(settings).audit()
-        for version in Registry(settings).versions():
-            Registry(settings).record(version)
+        if not key:
+            raise BackupError(f"no registry key: neither {KEY_ENV} nor {stored}")
+        verify_chain(key, [line for line in audit.read_text().splitlines() if line.strip()], audit)
+        for record in sorted((data / "ml" / "registry" / "models").glob("*.json")):
+            verify_record(key, json.loads(record.read_text()), record)
     except Exception as exc:  # noqa: BLE001 - any failure here means the keys are not the backup's
-        raise BackupError(f"restored, but the registry does not verify with this machine's keys ({exc}). Restore "
-                          f"the keys from your secret store into {settings.secrets_dir} or the environment "
-                          "(LAKEHOUSE_REGISTRY_KEY, LAKEHOUSE_PSEUDONYM_KEY) before `make run`.") from None
+        raise BackupError(f"the backup's registry does not verify with the keys for {settings.root} ({exc}); "
+                          f"nothing restored. Bring the keys from your secret store into {settings.secrets_dir} "
+                          "or the environment (LAKEHOUSE_REGISTRY_KEY, LAKEHOUSE_PSEUDONYM_KEY), then restore.") from None
 
 
 def main(argv: list[str] | None = None) -> int:
