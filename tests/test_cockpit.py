@@ -57,3 +57,16 @@ def test_each_raw_and_dbt_day_of_a_single_run_backfill_carries_its_own_row_count
                for d in per_day}
     raw_weather = pl.read_parquet(lakehouse.settings.raw_dir / "weather" / "**" / "*.parquet", hive_partitioning=True)
     assert weather == {str(d): n for d, n in raw_weather.group_by("delivery_date").len().iter_rows()}  # 67, 72, 72
+
+
+def test_report_locations_are_links_the_ui_opens_and_other_paths_stay_paths(tmp_path, monkeypatch):
+    from assets.common import location
+    from resources.core.settings import Settings
+
+    settings = Settings(root=tmp_path / "lakehouse")
+    report = location(settings, settings.reports_dir / "drift" / "2013-02.html", "report")
+    assert report["report"].path.endswith("2013-02.html")
+    assert report["report_link"].url == "http://127.0.0.1:3001/drift/2013-02.html"
+    monkeypatch.setenv("LAKEHOUSE_REPORTS_URL", "http://reports.internal:8080/")
+    assert location(settings, settings.reports_dir / "index.html")["path_link"].url == "http://reports.internal:8080/index.html"
+    assert set(location(settings, settings.root / "raw" / "flights")) == {"path"}  # data is not served

@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 
 from assets.automation import month_closed
-from assets.common import SINGLE_RUN, frame_table
+from assets.common import SINGLE_RUN, frame_table, location
 from assets.ml.model import FEATURES_KEY, SCORES_KEY
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.features import DATA_SCIENCE
@@ -57,8 +57,8 @@ def _summary_metadata(settings: Settings, results: dict[str, dict], columns: lis
     return {
         "months": len(results), "by_month": _table(results, columns),
         "trend": dg.MetadataValue.md(md_trend(read_sidecars(settings.reports_dir))),
-        "index": dg.MetadataValue.path(str(index)),
-        "report": dg.MetadataValue.path(str(settings.reports_dir / last["html"]) if last.get("html") else str(index)),
+        **location(settings, index, "index"),  # the path, and a link `make dev` serves
+        **location(settings, settings.reports_dir / last["html"] if last.get("html") else index, "report"),
         "model_version": last.get("model_version", ""),
         "evidently_runs_skipped": sum(bool(r.get("evidently_skipped")) for r in results.values()),
     }
