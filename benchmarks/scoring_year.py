@@ -1,40 +1,43 @@
-"""Scoring timing: a year of daily partitions in one run vs one run per partition, and model
-throughput at 10x the embedded data.
+"""Scoring throughput on a year, end to end (read features, predict, validate, write scores): the
+old path (one predict call per day) and ``score_days`` (one predict call per chunk of days), side
+by side in one process, plus the check that both give the registered artifact's probabilities.
 
-Runs on a temporary copy of an already built lakehouse (``make run`` first), so it neither
-rewrites nor archives the real scores.
+Runs on a temporary copy of the ML zone of an already built lakehouse (``make run`` first), so it
+neither rewrites nor archives the real scores.
 
-    make bench
+    .venv/bin/python benchmarks/scoring_year.py            # LAKEHOUSE_ROOT selects the lakehouse
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
+from datetime import date
 from pathlib import Path
 
-import dagster as dg
+import numpy as np
 import polars as pl
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as END
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as START
 
-from assets.definitions import build_definitions
-from assets.jobs import SCORE_JOB
-from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.registry import Registry
-from resources.ml.store import features_dir, read_days
-from resources.ml.training import predict
 from resources.core.settings import Settings
+from resources.ml.registry import Registry
+from resources.ml.scoring import now_utc, score_days, score_frame, validate_scores, write_day
+from resources.ml.store import day_file, features_dir, scores_dir
 
 warnings.filterwarnings("ignore")
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-PER_PARTITION_SAMPLE = 3
-SCALE = 10
+
+
+def per_day(settings: Settings, registry: Registry, days: list[date]) -> None:
+    """The path before batching: one read, one predict call and one write per day."""
+    version = registry.production_version()
+    pipeline, scored_at = registry.load(version), now_utc()
+    for day in days:
+        features = pl.read_parquet(day_file(features_dir(settings), day))
+        scores = score_frame(pipeline, features, version, scored_at)
+        validate_scores(scores, features)
+        write_day(settings, day, scores)
 
 
 def main() -> None:
@@ -43,43 +46,48 @@ def main() -> None:
         raise SystemExit(f"no production model under {source.root}: run `make run` first")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "lakehouse"
-        shutil.copytree(source.root, root, ignore=shutil.ignore_patterns("published", "sandbox", "*.duckdb"))
+        root.mkdir()
+        for f in source.root.iterdir():  # the environment marker and the like
+            if f.is_file() and f.suffix != ".duckdb":
+                shutil.copy2(f, root / f.name)
+        shutil.copytree(source.root / "ml", root / "ml",
+                        ignore=shutil.ignore_patterns("scores", "scores_archive", "backtest_scores"))
         settings = Settings(root=root, env=source.env)
-        defs = build_definitions(LakehouseResource(root=str(root), env=source.env))
-        instance = dg.DagsterInstance.ephemeral()
-        job = defs.resolve_job_def(SCORE_JOB)
-        keys = job.partitions_def.get_partition_keys()
-
-        def timed(tags: dict) -> float:
-            started = time.perf_counter()
-            assert job.execute_in_process(instance=instance, tags=tags, run_config=QUIET).success
-            return time.perf_counter() - started
-
-        year = timed({START: keys[0], END: keys[-1]})
-        # One run per partition, launched as Dagster launches runs: a new process that loads the
-        # code location and executes the run (what a per-partition backfill pays 365 times).
-        env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "DAGSTER_HOME": tmp}
-        per_day = []
-        for key in keys[:PER_PARTITION_SAMPLE]:
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "assets.definitions",
-                            "--select", "ml/flight_delay_scores", "--partition", key],
-                           env=env, check=True, capture_output=True)
-            per_day.append(time.perf_counter() - started)
-
+        from resources.core.secrets_store import secrets_dir  # the registry key lives beside the root
+        if secrets_dir(source).exists():
+            shutil.copytree(secrets_dir(source), secrets_dir(settings))
         registry = Registry(settings)
-        pipeline = registry.load(registry.production_version())
-        features = read_days(features_dir(settings))
-        big = pl.concat([features] * SCALE)
-        started = time.perf_counter()
-        predict(pipeline, big)
-        predict_s = time.perf_counter() - started
+        days = sorted(date.fromisoformat(p.parent.name.split("=", 1)[1])
+                      for p in features_dir(settings).glob("flight_date=*/part.parquet"))
+        flights = sum(pl.scan_parquet(day_file(features_dir(settings), d)).select(pl.len()).collect().item()
+                      for d in days)
 
-    mean = sum(per_day) / len(per_day)
-    print(f"score {len(keys)} partitions in ONE run:          {year:7.1f} s ({features.height:,} flights)")
-    print(f"one launched run per partition (mean of {len(per_day)}): {mean:7.1f} s/run -> {mean * len(keys) / 60:.0f} min for {len(keys)}")
-    print(f"model throughput at {SCALE}x ({big.height:,} rows):  {big.height / predict_s:,.0f} rows/s "
-          f"-> {predict_s / 60:.1f} min for a year at {SCALE}x")
+        started = time.perf_counter()
+        per_day(settings, registry, days)
+        old_s = time.perf_counter() - started
+        old = pl.read_parquet(str(scores_dir(settings) / "*" / "part.parquet")).sort("flight_id")
+        shutil.rmtree(scores_dir(settings))
+        shutil.rmtree(root / "ml" / "scores_archive", ignore_errors=True)
+
+        started = time.perf_counter()
+        score_days(settings, registry, days)
+        new_s = time.perf_counter() - started
+        new = pl.read_parquet(str(scores_dir(settings) / "*" / "part.parquet")).sort("flight_id")
+
+        # Equal to the registered artifact's predict_proba, computed afresh in one call.
+        from resources.ml.store import read_days
+        from resources.ml.training import predict
+        features = read_days(features_dir(settings)).sort("flight_id")
+        reference = predict(registry.load(registry.production_version()), features)
+        diff_new = float(np.max(np.abs(new["p_late"].to_numpy() - reference))) if len(reference) else 0.0
+        diff_old = float(np.max(np.abs(old["p_late"].to_numpy() - reference))) if len(reference) else 0.0
+
+    load = os.getloadavg()[0]
+    print(f"{len(days)} days, {flights:,} flights, load average {load:.2f}")
+    print(f"per-day predict (old):   {old_s:6.1f} s  {flights / old_s:10,.0f} rows/s")
+    print(f"score_days (batched):    {new_s:6.1f} s  {flights / new_s:10,.0f} rows/s")
+    print(f"ratio batched / per-day: {old_s / new_s:6.2f}x")
+    print(f"max |p - artifact predict_proba|: batched {diff_new:.2e}, per-day {diff_old:.2e}")
 
 
 if __name__ == "__main__":

@@ -53,27 +53,36 @@ def labelled_window(settings: Settings, split: TimeSplit) -> pl.DataFrame:
 
 
 def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_id: str) -> Candidate:
+    timings, t0 = {}, time.perf_counter()
     data = labelled_window(settings, split)
+    timings["read_seconds"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
     # The audit judges the training window only: the test window stays unseen until the end.
     audit = leakage_audit(data.filter(pl.col("flight_date") < split.validation_start))
     write_parquet_atomic(audit, leakage_audit_path(settings))
     assert_audit_passes(audit)  # fails the build before anything is trained or registered
+    timings["audit_seconds"] = round(time.perf_counter() - t0, 2)
     started = time.perf_counter()
     result = train_and_select(data, split)
+    timings["train_and_select_seconds"] = round(time.perf_counter() - started, 2)
+    t0 = time.perf_counter()
     # Monitoring compares production traffic with this: training rows and the model's own scores,
     # and judges drift against thresholds from the training window's own month-to-month variation.
     train = data.filter(pl.col("flight_date") < split.validation_start)
     train = train.with_columns(pl.Series("p_late", predict(result.pipeline, train)))
     monitoring = {**monitoring, "drift_profile": drift_profile(train)}
     reference = train.sample(min(REFERENCE_ROWS, train.height), seed=0).sort("flight_id")
+    timings["monitoring_reference_seconds"] = round(time.perf_counter() - t0, 2)
     record = Registry(settings).register(result.pipeline, {
         "model_version": new_version(), "family": result.family, "params": result.params,
         "features": [f.name for f in FEATURES], "label": f"arr_delay >= {LATE_MINUTES} or cancelled or diverted",
         "split": {k: str(v) for k, v in vars(split).items()}, "rows": result.rows,
+        # which training rows the model learnt from: rebuild it with fit(..., max_rows, seed)
+        "train_sample": result.train_sample,
         "validation": result.validation, "test": result.test, "tried": result.tried,
         "data_version": hashlib.sha256(data.hash_rows().to_numpy().tobytes()).hexdigest()[:16],
         "code_version": code_version(), "dagster_run_id": run_id,
-        "training_seconds": round(time.perf_counter() - started, 1),
+        "training_seconds": round(time.perf_counter() - started, 1), "timings": timings,
         "monitoring": monitoring,
     }, reference=reference)
     return Candidate(record, result, audit)
