@@ -22,7 +22,6 @@ or altered file by name.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 
+from resources.core.parquet_io import sha256_file as _sha256
 from resources.core.settings import ENV_MARKER, Settings
 
 MANIFEST = "manifest.json"
@@ -44,12 +44,6 @@ class BackupError(RuntimeError):
     pass
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def files_to_keep(root: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from pathlib import Path
@@ -27,3 +28,12 @@ def remove_if_exists(path: Path) -> bool:
         return True
     except FileNotFoundError:
         return False
+
+
+def sha256_file(path: Path) -> str:
+    """Content hash of a file, read in 1 MiB chunks (artifacts, archived batches, backups, landings)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

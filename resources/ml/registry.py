@@ -22,7 +22,6 @@ record, so a swapped or damaged file is refused. Artifact paths are relative to 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import uuid
@@ -35,7 +34,7 @@ from typing import Any
 import joblib
 import polars as pl
 
-from resources.core.parquet_io import write_parquet_atomic
+from resources.core.parquet_io import sha256_file as sha256_of, write_parquet_atomic
 from resources.ml.registry_chain import KEY_ENV, seal_event, seal_record, verify_chain, verify_record
 from resources.core.secrets_store import load_or_create_key
 from resources.core.settings import Settings
@@ -60,12 +59,6 @@ def models_dir(settings: Settings) -> Path:
     return settings.root / "ml" / "models"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _now() -> str:

@@ -12,7 +12,6 @@ its ``batch_id`` lineage column.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from resources.core.parquet_io import sha256_file as _sha256
 from resources.core.settings import Settings
 
 PER_RUN_COLUMNS = ["_batch_id", "_ingested_at"]
@@ -31,12 +31,6 @@ def archive_dir(settings: Settings) -> Path:
     return settings.root / "raw_archive"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def same_rows(old: pl.DataFrame, new: pl.DataFrame | None) -> bool:

@@ -9,13 +9,13 @@ else in the folder is listed as ignored, never guessed at.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from resources.core.parquet_io import sha256_file
 from resources.raw.sources import SourceSpec
 
 
@@ -36,12 +36,6 @@ def _pattern(spec: SourceSpec) -> tuple[Path, re.Pattern]:
     return folder, re.compile(f"^{name}$")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def scan(spec: SourceSpec, cursor: str | None) -> tuple[list[Landed], str, list[str]]:
