@@ -13,7 +13,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test test-fast dev serve docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback clean
+.PHONY: run test test-fast dev docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback clean
 
 run: install manifest  ## install, then materialize every asset and partition
 	@start=$$(date +%s); $(PY) -m assets.bootstrap; rc=$$?; \
@@ -27,9 +27,6 @@ test-fast: install manifest  ## unit tests and dbt unit tests only (no Dagster r
 
 dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
 	$(PY) -m resources.core.dev_server -h 127.0.0.1 -p 3000 -w workspace.yaml
-
-serve: install manifest  ## scoring service on http://127.0.0.1:8080 (LAKEHOUSE_SERVE_PORT); needs `make run` first
-	$(PY) -m resources.serving.app --host 127.0.0.1
 
 docs: install manifest  ## dbt's documentation site, offline, in reports/dbt-docs/index.html
 	$(PY) -m resources.warehouse.docs
