@@ -13,7 +13,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test test-fast dev docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback clean
+.PHONY: run test test-fast dev serve docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback clean
 
 run: install manifest  ## install, then materialize every asset and partition
 	@start=$$(date +%s); $(PY) -m assets.bootstrap; rc=$$?; \
@@ -27,6 +27,11 @@ test-fast: install manifest  ## unit tests and dbt unit tests only (no Dagster r
 
 dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
 	$(PY) -m resources.core.dev_server -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+# PORT reaches Python through the environment (taken with $(value ...)), never through shell code.
+serve: export SERVE_PORT := $(value PORT)
+serve: install  ## [PORT=8080]: the scoring service on http://127.0.0.1:PORT (POST /v1/score, GET /v1/model)
+	$(PY) -m resources.serving.app
 
 docs: install manifest  ## dbt's documentation site, offline, in reports/dbt-docs/index.html
 	$(PY) -m resources.warehouse.docs

@@ -259,7 +259,11 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
     prior_precip = (
         inputs.weather.sort("observed_hour_local")
         .rolling(index_column="observed_hour_local", period="3h", closed="left", group_by="origin")
-        .agg(pl.col("precip_in").sum().alias("origin_prior_3h_precip_in"))
+        # Rounded for the same reason: a rolling sum adds and subtracts as it slides, so its last
+        # bits depend on where the series starts; built from a month of weather the value was
+        # -2.8e-17 where built from one day's it was 0.0 (622 of 949 flights of 2013-02-20),
+        # which sent flights down another branch (p_late off by up to 0.057 in the scoring service).
+        .agg(pl.col("precip_in").sum().round(6).alias("origin_prior_3h_precip_in"))
         .rename({"observed_hour_local": "_weather_hour"})
     )
     weather = inputs.weather.select(

@@ -45,17 +45,18 @@ def _read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.D
         return [pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table()) for sql, params in queries]
 
 
-def feature_input_queries(start: date, end: date) -> tuple[tuple[str, list], ...]:
+def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") -> tuple[tuple[str, list], ...]:
     """The curated inputs of features for [start, end): flights from HISTORY_DAYS before start,
     weather from the day before (the "prior 3 hours" of the first flights), planes, dates. The
-    same tables exist in the warehouse and in the analyst catalog (the scoring service reads these
-    queries from the catalog, so a served feature is computed from the very same rows)."""
+    same tables exist in the warehouse and in the analyst catalog, which publishes the snapshots
+    under ``curated`` (the scoring service reads these queries from the catalog with
+    ``snapshots="curated"``, so a served feature is computed from the very same rows)."""
     return (
         ("select * exclude (source_file, source_row, ingested_at) from curated.fct_flights "
          "where flight_date >= ? and flight_date < ?", [start - timedelta(days=HISTORY_DAYS), end]),
         ("select * from staging.stg_nycflights__weather where delivery_date >= ? and delivery_date < ?",
          [start - timedelta(days=1), end]),
-        ("select * from snapshots.planes_snapshot", []),
+        (f"select * from {snapshots}.planes_snapshot", []),
         ("select * from curated.dim_dates", []),
     )
 

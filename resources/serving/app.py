@@ -1,0 +1,102 @@
+"""The HTTP face of the scoring service (Starlette on uvicorn, both shipped with dagster-webserver).
+
+    POST /v1/score   {"flights": [...]} -> p_late, model_version and the features used, per flight
+    GET  /v1/model   the production model: version, holdout metrics, approval
+    GET  /healthz    200 when the registry verifies and the catalog opens, 503 otherwise
+
+Errors are JSON ``{"error": ..., "field": ...}``: 400 bad field, 413 too many flights or too large
+a body, 422 a date the lakehouse has no state for, 503 a registry that does not verify. Started by
+``make serve`` (``python -m resources.serving.app``): it refuses to start when the registry or the
+production artifact does not verify.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from resources.core.settings import Settings
+from resources.serving.requests import MAX_BODY_BYTES, RequestError, parse_request
+from resources.serving.service import ScoringService, ServiceUnavailable
+
+DEFAULT_PORT = 8080
+log = logging.getLogger("lakehouse.serving")
+
+
+def _error(exc: RequestError | ServiceUnavailable) -> JSONResponse:
+    if isinstance(exc, RequestError):
+        return JSONResponse(exc.as_json(), status_code=exc.status)
+    return JSONResponse({"error": str(exc), "field": None}, status_code=503)
+
+
+def create_app(service: ScoringService) -> Starlette:
+    async def score(request: Request) -> JSONResponse:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return _error(RequestError(f"body of {declared} bytes; at most {MAX_BODY_BYTES}", "body", 413))
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            return _error(RequestError(f"body of {len(raw)} bytes; at most {MAX_BODY_BYTES}", "body", 413))
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _error(RequestError(f"the body is not JSON: {exc}", "body"))
+        try:
+            flights = parse_request(body)
+            return JSONResponse(await run_in_threadpool(service.score, flights))
+        except (RequestError, ServiceUnavailable) as exc:
+            return _error(exc)
+
+    async def model(request: Request) -> JSONResponse:
+        try:
+            return JSONResponse(await run_in_threadpool(service.describe_model))
+        except ServiceUnavailable as exc:
+            return _error(exc)
+
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            return JSONResponse(await run_in_threadpool(service.health))
+        except ServiceUnavailable as exc:
+            return _error(exc)
+
+    return Starlette(routes=[
+        Route("/v1/score", score, methods=["POST"]),
+        Route("/v1/model", model, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ])
+
+
+def port_from_env(environ: dict[str, str] | None = None) -> int:
+    value = (os.environ if environ is None else environ).get("SERVE_PORT") or str(DEFAULT_PORT)
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SystemExit(f"PORT must be a TCP port number 1..65535, got {value!r}")
+    return int(value)
+
+
+def main() -> int:
+    import uvicorn
+
+    port = port_from_env()
+    settings = Settings.from_env()
+    try:
+        service = ScoringService(settings)
+    except ServiceUnavailable as exc:
+        print(f"scoring service refuses to start: {exc}", file=sys.stderr)
+        return 2
+    print(f"serving model {service.model.version} over catalog {service.catalog.version} "
+          f"on http://127.0.0.1:{port}", flush=True)
+    # Loopback only: the service has no authentication; put a gateway in front to expose it.
+    uvicorn.run(create_app(service), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""Scoring on request: the production model and the batch feature code, over the published catalog.
+
+A served flight of date D is scored from the lakehouse state as of D, exactly as batch scoring
+scores it: ``build_features`` (resources/ml/features.py) over the catalog's copy of the same
+curated tables (flights of the 28 days before D and D's own schedule, weather, aircraft registry
+versions, calendar). A flight the deliveries already hold for D, sent with the same schedule,
+gets the features of the delivered row, so its answer equals its batch score; a new or changed
+flight is added to D's schedule first (it counts in D's congestion and rotation features, and its
+history features read the days before D). Nothing the catalog learns after D enters (the features'
+leakage audit holds for this path too, since it is the same code).
+
+State is re-read only when it changes: the registry's audit trail (a promotion or rollback is an
+appended line; re-verified before use) and the catalog's current version (a publish swaps the
+file) are checked by ``stat`` on every request, ~2 µs each. A day's inputs and features are
+cached per catalog version (LRU of ``DAYS_CACHED`` days).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from resources.catalog.publish import connect_catalog
+from resources.core.pseudonym import load_key, pseudonymize
+from resources.core.settings import Settings
+from resources.ml import lifecycle
+from resources.ml.features import FEATURE_NAMES, FeatureInputs, build_features
+from resources.ml.registry import Registry, registry_dir
+from resources.ml.store import feature_input_queries
+from resources.ml.training import predict
+from resources.serving.requests import RequestError, ScheduledFlight
+
+DAYS_CACHED = 32  # ~1 MB of features and ~10 MB of inputs a day on the year: a month stays warm
+
+
+class ServiceUnavailable(RuntimeError):
+    """The registry or the catalog cannot be used (does not verify, or is missing): HTTP 503."""
+
+
+def _stamp(path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+# --- the model ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Model:
+    version: str
+    pipeline: object
+    record: dict
+    approval: dict | None
+    stamp: tuple | None
+
+    def describe(self) -> dict:
+        r = self.record
+        return {
+            "model_version": self.version, "status": lifecycle.PRODUCTION, "family": r.get("family"),
+            "registered_at": r.get("registered_at"), "artifact_sha256": r.get("artifact_sha256"),
+            "holdout": {"validation": r.get("validation"), "test": r.get("test"), "split": r.get("split")},
+            "approval": self.approval,
+        }
+
+
+def load_model(settings: Settings) -> Model:
+    """The verified production model: the audit chain, the record's MAC and the artifact's
+    sha256 are all checked (ServiceUnavailable names what failed)."""
+    registry = Registry(settings)
+    stamp = _stamp(registry_dir(settings) / "audit.jsonl")
+    try:
+        events = registry.audit()
+        version = lifecycle.production_version(lifecycle.statuses(events))
+        if version is None:
+            raise ServiceUnavailable("no production model: train one and promote it (make promote) first")
+        pipeline, record = registry.load(version), registry.record(version)
+    except ServiceUnavailable:
+        raise
+    except Exception as exc:  # RegistryTampered, ArtifactIntegrityError, a missing or unreadable file
+        raise ServiceUnavailable(f"the model registry does not verify: {type(exc).__name__}: {exc}") from exc
+    approval = next(({k: e.get(k) for k in ("event", "at", "actor", "reason", "previous_version")}
+                     for e in reversed(events) if e["event"] in ("promoted", "rolled_back") and e.get("version") == version),
+                    None)
+    return Model(version, pipeline, record, approval, stamp)
+
+
+# --- the lakehouse state ----------------------------------------------------------------------
+@dataclass
+class Day:
+    inputs: FeatureInputs
+    delivered: pl.DataFrame  # D's rows of curated.fct_flights (the schema request rows take)
+    features: pl.DataFrame  # features of D's delivered flights, by flight_id
+
+
+@dataclass
+class Catalog:
+    version: str
+    stamp: tuple | None
+    first_day: date
+    last_day: date
+    origins: frozenset[str]
+    carriers: frozenset[str]
+    time_zones: dict[str, str | None]  # every airport a flight may go to (None: no zone delivered)
+    coordinates: dict[str, tuple[float, float]]
+    distances: dict[tuple[str, str], int]
+    days: OrderedDict = field(default_factory=OrderedDict)
+
+
+def _frame(con, sql: str, params: list | None = None) -> pl.DataFrame:
+    return pl.from_arrow(con.execute(sql, params or []).to_arrow_table())
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    stamp = _stamp(settings.catalog_path)
+    if stamp is None:
+        raise ServiceUnavailable(f"no published catalog at {settings.catalog_path}: run `make run` first")
+    with connect_catalog(settings) as con:
+        version = con.execute("select version from catalog.version").fetchone()[0]
+        first, last = con.execute("select min(flight_date), max(flight_date) from curated.fct_flights").fetchone()
+        routes = _frame(con, "select origin, dest, max(distance) as distance from curated.fct_flights "
+                             "where distance is not null group by all")
+        airports = _frame(con, "select faa, time_zone, latitude, longitude from curated.dim_airports")
+        carriers = _frame(con, "select carrier from curated.dim_carriers")
+    if first is None:
+        raise ServiceUnavailable("the published catalog holds no flights yet")
+    # Destinations without an airport record (BQN, PSE, SJU, STT) are still served: batch scores
+    # them too, with their arrival-zone features null.
+    zones = {d: None for d in routes["dest"]} | dict(zip(airports["faa"], airports["time_zone"]))
+    return Catalog(
+        version=version, stamp=stamp, first_day=first, last_day=last,
+        origins=frozenset(routes["origin"]), carriers=frozenset(carriers["carrier"]), time_zones=zones,
+        coordinates={f: (la, lo) for f, la, lo in airports.select("faa", "latitude", "longitude").iter_rows()
+                     if la is not None and lo is not None},
+        distances={(o, d): int(x) for o, d, x in routes.iter_rows()},
+    )
+
+
+def load_day(settings: Settings, day: date) -> Day:
+    with connect_catalog(settings) as con:
+        flights, weather, planes, dates = (
+            _frame(con, sql, params) for sql, params in feature_input_queries(day, day + timedelta(days=1), "curated"))
+    inputs = FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates)
+    delivered = flights.filter(pl.col("flight_date") == day)
+    return Day(inputs, delivered, build_features(inputs, day, day + timedelta(days=1)))
+
+
+# --- request flights as curated rows ----------------------------------------------------------
+def great_circle_miles(a: tuple[float, float], b: tuple[float, float]) -> int:
+    """Haversine distance, whole statute miles (the deliveries' unit), for a route never flown."""
+    (la1, lo1), (la2, lo2) = (tuple(map(math.radians, p)) for p in (a, b))
+    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    return round(2 * 3958.8 * math.asin(math.sqrt(h)))
+
+
+def _local(day: date, hhmm: int) -> datetime:
+    return datetime(day.year, day.month, day.day) + timedelta(minutes=hhmm // 100 * 60 + hhmm % 100)
+
+
+def _utc(local: datetime, zone: str | None) -> datetime | None:
+    return None if zone is None else local.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
+
+
+def check_flight(f: ScheduledFlight, where: str, cat: Catalog) -> None:
+    """What the lakehouse can serve: airports and carriers it knows, dates it has the state for."""
+    if f.origin not in cat.origins:
+        raise RequestError(f"{where}.origin {f.origin!r} is not an airport the deliveries depart from "
+                           f"({', '.join(sorted(cat.origins))})", f"{where}.origin")
+    if f.dest not in cat.time_zones:
+        raise RequestError(f"{where}.dest {f.dest!r} is not a known airport", f"{where}.dest")
+    if f.carrier not in cat.carriers:
+        raise RequestError(f"{where}.carrier {f.carrier!r} is not a known airline", f"{where}.carrier")
+    if (f.origin, f.dest) not in cat.distances and not {f.origin, f.dest} <= set(cat.coordinates):
+        raise RequestError(f"{where}.dest: no distance is known for {f.origin}-{f.dest}", f"{where}.dest")
+    if not cat.first_day <= f.flight_date <= cat.last_day + timedelta(days=1):
+        raise RequestError(
+            f"{where}.date {f.flight_date} is outside the lakehouse's state: it holds flights of "
+            f"{cat.first_day}..{cat.last_day}, and a flight is scored from the days before its date "
+            f"(at most the day after the last delivered one)", f"{where}.date", status=422)
+
+
+def request_rows(flights: list[ScheduledFlight], cat: Catalog, schema: pl.Schema, key: bytes,
+                 delivered: pl.DataFrame) -> pl.DataFrame:
+    """The request's flights as rows of curated.fct_flights (schedule columns only; everything
+    recorded at or after departure null). Timestamps follow stg_nycflights__flights.sql and
+    int_flights__timestamped.sql; a tail number left out takes the delivered row's, if any."""
+    known_tail = dict(zip(delivered["flight_id"], delivered["tailnum_key"]))
+    rows = []
+    for f in flights:
+        dep = _local(f.flight_date, f.sched_dep_time)
+        arr = _local(f.flight_date, f.sched_arr_time) + timedelta(days=f.sched_arr_time < f.sched_dep_time)
+        rows.append({
+            "flight_id": f.flight_id, "flight_date": f.flight_date, "carrier": f.carrier,
+            "flight_number": f.flight_number,
+            "tailnum_key": pseudonymize(f.tailnum, key) if f.tailnum else known_tail.get(f.flight_id),
+            "origin": f.origin, "dest": f.dest,
+            "scheduled_departure_local": dep, "scheduled_departure_utc": _utc(dep, cat.time_zones.get(f.origin)),
+            "scheduled_arrival_local": arr, "scheduled_arrival_utc": _utc(arr, cat.time_zones.get(f.dest)),
+            "distance": cat.distances.get((f.origin, f.dest))
+            or great_circle_miles(cat.coordinates[f.origin], cat.coordinates[f.dest]),
+            "batch_id": "request",
+        })
+    given = pl.DataFrame(rows, schema_overrides={
+        "scheduled_departure_utc": pl.Datetime("us", "UTC"), "scheduled_arrival_utc": pl.Datetime("us", "UTC")})
+    cols = []
+    for name, dtype in schema.items():
+        if name not in given.columns:
+            cols.append(pl.lit(None, dtype).alias(name))
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
+            cols.append(pl.col(name).dt.convert_time_zone(dtype.time_zone).cast(dtype))
+        else:
+            cols.append(pl.col(name).cast(dtype))
+    return given.select(cols)
+
+
+SCHEDULE = ("flight_id", "carrier", "flight_number", "tailnum_key", "origin", "dest", "scheduled_departure_local",
+            "scheduled_departure_utc", "scheduled_arrival_local", "scheduled_arrival_utc", "distance")
+
+
+def features_for_day(day_state: Day, day: date, rows: pl.DataFrame) -> tuple[pl.DataFrame, list[bool]]:
+    """Features of ``rows`` (one day's request flights, as curated rows), in their order, and
+    whether each is the delivered flight unchanged."""
+    same = rows.select(SCHEDULE).join(day_state.delivered.select(SCHEDULE), on=list(SCHEDULE), how="semi",
+                                      nulls_equal=True)["flight_id"]
+    unchanged = rows["flight_id"].is_in(same.implode()).to_list()
+    order = rows.select("flight_id").with_row_index("_order")
+    if all(unchanged):
+        found = day_state.features
+    else:
+        inputs = day_state.inputs
+        flights = pl.concat([inputs.flights.join(rows.select("flight_id"), on="flight_id", how="anti"), rows])
+        found = build_features(FeatureInputs(flights, inputs.weather, inputs.planes, inputs.dates),
+                               day, day + timedelta(days=1))
+    return order.join(found, on="flight_id", how="left").sort("_order").drop("_order"), unchanged
+
+
+# --- the service ------------------------------------------------------------------------------
+class ScoringService:
+    """Thread-safe: requests run in a thread pool; state swaps happen under one lock."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._key = load_key(settings)
+        self.model: Model | None = None
+        self.catalog: Catalog | None = None
+        self.problem: str | None = None
+        self.refresh(strict=True)
+
+    def refresh(self, strict: bool = False) -> None:
+        """Reload what changed. ``strict`` (start-up) raises; later a failure is kept in
+        ``problem`` and every request answers 503 until the registry verifies again."""
+        audit = _stamp(registry_dir(self.settings) / "audit.jsonl")
+        catalog = _stamp(self.settings.catalog_path)
+        if self.model and self.catalog and self.problem is None \
+                and audit == self.model.stamp and catalog == self.catalog.stamp:
+            return
+        with self._lock:
+            try:
+                if self.model is None or self.problem or audit != self.model.stamp:
+                    self.model = load_model(self.settings)
+                if self.catalog is None or catalog != self.catalog.stamp:
+                    self.catalog = load_catalog(self.settings)
+                self.problem = None
+            except ServiceUnavailable as exc:
+                if strict:
+                    raise
+                self.problem = str(exc)
+
+    def _usable(self) -> tuple[Model, Catalog]:
+        self.refresh()
+        if self.problem:
+            raise ServiceUnavailable(self.problem)
+        assert self.model and self.catalog
+        return self.model, self.catalog
+
+    def describe_model(self) -> dict:
+        model, cat = self._usable()
+        return model.describe() | {"catalog_version": cat.version}
+
+    def health(self) -> dict:
+        model, cat = self._usable()
+        return {"status": "ok", "model_version": model.version, "catalog_version": cat.version,
+                "days": f"{cat.first_day}..{cat.last_day}"}
+
+    def _day(self, cat: Catalog, day: date) -> Day:
+        with self._lock:
+            if day in cat.days:
+                cat.days.move_to_end(day)
+                return cat.days[day]
+            state = load_day(self.settings, day)
+            cat.days[day] = state
+            while len(cat.days) > DAYS_CACHED:
+                cat.days.popitem(last=False)
+            return state
+
+    def score(self, flights: list[ScheduledFlight]) -> dict:
+        model, cat = self._usable()
+        for i, f in enumerate(flights):
+            check_flight(f, f"flights[{i}]", cat)
+        results: list[dict | None] = [None] * len(flights)
+        by_day: dict[date, list[int]] = {}
+        for i, f in enumerate(flights):
+            by_day.setdefault(f.flight_date, []).append(i)
+        for day, positions in sorted(by_day.items()):
+            state = self._day(cat, day)
+            rows = request_rows([flights[i] for i in positions], cat, state.delivered.schema, self._key,
+                                state.delivered)
+            features, unchanged = features_for_day(state, day, rows)
+            p = predict(model.pipeline, features)
+            values = features.select(FEATURE_NAMES).to_dicts()
+            for k, i in enumerate(positions):
+                results[i] = {"flight_id": flights[i].flight_id, "p_late": float(p[k]), "model_version": model.version,
+                              "schedule": "delivered" if unchanged[k] else "request", "features": values[k]}
+        return {"model_version": model.version, "catalog_version": cat.version, "scores": results}

@@ -1,0 +1,234 @@
+"""The scoring service: a real uvicorn server on 127.0.0.1 over a real lakehouse (Jan-Feb 2013 with
+a promoted model, batch scores and a published catalog), started and stopped by fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from resources.catalog.publish import connect_catalog
+from resources.ml.features import FEATURE_NAMES
+from resources.ml.registry import Registry, new_version
+from resources.ml.store import day_file, features_dir, scores_dir
+from resources.serving.requests import MAX_FLIGHTS, RequestError, parse_request
+
+ROOT = Path(__file__).resolve().parent.parent
+DAY = date(2013, 2, 20)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(root: Path):
+    port = _free_port()
+    env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "LAKEHOUSE_ENV": "dev", "SERVE_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "resources.serving.app"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise AssertionError(f"service exited {proc.returncode}: {proc.stdout.read()}")
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=5):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def call(url: str, path: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET",
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def delivered_requests(settings, day: date, n: int | None = None) -> list[dict]:
+    """The day's delivered flights as requests (tail number left out: the catalog holds only its
+    pseudonym, so the service takes the delivered flight's)."""
+    with connect_catalog(settings) as con:
+        rows = con.execute(
+            "select flight_date, carrier, flight_number, origin, dest, scheduled_departure_local, "
+            "scheduled_arrival_local from curated.fct_flights where flight_date = ? order by flight_id", [day],
+        ).fetchall()
+    return [{"date": d.isoformat(), "carrier": c, "flight_number": n_, "origin": o, "dest": de,
+             "scheduled_departure": "24:00" if dep.date() > d else dep.strftime("%H:%M"),
+             "scheduled_arrival": arr.strftime("%H:%M")}
+            for d, c, n_, o, de, dep, arr in rows][:n]
+
+
+@pytest.fixture(scope="module")
+def service(ml_lakehouse):
+    with serving(ml_lakehouse.settings.root) as url:
+        yield url
+
+
+@pytest.mark.fast
+def test_request_fields_are_checked_and_named():
+    good = {"date": "2013-02-20", "carrier": "UA", "flight_number": 1545, "origin": "EWR", "dest": "IAH",
+            "scheduled_departure": "05:15", "scheduled_arrival": "08:19"}
+    (f,) = parse_request(good)
+    assert f.flight_id == "20130220-UA-1545-EWR-0515" and f.sched_arr_time == 819 and f.tailnum is None
+    bad = [({"scheduled_departure": "5:15"}, "flights[0].scheduled_departure"),
+           ({"scheduled_arrival": "25:00"}, "flights[0].scheduled_arrival"),
+           ({"date": "2013-02-30"}, "flights[0].date"),
+           ({"flight_number": "1545"}, "flights[0].flight_number"),
+           ({"flight_number": True}, "flights[0].flight_number"),
+           ({"carrier": "UA'; drop table x; --"}, "flights[0].carrier"),
+           ({"origin": "$(rm -rf /)"}, "flights[0].origin"),
+           ({"tailnum": "`id`"}, "flights[0].tailnum"),
+           ({"gate": "B12"}, "flights[0].gate")]
+    for change, field in bad:
+        with pytest.raises(RequestError) as err:
+            parse_request({"flights": [good | change]})
+        assert err.value.field == field and err.value.status == 400, (change, err.value)
+    with pytest.raises(RequestError, match="repeats flights\\[0\\]"):
+        parse_request({"flights": [good, good]})
+    with pytest.raises(RequestError) as err:
+        parse_request({"flights": [good] * (MAX_FLIGHTS + 1)})
+    assert err.value.status == 413
+    for body in ([], {"flights": []}, {"flights": "x"}, {"flights": [good], "x": 1}, "text"):
+        with pytest.raises(RequestError):
+            parse_request(body)
+
+
+def test_served_scores_equal_batch_scores_with_the_same_features(service, ml_lakehouse):
+    settings = ml_lakehouse.settings
+    flights = delivered_requests(settings, DAY)
+    assert len(flights) > 800  # every flight of the day, cancelled ones (no tail number) included
+    status, body = call(service, "/v1/score", {"flights": flights})
+    assert status == 200, body
+    served = pl.DataFrame([{"flight_id": s["flight_id"], "served": s["p_late"], "schedule": s["schedule"]}
+                           for s in body["scores"]])
+    batch = pl.read_parquet(day_file(scores_dir(settings), DAY))
+    joined = batch.join(served, on="flight_id", how="full", coalesce=True)
+    assert joined.height == batch.height == len(flights) and joined["served"].null_count() == 0
+    assert (joined["served"] - joined["p_late"]).abs().max() <= 1e-9
+    assert set(served["schedule"]) == {"delivered"}
+    assert {s["model_version"] for s in body["scores"]} == {body["model_version"]} == set(batch["model_version"])
+    # The feature values returned are the batch feature file's.
+    features = pl.read_parquet(day_file(features_dir(settings), DAY)).sort("flight_id")
+    returned = pl.DataFrame([s["features"] for s in body["scores"]], schema=features.select(FEATURE_NAMES).schema)
+    order = pl.Series([s["flight_id"] for s in body["scores"]])
+    assert returned.with_columns(flight_id=order).sort("flight_id").drop("flight_id").equals(
+        features.select(FEATURE_NAMES))
+
+
+def test_a_new_flight_joins_the_days_schedule_and_a_single_flight_is_answered(service, ml_lakehouse):
+    known = delivered_requests(ml_lakehouse.settings, DAY)
+    one = known[0]
+    status, body = call(service, "/v1/score", one)  # a bare flight object is a one-flight request
+    assert status == 200 and len(body["scores"]) == 1 and body["scores"][0]["schedule"] == "delivered"
+    new = one | {"flight_number": 9999, "tailnum": "N14228"}
+    status, body = call(service, "/v1/score", {"flights": [new]})
+    assert status == 200, body
+    (score,) = body["scores"]
+    assert score["schedule"] == "request" and 0 < score["p_late"] < 1
+    same_origin = sum(f["origin"] == one["origin"] for f in known)
+    assert score["features"]["origin_day_departures"] == same_origin + 1
+    # Changing a delivered flight's schedule is a new answer computed from the request's schedule.
+    moved = one | {"dest": "ORD" if one["dest"] != "ORD" else "ATL"}
+    status, body = call(service, "/v1/score", moved)
+    assert status == 200 and body["scores"][0]["schedule"] == "request"
+    assert body["scores"][0]["features"]["dest"] == moved["dest"]
+
+
+def test_bad_requests_get_a_4xx_naming_the_field(service, ml_lakehouse):
+    one = delivered_requests(ml_lakehouse.settings, DAY, 1)[0]
+    cases = [
+        (one | {"origin": "ZZZ"}, 400, "flights[0].origin"),
+        (one | {"dest": "QQQ"}, 400, "flights[0].dest"),
+        (one | {"carrier": "Q9"}, 400, "flights[0].carrier"),
+        (one | {"scheduled_departure": "7pm"}, 400, "flights[0].scheduled_departure"),
+        (one | {"date": "2014-06-01"}, 422, "flights[0].date"),
+        (one | {"carrier": "$(touch /tmp/x)`id`'\""}, 400, "flights[0].carrier"),
+        ({"flights": [one] * (MAX_FLIGHTS + 1)}, 413, "flights"),
+    ]
+    for body, status, field in cases:
+        got, answer = call(service, "/v1/score", body)
+        assert (got, answer["field"]) == (status, field), (body, answer)
+        assert answer["error"]
+    for raw in (b"{not json", b"\xff\xfe", b"[]", b'"x"', b"null"):
+        got, answer = call(service, "/v1/score", raw=raw)
+        assert got == 400 and answer["error"], raw
+    got, answer = call(service, "/v1/score", raw=b" " * 1_000_001)
+    assert got == 413 and answer["field"] == "body"
+
+
+def test_model_and_health_describe_the_verified_production_model(service, ml_lakehouse):
+    registry = Registry(ml_lakehouse.settings)
+    status, body = call(service, "/v1/model")
+    assert status == 200
+    assert body["model_version"] == registry.production_version()
+    assert body["holdout"]["test"]["roc_auc"] == registry.record(body["model_version"])["test"]["roc_auc"]
+    assert body["approval"]["actor"] == "pytest" and body["approval"]["reason"] == "test deployment"
+    status, health = call(service, "/healthz")
+    assert status == 200 and health["model_version"] == body["model_version"]
+
+
+def test_promotion_and_rollback_are_picked_up_and_a_forged_registry_is_refused(ml_lakehouse, tmp_path):
+    src = ml_lakehouse.settings.root
+    root = tmp_path / "lakehouse"
+    shutil.copytree(src, root)
+    shutil.copytree(src.parent / f"{src.name}.secrets", tmp_path / "lakehouse.secrets")
+    from resources.core.settings import Settings
+
+    settings = Settings(root=root, env="dev")
+    registry = Registry(settings)
+    first = registry.production_version()
+    one = delivered_requests(settings, DAY, 1)[0]
+    with serving(root) as url:
+        assert call(url, "/v1/score", one)[1]["model_version"] == first
+        # A second model through the real lifecycle: registered, pre-production passed, approved.
+        record = registry.record(first)
+        second = new_version()
+        registry.register(registry.load(first), {k: v for k, v in record.items() if not k.startswith(
+            ("artifact_", "reference_", "registered_at", "mac"))} | {"model_version": second})
+        registry.record_preproduction(second, True, {"checks": "pytest"})
+        registry.promote(second, "pytest", "pick-up without restart", candidate_auc=0.99, production_auc=0.5)
+        status, body = call(url, "/v1/score", one)
+        assert status == 200 and body["scores"][0]["model_version"] == second
+        assert call(url, "/v1/model")[1]["approval"]["reason"] == "pick-up without restart"
+        registry.rollback("pytest", "back")
+        assert call(url, "/v1/score", one)[1]["model_version"] == first
+        # A hand-edited audit trail: every request is refused (503) until it verifies again.
+        audit = root / "ml" / "registry" / "audit.jsonl"
+        good = audit.read_text()
+        audit.write_text(good.replace('"actor": "pytest"', '"actor": "mallory"', 1))
+        status, body = call(url, "/v1/score", one)
+        assert status == 503 and "does not verify" in body["error"]
+        assert call(url, "/healthz")[0] == 503
+        audit.write_text(good)
+        assert call(url, "/v1/score", one)[0] == 200
+    # ... and it does not start on a forged artifact.
+    artifact = root / registry.record(first)["artifact_path"]
+    artifact.write_bytes(artifact.read_bytes() + b"\0")
+    env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "LAKEHOUSE_ENV": "dev", "SERVE_PORT": str(_free_port())}
+    done = subprocess.run([sys.executable, "-m", "resources.serving.app"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "refuses to start" in done.stderr and "does not verify" in done.stderr
