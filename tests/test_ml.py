@@ -76,7 +76,10 @@ def test_rescoring_a_day_is_idempotent_and_keeps_the_replaced_version(ml_lakehou
     before = pl.read_parquet(path).sort("flight_id")
     assert ml_lakehouse.run(SCORE_JOB, day).success
     after = pl.read_parquet(path).sort("flight_id")
-    assert after.drop("scored_at").equals(before.drop("scored_at"))
+    # Scoring batches days (one predict call per chunk), so a day scored alone and within a month
+    # may differ in the last bit (the logistic member's input is sparse or dense by batch density).
+    assert after.drop("scored_at", "p_late").equals(before.drop("scored_at", "p_late"))
+    assert (after["p_late"] - before["p_late"]).abs().max() <= 1e-12
     assert after["scored_at"][0] > before["scored_at"][0]
     archived = list((scores_archive_dir(ml_lakehouse.settings) / f"flight_date={day}").glob("*.parquet"))
     assert len(archived) == 1
