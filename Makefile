@@ -72,6 +72,7 @@ bench: install manifest  ## timing goals (benchmarks/), never run by `make test`
 	$(PY) benchmarks/backfill_year.py
 	$(PY) benchmarks/scoring_year.py
 	$(PY) benchmarks/daily_increment.py
+	$(PY) benchmarks/serving_load.py
 
 # SF reaches the script through the environment (a command-line variable is exported to recipes),
 # never spliced into shell code; benchmarks/scale.py refuses anything but a whole number.
