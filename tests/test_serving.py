@@ -131,6 +131,12 @@ def test_served_scores_equal_batch_scores_with_the_same_features(service, ml_lak
     assert (joined["served"] - joined["p_late"]).abs().max() <= 1e-9
     assert set(served["schedule"]) == {"delivered"}
     assert {s["model_version"] for s in body["scores"]} == {body["model_version"]} == set(batch["model_version"])
+    # Minutes after midnight are the request's clock (they once wrapped in Int8: 06:00 gave 104).
+    for sent, got in zip(flights, body["scores"]):
+        hh, mm = sent["scheduled_departure"].split(":")
+        assert got["features"]["sched_dep_minute_of_day"] == (int(hh) * 60 + int(mm)) % 1440, sent
+        hh, mm = sent["scheduled_arrival"].split(":")
+        assert got["features"]["sched_arr_minute_of_day"] == int(hh) * 60 + int(mm), sent
     # The feature values returned are the batch feature file's.
     features = pl.read_parquet(day_file(features_dir(settings), DAY)).sort("flight_id")
     returned = pl.DataFrame([s["features"] for s in body["scores"]], schema=features.select(FEATURE_NAMES).schema)

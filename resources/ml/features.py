@@ -223,6 +223,11 @@ def _planes_as_of(aircraft: pl.DataFrame, planes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _minute_of_day(column: str) -> pl.Expr:
+    t = pl.col(column)
+    return (t.dt.hour().cast(pl.Int32) * 60 + t.dt.minute().cast(pl.Int32)).cast(pl.Float64)
+
+
 def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
     """The day's flights with every column a feature may be computed from."""
     f = inputs.flights
@@ -230,10 +235,10 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
     base = day.with_columns(
         pl.col("distance").cast(pl.Float64).alias("distance_mi"),
         pl.col("scheduled_departure_local").dt.hour().cast(pl.Float64).alias("sched_dep_hour"),
-        (pl.col("scheduled_departure_local").dt.hour() * 60 + pl.col("scheduled_departure_local").dt.minute())
-        .cast(pl.Float64).alias("sched_dep_minute_of_day"),
-        (pl.col("scheduled_arrival_local").dt.hour() * 60 + pl.col("scheduled_arrival_local").dt.minute())
-        .cast(pl.Float64).alias("sched_arr_minute_of_day"),
+        # dt.hour() is Int8: hour * 60 wrapped (06:00 became 104, values spanned -128..127) until
+        # the scoring service showed 104 for a 06:00 departure; widened before multiplying.
+        _minute_of_day("scheduled_departure_local").alias("sched_dep_minute_of_day"),
+        _minute_of_day("scheduled_arrival_local").alias("sched_arr_minute_of_day"),
         (pl.col("scheduled_arrival_utc") - pl.col("scheduled_departure_utc")).dt.total_minutes()
         .cast(pl.Float64).alias("sched_block_minutes"),
         pl.len().over("origin", "flight_date", pl.col("scheduled_departure_local").dt.hour())
