@@ -16,7 +16,7 @@ from resources.ml.features import DATA_SCIENCE
 from resources.ml.registry import Registry
 from resources.monitoring.reports import (
     append_alert, build_index, drift_breaches, md_trend, monitor_drift_month, monitor_quality_month,
-    month_key, quality_breaches, read_sidecars, sample_label,
+    month_key, quality_breaches, read_sidecars, sample_label, workspace_session,
 )
 from resources.core.settings import Settings
 
@@ -74,10 +74,11 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
     def drift_report_asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
         settings, registry = lakehouse.settings(), Registry(lakehouse.settings())
         results = {}
-        for start, end in _months(context):
-            result = monitor_drift_month(settings, registry, start, end, log=context.log.info)
-            if result is not None:
-                results[month_key(start)] = result
+        with workspace_session():
+            for start, end in _months(context):
+                result = monitor_drift_month(settings, registry, start, end, log=context.log.info)
+                if result is not None:
+                    results[month_key(start)] = result
         return dg.MaterializeResult(metadata={
             **_summary_metadata(settings, results, DRIFT_COLUMNS),
             "alarm_months": ", ".join(m for m, r in sorted(results.items()) if r.get("alarm")) or "none",
@@ -95,13 +96,14 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
         settings, registry = lakehouse.settings(), Registry(lakehouse.settings())
         as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()
         results, waiting = {}, {}
-        for start, end in _months(context):
-            result = monitor_quality_month(settings, registry, start, end, as_of, log=context.log.info)
-            if result is not None and "waiting" in result:
-                waiting[month_key(start)] = result["waiting"]
-                context.log.info(f"{month_key(start)}: {result['waiting']}; quality not computed")
-            elif result is not None:
-                results[month_key(start)] = result
+        with workspace_session():
+            for start, end in _months(context):
+                result = monitor_quality_month(settings, registry, start, end, as_of, log=context.log.info)
+                if result is not None and "waiting" in result:
+                    waiting[month_key(start)] = result["waiting"]
+                    context.log.info(f"{month_key(start)}: {result['waiting']}; quality not computed")
+                elif result is not None:
+                    results[month_key(start)] = result
         if not results:
             build_index(settings.reports_dir)
             context.log.info(f"no month with arrived actuals: {waiting}")

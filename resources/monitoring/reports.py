@@ -33,7 +33,9 @@ import io
 import json
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -714,13 +716,38 @@ def _dashboard():
     return DashboardModel(tabs=[DashboardTabModel(title="Monitoring", panels=[p.id for p in panels])], panels=panels)
 
 
+_WORKSPACES: ContextVar[dict | None] = ContextVar("evidently_workspaces", default=None)
+
+
+@contextmanager
+def workspace_session() -> Iterator[None]:
+    """Reuse one open Evidently workspace for every report stored inside the block. Opening one
+    parses every snapshot already stored (0.13 s each: 3 s with 23 months stored, measured
+    2026-12-02), which was paid again for each of a year's 24 reports."""
+    token = _WORKSPACES.set({})
+    try:
+        yield
+    finally:
+        _WORKSPACES.reset(token)
+
+
+def _workspace(settings: Settings):
+    from evidently.ui.workspace import Workspace
+
+    path = str(workspace_dir(settings))
+    opened = _WORKSPACES.get()
+    if opened is None:
+        return Workspace.create(path)
+    if path not in opened:
+        opened[path] = Workspace.create(path)
+    return opened[path]
+
+
 def store_in_workspace(settings: Settings, snapshot, name: str) -> str:
     """Keep one run per report name in the Evidently workspace (a re-run replaces it); the
     snapshot's timestamp is the start of the period it covers, so the dashboard's time axis is the
     data's months, not the day the report ran."""
-    from evidently.ui.workspace import Workspace
-
-    ws = Workspace.create(str(workspace_dir(settings)))
+    ws = _workspace(settings)
     projects = ws.search_project(PROJECT)
     project = projects[0] if projects else ws.create_project(PROJECT, description="Flight delay model monitoring")
     dashboard = _dashboard()
