@@ -42,3 +42,26 @@ def test_sample_record_names_rows_and_seed():
     assert sample_record(224_910) == {"rows": 100_000, "available": 224_910, "seed": 0, "max_rows": 100_000}
     assert sample_record(31_000) == {"rows": 31_000, "available": 31_000, "seed": 0, "max_rows": 100_000}
     assert sample_record(500, max_rows=None)["rows"] == 500
+
+
+def test_the_window_sample_is_training_samples_rows_read_a_month_at_a_time(ml_lakehouse):
+    """Training reads its window in chunks and picks the sample from the flight ids alone: the same
+    rows in the same order as ``training_sample`` over the whole window held at once."""
+
+    from resources.ml.store import features_dir, load_labels, read_days
+    from resources.ml.training import TimeSplit
+    from resources.ml.window import LabelledWindow
+
+    settings = ml_lakehouse.settings
+    split = TimeSplit(date(2013, 1, 1), date(2013, 2, 1), date(2013, 2, 15), date(2013, 3, 1))
+    window = LabelledWindow(settings, split)
+    whole = read_days(features_dir(settings), date(2013, 1, 1), date(2013, 2, 1)).join(
+        load_labels(settings, date(2013, 1, 1), date(2013, 2, 1)), on="flight_id", how="inner")
+    for rows in (5_000, 20_000):
+        sample, available = window.sample("train", rows)
+        assert available == whole.height > rows
+        assert sample.equals(training_sample(whole, rows).select(sample.columns))
+    everything, available = window.sample("train", None)
+    assert everything.height == available and everything["flight_id"].is_sorted()
+    assert sum(c.height for c in window.chunks("all")) == len(set(pl.concat(
+        [c.select("flight_id") for c in window.chunks("all")])["flight_id"]))

@@ -9,11 +9,14 @@ import polars as pl
 from assets.common import SINGLE_RUN, frame_table, table_schema
 from assets.ml.model import CANDIDATE_KEY, FEATURES_KEY, ML_KINDS
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.backtest import BACKTEST_SCORE_SCHEMA, backtest_basis, backtest_month, record_backtest_model, write_month
+from resources.ml.backtest import (
+    BACKTEST_SCORE_SCHEMA, backtest_basis, backtest_month, first_feature_day, record_backtest_model, write_month,
+)
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.plots import curves_png, md_image
 from resources.ml.registry import Registry
-from resources.ml.store import features_dir, load_labels, read_days
+from resources.ml.store import features_dir
+from resources.ml.window import LabelledWindow
 
 BACKTEST_KEY = dg.AssetKey(["ml", "backtest"])
 
@@ -37,13 +40,13 @@ def build_backtest_asset(monthly: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         registry = Registry(settings)
         basis = backtest_basis(registry)
         months = [(s, _month_end(s)) for s in (date.fromisoformat(k) for k in context.partition_keys)]
-        data = read_days(features_dir(settings), None, months[-1][1])
-        if data.height == 0:
+        first = first_feature_day(settings)
+        if first is None:
             raise ValueError(f"no features under {features_dir(settings)}: materialize ml/flight_features")
-        data = data.join(load_labels(settings, data["flight_date"].min(), months[-1][1]), on="flight_id")
+        window = LabelledWindow(settings)
         for start, end in months:
             version = f"backtest-{start:%Y-%m}-{basis.source_version}"
-            result = backtest_month(data, start, end, basis.family, basis.params, version)
+            result = backtest_month(window, first, start, end, basis.family, basis.params, version)
             if result is None:
                 # Recorded, so the partition counts as done (a backfill marks an unmaterialized one failed).
                 yield dg.AssetMaterialization(asset_key=BACKTEST_KEY, partition=start.isoformat(), metadata={

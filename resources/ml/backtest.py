@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from resources.ml.store import ml_dir
-from resources.ml.training import TRAIN_SAMPLE_ROWS, evaluate, fit, predict, training_sample
+from resources.ml.training import TRAIN_SAMPLE_ROWS, evaluate, fit, predict
 from resources.core.settings import Settings
 
 BACKTEST_SCORE_SCHEMA = {
@@ -60,16 +60,23 @@ class MonthResult:
     p: np.ndarray
 
 
-def backtest_month(data: pl.DataFrame, start: date, end: date, family: str, params: dict,
+def first_feature_day(settings: Settings) -> date | None:
+    from resources.ml.store import features_dir
+
+    days = sorted(p.parent.name.split("=", 1)[1] for p in features_dir(settings).glob("flight_date=*/part.parquet"))
+    return date.fromisoformat(days[0]) if days else None
+
+
+def backtest_month(window, first: date, start: date, end: date, family: str, params: dict,
                    model_version: str) -> MonthResult | None:
-    """``data``: features plus ``is_late`` for every labelled day before ``end``. Fits on the days
-    before ``start``, scores [start, end). None when there is nothing to learn from or to score."""
-    train = data.filter(pl.col("flight_date") < start)
-    month = data.filter(pl.col("flight_date").is_between(start, end, closed="left"))
+    """``window``: a LabelledWindow over the lakehouse. Fits on the labelled days [first, start)
+    (their reproducible sample, read a month at a time), scores [start, end). None when there is
+    nothing to learn from or to score."""
+    train, available = window.sample((first, start), MAX_TRAIN_ROWS) if first < start else (pl.DataFrame(), 0)
+    chunks = list(window.chunks((start, end)))
+    month = pl.concat(chunks, how="vertical_relaxed") if chunks else pl.DataFrame()
     if train.height == 0 or month.height == 0 or train["is_late"].n_unique() < 2:
         return None
-    available = train.height
-    train = training_sample(train, MAX_TRAIN_ROWS)  # the reproducible sample of the earlier days
     pipeline = fit(family, params, train, max_rows=None)
     p = predict(pipeline, month)
     y = month["is_late"].to_numpy()

@@ -15,8 +15,9 @@ from resources.monitoring.drift import drift_profile
 from resources.ml.audit import assert_audit_passes, leakage_audit
 from resources.ml.features import FEATURES, LATE_MINUTES
 from resources.ml.registry import Registry, new_version
-from resources.ml.store import features_dir, load_labels, ml_dir, read_days
-from resources.ml.training import TimeSplit, TrainingResult, predict, train_and_select
+from resources.ml.store import ml_dir
+from resources.ml.training import TRAIN_SAMPLE_ROWS, TimeSplit, TrainingResult, predict, train_and_select
+from resources.ml.window import AUDIT_MAX_ROWS, LabelledWindow
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import REPO_ROOT, Settings
 
@@ -45,34 +46,29 @@ class Candidate:
     audit: pl.DataFrame
 
 
-def labelled_window(settings: Settings, split: TimeSplit) -> pl.DataFrame:
-    features = read_days(features_dir(settings), split.train_start, split.test_end)
-    if features.height == 0:
-        raise ValueError(f"no features under {features_dir(settings)} for {split}: materialize ml/flight_features")
-    return features.join(load_labels(settings, split.train_start, split.test_end), on="flight_id", how="inner")
-
-
 def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_id: str) -> Candidate:
     timings, t0 = {}, time.perf_counter()
-    data = labelled_window(settings, split)
+    window = LabelledWindow(settings, split)  # read a month at a time (resources/ml/window.py)
+    # The audit judges the training window only: the test window stays unseen until the end.
+    train_rows, available = window.sample("train", AUDIT_MAX_ROWS)
     timings["read_seconds"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    # The audit judges the training window only: the test window stays unseen until the end.
-    audit = leakage_audit(data.filter(pl.col("flight_date") < split.validation_start))
+    audit = leakage_audit(train_rows)
     write_parquet_atomic(audit, leakage_audit_path(settings))
     assert_audit_passes(audit)  # fails the build before anything is trained or registered
     timings["audit_seconds"] = round(time.perf_counter() - t0, 2)
     started = time.perf_counter()
-    result = train_and_select(data, split)
+    sample, _ = window.sample("train") if available > TRAIN_SAMPLE_ROWS else (train_rows, available)
+    result = train_and_select(sample, available, lambda: window.chunks("validation"), lambda: window.chunks("test"))
     timings["train_and_select_seconds"] = round(time.perf_counter() - started, 2)
     t0 = time.perf_counter()
     # Monitoring compares production traffic with this: training rows and the model's own scores,
     # and judges drift against thresholds from the training window's own month-to-month variation.
-    train = data.filter(pl.col("flight_date") < split.validation_start)
-    train = train.with_columns(pl.Series("p_late", predict(result.pipeline, train)))
+    train = train_rows.with_columns(pl.Series("p_late", predict(result.pipeline, train_rows)))
     monitoring = {**monitoring, "drift_profile": drift_profile(train)}
     reference = train.sample(min(REFERENCE_ROWS, train.height), seed=0).sort("flight_id")
     timings["monitoring_reference_seconds"] = round(time.perf_counter() - t0, 2)
+    data_version = window.data_version()
     record = Registry(settings).register(result.pipeline, {
         "model_version": new_version(), "family": result.family, "params": result.params,
         "features": [f.name for f in FEATURES], "label": f"arr_delay >= {LATE_MINUTES} or cancelled or diverted",
@@ -80,7 +76,7 @@ def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_
         # which training rows the model learnt from: rebuild it with fit(..., max_rows, seed)
         "train_sample": result.train_sample,
         "validation": result.validation, "test": result.test, "tried": result.tried,
-        "data_version": hashlib.sha256(data.hash_rows().to_numpy().tobytes()).hexdigest()[:16],
+        "data_version": data_version,
         "code_version": code_version(), "dagster_run_id": run_id,
         "training_seconds": round(time.perf_counter() - started, 1), "timings": timings,
         "monitoring": monitoring,

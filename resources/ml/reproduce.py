@@ -13,17 +13,16 @@ and code give the same model.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from datetime import date
 
 import numpy as np
-import polars as pl
 
 from resources.core.settings import Settings
-from resources.ml.candidate import code_version, labelled_window
+from resources.ml.candidate import code_version
+from resources.ml.window import LabelledWindow
 from resources.ml.registry import Registry
-from resources.ml.training import TimeSplit, fit, predict
+from resources.ml.training import TimeSplit, fit, predict_chunks
 
 TOLERANCE = 1e-9
 
@@ -36,25 +35,26 @@ def reproduce(settings: Settings, version: str | None = None) -> dict:
     record = registry.record(version)
     split = TimeSplit(*(date.fromisoformat(record["split"][k])
                         for k in ("train_start", "validation_start", "test_start", "test_end")))
-    data = labelled_window(settings, split)
-    data_version = hashlib.sha256(data.hash_rows().to_numpy().tobytes()).hexdigest()[:16]
+    window = LabelledWindow(settings, split)
+    data_version = window.data_version()
     differs = []
     if data_version != record.get("data_version"):
         differs.append(f"data version {data_version} != recorded {record.get('data_version')} "
-                       "(the labelled window's rows changed: a re-delivery, or features rebuilt by other code)")
+                       "(the labelled window's rows changed: a re-delivery, or features rebuilt by other code; records "
+                       "written before 2026-12-02 fingerprinted the window whole, not month by month)")
     code = code_version()
     if code != record.get("code_version"):
         differs.append(f"code version {code} != recorded {record.get('code_version')}")
-    train = data.filter(pl.col("flight_date") < split.validation_start)
-    test = data.filter(pl.col("flight_date") >= split.test_start)
+    train, available = window.sample("train")  # the rows fit() would draw from the whole window
     rebuilt = fit(record["family"], record["params"], train)
-    p_new, p_registered = predict(rebuilt, test), predict(registry.load(version), test)
+    _, p, _ = predict_chunks({"new": rebuilt, "registered": registry.load(version)}, window.chunks("test"))
+    p_new, p_registered = p["new"], p["registered"]
     max_diff = float(np.max(np.abs(p_new - p_registered))) if len(p_new) else 0.0
     if max_diff > TOLERANCE:
         differs.append(f"predictions on the test window differ by up to {max_diff:.3g} "
                        f"({int((np.abs(p_new - p_registered) > TOLERANCE).sum())} of {len(p_new)} flights)")
-    return {"model_version": version, "family": record["family"], "train_rows": train.height,
-            "test_rows": test.height, "max_abs_diff": max_diff, "equal": max_diff <= TOLERANCE,
+    return {"model_version": version, "family": record["family"], "train_rows": available,
+            "test_rows": len(p_new), "max_abs_diff": max_diff, "equal": max_diff <= TOLERANCE,
             "data_version": data_version, "code_version": code, "differs": differs}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -224,55 +224,73 @@ def fit(family: str, params: dict, data: pl.DataFrame, max_rows: int | None = TR
     return BUILDERS[family](**params).fit(to_pandas_features(data), data["is_late"].to_numpy())
 
 
-def train_and_select(data: pl.DataFrame, split: TimeSplit) -> TrainingResult:
-    """``data``: features plus ``is_late``. Every candidate is fitted on train and compared on
-    validation; only the winner is scored on test, once."""
-    data = data.with_columns(split.assign(pl.col("flight_date")).alias("_split")).filter(pl.col("_split").is_not_null())
-    parts = {name: data.filter(pl.col("_split") == name) for name in ("train", "validation", "test")}
-    for name, part in parts.items():
-        if part.height == 0:
-            raise ValueError(f"the {name} window of {split} holds no labelled flights")
-    x = {k: to_pandas_features(v) for k, v in parts.items() if k != "train"}
-    y = {k: v["is_late"].to_numpy() for k, v in parts.items()}
-    best: tuple | None = None
-    tried = []
+def predict_chunks(models: dict[str, object], chunks: Iterable[pl.DataFrame]) -> tuple[np.ndarray, dict, dict]:
+    """Labels and each model's P(late) over ``chunks`` (features plus ``is_late``), read one at a
+    time so a window is never held whole; also each model's predict seconds."""
+    ys: list[np.ndarray] = []
+    ps: dict[str, list[np.ndarray]] = {k: [] for k in models}
+    seconds = dict.fromkeys(models, 0.0)
+    for chunk in chunks:
+        x = to_pandas_features(chunk)
+        ys.append(chunk["is_late"].to_numpy())
+        for key, model in models.items():
+            t = time.perf_counter()
+            ps[key].append(model.predict_proba(x)[:, 1])
+            seconds[key] += time.perf_counter() - t
+    if not ys:
+        return np.empty(0), {k: np.empty(0) for k in models}, seconds
+    return np.concatenate(ys), {k: np.concatenate(v) for k, v in ps.items()}, seconds
+
+
+def train_and_select(train: pl.DataFrame, train_available: int, validation: Callable[[], Iterable[pl.DataFrame]],
+                     test: Callable[[], Iterable[pl.DataFrame]]) -> TrainingResult:
+    """``train``: the training sample (features plus ``is_late``; ``train_available`` rows in the
+    window); ``validation`` and ``test`` give their windows' chunks. Every candidate is fitted on
+    train and compared on validation; only the winner is scored on test, once."""
+    if train.height == 0:
+        raise ValueError("the train window holds no labelled flights")
     fitted: dict[str, object] = {}  # the candidates' fitted pipelines, which the blend reuses
-    # ... and their validation probabilities: the blend's are the mean of its members' (what
-    # MeanOfProbabilities.predict_proba computes), so members are not predicted twice (2 s a time).
-    on_validation: dict[str, np.ndarray] = {}
+    fit_seconds: dict[str, float] = {}
+    reused: dict[str, list[str]] = {}
     for family, grid in CANDIDATES.items():
         for params in grid:
-            members = [fitted.get(json.dumps([f, p], sort_keys=True)) for f, p in blend_members(params)] \
-                if family == "blend" else []
-            started = time.perf_counter()
-            reused = bool(members) and all(m is not None for m in members)
-            if reused:
-                pipe = MeanOfProbabilities(members)
-            else:
-                pipe = fit(family, params, parts["train"])
-            fit_s = time.perf_counter() - started
             key = json.dumps([family, params], sort_keys=True)
-            fitted[key] = pipe
-            on_validation[key] = (np.mean([on_validation[json.dumps([f, p], sort_keys=True)]
-                                           for f, p in blend_members(params)], axis=0)
-                                  if reused else pipe.predict_proba(x["validation"]))
-            auc = float(roc_auc_score(y["validation"], on_validation[key][:, 1]))
-            tried.append({"family": family, "params": params, "validation_roc_auc": round(auc, 4),
-                          "fit_seconds": round(fit_s, 2),
-                          "validate_seconds": round(time.perf_counter() - started - fit_s, 2)})
-            if best is None or auc > best[0]:
-                best = (auc, family, params, pipe, on_validation[key][:, 1])
+            members = [json.dumps([f, p], sort_keys=True) for f, p in blend_members(params)] if family == "blend" else []
+            started = time.perf_counter()
+            if members and all(m in fitted for m in members):
+                fitted[key], reused[key] = MeanOfProbabilities([fitted[m] for m in members]), members
+            else:
+                fitted[key] = fit(family, params, train)
+            fit_seconds[key] = time.perf_counter() - started
+    # The blend's validation probabilities are the mean of its members' (what
+    # MeanOfProbabilities.predict_proba computes), so members are not predicted twice.
+    y_val, p_val, predict_s = predict_chunks({k: m for k, m in fitted.items() if k not in reused}, validation())
+    if len(y_val) == 0:
+        raise ValueError("the validation window holds no labelled flights")
+    for key, members in reused.items():
+        p_val[key], predict_s[key] = np.mean([p_val[m] for m in members], axis=0), 0.0
+    tried, best = [], None
+    for key in fitted:
+        family, params = json.loads(key)
+        auc = float(roc_auc_score(y_val, p_val[key]))
+        tried.append({"family": family, "params": params, "validation_roc_auc": round(auc, 4),
+                      "fit_seconds": round(fit_seconds[key], 2), "validate_seconds": round(predict_s[key], 2)})
+        if best is None or auc > best[0]:
+            best = (auc, key)
     assert best is not None
-    _, family, params, pipe, p_validation = best
-    p_test = pipe.predict_proba(x["test"])[:, 1]
+    family, params = json.loads(best[1])
+    pipe = fitted[best[1]]
+    y_test, p_test, _ = predict_chunks({"best": pipe}, test())
+    if len(y_test) == 0:
+        raise ValueError("the test window holds no labelled flights")
     return TrainingResult(
         family=family, params=params, pipeline=pipe,
-        validation=evaluate(y["validation"], p_validation),
-        test=evaluate(y["test"], p_test),
+        validation=evaluate(y_val, p_val[best[1]]),
+        test=evaluate(y_test, p_test["best"]),
         tried=tried,
-        rows={k: int(v.height) for k, v in parts.items()},
-        train_sample=sample_record(parts["train"].height),
-        test_labels=y["test"], test_predictions=p_test,
+        rows={"train": train_available, "validation": int(len(y_val)), "test": int(len(y_test))},
+        train_sample=sample_record(train_available),
+        test_labels=y_test, test_predictions=p_test["best"],
     )
 
 

@@ -1,0 +1,82 @@
+"""The labelled window a model is trained and judged on, read a month at a time.
+
+Training used to hold the whole window at once: every feature of train, validation and test, the
+pandas copies of validation and test, and the train window with the model's predictions for the
+drift profile. At 10x the year that peaked at 9.9 GiB (benchmarks/scale.py, SF=10, 2026-12-02);
+at 100x it would need ~100 GiB. Here a part of the window is only ever a sequence of chunks of
+``CHUNK_DAYS`` days (~28k flights on the year, ~2.8 M at 100x), and what must be in memory at
+once is bounded by a row count, not by the data:
+
+- the training sample (``TRAIN_SAMPLE_ROWS``, resources/ml/training.py): chosen from the flight ids
+  alone (the same rows and order ``training_sample`` picks from the whole frame), then read;
+- the leakage audit and the drift profile: the train window up to ``AUDIT_MAX_ROWS`` rows (the
+  whole window on the year: 225k flights), else a reproducible sample of that size;
+- validation and test: predicted chunk by chunk, keeping only labels and probabilities.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from resources.core.settings import Settings
+from resources.ml.store import features_dir, load_labels, read_days
+from resources.ml.training import TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, TimeSplit
+
+CHUNK_DAYS = 31
+# Single-feature AUCs and monthly drift statistics are as sharp on 500k rows as on 22 M (the
+# standard error of an AUC on 500k rows is ~0.001); the year's train window (225k) is used whole.
+AUDIT_MAX_ROWS = 500_000
+
+
+@dataclass(frozen=True)
+class LabelledWindow:
+    """A model's time split; parts are "train", "validation", "test", "all" or a (start, end)."""
+
+    settings: Settings
+    split: TimeSplit | None = None
+
+    def bounds(self, part: str | tuple[date, date]) -> tuple[date, date]:
+        if isinstance(part, tuple):
+            return part
+        s = self.split
+        assert s is not None, f"part {part!r} needs a time split"
+        return {"train": (s.train_start, s.validation_start), "validation": (s.validation_start, s.test_start),
+                "test": (s.test_start, s.test_end), "all": (s.train_start, s.test_end)}[part]
+
+    def chunks(self, part: str | tuple[date, date]) -> Iterator[pl.DataFrame]:
+        """Features plus ``is_late`` of ``part``, CHUNK_DAYS at a time, in date then flight order."""
+        start, end = self.bounds(part)
+        while start < end:
+            stop = min(start + timedelta(days=CHUNK_DAYS), end)
+            features = read_days(features_dir(self.settings), start, stop)
+            if features.height:
+                labels = load_labels(self.settings, start, stop)
+                yield features.join(labels, on="flight_id", how="inner").sort("flight_id")
+            start = stop
+
+    def sample(self, part: str | tuple[date, date] = "train", max_rows: int | None = TRAIN_SAMPLE_ROWS,
+               seed: int = TRAIN_SAMPLE_SEED) -> tuple[pl.DataFrame, int]:
+        """The rows ``training_sample`` would draw from the whole part (the same rows, in the same
+        order), and how many the part holds; all of it when it holds at most ``max_rows``."""
+        ids = [c.select("flight_id") for c in self.chunks(part)]
+        available = sum(c.height for c in ids)
+        if available == 0:
+            return pl.DataFrame(), 0
+        if max_rows is None or available <= max_rows:
+            return pl.concat(list(self.chunks(part)), how="vertical_relaxed"), available
+        chosen = pl.concat(ids).sort("flight_id").sample(n=max_rows, seed=seed).with_row_index("_order")
+        rows = pl.concat([c.join(chosen, on="flight_id", how="inner") for c in self.chunks(part)],
+                         how="vertical_relaxed")
+        return rows.sort("_order").drop("_order"), available
+
+    def data_version(self) -> str:
+        """A fingerprint of every labelled row of the window (chunk by chunk, in date order)."""
+        digest = hashlib.sha256()
+        for chunk in self.chunks("all"):
+            digest.update(chunk.hash_rows().to_numpy().tobytes())
+        return digest.hexdigest()[:16]
