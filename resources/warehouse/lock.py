@@ -9,6 +9,7 @@ never open this file: they read the separately published ``analytics.duckdb``.
 from __future__ import annotations
 
 import fcntl
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +50,9 @@ def open_warehouse(settings: Settings, read_only: bool = True) -> Iterator[duckd
     """Caller must hold ``warehouse_lock``. Staging views call the pseudonymize UDF."""
     # Staging views read `raw/...` relative to the root (see dbt_project/profiles.yml).
     conn = duckdb.connect(str(settings.warehouse_path), read_only=read_only,
-                          config={"file_search_path": str(settings.root)})
+                          config={"file_search_path": str(settings.root),
+                                  # the bound dbt's connections have (dbt_project/profiles.yml)
+                                  "memory_limit": os.environ.get("LAKEHOUSE_DUCKDB_MEMORY", "3GB")})
     try:
         register_udf(conn, load_key(settings))
         yield conn
