@@ -238,3 +238,15 @@ def test_a_planted_shift_is_detected_in_its_month_and_named_in_the_alert(monitor
                         and a["check"] == DRIFT_CHECK.to_user_string()]) == 1
     finally:
         assert monitor(monitored, "2013-02-01").success
+
+
+@pytest.mark.fast
+def test_evidently_reads_a_reproducible_sample_only_of_large_months():
+    from resources.monitoring.reports import EVIDENTLY_MAX_ROWS, evidently_rows, sampled_note
+
+    small = pl.DataFrame({"flight_id": [f"f{i:07d}" for i in range(1000)]})
+    assert evidently_rows(small) is small and sampled_note(small) == ""
+    big = pl.DataFrame({"flight_id": [f"f{i:07d}" for i in range(EVIDENTLY_MAX_ROWS + 5)]})
+    a, b = evidently_rows(big), evidently_rows(big.reverse())
+    assert a.height == EVIDENTLY_MAX_ROWS and a.equals(b)  # the same rows whatever the read order
+    assert "sample of 100,005 flights" in sampled_note(small, big)

@@ -247,6 +247,25 @@ def _dataset(frame: pl.DataFrame, numerical: list[str], categorical: list[str], 
     return Dataset.from_pandas(frame.select(*numerical, *categorical).to_pandas(), data_definition=definition)
 
 
+# Rows an Evidently report is computed from. Its cost is mostly per column (~0.15 s each for 43
+# columns whatever the rows: 7.4 s on a month of 28k flights, 5.0 s on 5k, measured 2026-12-02),
+# but it grows with rows at scale (a month is 2.8 M flights at SF=100). Headline figures, the
+# drift verdict, the daily rows and the alert thresholds always use every flight; the HTML's
+# figures come from this reproducible sample when a month holds more (never on the year: its
+# months hold <= 30k flights, their reference windows <= 42k).
+EVIDENTLY_MAX_ROWS = 100_000
+
+
+def evidently_rows(frame: pl.DataFrame, max_rows: int = EVIDENTLY_MAX_ROWS) -> pl.DataFrame:
+    return frame if frame.height <= max_rows else frame.sort("flight_id").sample(n=max_rows, seed=0)
+
+
+def sampled_note(*frames: pl.DataFrame) -> str:
+    big = [f.height for f in frames if f.height > EVIDENTLY_MAX_ROWS]
+    return (f" [HTML figures on a {EVIDENTLY_MAX_ROWS:,}-row sample of {max(big):,} flights; headline on all]"
+            if big else "")
+
+
 def drift_report(reference: pl.DataFrame, current: pl.DataFrame, thresholds: dict[str, float],
                  share_warn: float, period_start: date, tags: list[str], metadata: dict):
     from evidently import Report
@@ -409,10 +428,11 @@ def monitor_drift_month(settings: Settings, registry, start: date, end: date, lo
         return write_sidecar(settings.reports_dir, "drift", month, {**previous, **summary, "inputs_sha256": digest,
                                                                     "evidently_skipped": True})
     tags = ["drift", base["sample"], f"period:{month}"]
-    snapshot = drift_report(reference, current, verdict.thresholds, share_warn, start, tags,
+    snapshot = drift_report(evidently_rows(reference), evidently_rows(current), verdict.thresholds, share_warn, start, tags,
                             {"period": month, "model_version": version})
     title = (f"Drift {month}: {'ALARM: ' + verdict.reason if verdict.alarm else 'within training variation'} "
              f"(vs {summary['reference_start']}..{summary['reference_end']}, model {version})")
+    title += sampled_note(reference, current)
     path = write_report(snapshot, settings.reports_dir, "drift", month,
                         {**summary, "inputs_sha256": digest, "evidently_skipped": False}, title)
     store_in_workspace(settings, snapshot, f"drift {month}")
@@ -517,7 +537,8 @@ def monitor_quality_month(settings: Settings, registry, start: date, end: date, 
     else:
         title = (f"Quality {month}: out of sample ({summary['out_of_sample_days']} days from "
                  f"{max(start, oos_from)}), model {version}")
-    snapshot = quality_report(shown, start, ["quality", sample, f"period:{month}"],
+    title += sampled_note(shown)
+    snapshot = quality_report(evidently_rows(shown), start, ["quality", sample, f"period:{month}"],
                               {"period": month, "model_version": version, "sample": sample})
     path = write_report(snapshot, settings.reports_dir, "quality", month,
                         {**summary, "inputs_sha256": digest, "evidently_skipped": False}, title)
