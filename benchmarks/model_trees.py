@@ -2,8 +2,8 @@
 
 For each (learning_rate, max_iter): the production recipe (blend of the boosted trees and the
 logistic model, 100k-row training sample, seed 0) fitted on Jan-Aug, validation ROC AUC on
-Sep-Oct, holdout on Nov-Dec, the walk-forward backtest (a model per month, Feb-Dec, trained on the
-months before it, mean monthly ROC AUC), fit time and end-to-end predict throughput on Nov-Dec.
+Sep-Oct, holdout on Nov-Dec, the walk-forward backtest on four months a quarter apart (Mar, Jun, Sep,
+Dec; each fitted on the months before it, mean of their ROC AUC), fit time and end-to-end predict throughput on Nov-Dec.
 Reads the lakehouse's features (`make run` first), a month at a time like training.
 
     .venv/bin/python benchmarks/model_trees.py
@@ -38,9 +38,9 @@ def main() -> int:
     train, available = window.sample("train")
     first = first_feature_day(settings)
     base = CANDIDATES["blend"][0]
-    months = [date(2013, m, 1) for m in range(2, 13)]
+    months = [date(2013, m, 1) for m in (3, 6, 9, 12)]  # a quarter apart: 4 walk-forward fits per config
     print(f"train sample {train.height:,} of {available:,} flights; blend of boosted trees and logistic")
-    print("| learning rate, trees | validation | holdout | backtest (mean monthly) | fit s | predict rows/s |")
+    print("| learning rate, trees | validation | holdout | backtest (mean of Mar, Jun, Sep, Dec) | fit s | predict rows/s |")
     print("|---|---|---|---|---|---|")
     for lr, trees in CONFIGS:
         params = {**base, "learning_rate": lr, "max_iter": trees}

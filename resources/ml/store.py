@@ -75,8 +75,9 @@ def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
     return labels(flights)
 
 
-def read_days(base: Path, start: date | None = None, end: date | None = None) -> pl.DataFrame:
-    """Concatenate day files in [start, end) (all days when no bounds)."""
+def read_days(base: Path, start: date | None = None, end: date | None = None,
+              columns: list[str] | None = None) -> pl.DataFrame:
+    """Concatenate day files in [start, end) (all days when no bounds); only ``columns`` if given."""
     files = sorted(base.glob("flight_date=*/part.parquet"))
     keep = []
     for f in files:
@@ -85,7 +86,7 @@ def read_days(base: Path, start: date | None = None, end: date | None = None) ->
             keep.append(f)
     if not keep:
         return pl.DataFrame()
-    return pl.concat([pl.read_parquet(f) for f in keep], how="vertical_relaxed")
+    return pl.concat([pl.read_parquet(f, columns=columns) for f in keep], how="vertical_relaxed")
 
 
 def feature_definitions_path(settings: Settings) -> Path:
