@@ -37,7 +37,7 @@ def main() -> int:
     window = LabelledWindow(settings, SPLIT)
     train, available = window.sample("train")
     first = first_feature_day(settings)
-    base = CANDIDATES["blend"][0]
+    base = CANDIDATES["blend"][0]  # (its own learning rate and trees are replaced by each config)
     months = [date(2013, m, 1) for m in (3, 6, 9, 12)]  # a quarter apart: 4 walk-forward fits per config
     print(f"train sample {train.height:,} of {available:,} flights; blend of boosted trees and logistic")
     print("| learning rate, trees | validation | holdout | backtest (mean of Mar, Jun, Sep, Dec) | fit s | predict rows/s |")
