@@ -107,3 +107,24 @@ def moved_copy(src: Path, dst: Path):
         yield dst
     finally:
         os.rename(parked, src)
+
+
+def three_day_home(tmp_path: Path, monkeypatch, instance_yaml: Path) -> Path:
+    """A DAGSTER_HOME with ``instance_yaml``, a lakehouse under ``tmp_path`` and the declared
+    sources cut to 2013-01-01..03: the smallest real build of `make run`'s machinery."""
+    import yaml
+
+    from resources.raw.sources import DEFAULT_SOURCES_FILE
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(instance_yaml, home / "dagster.yaml")
+    sources = yaml.safe_load(DEFAULT_SOURCES_FILE.read_text())
+    for spec in sources["sources"].values():
+        if spec.get("partitioning"):
+            spec["partitioning"]["end"] = "2013-01-04"
+    (tmp_path / "sources.yml").write_text(yaml.safe_dump(sources))
+    monkeypatch.setenv("LAKEHOUSE_SOURCES", str(tmp_path / "sources.yml"))
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lakehouse"))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
-import yaml
 
 from assets.bootstrap import backfill_all, in_process_workspace, split_at_gate, synchronous_instance
 from assets.definitions import build_definitions
 from assets.ml.keys import CANDIDATE_KEY, FEATURES_KEY, PRODUCTION_KEY, SCORES_KEY
 from resources.core.settings import DBT_PROJECT_DIR, REPO_ROOT
-from resources.raw.sources import DEFAULT_SOURCES_FILE
 from resources.warehouse.selection import tests_on_unbuilt_daily_models as unbuilt_tests
+from tests.conftest import three_day_home
 
 
 def test_the_gate_splits_the_whole_graph_and_a_new_asset_needs_no_edit():
@@ -45,17 +43,7 @@ def test_a_staging_only_build_leaves_out_tests_on_the_unbuilt_fct_flights():
 
 def test_one_backfill_builds_three_days_through_features_recorded_in_the_instance(tmp_path, monkeypatch):
     """The same machinery as `make run`, on 3 declared days and the assets up to the features."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    sources = yaml.safe_load(DEFAULT_SOURCES_FILE.read_text())
-    for spec in sources["sources"].values():
-        if spec.get("partitioning"):
-            spec["partitioning"]["end"] = "2013-01-04"
-    (tmp_path / "sources.yml").write_text(yaml.safe_dump(sources))
-    monkeypatch.setenv("LAKEHOUSE_SOURCES", str(tmp_path / "sources.yml"))
-    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lakehouse"))
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    home = three_day_home(tmp_path, monkeypatch, REPO_ROOT / "dagster_home" / "dagster.yaml")
     instance = synchronous_instance(str(home))
     with in_process_workspace(instance) as context:
         before, _ = split_at_gate(context.create_request_context().asset_graph)

@@ -13,10 +13,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 from assets.bootstrap import backfill_all, in_process_workspace, split_at_gate, synchronous_instance
-from resources.raw.sources import DEFAULT_SOURCES_FILE
+from tests.conftest import three_day_home
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "pytest-only"
@@ -71,17 +70,7 @@ def test_a_partition_backfill_runs_through_the_production_instance_on_postgres(p
 
     for name, value in postgres.items():
         monkeypatch.setenv(name, value)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "deploy" / "prod" / "dagster.yaml", home / "dagster.yaml")
-    sources = yaml.safe_load(DEFAULT_SOURCES_FILE.read_text())
-    for spec in sources["sources"].values():
-        if spec.get("partitioning"):
-            spec["partitioning"]["end"] = "2013-01-04"
-    (tmp_path / "sources.yml").write_text(yaml.safe_dump(sources))
-    monkeypatch.setenv("LAKEHOUSE_SOURCES", str(tmp_path / "sources.yml"))
-    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lakehouse"))
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    home = three_day_home(tmp_path, monkeypatch, REPO_ROOT / "deploy" / "prod" / "dagster.yaml")
     instance = synchronous_instance(str(home))
     assert isinstance(instance.run_storage, PostgresRunStorage)
     assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
