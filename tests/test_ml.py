@@ -189,3 +189,23 @@ def test_features_built_in_passes_equal_one_pass_over_the_window(ml_lakehouse):
     stored = pl.concat([pl.read_parquet(day_file(features_dir(settings), start + timedelta(days=i)))
                         for i in range((end - start).days)]).sort("flight_id")
     assert stored.equals(whole.sort("flight_id"))
+
+
+def test_features_do_not_depend_on_the_installations_pseudonym_key(ml_lakehouse):
+    """Each installation hashes tail numbers with its own key; the features (the hot-deck donor of
+    a flight without a tail number included) must come out the same under any key."""
+    import hashlib
+
+    from resources.ml.features import FeatureInputs, build_features
+
+    start, end = date(2013, 2, 1), date(2013, 3, 1)
+    inputs = load_feature_inputs(ml_lakehouse.settings, start, end)
+
+    def rekey(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(pl.col("tailnum_key").map_elements(
+            lambda k: hashlib.sha256(f"other installation {k}".encode()).hexdigest(), return_dtype=pl.String))
+
+    other = FeatureInputs(rekey(inputs.flights), inputs.weather, rekey(inputs.planes), inputs.dates)
+    mine, theirs = build_features(inputs, start, end), build_features(other, start, end)
+    assert inputs.flights.filter(pl.col("flight_date") >= start)["tailnum_key"].null_count() > 100
+    assert theirs.equals(mine)
