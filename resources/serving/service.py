@@ -330,7 +330,8 @@ class ScoringService:
                 p = [self._delivered_scores(state, model)[fid] for fid in rows["flight_id"]]
             else:
                 p = predict(model.pipeline, features)
-            values = features.select(FEATURE_NAMES).to_dicts()
+            # JSON has no NaN (Starlette refuses it with a 500): a NaN feature is sent as null.
+            values = features.select(FEATURE_NAMES).fill_nan(None).to_dicts()
             for k, i in enumerate(positions):
                 results[i] = {"flight_id": flights[i].flight_id, "p_late": float(p[k]), "model_version": model.version,
                               "schedule": "delivered" if unchanged[k] else "request", "features": values[k]}
