@@ -16,7 +16,7 @@ from resources.ml.audit import assert_audit_passes, leakage_audit
 from resources.ml.features import FEATURES, LATE_MINUTES
 from resources.ml.registry import Registry, new_version
 from resources.ml.store import ml_dir
-from resources.ml.training import TRAIN_SAMPLE_ROWS, TimeSplit, TrainingResult, predict, train_and_select
+from resources.ml.training import TimeSplit, TrainingResult, predict, train_and_select
 from resources.ml.window import AUDIT_MAX_ROWS, LabelledWindow
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import REPO_ROOT, Settings
@@ -58,7 +58,9 @@ def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_
     assert_audit_passes(audit)  # fails the build before anything is trained or registered
     timings["audit_seconds"] = round(time.perf_counter() - t0, 2)
     started = time.perf_counter()
-    sample, _ = window.sample("train") if available > TRAIN_SAMPLE_ROWS else (train_rows, available)
+    # train_rows is the whole train window when it fits the audit bound (the year: 225k rows), and
+    # fit() draws the training sample from it; only a larger window is sampled by reading it again.
+    sample = train_rows if available <= AUDIT_MAX_ROWS else window.sample("train")[0]
     result = train_and_select(sample, available, lambda: window.chunks("validation"), lambda: window.chunks("test"))
     timings["train_and_select_seconds"] = round(time.perf_counter() - started, 2)
     t0 = time.perf_counter()
