@@ -20,8 +20,3 @@
         select 1
     {%- endif -%}
 {%- endmacro %}
-
-{# hhmm clock integers (517 = 05:17, 2400 = midnight ending the day) as minutes after midnight. #}
-{% macro hhmm_to_minutes(column) -%}
-    (({{ column }} // 100) * 60 + ({{ column }} % 100))
-{%- endmacro %}

@@ -1,9 +1,7 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ delete_partition_window('flight_date') }}",
         tags=['daily'],
+        **daily_table_config('flight_date'),
     )
 }}
 -- Daily on-time performance by carrier and origin. On time = arrived less than 15 minutes late

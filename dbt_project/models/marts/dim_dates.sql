@@ -2,12 +2,20 @@
 -- distance to the nearest one (travel peaks around them).
 
 with days as (
-    select cast(range as date) as date_day
-    from range(date '{{ var("calendar_start") }}', date '{{ var("calendar_end") }}', interval 1 day)
+    {{ calendar_days(var("calendar_start"), var("calendar_end")) }}
 ),
 
 holidays as (
     select holiday_date, holiday_name from {{ ref('us_federal_holidays') }}
+),
+
+-- A cross join of 730 days by 20 holidays (14,600 rows), not a correlated subquery: Spark does
+-- not run an aggregate over outer and inner columns in a correlated subquery.
+nearest_holiday as (
+    select days.date_day, min(abs({{ dbt.datediff('days.date_day', 'holidays.holiday_date', 'day') }})) as days_to_nearest_holiday
+    from days
+    cross join holidays
+    group by days.date_day
 )
 
 select
@@ -15,12 +23,12 @@ select
     year(days.date_day)                 as year,
     month(days.date_day)                as month,
     day(days.date_day)                  as day_of_month,
-    isodow(days.date_day)               as day_of_week,
-    dayname(days.date_day)              as day_name,
-    isodow(days.date_day) >= 6          as is_weekend,
+    {{ iso_day_of_week('days.date_day') }}  as day_of_week,
+    {{ day_name('days.date_day') }}       as day_name,
+    {{ iso_day_of_week('days.date_day') }} >= 6 as is_weekend,
     holidays.holiday_date is not null   as is_holiday,
     holidays.holiday_name,
-    (select min(abs(date_diff('day', days.date_day, h.holiday_date))) from holidays as h)
-                                        as days_to_nearest_holiday
+    nearest_holiday.days_to_nearest_holiday
 from days
 left join holidays on days.date_day = holidays.holiday_date
+left join nearest_holiday on days.date_day = nearest_holiday.date_day

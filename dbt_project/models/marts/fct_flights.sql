@@ -1,10 +1,8 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='append',
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_partition_window('flight_date') }}",
         tags=['daily'],
+        **daily_table_config('flight_date'),
     )
 }}
 -- Exactly one row per delivered flight (cancelled and diverted included and flagged). Built

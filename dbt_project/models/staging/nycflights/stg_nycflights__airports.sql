@@ -3,7 +3,7 @@ select
     name                    as airport_name,
     lat                     as latitude,
     lon                     as longitude,
-    alt::integer            as altitude_ft,
+    cast(alt as integer)     as altitude_ft,
     tz                      as utc_offset_hours,
     dst                     as dst_rule,
     tzone                   as time_zone,

@@ -1,12 +1,12 @@
 -- Aircraft registry; the tail number is replaced by its keyed pseudonym (same as in flights).
 select
     pseudonymize(tailnum)   as tailnum_key,
-    year::integer           as year_built,
+    cast(year as integer)   as year_built,
     type                    as aircraft_type,
     manufacturer,
     model,
-    engines::integer        as engines,
-    seats::integer          as seats,
+    cast(engines as integer) as engines,
+    cast(seats as integer)  as seats,
     speed                   as cruise_speed_mph,
     engine                  as engine_type,
     _batch_id               as batch_id,
