@@ -13,13 +13,14 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test test-fast dev serve docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback clean
+.PHONY: run test test-fast dev serve dbt-spark docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback clean
 
 run: install manifest  ## install, then materialize every asset and partition
 	@start=$$(date +%s); $(PY) -m assets.bootstrap; rc=$$?; \
 	  echo "[make run] build wall time: $$(( $$(date +%s) - start ))s"; exit $$rc
 
-test: install manifest  ## the full suite: real runs in temporary lakehouses
+test: install manifest  ## the full suite: real runs in temporary lakehouses (installs chromium, postgresql, a JRE if missing)
+	@bash deploy/system-packages.sh
 	$(PY) -m pytest
 
 test-fast: install manifest  ## unit tests and dbt unit tests only (no Dagster run, no dbt build)
@@ -32,6 +33,12 @@ dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
 serve: export SERVE_PORT := $(value PORT)
 serve: install  ## [PORT=8080]: the scoring service on http://127.0.0.1:PORT (POST /v1/score, GET /v1/model)
 	$(PY) -m resources.serving.app
+
+# ARGS reaches Python through the environment (taken with $(value ...)) and is split there with
+# shlex, never by the shell: quotes, $(...) and backticks stay inside dbt's arguments.
+dbt-spark: export LAKEHOUSE_DBT_ARGS := $(value ARGS)
+dbt-spark: install  ## [ARGS="build --select ..."]: the dbt project on Spark (default: everything Spark can build)
+	$(PY) -m resources.warehouse.spark_engine
 
 docs: install manifest  ## dbt's documentation site, offline, in reports/dbt-docs/index.html
 	$(PY) -m resources.warehouse.docs
@@ -73,6 +80,7 @@ bench: install manifest  ## timing goals (benchmarks/), never run by `make test`
 	$(PY) benchmarks/scoring_year.py
 	$(PY) benchmarks/daily_increment.py
 	$(PY) benchmarks/serving_load.py
+	$(PY) benchmarks/engines.py
 
 # SF reaches the script through the environment (a command-line variable is exported to recipes),
 # never spliced into shell code; benchmarks/scale.py refuses anything but a whole number.

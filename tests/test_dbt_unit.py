@@ -39,8 +39,8 @@ def test_dropping_the_overnight_rule_fails_its_unit_test(tmp_path):
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     model = project / "models" / "staging" / "nycflights" / "stg_nycflights__flights.sql"
     text = model.read_text()
-    assert "then interval 1 day" in text
-    model.write_text(text.replace("then interval 1 day", "then interval 0 day"))
+    assert "then 1440 else 0 end" in text
+    model.write_text(text.replace("then 1440 else 0 end", "then 0 else 0 end"))
     done = run_unit_tests(project, tmp_path / "lakehouse", tmp_path / "target")
     assert done.returncode != 0
     assert re.search(r"FAIL \d+ stg_nycflights__flights::stg_flights__overnight_arrival_lands_the_next_day|"

@@ -19,7 +19,12 @@
 
 {# A local wall-clock timestamp read in an IANA zone, as the UTC instant (null zone -> null).
    DuckDB returns a TIMESTAMPTZ; Spark a TIMESTAMP in its session zone, which the Spark engine
-   pins to UTC (resources/warehouse/spark_engine.py), so both hold the same instant. #}
+   pins to UTC (resources/warehouse/spark_engine.py), so both hold the same instant.
+   In the hour that happens twice when clocks fall back (01:30 on 2013-11-03 in New York), DuckDB
+   (ICU) takes standard time (06:30 UTC) and Spark (java.time) daylight time (05:30 UTC): Spark's
+   answer is moved one hour later when that later instant shows the same wall clock, so both
+   engines agree (the unit test int_flights__local_times_become_utc_... checks it on both). US
+   zones shift by one hour; a zone with another shift would need its own offset here. #}
 {% macro local_to_utc(timestamp, zone) -%}
     {{ return(adapter.dispatch('local_to_utc', 'lakehouse')(timestamp, zone)) }}
 {%- endmacro %}
@@ -29,7 +34,11 @@
 {%- endmacro %}
 
 {% macro spark__local_to_utc(timestamp, zone) -%}
-    to_utc_timestamp({{ timestamp }}, {{ zone }})
+    case
+        when from_utc_timestamp(to_utc_timestamp({{ timestamp }}, {{ zone }}) + interval 1 hour, {{ zone }}) = {{ timestamp }}
+            then to_utc_timestamp({{ timestamp }}, {{ zone }}) + interval 1 hour
+        else to_utc_timestamp({{ timestamp }}, {{ zone }})
+    end
 {%- endmacro %}
 
 {# One row per day in [start, end) as `date_day` (start and end are 'YYYY-MM-DD' strings). #}
@@ -71,14 +80,11 @@
 {%- endmacro %}
 
 {# The materialization of the daily models (fct_flights, carrier_daily_performance): each build
-   replaces exactly the days of its partition window.
-   - DuckDB: append after a pre-hook that deletes the window (delete_partition_window), so a
-     re-delivered day that lost rows loses them here too.
-   - Spark: parquet tables have no DELETE (that needs Delta, whose jars come from Maven); dbt-spark's
-     insert_overwrite strategy with the table partitioned by day replaces the partitions the
-     window's rows fall in. A day re-delivered with no rows at all would keep its old rows there;
-     the raw zone's volume contract (min_rows in resources/raw/sources.yml) refuses such a
-     delivery before dbt runs. #}
+   replaces exactly the days of its partition window. A pre-hook first deletes the window
+   (delete_partition_window: DELETE on DuckDB, dropped day partitions on Spark), then:
+   - DuckDB appends the window's rows;
+   - Spark's parquet tables (no DELETE or MERGE without Delta, whose jars come from Maven) are
+     partitioned by day and written with dbt-spark's insert_overwrite strategy. #}
 {% macro daily_table_config(column) -%}
     {{ return(adapter.dispatch('daily_table_config', 'lakehouse')(column)) }}
 {%- endmacro %}
@@ -97,5 +103,6 @@
         'incremental_strategy': 'insert_overwrite',
         'partition_by': [column],
         'file_format': 'parquet',
+        'pre_hook': "{{ delete_partition_window('" ~ column ~ "') }}",
     }) }}
 {%- endmacro %}

@@ -14,9 +14,35 @@
 {%- endmacro %}
 
 {% macro delete_partition_window(column) -%}
+    {{ return(adapter.dispatch('delete_partition_window', 'lakehouse')(column)) }}
+{%- endmacro %}
+
+{% macro default__delete_partition_window(column) -%}
     {%- if is_incremental() -%}
         delete from {{ this }} where {{ in_partition_window(column) }}
     {%- else -%}
         select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{# Spark's parquet tables have no DELETE: the window's day partitions are dropped instead (the
+   daily models are partitioned by `column` on Spark, macros/dialect.sql), or every row when no
+   window is set. Then a day re-delivered with no rows (allowed by may_be_empty or a recorded
+   override) is emptied on Spark as on DuckDB, instead of keeping its old rows. #}
+{% macro spark__delete_partition_window(column) -%}
+    {%- set start = env_var("LAKEHOUSE_WINDOW_START", "") -%}
+    {%- set end = env_var("LAKEHOUSE_WINDOW_END", "") -%}
+    {%- if not is_incremental() -%}
+        select 1
+    {%- elif not (start and end) -%}
+        truncate table {{ this }}
+    {%- else -%}
+        {%- set day = modules.datetime.date.fromisoformat(start) -%}
+        {%- set last = modules.datetime.date.fromisoformat(end) -%}
+        {%- set specs = [] -%}
+        {%- for i in range((last - day).days) -%}
+            {%- do specs.append("partition (" ~ column ~ " = '" ~ (day + modules.datetime.timedelta(days=i)).isoformat() ~ "')") -%}
+        {%- endfor -%}
+        alter table {{ this }} drop if exists {{ specs | join(', ') }}
     {%- endif -%}
 {%- endmacro %}
