@@ -23,6 +23,37 @@ from resources.core.runs import heal_sensor
 from resources.raw.sources import load_sources
 
 
+EXECUTOR_ENV = "LAKEHOUSE_EXECUTOR"
+
+
+def run_executor(environ: dict[str, str] | None = None) -> dg.ExecutorDefinition:
+    """Where a run's steps execute, from LAKEHOUSE_EXECUTOR:
+
+    - ``in_process`` (default): in the run's own process. A step in a process of its own first pays
+      ~5-8 s of imports (dagster, polars, scikit-learn, dbt), most of a one-day increment; runs
+      still run side by side (dagster.yaml: 2 at a time, the warehouse pool keeps DuckDB writers
+      apart).
+    - ``celery``: each step is a task on a Celery queue (dagster-celery), taken by workers on any
+      machine (`dagster-celery worker start -A dagster_celery.app -y deploy/prod/celery.yaml`). The
+      broker and result backend come from LAKEHOUSE_CELERY_BROKER / LAKEHOUSE_CELERY_BACKEND
+      (e.g. redis://host:6379/0); the workers need the same instance (deploy/prod/dagster.yaml)
+      and the same lakehouse root.
+    """
+    import os
+
+    environ = os.environ if environ is None else environ
+    choice = (environ.get(EXECUTOR_ENV) or "in_process").strip()
+    if choice == "in_process":
+        return dg.in_process_executor
+    if choice == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured({"broker": {"env": "LAKEHOUSE_CELERY_BROKER"},
+                                           "backend": {"env": "LAKEHOUSE_CELERY_BACKEND"}},
+                                          name="celery_executor")
+    raise ValueError(f"{EXECUTOR_ENV} must be in_process or celery, got {choice!r}")
+
+
 def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definitions:
     sources = load_sources()
     daily = daily_partitions(sources)
@@ -46,10 +77,7 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
                 if spec.is_partitioned and spec.one_file_per_day]
     sensors += build_alert_sensors([k for c in checks for k in c.check_keys], jobs)
     return dg.Definitions(
-        # Steps run in their run's process: a step in its own process first pays ~5-8 s of imports
-        # (dagster, polars, scikit-learn, dbt), most of a one-day increment. Runs still run side by
-        # side (dagster.yaml: 2 at a time, the warehouse pool keeps DuckDB writers apart).
-        executor=dg.in_process_executor,
+        executor=run_executor(),
         assets=[*raw, dbt_reference, dbt_daily, *ml, *monitoring, catalog],
         asset_checks=checks,
         jobs=jobs,
