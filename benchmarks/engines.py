@@ -5,11 +5,13 @@ time (a fresh DuckDB warehouse file, a fresh Spark warehouse and metastore), the
 can build (resources/warehouse/spark_engine.SPARK_BUILD: staging, intermediate, fct_flights,
 carrier_daily_performance, dim_carriers, dim_dates and their tests) as its own process:
 
-- DuckDB: `dbt build` on the `dev` target (the path `make run` takes, without Dagster around it);
-- Spark: `python -m resources.warehouse.spark_engine` on `dev_spark` (local[2], this machine's cores).
+- duckdb: `dbt build` on the `dev` target (the path `make run` takes, without Dagster around it);
+- duckdb-s3: the same, with the raw zone read from a local S3 server (moto's server mode on
+  127.0.0.1; LAKEHOUSE_RAW_URL, resources/core/object_store.py);
+- spark: `python -m resources.warehouse.spark_engine` on `dev_spark` (local[2], this machine's cores).
 
-Prints each run's wall time, dbt's own elapsed time (Spark's JVM start is the difference) and the
-ratio. Object storage (LAKEHOUSE_ROOT=s3://) is not built yet, so it has no column. Nothing is asserted.
+Prints each run's wall time, dbt's own elapsed time (Spark's JVM start is most of the difference)
+and the ratios to local DuckDB. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -53,24 +55,46 @@ def timed(cmd: list[str], env: dict[str, str], target: Path) -> tuple[float, flo
     return wall, json.loads((target / "run_results.json").read_text())["elapsed_time"]
 
 
+def s3_server(raw_dir: Path):
+    """moto's S3 server on a free port with ``raw_dir`` uploaded; returns (process, env, url)."""
+    import socket
+
+    import s3fs
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "bench",
+           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    time.sleep(2)
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": env["AWS_ENDPOINT_URL"]}, key="bench", secret="bench")
+    fs.mkdir("bench")
+    fs.put(str(raw_dir) + "/", "bench/lakehouse/raw/", recursive=True)
+    return proc, env, "s3://bench/lakehouse/raw"
+
+
 def main() -> None:
     from resources.warehouse.spark_engine import SPARK_BUILD
 
     work = Path(tempfile.mkdtemp(prefix="bench-engines-"))
+    server = None
     try:
         settings = build_raw(work / "lakehouse")
+        server, s3_env, url = s3_server(settings.raw_dir)
         flights = sum(1 for _ in (settings.raw_dir / "flights").iterdir())
         base = {**os.environ, **settings.dbt_env(), "DO_NOT_TRACK": "1",
                 "LAKEHOUSE_WINDOW_START": WINDOW[0], "LAKEHOUSE_WINDOW_END": WINDOW[1]}
-        times: dict[str, list[tuple[float, float]]] = {"duckdb": [], "spark": []}
+        times: dict[str, list[tuple[float, float]]] = {"duckdb": [], "duckdb-s3": [], "spark": []}
         for i in range(ROUNDS):
-            warehouse = work / f"duck-{i}.duckdb"
-            target = work / f"duck-target-{i}"
-            env = {**base, "LAKEHOUSE_WAREHOUSE": str(warehouse)}
-            times["duckdb"].append(timed(
-                [str(REPO / ".venv" / "bin" / "dbt"), *SPARK_BUILD, "--project-dir", "dbt_project",
-                 "--profiles-dir", "dbt_project", "--target-path", str(target), "--log-path", str(target)],
-                env, target))
+            for engine, extra in (("duckdb", {}), ("duckdb-s3", {**s3_env, "LAKEHOUSE_RAW_URL": url})):
+                target = work / f"{engine}-target-{i}"
+                env = {**base, **extra, "LAKEHOUSE_WAREHOUSE": str(work / f"{engine}-{i}.duckdb")}
+                times[engine].append(timed(
+                    [str(REPO / ".venv" / "bin" / "dbt"), *SPARK_BUILD, "--project-dir", "dbt_project",
+                     "--profiles-dir", "dbt_project", "--target-path", str(target), "--log-path", str(target)],
+                    env, target))
             spark_dir = work / f"spark-{i}"
             times["spark"].append(timed(
                 [sys.executable, "-m", "resources.warehouse.spark_engine"],
@@ -78,11 +102,14 @@ def main() -> None:
             for engine in times:
                 wall, dbt = times[engine][-1]
                 print(f"round {i + 1} {engine:6s}: wall {wall:6.1f} s, dbt elapsed {dbt:6.1f} s", flush=True)
-        duck = statistics.median(w for w, _ in times["duckdb"])
-        spark = statistics.median(w for w, _ in times["spark"])
-        print(f"one month ({flights} delivery days) through curated: DuckDB {duck:.1f} s, Spark {spark:.1f} s "
-              f"(median of {ROUNDS}); Spark / DuckDB = {spark / duck:.1f}x; object storage: not built")
+        median = {engine: statistics.median(w for w, _ in runs) for engine, runs in times.items()}
+        print(f"one month ({flights} delivery days) through curated, median of {ROUNDS}: "
+              f"DuckDB {median['duckdb']:.1f} s, DuckDB over S3 {median['duckdb-s3']:.1f} s "
+              f"({median['duckdb-s3'] / median['duckdb']:.2f}x), Spark {median['spark']:.1f} s "
+              f"({median['spark'] / median['duckdb']:.1f}x)")
     finally:
+        if server is not None:
+            server.terminate()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,0 +1,48 @@
+"""Object storage for the raw zone's readers: S3 or any S3-compatible store, through fsspec's s3fs.
+
+The DuckDB build here bundles no httpfs extension, so DuckDB reads ``s3://`` URLs through an fsspec
+filesystem registered on the connection. Where the store is and who may read it comes from the
+standard AWS environment (AWS_ENDPOINT_URL for a non-AWS store such as MinIO or moto,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION), never from the repository.
+
+``LAKEHOUSE_RAW_URL=s3://bucket/prefix/raw`` points dbt's sources at a raw zone on the store (the
+layout is the local one: ``<source>/delivery_date=YYYY-MM-DD/part.parquet``). The rest of the
+lakehouse stays on the local root (README, "Scaling out").
+"""
+
+from __future__ import annotations
+
+import os
+
+RAW_URL_ENV = "LAKEHOUSE_RAW_URL"
+SCHEMES = ("s3://",)
+
+
+def raw_url(environ: dict[str, str] | None = None) -> str | None:
+    """The raw zone's object-storage URL, or None for the local raw zone. Anything but an s3:// URL
+    is refused with the variable's name, so a typo cannot silently read the local zone."""
+    environ = os.environ if environ is None else environ
+    url = (environ.get(RAW_URL_ENV) or "").strip()
+    if not url or url == "raw":
+        return None
+    # The URL is spliced into the sources' read_parquet('...') (dbt_project sources yml): no quote,
+    # and no trailing slash, which would make 'raw//flights' a different key on the store.
+    if not url.startswith(SCHEMES) or url.endswith("/") or any(c in url for c in "'\\\n"):
+        raise ValueError(f"{RAW_URL_ENV} must be an s3://bucket/prefix URL without quotes, backslashes "
+                         f"or a trailing slash, got {url!r}")
+    return url
+
+
+def filesystem():
+    import s3fs
+
+    # skip_instance_cache: a new endpoint or credentials in the environment are read again.
+    return s3fs.S3FileSystem(skip_instance_cache=True)
+
+
+def register_object_store(conn, environ: dict[str, str] | None = None) -> bool:
+    """Register the S3 filesystem on a DuckDB connection when the raw zone is on object storage."""
+    if raw_url(environ) is None:
+        return False
+    conn.register_filesystem(filesystem())
+    return True
