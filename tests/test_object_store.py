@@ -5,7 +5,6 @@ from the local raw zone."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
