@@ -24,8 +24,6 @@ also needs the warehouse on storage every node reads and a shared Hive metastore
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import sys
 from pathlib import Path
@@ -67,13 +65,14 @@ def session_config(settings: Settings, environ: dict[str, str] | None = None) ->
 
 
 def pseudonymize_series(values, key: bytes):
-    """HMAC-SHA256 hex of each value, nulls kept: resources/core/pseudonym.py's function over a
-    pandas Series, so Spark calls it once per batch of rows instead of once per row. (Arrow hands a
-    null over as None or NaN.)"""
+    """resources/core/pseudonym.py's keyed hash over a pandas Series, so Spark calls it once per
+    batch of rows instead of once per row; nulls stay null (Arrow hands them over as None or NaN)."""
     import pandas as pd
 
-    return pd.Series([hmac.new(key, v.encode(), hashlib.sha256).hexdigest() if isinstance(v, str) else None
-                      for v in values], index=values.index, dtype=object)
+    from resources.core.pseudonym import pseudonymize
+
+    return pd.Series([pseudonymize(v, key) if isinstance(v, str) else None for v in values],
+                     index=values.index, dtype=object)
 
 
 def start_session(settings: Settings, key: bytes, environ: dict[str, str] | None = None):
@@ -102,6 +101,8 @@ def start_session(settings: Settings, key: bytes, environ: dict[str, str] | None
 
 def register_raw_sources(spark, raw_dir: Path) -> list[str]:
     """``nycflights.<name>`` over each directory of the raw zone (the dbt source's tables)."""
+    if not Path(raw_dir).is_dir():
+        raise FileNotFoundError(f"no raw zone at {raw_dir}: ingest first (`make run`), or set LAKEHOUSE_ROOT")
     spark.sql(f"create database if not exists {SOURCE_SCHEMA}")
     names = []
     for path in sorted(p for p in Path(raw_dir).iterdir() if p.is_dir() and p.name.isidentifier()):
