@@ -55,61 +55,46 @@ def timed(cmd: list[str], env: dict[str, str], target: Path) -> tuple[float, flo
     return wall, json.loads((target / "run_results.json").read_text())["elapsed_time"]
 
 
-def s3_server(raw_dir: Path):
-    """moto's S3 server on a free port with ``raw_dir`` uploaded; returns (process, env, url)."""
-    import socket
+def side_by_side(work: Path, settings, s3_env: dict[str, str], url: str) -> dict[str, list[tuple[float, float]]]:
+    """ROUNDS rounds of the three engines, alternating, each from cold: (wall, dbt elapsed) per run."""
+    from resources.warehouse.spark_engine import SPARK_BUILD
 
-    import s3fs
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "bench",
-           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-    time.sleep(2)
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": env["AWS_ENDPOINT_URL"]}, key="bench", secret="bench")
-    fs.mkdir("bench")
-    fs.put(str(raw_dir) + "/", "bench/lakehouse/raw/", recursive=True)
-    return proc, env, "s3://bench/lakehouse/raw"
+    base = {**os.environ, **settings.dbt_env(), "DO_NOT_TRACK": "1",
+            "LAKEHOUSE_WINDOW_START": WINDOW[0], "LAKEHOUSE_WINDOW_END": WINDOW[1]}
+    times: dict[str, list[tuple[float, float]]] = {"duckdb": [], "duckdb-s3": [], "spark": []}
+    for i in range(ROUNDS):
+        for engine, extra in (("duckdb", {}), ("duckdb-s3", {**s3_env, "LAKEHOUSE_RAW_URL": url})):
+            target = work / f"{engine}-target-{i}"
+            env = {**base, **extra, "LAKEHOUSE_WAREHOUSE": str(work / f"{engine}-{i}.duckdb")}
+            times[engine].append(timed(
+                [str(REPO / ".venv" / "bin" / "dbt"), *SPARK_BUILD, "--project-dir", "dbt_project",
+                 "--profiles-dir", "dbt_project", "--target-path", str(target), "--log-path", str(target)],
+                env, target))
+        spark_dir = work / f"spark-{i}"
+        times["spark"].append(timed([sys.executable, "-m", "resources.warehouse.spark_engine"],
+                                    {**base, "LAKEHOUSE_SPARK_DIR": str(spark_dir)}, spark_dir / "dbt-target"))
+        for engine in times:
+            wall, dbt = times[engine][-1]
+            print(f"round {i + 1} {engine:9s}: wall {wall:6.1f} s, dbt elapsed {dbt:6.1f} s", flush=True)
+    return times
 
 
 def main() -> None:
-    from resources.warehouse.spark_engine import SPARK_BUILD
+    from tests.conftest import local_s3_server, upload_raw_zone
 
     work = Path(tempfile.mkdtemp(prefix="bench-engines-"))
-    server = None
     try:
         settings = build_raw(work / "lakehouse")
-        server, s3_env, url = s3_server(settings.raw_dir)
-        flights = sum(1 for _ in (settings.raw_dir / "flights").iterdir())
-        base = {**os.environ, **settings.dbt_env(), "DO_NOT_TRACK": "1",
-                "LAKEHOUSE_WINDOW_START": WINDOW[0], "LAKEHOUSE_WINDOW_END": WINDOW[1]}
-        times: dict[str, list[tuple[float, float]]] = {"duckdb": [], "duckdb-s3": [], "spark": []}
-        for i in range(ROUNDS):
-            for engine, extra in (("duckdb", {}), ("duckdb-s3", {**s3_env, "LAKEHOUSE_RAW_URL": url})):
-                target = work / f"{engine}-target-{i}"
-                env = {**base, **extra, "LAKEHOUSE_WAREHOUSE": str(work / f"{engine}-{i}.duckdb")}
-                times[engine].append(timed(
-                    [str(REPO / ".venv" / "bin" / "dbt"), *SPARK_BUILD, "--project-dir", "dbt_project",
-                     "--profiles-dir", "dbt_project", "--target-path", str(target), "--log-path", str(target)],
-                    env, target))
-            spark_dir = work / f"spark-{i}"
-            times["spark"].append(timed(
-                [sys.executable, "-m", "resources.warehouse.spark_engine"],
-                {**base, "LAKEHOUSE_SPARK_DIR": str(spark_dir)}, spark_dir / "dbt-target"))
-            for engine in times:
-                wall, dbt = times[engine][-1]
-                print(f"round {i + 1} {engine:6s}: wall {wall:6.1f} s, dbt elapsed {dbt:6.1f} s", flush=True)
+        with local_s3_server() as s3_env:
+            url = upload_raw_zone(s3_env, settings.raw_dir, "bench", "lakehouse")
+            times = side_by_side(work, settings, s3_env, url)
+        days = sum(1 for _ in (settings.raw_dir / "flights").iterdir())
         median = {engine: statistics.median(w for w, _ in runs) for engine, runs in times.items()}
-        print(f"one month ({flights} delivery days) through curated, median of {ROUNDS}: "
+        print(f"one month ({days} delivery days) through curated, median of {ROUNDS}: "
               f"DuckDB {median['duckdb']:.1f} s, DuckDB over S3 {median['duckdb-s3']:.1f} s "
               f"({median['duckdb-s3'] / median['duckdb']:.2f}x), Spark {median['spark']:.1f} s "
               f"({median['spark'] / median['duckdb']:.1f}x)")
     finally:
-        if server is not None:
-            server.terminate()
         shutil.rmtree(work, ignore_errors=True)
 
 

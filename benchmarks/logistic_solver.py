@@ -21,8 +21,9 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.model_trees import walk_forward  # noqa: E402
 from resources.core.settings import Settings  # noqa: E402
-from resources.ml.backtest import backtest_month, first_feature_day  # noqa: E402
+from resources.ml.backtest import first_feature_day  # noqa: E402
 from resources.ml.training import CANDIDATES, TimeSplit, fit, predict_chunks  # noqa: E402
 from resources.ml.window import LabelledWindow  # noqa: E402
 
@@ -37,7 +38,6 @@ def main() -> int:
     train, available = window.sample("train")
     first = first_feature_day(settings)
     base = {k: v for k, v in CANDIDATES["blend"][0].items() if k != "solver"}
-    months = [date(2013, m, 1) for m in (3, 6, 9, 12)]
     print(f"train sample {train.height:,} of {available:,} flights")
     print("| solver | validation | holdout | backtest (mean of Mar, Jun, Sep, Dec) | logistic fit s | iterations |")
     print("|---|---|---|---|---|---|")
@@ -51,12 +51,7 @@ def main() -> int:
         y_v, p_v, _ = predict_chunks({"m": model}, window.chunks("validation"))
         y_t, p_t, _ = predict_chunks({"m": model}, window.chunks("test"))
         validation_p[solver] = p_v["m"]
-        monthly = []
-        for start in months:
-            end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
-            result = backtest_month(window, first, start, end, "blend", params, "experiment")
-            if result is not None and result.metrics.get("roc_auc") is not None:
-                monthly.append(result.metrics["roc_auc"])
+        monthly = walk_forward(window, first, params)
         print(f"| {solver} | {roc_auc_score(y_v, p_v['m']):.4f} | {roc_auc_score(y_t, p_t['m']):.4f} | "
               f"{np.mean(monthly):.4f} ({len(monthly)} months) | {fit_s:.1f} | "
               f"{int(logistic.named_steps['model'].n_iter_[0])} |", flush=True)

@@ -30,6 +30,18 @@ from resources.ml.window import LabelledWindow  # noqa: E402
 warnings.filterwarnings("ignore")
 SPLIT = TimeSplit(date(2013, 1, 1), date(2013, 9, 1), date(2013, 11, 1), date(2014, 1, 1))
 CONFIGS = [(0.05, 300), (0.1, 150), (0.15, 100), (0.2, 75)]
+MONTHS = [date(2013, m, 1) for m in (3, 6, 9, 12)]  # a quarter apart: 4 walk-forward fits per config
+
+
+def walk_forward(window: LabelledWindow, first: date, params: dict, months: list[date] = MONTHS) -> list[float]:
+    """ROC AUC of the blend with ``params`` on each month, fitted on the months before it."""
+    aucs = []
+    for start in months:
+        end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+        result = backtest_month(window, first, start, end, "blend", params, "experiment")
+        if result is not None and result.metrics.get("roc_auc") is not None:
+            aucs.append(result.metrics["roc_auc"])
+    return aucs
 
 
 def main() -> int:
@@ -38,7 +50,6 @@ def main() -> int:
     train, available = window.sample("train")
     first = first_feature_day(settings)
     base = CANDIDATES["blend"][0]  # (its own learning rate and trees are replaced by each config)
-    months = [date(2013, m, 1) for m in (3, 6, 9, 12)]  # a quarter apart: 4 walk-forward fits per config
     print(f"train sample {train.height:,} of {available:,} flights; blend of boosted trees and logistic")
     print("| learning rate, trees | validation | holdout | backtest (mean of Mar, Jun, Sep, Dec) | fit s | predict rows/s |")
     print("|---|---|---|---|---|---|")
@@ -49,12 +60,7 @@ def main() -> int:
         fit_s = time.perf_counter() - t
         y_v, p_v, _ = predict_chunks({"m": model}, window.chunks("validation"))
         y_t, p_t, seconds = predict_chunks({"m": model}, window.chunks("test"))
-        monthly = []
-        for start in months:
-            end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
-            result = backtest_month(window, first, start, end, "blend", params, "experiment")
-            if result is not None and result.metrics.get("roc_auc") is not None:
-                monthly.append(result.metrics["roc_auc"])
+        monthly = walk_forward(window, first, params)
         print(f"| {lr}, {trees} | {roc_auc_score(y_v, p_v['m']):.4f} | {roc_auc_score(y_t, p_t['m']):.4f} | "
               f"{np.mean(monthly):.4f} ({len(monthly)} months) | {fit_s:.1f} | {len(y_t) / seconds['m']:,.0f} |",
               flush=True)

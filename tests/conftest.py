@@ -128,3 +128,43 @@ def three_day_home(tmp_path: Path, monkeypatch, instance_yaml: Path) -> Path:
     monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lakehouse"))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@contextmanager
+def local_s3_server():
+    """moto's S3 server mode on 127.0.0.1 (a free port), stopped on exit. Yields the standard AWS
+    variables that point a client at it (tests/test_object_store.py, benchmarks/engines.py)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "local",
+               "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def upload_raw_zone(aws_env: dict[str, str], raw_dir: Path, bucket: str, prefix: str) -> str:
+    """Copy a raw zone to ``s3://bucket/prefix/raw`` on that server; returns the URL."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": aws_env["AWS_ENDPOINT_URL"]},
+                           key=aws_env["AWS_ACCESS_KEY_ID"], secret=aws_env["AWS_SECRET_ACCESS_KEY"],
+                           skip_instance_cache=True)
+    fs.mkdir(bucket)
+    fs.put(str(raw_dir) + "/", f"{bucket}/{prefix}/raw/", recursive=True)
+    return f"s3://{bucket}/{prefix}/raw"

@@ -5,10 +5,8 @@ from the local raw zone."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -16,6 +14,7 @@ import polars as pl
 import pytest
 
 from resources.core.object_store import raw_url
+from tests.conftest import local_s3_server, upload_raw_zone
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,24 +34,8 @@ def test_no_raw_url_means_the_local_raw_zone():
 
 @pytest.fixture(scope="module")
 def s3_server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "pytest",
-           "AWS_SECRET_ACCESS_KEY": "pytest", "AWS_DEFAULT_REGION": "us-east-1"}
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with local_s3_server() as aws_env:
+        yield aws_env
 
 
 def _dbt_build(settings, warehouse: Path, target: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -70,13 +53,7 @@ def _fct(warehouse: Path) -> pl.DataFrame:
 
 
 def test_the_dbt_build_reads_the_raw_zone_from_s3_and_equals_the_local_build(ml_lakehouse, s3_server, tmp_path):
-    import s3fs
-
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]}, key="pytest",
-                           secret="pytest", skip_instance_cache=True)
-    fs.mkdir("lakehouse-test")
-    fs.put(str(ml_lakehouse.settings.raw_dir) + "/", "lakehouse-test/team/raw/", recursive=True)
-    url = "s3://lakehouse-test/team/raw"
+    url = upload_raw_zone(s3_server, ml_lakehouse.settings.raw_dir, "lakehouse-test", "team")
 
     local = _dbt_build(ml_lakehouse.settings, tmp_path / "local.duckdb", tmp_path / "t-local", {})
     assert local.returncode == 0, local.stdout[-3000:]

@@ -69,8 +69,30 @@ def postgres():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def test_a_partition_backfill_runs_through_the_production_instance_on_postgres(postgres, tmp_path, monkeypatch):
+RUNS = "select count(*), count(*) filter (where status = 'SUCCESS') from runs"
+DAYS = ("select count(distinct partition) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION' "
+        "and asset_key like %s")
+
+
+def _recorded(postgres: dict[str, str], *queries: tuple[str, list]) -> list[tuple]:
+    """What the instance recorded, read from PostgreSQL, where another machine's webserver reads it:
+    the first row of each (sql, params)."""
     import psycopg2
+
+    con = psycopg2.connect(host="127.0.0.1", port=int(postgres["DAGSTER_PG_PORT"]), user="dagster",
+                           password=PASSWORD, dbname="dagster")
+    try:
+        with con, con.cursor() as cur:
+            out = []
+            for sql, params in queries:
+                cur.execute(sql, params)
+                out.append(cur.fetchone())
+            return out
+    finally:
+        con.close()
+
+
+def test_a_partition_backfill_runs_through_the_production_instance_on_postgres(postgres, tmp_path, monkeypatch):
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
     for name, value in postgres.items():
@@ -85,18 +107,8 @@ def test_a_partition_backfill_runs_through_the_production_instance_on_postgres(p
         before, _ = split_at_gate(context.create_request_context().asset_graph)
         keys = [k for k in before if k.path[0] in ("raw", "staging")]
         assert backfill_all(context, keys, "prod instance test", log=lambda *_: None)
-    # What the instance recorded is in PostgreSQL, where another machine's webserver would read it.
-    con = psycopg2.connect(host="127.0.0.1", port=int(postgres["DAGSTER_PG_PORT"]), user="dagster",
-                           password=PASSWORD, dbname="dagster")
-    with con, con.cursor() as cur:
-        cur.execute("select count(*), count(*) filter (where status = 'SUCCESS') from runs")
-        runs, succeeded = cur.fetchone()
-        cur.execute("select count(*) from bulk_actions")
-        backfills = cur.fetchone()[0]
-        cur.execute("select count(distinct partition) from event_logs where dagster_event_type = "
-                    "'ASSET_MATERIALIZATION' and asset_key like %s", ['%"raw", "flights"%'])
-        days = cur.fetchone()[0]
-    con.close()
+    (runs, succeeded), (backfills,), (days,) = _recorded(
+        postgres, (RUNS, []), ("select count(*) from bulk_actions", []), (DAYS, ['%"raw", "flights"%']))
     assert runs >= 1 and succeeded == runs and backfills == 1
     assert days == 3  # one materialization per daily partition of raw/flights, 2013-01-01..03
 
@@ -158,8 +170,6 @@ def test_a_partition_backfill_runs_its_steps_on_a_celery_worker_through_redis(po
     """The multi-node option: the same backfill with LAKEHOUSE_EXECUTOR=celery. Every step is a task
     on Redis, executed by a worker process that records it in the instance's PostgreSQL; the run
     itself only waits for the results."""
-    import psycopg2
-
     for name, value in {**postgres, "LAKEHOUSE_EXECUTOR": "celery", "LAKEHOUSE_CELERY_BROKER": redis_broker,
                         "LAKEHOUSE_CELERY_BACKEND": redis_broker}.items():
         monkeypatch.setenv(name, value)
@@ -170,19 +180,10 @@ def test_a_partition_backfill_runs_its_steps_on_a_celery_worker_through_redis(po
         keys = [k for k in before if k.path[0] == "raw" and k.path[-1] in ("flights", "weather")]
         ok = backfill_all(context, keys, "celery test", log=lambda *_: None)
         assert ok, (tmp_path / "worker.log").read_text()[-3000:]
-    con = psycopg2.connect(host="127.0.0.1", port=int(postgres["DAGSTER_PG_PORT"]), user="dagster",
-                           password=PASSWORD, dbname="dagster")
-    with con, con.cursor() as cur:
-        cur.execute("select count(*), count(*) filter (where status = 'SUCCESS') from runs")
-        runs, succeeded = cur.fetchone()
-        cur.execute("select count(*) from event_logs where dagster_event_type = 'STEP_SUCCESS'")
-        steps = cur.fetchone()[0]
-        cur.execute("select count(*) from event_logs where event like %s", ["%in celery worker%"])
-        on_worker = cur.fetchone()[0]
-        cur.execute("select count(distinct partition) from event_logs where dagster_event_type = "
-                    "'ASSET_MATERIALIZATION' and asset_key like %s", ['%"raw", "weather"%'])
-        days = cur.fetchone()[0]
-    con.close()
+    (runs, succeeded), (steps,), (on_worker,), (days,) = _recorded(
+        postgres, (RUNS, []), ("select count(*) from event_logs where dagster_event_type = 'STEP_SUCCESS'", []),
+        ("select count(*) from event_logs where event like %s", ["%in celery worker%"]),
+        (DAYS, ['%"raw", "weather"%']))
     assert runs >= 1 and succeeded == runs
     assert steps >= 1 and on_worker == steps  # every step ran in the worker, none in the run's process
     assert days == 3
