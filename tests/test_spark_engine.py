@@ -17,7 +17,8 @@ import polars as pl
 import pytest
 
 from resources.core.pseudonym import load_key, pseudonymize
-from resources.warehouse.spark_engine import SPARK_BUILD, pseudonymize_series, session_config
+from resources.warehouse.spark_engine import (SPARK_BUILD, MovedSparkDir, claim_spark_dir, pseudonymize_series,
+                                              session_config)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +41,26 @@ def test_the_session_runs_in_utc_inside_the_lakehouse(tmp_path):
     assert config["spark.sql.warehouse.dir"] == str(tmp_path / "spark" / "warehouse")
     assert config["spark.master"] == "local[2]"
     assert session_config(Settings(root=tmp_path), {"LAKEHOUSE_SPARK_MASTER": "spark://h:7077"})["spark.master"] == "spark://h:7077"
+
+
+@pytest.mark.fast
+def test_a_moved_spark_folder_is_refused_with_both_places_named(tmp_path):
+    home = tmp_path / "lakehouse" / "spark"
+    claim_spark_dir(home)
+    claim_spark_dir(home)  # the same place again is fine
+    shutil.copytree(home, tmp_path / "copy" / "spark")
+    with pytest.raises(MovedSparkDir, match="was made at .*lakehouse/spark.*Remove"):
+        claim_spark_dir(tmp_path / "copy" / "spark")
+
+
+def test_make_dbt_spark_passes_args_to_dbt_never_to_a_shell(ml_lakehouse, tmp_path):
+    marker = tmp_path / "pwned"
+    hostile = f'ls --select "x" --quiet; $(touch {marker}) `touch {marker}`'
+    env = {**os.environ, "LAKEHOUSE_ROOT": str(ml_lakehouse.settings.root), "LAKEHOUSE_SPARK_DIR": str(tmp_path / "spark")}
+    done = subprocess.run(["make", "-s", "dbt-spark", f"ARGS={hostile}"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0 and "No such option" in done.stderr  # dbt read '--quiet;' as its own option
+    assert not marker.exists()
 
 
 def _spark(root: Path, spark_dir: Path, args: list[str], window: tuple[str, str]) -> subprocess.CompletedProcess:

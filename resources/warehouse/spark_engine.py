@@ -75,12 +75,34 @@ def pseudonymize_series(values, key: bytes):
                      index=values.index, dtype=object)
 
 
+LOCATION_MARKER = ".location"
+
+
+class MovedSparkDir(RuntimeError):
+    """The Spark folder was copied or moved since its tables were written."""
+
+
+def claim_spark_dir(home: Path) -> None:
+    """Spark's metastore records every table's absolute location, so a copied or moved lakehouse
+    would read (or overwrite) the tables at the old place. The folder remembers where it was made
+    and refuses to run elsewhere; its tables are derived from the raw zone, so removing it loses
+    nothing (`make dbt-spark` rebuilds them)."""
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / LOCATION_MARKER
+    if marker.exists() and marker.read_text().strip() != str(home):
+        raise MovedSparkDir(
+            f"{home} was made at {marker.read_text().strip()} and its Spark metastore points there. "
+            f"Remove {home} (its tables are rebuilt from the raw zone) and run `make dbt-spark` again.")
+    if not marker.exists():
+        marker.write_text(f"{home}\n")
+
+
 def start_session(settings: Settings, key: bytes, environ: dict[str, str] | None = None):
     from pyspark.sql import SparkSession
     from pyspark.sql.functions import pandas_udf
 
     home = spark_dir(settings, environ)
-    home.mkdir(parents=True, exist_ok=True)
+    claim_spark_dir(home)
     # Python workers (the pseudonymize UDF) run this interpreter, which has the venv's pandas and
     # pyarrow; Spark would start `python3` from PATH.
     os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
