@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -39,8 +40,6 @@ def run_executor(environ: dict[str, str] | None = None) -> dg.ExecutorDefinition
       (e.g. redis://host:6379/0); the workers need the same instance (deploy/prod/dagster.yaml)
       and the same lakehouse root.
     """
-    import os
-
     environ = os.environ if environ is None else environ
     choice = (environ.get(EXECUTOR_ENV) or "in_process").strip()
     if choice == "in_process":

@@ -113,6 +113,16 @@ def test_a_partition_backfill_runs_through_the_production_instance_on_postgres(p
     assert days == 3  # one materialization per daily partition of raw/flights, 2013-01-01..03
 
 
+@pytest.mark.fast
+def test_the_executor_is_chosen_by_name_and_a_typo_is_refused():
+    from assets.definitions import run_executor
+
+    assert run_executor({}).name == "in_process"
+    assert run_executor({"LAKEHOUSE_EXECUTOR": "celery"}).name == "celery_executor"
+    with pytest.raises(ValueError, match="LAKEHOUSE_EXECUTOR must be in_process or celery, got 'celeri'"):
+        run_executor({"LAKEHOUSE_EXECUTOR": "celeri"})
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
