@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.fast
-@pytest.mark.parametrize("bad", ["/data/raw", "s3://b/raw/", "s3://b/r'aw", "s3://b/$(touch x)'", "gs://b/raw"])
+@pytest.mark.parametrize("bad", ["/data/raw", "s3://b/raw/", "s3://b/r'aw", "s3://b/$(touch x)'", "gs://b/raw", " s3://b/raw", "s3://b/r aw"])
 def test_a_raw_url_that_is_not_a_plain_s3_url_is_refused_by_name(bad):
     with pytest.raises(ValueError, match="LAKEHOUSE_RAW_URL"):
         raw_url({"LAKEHOUSE_RAW_URL": bad})

@@ -22,14 +22,14 @@ def raw_url(environ: dict[str, str] | None = None) -> str | None:
     """The raw zone's object-storage URL, or None for the local raw zone. Anything but an s3:// URL
     is refused with the variable's name, so a typo cannot silently read the local zone."""
     environ = os.environ if environ is None else environ
-    url = (environ.get(RAW_URL_ENV) or "").strip()
+    url = environ.get(RAW_URL_ENV) or ""  # not stripped: dbt's sources yml splices it verbatim
     if not url or url == "raw":
         return None
     # The URL is spliced into the sources' read_parquet('...') (dbt_project sources yml): no quote,
     # and no trailing slash, which would make 'raw//flights' a different key on the store.
-    if not url.startswith(SCHEMES) or url.endswith("/") or any(c in url for c in "'\\\n"):
-        raise ValueError(f"{RAW_URL_ENV} must be an s3://bucket/prefix URL without quotes, backslashes "
-                         f"or a trailing slash, got {url!r}")
+    if not url.startswith(SCHEMES) or url.endswith("/") or any(c in "'\\" or c.isspace() for c in url):
+        raise ValueError(f"{RAW_URL_ENV} must be an s3://bucket/prefix URL without quotes, backslashes, "
+                         f"spaces or a trailing slash, got {url!r}")
     return url
 
 
