@@ -32,6 +32,8 @@ from pathlib import Path
 
 import duckdb
 
+from resources.core.object_store import register_object_store
+from resources.core.parquet_io import sha256_file, upload_file_atomic, write_text_atomic
 from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.core.pseudonym import load_key, register_udf
 from resources.catalog import versions
@@ -68,6 +70,10 @@ def _sql_str(value: str) -> str:
 
 
 def _has_files(pattern: str) -> bool:
+    if "://" in pattern:  # an object-storage root (resources/core/object_store.py)
+        from resources.core.object_store import filesystem
+
+        return bool(filesystem().glob(pattern))
     return bool(glob.glob(pattern))
 
 
@@ -101,7 +107,7 @@ def _fsync(path: Path) -> None:
 def _publish_lock(settings: Settings) -> Iterator[None]:
     """One publish at a time per lakehouse (`make run` in process and a run the UI launched can
     both publish): whatever temporary exists while this is held is an interrupted publish's."""
-    with open(settings.root / ".publish.lock", "a+") as fh:
+    with open(settings.local_root / ".publish.lock", "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -120,7 +126,7 @@ def product_views(settings: Settings) -> tuple[list[ExternalView], list[str]]:
     ``<schema>.<table>`` in the catalog (team code locations write there; the platform imports no
     team code). Returns (views, refusals): a platform schema or a malformed name is refused by name."""
     views, refused = [], []
-    for path in sorted((settings.root / "products").glob("*/*.parquet")):
+    for path in sorted((settings.root / "products").glob("*/*.parquet"), key=str):
         schema, name = path.parent.name, path.stem
         if schema in PLATFORM_SCHEMAS or not _NAME.match(schema) or not _NAME.match(name):
             refused.append(f"products/{schema}/{path.name}")
@@ -131,24 +137,27 @@ def product_views(settings: Settings) -> tuple[list[ExternalView], list[str]]:
 
 def publish_catalog(settings: Settings, external: list[ExternalView] | tuple = ()) -> PublishResult:
     settings.ensure()
+    local = settings.local_published_dir  # == published_dir on a local root
+    local.mkdir(parents=True, exist_ok=True)
     settings.published_dir.mkdir(parents=True, exist_ok=True)
     with _publish_lock(settings):
         _collect_old_versions(settings)  # what a killed publish left never lingers until the next success
         version = datetime.now(timezone.utc).strftime("v%Y%m%dT%H%M%S%fZ")
-        final = settings.published_dir / f"{version}.duckdb"
-        tmp = settings.published_dir / f".{version}.{uuid.uuid4().hex}.tmp"
+        final = local / f"{version}.duckdb"
+        tmp = local / f".{version}.{uuid.uuid4().hex}.tmp"
         result = PublishResult(version=version, catalog_path=settings.catalog_path)
         try:
             _write_version(tmp, settings, external, version, result)
             # Durable before visible: after a power cut a version is whole or absent, never short.
             _fsync(tmp)
             os.replace(tmp, final)  # complete versions only ever appear under their final name
-            versions.append_history(settings, result.history_entry)
-            link = settings.catalog_path.with_name(f".{settings.catalog_path.name}.{uuid.uuid4().hex}.tmp")
-            os.link(final, link)
-            os.replace(link, settings.catalog_path)
-            _fsync(settings.published_dir)
-            _fsync(settings.root)
+            if settings.remote:
+                _commit_remote(settings, final, result.history_entry)
+            else:
+                versions.append_history(settings, result.history_entry)
+            _link_current(settings, final)
+            _fsync(local)
+            _fsync(settings.local_root)
         finally:
             tmp.unlink(missing_ok=True)
             Path(str(tmp) + ".wal").unlink(missing_ok=True)
@@ -157,13 +166,61 @@ def publish_catalog(settings: Settings, external: list[ExternalView] | tuple = (
     return result
 
 
+CURRENT = "CURRENT.json"
+
+
+def _commit_remote(settings: Settings, final: Path, entry: dict) -> None:
+    """Object stores have no rename: the version is one upload (whole or absent), then the history
+    line, then the pointer ``published/CURRENT.json`` names it. A reader that follows the pointer
+    therefore never finds a missing or partial version; a crash before the pointer leaves the
+    previous version current and an orphan upload that retention removes."""
+    upload_file_atomic(final, settings.published_dir / final.name)
+    versions.append_history(settings, entry)
+    pointer = {"version": final.stem, "sha256": sha256_file(final), "bytes": final.stat().st_size,
+               "published_at": entry["published_at"]}
+    write_text_atomic(settings.published_dir / CURRENT, json.dumps(pointer, sort_keys=True))
+
+
+def current_pointer(settings: Settings) -> dict | None:
+    path = settings.published_dir / CURRENT
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _link_current(settings: Settings, final: Path) -> None:
+    """``analytics.duckdb`` becomes ``final`` in one rename: new connections see the old version or
+    the new one, never a mix."""
+    link = settings.catalog_path.with_name(f".{settings.catalog_path.name}.{uuid.uuid4().hex}.tmp")
+    os.link(final, link)
+    os.replace(link, settings.catalog_path)
+
+
+def refresh_catalog(settings: Settings) -> Path:
+    """On an object-storage root, make the local ``analytics.duckdb`` the version the store's
+    pointer names (downloaded once, its sha256 checked). A local root needs nothing."""
+    if not settings.remote:
+        return settings.catalog_path
+    pointer = current_pointer(settings)
+    if pointer is None:
+        return settings.catalog_path
+    path = versions.local_version(settings, pointer["version"])
+    if sha256_file(path) != pointer["sha256"]:
+        path.unlink(missing_ok=True)
+        raise RuntimeError(f"{settings.published_dir / pointer['version']}.duckdb does not match the sha256 in "
+                           f"{settings.published_dir / CURRENT}: refusing to open it (removed the local copy)")
+    if not (settings.catalog_path.exists() and os.path.samefile(path, settings.catalog_path)):
+        _link_current(settings, path)
+    return settings.catalog_path
+
+
 def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] | tuple, version: str,
                    result: PublishResult) -> None:
     # The staging views call pseudonymize() and read raw/ relative to the root: the copy runs
     # on a connection with the UDF and the root as file_search_path, under the warehouse lock.
-    con = duckdb.connect(str(tmp), config={"file_search_path": str(settings.root)})
+    con = duckdb.connect(str(tmp), config={"file_search_path": str(settings.local_root)})
     try:
         register_udf(con, load_key(settings))
+        if settings.remote:  # zones on s3:// (resources/core/object_store.py)
+            register_object_store(con, force=True)
         with warehouse_lock(settings):
             names = _copy_warehouse(con, settings)
         for v in external:
@@ -223,6 +280,8 @@ def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str,
     for v in external:  # the feature definitions table describes ml.flight_features' columns
         if (v.schema, v.name) == ("ml", "feature_definitions") and _has_files(v.parquet_glob):
             with duckdb.connect() as mem:
+                if "://" in v.parquet_glob:
+                    register_object_store(mem, force=True)
                 for name, text in mem.execute(
                         f"select name, description from read_parquet({_sql_str(v.parquet_glob)})").fetchall():
                     out[("ml", "flight_features", name)] = text
@@ -244,20 +303,24 @@ def _write_columns(con: duckdb.DuckDBPyConnection, described: dict[tuple[str, st
 def _collect_old_versions(settings: Settings) -> None:
     """Keep complete versions by retention (versions.expired); drop what an interrupted publish left
     (temporaries, and the parquet folders of the earlier layout). Caller holds the publish lock."""
-    for leftover in settings.published_dir.glob(".*.tmp*"):
+    local = settings.local_published_dir
+    for leftover in local.glob(".*.tmp*"):
         leftover.unlink(missing_ok=True)
-    for leftover in settings.root.glob(f".{settings.catalog_path.name}.*.tmp"):
+    for leftover in settings.local_root.glob(f".{settings.catalog_path.name}.*.tmp"):
         leftover.unlink(missing_ok=True)  # a link made just before a kill
-    for old_layout in (p for p in settings.published_dir.glob("v*") if p.is_dir()):
+    for old_layout in (p for p in local.glob("v*") if p.is_dir()):
         shutil.rmtree(old_layout, ignore_errors=True)
     kept = []
-    for path in sorted(settings.published_dir.glob("v*.duckdb")):
+    for path in sorted(local.glob("v*.duckdb")):
         if _is_complete(path):
             kept.append(path)
         else:  # derived and unreadable (a truncated or hand-placed copy): rebuilt by any publish
             path.unlink(missing_ok=True)
-    for old in versions.expired([p.stem for p in kept], datetime.now(timezone.utc)):
-        (settings.published_dir / f"{old}.duckdb").unlink(missing_ok=True)
+    names = sorted({p.stem for p in kept} | (set(versions.kept_versions(settings)) if settings.remote else set()))
+    for old in versions.expired(names, datetime.now(timezone.utc)):
+        (local / f"{old}.duckdb").unlink(missing_ok=True)
+        if settings.remote:  # an upload is whole (one PUT), so only retention removes one
+            (settings.published_dir / f"{old}.duckdb").unlink(missing_ok=True)
 
 
 def _is_complete(path: Path) -> bool:
@@ -274,7 +337,7 @@ def _is_complete(path: Path) -> bool:
 def connect_catalog(settings: Settings) -> duckdb.DuckDBPyConnection:
     """How analysts (and tests) read: read-only, and with no access to any other file (the catalog
     holds every table itself), so the raw zone or a key cannot be read through it."""
-    return duckdb.connect(str(settings.catalog_path), read_only=True, config={"enable_external_access": False})
+    return duckdb.connect(str(refresh_catalog(settings)), read_only=True, config={"enable_external_access": False})
 
 
 def connect_sandbox(settings: Settings, user: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -292,7 +355,7 @@ def connect_sandbox(settings: Settings, user: str | None = None) -> duckdb.DuckD
     own.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.sandbox_dir / f"{user}.duckdb"))
     try:
-        con.execute(f"attach {_sql_str(str(settings.catalog_path))} as analytics (read_only)")
+        con.execute(f"attach {_sql_str(str(refresh_catalog(settings)))} as analytics (read_only)")
         con.execute("set allowed_directories = [?]", [str(own) + "/"])
         con.execute("set enable_external_access = false")
     except BaseException:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from resources.core.parquet_io import append_lines
 from resources.core.settings import REPO_ROOT, Settings
 
 HISTORY = "_history.jsonl"
@@ -72,10 +73,7 @@ def history(settings: Settings) -> list[dict]:
 
 
 def append_history(settings: Settings, entry: dict) -> None:
-    with open(settings.published_dir / HISTORY, "a") as fh:
-        fh.write(json.dumps(entry, sort_keys=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_lines(settings.published_dir / HISTORY, [json.dumps(entry, sort_keys=True)])  # under the publish lock
 
 
 def previous_row_counts(settings: Settings) -> dict[str, int]:
@@ -129,5 +127,20 @@ def connect_catalog_as_of(settings: Settings, version: str | None = None,
     if version not in kept:
         raise VersionNotKept(f"catalog version {version!r} is not kept (retention: LAKEHOUSE_CATALOG_KEEP, "
                              f"LAKEHOUSE_CATALOG_KEEP_DAYS); kept: {', '.join(kept) or 'none'}")
-    path: Path = settings.published_dir / f"{version}.duckdb"
+    path: Path = local_version(settings, version)
     return duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+
+
+def local_version(settings: Settings, version: str) -> Path:
+    """A kept version as a local file DuckDB can open: on an object-storage root, downloaded once
+    into the local copy of the published zone (a version never changes after its upload)."""
+    path = settings.local_published_dir / f"{version}.duckdb"
+    if settings.remote and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.download.tmp")
+        try:
+            (settings.published_dir / path.name).fs.get_file(str(settings.published_dir / path.name), str(tmp))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path

@@ -156,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         print("give the backup folder: make backup DEST=... / make restore SRC=...", file=sys.stderr)
         return 2
     settings = Settings.from_env()
+    if settings.remote and args.action != "verify":
+        print(f"{settings.root} is on object storage: keep its history with the store's own versioning or "
+              "replication (e.g. S3 bucket versioning), not with a file copy", file=sys.stderr)
+        return 2
     try:
         if args.action == "backup":
             m = backup(settings.ensure(), Path(args.path))

@@ -27,11 +27,16 @@ GRACE_SECONDS = 8.0
 def main(argv: list[str]) -> int:
     child = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "dagster"), "dev", *argv],
                              start_new_session=True)
-    reports = Settings.from_env().reports_dir
-    reports.mkdir(parents=True, exist_ok=True)
-    port = urlsplit(os.environ.get("LAKEHOUSE_REPORTS_URL", REPORTS_URL)).port or 3001
-    files = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                              "--directory", str(reports)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    settings = Settings.from_env()
+    files = None
+    # On an object-storage root the reports are on the store (each asset's metadata shows its
+    # s3:// address) and there is no local folder to serve.
+    if not settings.remote:
+        settings.reports_dir.mkdir(parents=True, exist_ok=True)
+        port = urlsplit(os.environ.get("LAKEHOUSE_REPORTS_URL", REPORTS_URL)).port or 3001
+        files = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                                  "--directory", str(settings.reports_dir)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stopping: list[float] = []
 
     def stop(signum, _frame):
@@ -51,8 +56,9 @@ def main(argv: list[str]) -> int:
     except ProcessLookupError:
         pass
     child.wait()
-    files.terminate()
-    files.wait()
+    if files is not None:
+        files.terminate()
+        files.wait()
     return 0 if stopping else (child.returncode or 0)
 
 

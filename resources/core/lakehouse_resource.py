@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 
 from resources.core.secrets_store import require_prod_keys
@@ -18,9 +16,7 @@ class LakehouseResource(dg.ConfigurableResource):
 
     def settings(self) -> Settings:
         base = Settings.from_env()
-        settings = Settings(
-            root=Path(self.root).resolve() if self.root else base.root,
-            env=self.env or base.env,
-        )
+        settings = Settings.at(self.root, self.env or base.env) if self.root else \
+            Settings(root=base.root, env=self.env or base.env, state=base.state)
         require_prod_keys(settings)  # before the root is even created: prod without keys writes nothing
         return settings.ensure()

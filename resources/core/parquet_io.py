@@ -1,17 +1,35 @@
-"""Atomic parquet files: a reader sees the old file or the new one, never half of one."""
+"""Atomic files in the lakehouse, on a local folder or on object storage.
+
+A reader sees the old file or the new one, never half of one. Locally a file is written beside its
+target and renamed over it (rename is atomic within a filesystem). Object stores have no rename,
+but a single PUT (or a completed multipart upload) is atomic per object: the writer streams to
+the final key and the object appears whole when the upload completes, or not at all when the
+writer dies first. Paths are ``pathlib.Path`` for a local root and ``upath.UPath`` (fsspec's
+s3fs) for ``LAKEHOUSE_ROOT=s3://...`` (resources/core/settings.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import uuid
 from pathlib import Path
 
 import polars as pl
 
 
+def is_local(path) -> bool:
+    """True for a local file; False for an object-store path (upath.UPath on s3://)."""
+    return isinstance(path, Path)
+
+
 def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
-    """Write next to the target, then rename over it (rename is atomic within a filesystem)."""
+    """Write next to the target, then rename over it; on object storage, one upload to the key."""
+    if not is_local(path):
+        with path.open("wb") as fh:
+            df.write_parquet(fh, compression="zstd", statistics=True)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -20,6 +38,84 @@ def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    if not is_local(path):
+        path.write_bytes(data)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def upload_file_atomic(local: Path, path: Path) -> Path:
+    """Put a finished local file (a model, a DuckDB version) at ``path``."""
+    if not is_local(path):
+        path.fs.put_file(str(local), str(path))
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        shutil.copyfile(local, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def append_lines(path: Path, lines: list[str]) -> None:
+    """Append whole lines to a log. Locally one O_APPEND write and fsync (a concurrent writer's lines
+    land before or after, never inside). Object stores cannot append: the object is rewritten
+    whole (read, add, one PUT), so writers of one log must be serialised by the caller's lock
+    (every log here is written under the run's partition or registry lock)."""
+    payload = "".join(line.rstrip("\n") + "\n" for line in lines).encode("utf-8")
+    if not payload:
+        return
+    if not is_local(path):
+        old = path.read_bytes() if path.exists() else b""
+        path.write_bytes(old + payload)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, payload)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    """Copy a file (hard link where the filesystem allows; a server-side copy on object storage)."""
+    if not is_local(dst) and not is_local(src) and src.protocol == dst.protocol:
+        src.fs.copy(str(src), str(dst))
+        return
+    if is_local(src) and is_local(dst):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+            return
+        except OSError:  # another filesystem or no hard links: a copy
+            shutil.copy2(src, dst)
+            return
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+
+
+def read_parquet(path: Path, **kwargs) -> pl.DataFrame:
+    if is_local(path):
+        return pl.read_parquet(path, **kwargs)
+    with path.open("rb") as fh:
+        return pl.read_parquet(fh, **kwargs)
 
 
 def remove_if_exists(path: Path) -> bool:
@@ -33,7 +129,7 @@ def remove_if_exists(path: Path) -> bool:
 def sha256_file(path: Path) -> str:
     """Content hash of a file, read in 1 MiB chunks (artifacts, archived batches, backups, landings)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -26,7 +26,8 @@ def secrets_dir(settings: Settings, environ: dict[str, str] | None = None) -> Pa
     environ = dict(os.environ if environ is None else environ)
     if value := environ.get(SECRETS_DIR_ENV, "").strip():
         return Path(value).expanduser().resolve()
-    return settings.root.parent / f"{settings.root.name}.secrets"
+    local = settings.local_root  # an object-storage root's keys sit beside its local state folder
+    return local.parent / f"{local.name}.secrets"
 
 
 def _create_private_dir(path: Path) -> None:
@@ -36,7 +37,7 @@ def _create_private_dir(path: Path) -> None:
 
 def _migrate_legacy(settings: Settings, name: str, target: Path) -> None:
     """Keys generated inside the root by earlier versions move out (pseudonyms stay the same)."""
-    legacy = settings.root / ".secrets" / name
+    legacy = settings.local_root / ".secrets" / name
     if legacy.exists() and not target.exists():
         os.replace(legacy, target)
         os.chmod(target, 0o600)

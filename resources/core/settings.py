@@ -7,6 +7,12 @@ process (never at import time):
 - ``LAKEHOUSE_ROOT`` = storage root; defaults to ``<repo>/lakehouse`` for dev and
   ``<repo>/lakehouse-prod`` for prod. A root remembers the environment that created it
   (``.lakehouse_env``) and refuses the other one, so development never writes production data.
+  ``s3://bucket/prefix`` puts every zone on S3-compatible storage (endpoint and credentials from
+  the standard AWS variables; resources/core/object_store.py). What must be a local file stays
+  in a local *state* folder, ``LAKEHOUSE_STATE_DIR`` (default ``<repo>/lakehouse-state/<bucket>/
+  <prefix>``): the pipeline's DuckDB warehouse (one writer, file locks), the lock files, the
+  analyst's copy of the current catalog version and sandboxes. A lost state folder is rebuilt
+  from the store (the warehouse by dbt from raw, the catalog by the next publish or a download).
 """
 
 from __future__ import annotations
@@ -28,10 +34,41 @@ class EnvironmentMismatch(RuntimeError):
     """A storage root created for one environment was opened for the other."""
 
 
+def _remote_root(url: str):
+    from resources.core.object_store import root_path
+
+    return root_path(url)
+
+
+def default_state_dir(url: str) -> Path:
+    return REPO_ROOT / "lakehouse-state" / url.split("://", 1)[1]
+
+
 @dataclass(frozen=True)
 class Settings:
-    root: Path
+    root: Path  # a local folder, or an upath.UPath on s3:// (see ``remote``)
     env: str = "dev"
+    state: Path | None = None  # local files of an object-storage root; None: the root itself
+
+    @classmethod
+    def at(cls, root: str | Path, env: str = "dev", environ: dict[str, str] | None = None) -> "Settings":
+        """Settings for a root given as a local path or an s3:// URL."""
+        environ = dict(os.environ if environ is None else environ)
+        text = str(root)
+        if "://" in text:
+            remote = _remote_root(text)
+            state = environ.get("LAKEHOUSE_STATE_DIR") or str(default_state_dir(str(remote)))
+            return cls(root=remote, env=env, state=Path(state).expanduser().resolve())
+        return cls(root=Path(text).expanduser().resolve(), env=env)
+
+    @property
+    def remote(self) -> bool:
+        return not isinstance(self.root, Path)
+
+    @property
+    def local_root(self) -> Path:
+        """Where the files that must be local live (DuckDB files, locks): the root, or the state folder."""
+        return self.state if self.state is not None else self.root
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -39,8 +76,7 @@ class Settings:
         env = environ.get("LAKEHOUSE_ENV", "dev").strip() or "dev"
         if env not in ENVIRONMENTS:
             raise ValueError(f"LAKEHOUSE_ENV must be one of {ENVIRONMENTS}, got {env!r}")
-        root = environ.get("LAKEHOUSE_ROOT") or str(_DEFAULT_ROOTS[env])
-        return cls(root=Path(root).expanduser().resolve(), env=env)
+        return cls.at(environ.get("LAKEHOUSE_ROOT") or str(_DEFAULT_ROOTS[env]), env, environ)
 
     # --- zones -------------------------------------------------------------------------------
     @property
@@ -56,8 +92,14 @@ class Settings:
         return self.root / "published"
 
     @property
+    def local_published_dir(self) -> Path:
+        """Where catalog versions are written and opened: the published zone itself on a local
+        root; on an object-storage root a local copy of the versions uploaded to ``published_dir``."""
+        return self.local_root / "published"
+
+    @property
     def sandbox_dir(self) -> Path:
-        return self.root / "sandbox"
+        return self.local_root / "sandbox"  # analysts' own DuckDB files: local to where they work
 
     @property
     def secrets_dir(self) -> Path:
@@ -69,13 +111,15 @@ class Settings:
     @property
     def reports_dir(self) -> Path:
         """Evidently HTML: the repo's reports/ for the default roots, else inside the root (tests)."""
-        if self.root == _DEFAULT_ROOTS[self.env].resolve():
+        if not self.remote and self.root == _DEFAULT_ROOTS[self.env].resolve():
             return _DEFAULT_REPORTS[self.env]
         return self.root / "reports"
 
     def report_url(self, path: Path) -> str | None:
         """Where `make dev` serves a report over HTTP (reports_dir on LAKEHOUSE_REPORTS_URL, default
         http://127.0.0.1:3001): a browser opens no file:// link from the Dagster UI's page."""
+        if self.remote:
+            return None  # on the store: the metadata shows its s3:// address instead
         path = Path(path).resolve()
         if not path.is_relative_to(self.reports_dir.resolve()):
             return None
@@ -85,19 +129,23 @@ class Settings:
     @property
     def warehouse_path(self) -> Path:
         """Private to the pipeline (single writer). Analysts use ``catalog_path``."""
-        return self.root / "warehouse.duckdb"
+        return self.local_root / "warehouse.duckdb"
 
     @property
     def catalog_path(self) -> Path:
-        return self.root / "analytics.duckdb"
+        """The current catalog version for analysts (on an object-storage root, a local copy of
+        the version ``published/CURRENT.json`` names: resources/catalog/publish.py)."""
+        return self.local_root / "analytics.duckdb"
 
     @property
     def lock_path(self) -> Path:
-        return self.root / ".warehouse.lock"
+        return self.local_root / ".warehouse.lock"
 
     def ensure(self) -> "Settings":
         """Create the root and claim it for this environment, or refuse a foreign root."""
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.state is not None:
+            self.state.mkdir(parents=True, exist_ok=True)
         marker = self.root / ENV_MARKER
         if marker.exists():
             owner = marker.read_text().strip()
@@ -112,9 +160,12 @@ class Settings:
 
     def dbt_env(self) -> dict[str, str]:
         """Environment the dbt subprocess reads in profiles.yml and the source definitions."""
-        return {
-            "LAKEHOUSE_ROOT": str(self.root),
+        env = {
+            "LAKEHOUSE_ROOT": str(self.local_root),  # DuckDB's file_search_path (profiles.yml)
             "LAKEHOUSE_ENV": self.env,
             "LAKEHOUSE_WAREHOUSE": str(self.warehouse_path),
             "LAKEHOUSE_RAW_DIR": str(self.raw_dir),
         }
+        if self.remote:  # the sources read the store (the dbt plugin registers s3fs for it)
+            env["LAKEHOUSE_RAW_URL"] = str(self.raw_dir)
+        return env

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-import polars as pl
 from sklearn.metrics import roc_auc_score
 
+from resources.core.parquet_io import read_parquet
 from resources.core.settings import Settings
 from resources.ml.lifecycle import CANDIDATE, PREPRODUCTION
 from resources.ml.registry import Registry
@@ -23,7 +23,7 @@ def prove_newest_candidate(settings: Settings) -> dict:
     if version is None:
         raise ValueError("no candidate model in the registry: materialize ml/model_candidate")
     days = sorted(features_dir(settings).glob("flight_date=*/part.parquet"))
-    sample = pl.read_parquet(days[-1])
+    sample = read_parquet(days[-1])
     try:
         scores = score_frame(registry.load(version), sample, version, now_utc())
         validate_scores(scores, sample)

@@ -34,7 +34,14 @@ from typing import Any
 import joblib
 import polars as pl
 
-from resources.core.parquet_io import sha256_file as sha256_of, write_parquet_atomic
+from resources.core.parquet_io import (
+    append_lines,
+    is_local,
+    read_parquet,
+    sha256_file as sha256_of,
+    write_parquet_atomic,
+    write_text_atomic,
+)
 from resources.ml.registry_chain import KEY_ENV, seal_event, seal_record, verify_chain, verify_record
 from resources.core.secrets_store import load_or_create_key
 from resources.core.settings import Settings
@@ -68,7 +75,10 @@ def _now() -> str:
 @contextmanager
 def _registry_lock(settings: Settings):
     registry_dir(settings).mkdir(parents=True, exist_ok=True)
-    with open(registry_dir(settings) / ".lock", "a+") as fh:
+    # A lock is a local file: on an object-storage root it sits in the local state folder, and
+    # writers on other machines must be serialised by the Dagster instance (README, "Scaling out").
+    lock = settings.local_root / ".registry.lock" if settings.remote else registry_dir(settings) / ".lock"
+    with open(lock, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -101,10 +111,7 @@ class Registry:
 
     def _write_record(self, record: dict) -> None:
         path = self.record_path(record["model_version"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(seal_record(self._key, record), indent=2, sort_keys=True, default=str))
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(seal_record(self._key, record), indent=2, sort_keys=True, default=str))
 
     def resolve(self, stored: str) -> Path:
         """Artifact locations are stored relative to the lakehouse root, so a copied or moved
@@ -112,17 +119,21 @@ class Registry:
         path = Path(stored)
         if not path.is_absolute():
             return self.settings.root / path
-        if path.is_relative_to(self.settings.root):
+        if not self.settings.remote and path.is_relative_to(self.settings.root):
             return path
         raise ArtifactIntegrityError(f"{stored} is outside this lakehouse ({self.settings.root}): refusing "
                                      "to read a model from another place")
 
     def _store_artifact(self, pipeline: Any, version: str) -> dict:
         target = models_dir(self.settings) / version / "model.joblib"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".model.{uuid.uuid4().hex}.tmp")
-        joblib.dump(pipeline, tmp)
-        os.replace(tmp, target)
+        if is_local(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".model.{uuid.uuid4().hex}.tmp")
+            joblib.dump(pipeline, tmp)
+            os.replace(tmp, target)
+        else:  # one upload: the object appears whole when it completes (resources/core/parquet_io.py)
+            with target.open("wb") as fh:
+                joblib.dump(pipeline, fh)
         return {"artifact_path": str(target.relative_to(self.settings.root)), "artifact_sha256": sha256_of(target),
                 "artifact_bytes": target.stat().st_size, "registered_at": _now()}
 
@@ -144,11 +155,7 @@ class Registry:
         actor = str(event.get("actor") or "").strip()
         event = {"at": _now(), **event, "actor": actor or "<empty>"}  # never blank, never NaN
         line = seal_event(self._key, event, lines[-1] if lines else None)
-        path = registry_dir(self.settings) / "audit.jsonl"
-        with open(path, "a") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_lines(registry_dir(self.settings) / "audit.jsonl", [line])
         return json.loads(line)
 
     # --- derived state -----------------------------------------------------------------------
@@ -204,7 +211,10 @@ class Registry:
                 f"artifact of {version} at {path} has sha256 {actual}, registry recorded "
                 f"{rec['artifact_sha256']}: refusing to load a file that is not the trained model"
             )
-        return joblib.load(path)
+        if is_local(path):
+            return joblib.load(path)
+        with path.open("rb") as fh:
+            return joblib.load(fh)
 
     def load_reference(self, version: str) -> pl.DataFrame:
         rec = self.record(version)
@@ -215,7 +225,7 @@ class Registry:
             raise ArtifactIntegrityError(f"model {version} has no monitoring reference data ({path})")
         if sha256_of(path) != rec["reference_sha256"]:
             raise ArtifactIntegrityError(f"reference data of {version} at {path} does not match its sha256")
-        return pl.read_parquet(path)
+        return read_parquet(path)
 
     def record_preproduction(self, version: str, passed: bool, details: dict) -> None:
         with _registry_lock(self.settings):

@@ -7,7 +7,6 @@ scored and by which model), so every score ever published stays traceable.
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import polars as pl
 
 from resources.ml.store import day_file, scores_archive_dir, scores_dir
 from resources.ml.training import predict
-from resources.core.parquet_io import write_parquet_atomic
+from resources.core.parquet_io import copy_file, read_parquet, write_parquet_atomic
 from resources.core.settings import Settings
 
 SCORE_SCHEMA = {
@@ -57,12 +56,11 @@ def write_day(settings: Settings, day: date, scores: pl.DataFrame) -> Path | Non
     current = day_file(scores_dir(settings), day)
     archived = None
     if current.exists():
-        old = pl.read_parquet(current, columns=["model_version", "scored_at"], n_rows=1)
+        old = read_parquet(current, columns=["model_version", "scored_at"], n_rows=1)
         if old.height:
             stamp = old["scored_at"][0].strftime("%Y%m%dT%H%M%S%f")
             archived = scores_archive_dir(settings) / f"flight_date={day}" / f"{stamp}_{old['model_version'][0]}.parquet"
-            archived.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(current, archived)
+            copy_file(current, archived)
     write_parquet_atomic(scores, current)
     return archived
 
@@ -97,7 +95,7 @@ def score_days(settings: Settings, registry, days: list[date]) -> tuple[str, dic
     scored_at, archived, rows = now_utc(), 0, {}
     for i in range(0, len(days), SCORE_CHUNK_DAYS):
         chunk = days[i:i + SCORE_CHUNK_DAYS]
-        frames = [pl.read_parquet(day_file(features_dir(settings), day)) for day in chunk]
+        frames = [read_parquet(day_file(features_dir(settings), day)) for day in chunk]
         nonempty = [f for f in frames if f.height]
         scores_all = (score_frame(pipeline, pl.concat(nonempty, how="vertical_relaxed"), version, scored_at)
                       if nonempty else None)

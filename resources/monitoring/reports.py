@@ -48,7 +48,7 @@ from resources.monitoring.drift import (
 from resources.monitoring.drift import PROFILE_VERSION, psi as psi_statistic
 from resources.ml.features import CATEGORICAL
 from resources.ml.store import features_dir, load_labels, read_days, scores_dir
-from resources.core.parquet_io import write_parquet_atomic
+from resources.core.parquet_io import append_lines, write_parquet_atomic, write_text_atomic
 from resources.core.settings import Settings
 
 # Evidently is imported lazily inside the functions below, after this: no telemetry.
@@ -77,6 +77,10 @@ def alerts_path(settings: Settings) -> Path:
 
 
 def workspace_dir(settings: Settings) -> Path:
+    # Evidently's UI workspace writes through local file APIs: on an object-storage root it is
+    # local state (the HTML reports and the metrics, the monitoring outputs, are on the store).
+    if settings.remote:
+        return settings.local_root / "monitoring" / "evidently"
     return monitoring_dir(settings) / "evidently"
 
 
@@ -203,9 +207,7 @@ def model_drift_profile(settings: Settings, registry, version: str, log: Log = p
         scored = with_predictions(settings, registry, version, window)
         profile = merge_profiles(profile, drift_profile(scored, columns=[PREDICTION]))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.tmp")
-    tmp.write_text(json.dumps(profile, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, cache)
+    write_text_atomic(cache, json.dumps(profile, indent=1, sort_keys=True, default=str))
     return profile
 
 
@@ -343,9 +345,7 @@ def write_report(snapshot, reports_dir: Path, kind: str, period: str, summary: d
               f'background:{colour}">{html.escape(title)}</div>')
     page = page.replace("<head>", f"<head>\n<title>{html.escape(title)}</title>", 1)
     page = page.replace("<body>", f"<body>\n{banner}", 1)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, target)
+    write_text_atomic(target, page)
     write_sidecar(reports_dir, kind, period, {**summary, "title": title, "html": str(target.relative_to(reports_dir)),
                                               "bytes": target.stat().st_size})
     return target
@@ -356,9 +356,7 @@ def write_sidecar(reports_dir: Path, kind: str, period: str, summary: dict) -> d
                "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **summary}
     path = sidecar_path(reports_dir, kind, period)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(sidecar, indent=2, sort_keys=True, default=str))
     return sidecar
 
 
@@ -703,9 +701,7 @@ excluded). Open offline; no network needed.</p>
 """
     index = reports_dir / "index.html"
     reports_dir.mkdir(parents=True, exist_ok=True)
-    tmp = index.with_name(".index.html.tmp")
-    tmp.write_text(page)
-    os.replace(tmp, index)
+    write_text_atomic(index, page)
     return index
 
 
@@ -783,21 +779,14 @@ def store_in_workspace(settings: Settings, snapshot, name: str) -> str:
             pass
     ref = ws.add_run(project.id, snapshot, name=name)
     runs[name] = str(getattr(ref, "id", ref))
-    tmp = runs_file.with_name(".runs.json.tmp")
-    tmp.write_text(json.dumps(runs, indent=2, sort_keys=True))
-    os.replace(tmp, runs_file)
+    write_text_atomic(runs_file, json.dumps(runs, indent=2, sort_keys=True))
     return runs[name]
 
 
 # --- alerts and the catalog --------------------------------------------------------------------
 def append_alert(settings: Settings, alert: dict) -> dict:
     alert = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **alert}
-    path = alerts_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fh.write(json.dumps(alert, sort_keys=True, default=str) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_lines(alerts_path(settings), [json.dumps(alert, sort_keys=True, default=str)])
     return alert
 
 

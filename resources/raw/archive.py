@@ -13,14 +13,12 @@ its ``batch_id`` lineage column.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 
-from resources.core.parquet_io import sha256_file as _sha256
+from resources.core.parquet_io import append_lines, copy_file, read_parquet, sha256_file as _sha256
 from resources.core.settings import Settings
 
 PER_RUN_COLUMNS = ["_batch_id", "_ingested_at"]
@@ -46,7 +44,7 @@ def keep_replaced(settings: Settings, zone: str, source: str, day: date | None, 
     """Archive ``path`` if it exists and ``new`` (None: the file is being removed) differs."""
     if not path.exists():
         return None
-    old = pl.read_parquet(path)
+    old = read_parquet(path)
     if same_rows(old, new):
         return None
     sha = _sha256(path)
@@ -54,20 +52,14 @@ def keep_replaced(settings: Settings, zone: str, source: str, day: date | None, 
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{sha[:16]}.parquet"
     if not target.exists():
-        try:
-            os.link(path, target)
-        except OSError:  # another filesystem or no hard links: a copy
-            shutil.copy2(path, target)
+        copy_file(path, target)
     entry = {
         "zone": zone, "source": source, "delivery_date": str(day) if day else None,
         "batch_id": old["_batch_id"][0] if "_batch_id" in old.columns and old.height else None,
         "rows": old.height, "sha256": sha, "archived_path": str(target.relative_to(settings.root)),
         "replaced_at": now.isoformat(), "replaced_by_batch": new_batch if new is not None else None,
     }
-    with open(archive_dir(settings) / LOG, "a") as fh:
-        fh.write(json.dumps(entry, sort_keys=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_lines(archive_dir(settings) / LOG, [json.dumps(entry, sort_keys=True)])
     return entry
 
 

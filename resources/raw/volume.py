@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from resources.core.parquet_io import append_lines, is_local
 from resources.core.settings import Settings
 from resources.raw.sources import SourceSpec, VolumeContract
 
@@ -91,7 +91,10 @@ class VolumeCheck:
 def footer_rows(path: Path) -> int | None:
     """Row count from a parquet footer (no data pages read), None if there is no file."""
     try:
-        return pq.read_metadata(path).num_rows
+        if is_local(path):
+            return pq.read_metadata(path).num_rows
+        with path.open("rb") as fh:  # the lakehouse on object storage (resources/core/parquet_io.py)
+            return pq.read_metadata(fh).num_rows
     except FileNotFoundError:
         return None
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for a damaged or hand-edited file
@@ -171,17 +174,8 @@ def audit_overrides(settings: Settings, source: str, run_id: str, override: Volu
          "approver": override.approver, "reason": override.reason}
         for c in checks if c.overridden
     ]
-    if rows:
-        path = override_audit_path(settings)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
-        # One O_APPEND write: a concurrent run's lines land before or after, never inside.
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    # One O_APPEND write: a concurrent run's lines land before or after, never inside.
+    append_lines(override_audit_path(settings), [json.dumps(r, ensure_ascii=False) for r in rows])
     return rows
 
 

@@ -23,11 +23,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from resources.catalog.publish import connect_catalog
+from resources.catalog.publish import connect_catalog, refresh_catalog
 from resources.core.pseudonym import load_key, pseudonymize
 from resources.core.settings import Settings
 from resources.ml import lifecycle
@@ -46,6 +47,9 @@ class ServiceUnavailable(RuntimeError):
 
 def _stamp(path) -> tuple | None:
     try:
+        if not isinstance(path, Path):  # on object storage: the object's ETag names its content
+            info = path.fs.info(str(path))
+            return info.get("ETag"), str(info.get("LastModified")), info.get("size")
         st = os.stat(path)
     except FileNotFoundError:
         return None
@@ -262,7 +266,7 @@ class ScoringService:
         """Reload what changed. ``strict`` (start-up) raises; later a failure is kept in
         ``problem`` and every request answers 503 until the registry verifies again."""
         audit = _stamp(registry_dir(self.settings) / "audit.jsonl")
-        catalog = _stamp(self.settings.catalog_path)
+        catalog = _stamp(refresh_catalog(self.settings))  # on an object-storage root: the pointer's version
         if self.model and self.catalog and self.problem is None \
                 and audit == self.model.stamp and catalog == self.catalog.stamp:
             return

@@ -10,13 +10,13 @@ without one, the site has descriptions, tests and lineage only. Written to
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from resources.core.settings import DBT_PROJECT_DIR, Settings
+from resources.core.parquet_io import upload_file_atomic
 from resources.warehouse.lock import warehouse_lock
 
 
@@ -39,9 +39,7 @@ def generate_docs(settings: Settings) -> Path:
             done = subprocess.run([*args, "--empty-catalog"], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"dbt docs generate failed ({done.returncode}): {(done.stdout + done.stderr)[-2000:]}")
-        tmp_out = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(Path(tmp) / "static_index.html", tmp_out)
-        os.replace(tmp_out, target)
+        upload_file_atomic(Path(tmp) / "static_index.html", target)
     return target
 
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import duckdb
 
+from resources.core.object_store import register_object_store
 from resources.core.pseudonym import load_key, register_udf
 from resources.core.settings import Settings
 
@@ -50,11 +51,13 @@ def open_warehouse(settings: Settings, read_only: bool = True) -> Iterator[duckd
     """Caller must hold ``warehouse_lock``. Staging views call the pseudonymize UDF."""
     # Staging views read `raw/...` relative to the root (see dbt_project/profiles.yml).
     conn = duckdb.connect(str(settings.warehouse_path), read_only=read_only,
-                          config={"file_search_path": str(settings.root),
+                          config={"file_search_path": str(settings.local_root),
                                   # the bound dbt's connections have (dbt_project/profiles.yml)
                                   "memory_limit": os.environ.get("LAKEHOUSE_DUCKDB_MEMORY", "3GB")})
     try:
         register_udf(conn, load_key(settings))
+        if settings.remote:  # the staging views read s3:// (resources/core/object_store.py)
+            register_object_store(conn, force=True)
         yield conn
     finally:
         conn.close()

@@ -41,7 +41,7 @@ SOURCE_SCHEMA = "nycflights"  # the dbt source's name, which dbt-spark renders a
 
 def spark_dir(settings: Settings, environ: dict[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
-    return Path(environ.get("LAKEHOUSE_SPARK_DIR") or settings.root / "spark").resolve()
+    return Path(environ.get("LAKEHOUSE_SPARK_DIR") or settings.local_root / "spark").resolve()
 
 
 def session_config(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -123,6 +123,9 @@ def start_session(settings: Settings, key: bytes, environ: dict[str, str] | None
 
 def register_raw_sources(spark, raw_dir: Path) -> list[str]:
     """``nycflights.<name>`` over each directory of the raw zone (the dbt source's tables)."""
+    if "://" in str(raw_dir):  # Spark reads a store through Hadoop's s3a connector (hadoop-aws jars)
+        raise NotImplementedError(f"the Spark engine reads a local raw zone; {raw_dir} needs Spark's s3a "
+                                  "connector, which this project does not install (README, Scaling out)")
     if not Path(raw_dir).is_dir():
         raise FileNotFoundError(f"no raw zone at {raw_dir}: ingest first (`make run`), or set LAKEHOUSE_ROOT")
     spark.sql(f"create database if not exists {SOURCE_SCHEMA}")

@@ -1,0 +1,161 @@
+"""Every zone on object storage: ``LAKEHOUSE_ROOT=s3://bucket/prefix`` on a local S3 server (moto's
+server mode on 127.0.0.1, started and stopped by the fixture) runs the Jan-Feb ML lifecycle of the
+``ml_lakehouse`` fixture (ingest, dbt, features, training, promotion, scoring) plus monitoring
+and publication, and equals the local-folder run in row counts and value checksums. Only the
+local state folder (DuckDB files, locks, the analyst's catalog copy) is on this machine."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.definitions import build_definitions
+from assets.jobs import DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from resources.catalog.publish import CURRENT, connect_catalog, current_pointer
+from resources.catalog.versions import connect_catalog_as_of, kept_versions
+from resources.core.lakehouse_resource import LakehouseResource
+from resources.core.secrets_store import secrets_dir
+from resources.core.settings import Settings
+from resources.ml.registry import Registry
+from tests.conftest import APPROVAL, SPLIT, Lakehouse, local_s3_server, promote_config
+
+BUCKET, PREFIX = "lakehouse-test", "team"
+URL = f"s3://{BUCKET}/{PREFIX}"
+# Lineage columns differ between two ingestions of the same files (when, which run).
+PER_RUN = {"ingested_at", "_ingested_at", "batch_id", "_batch_id", "source_file", "_source_file", "scored_at", "model_version"}
+
+
+@pytest.fixture(scope="module")
+def s3_lakehouse(ml_lakehouse, tmp_path_factory):
+    """The ml_lakehouse runs with the root on S3; the same pseudonym key, so hashed ids compare."""
+    key = (secrets_dir(ml_lakehouse.settings) / "pseudonym.key").read_text().strip()
+    state = tmp_path_factory.mktemp("s3-state") / "state"
+    with local_s3_server() as aws, pytest.MonkeyPatch.context() as mp:
+        for name, value in {**aws, "LAKEHOUSE_STATE_DIR": str(state), "LAKEHOUSE_PSEUDONYM_KEY": key}.items():
+            mp.setenv(name, value)
+        import s3fs
+
+        s3fs.S3FileSystem(skip_instance_cache=True).mkdir(BUCKET)
+        settings = Settings.at(URL, "dev").ensure()
+        lh = Lakehouse(settings, build_definitions(LakehouseResource(root=URL, env="dev")),
+                       dg.DagsterInstance.ephemeral())
+        assert lh.run(REFERENCE_JOB).success
+        assert lh.run(DAILY_JOB, "2013-01-01", "2013-02-28").success
+        assert lh.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
+        assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL)).success
+        assert lh.run(SCORE_JOB, "2013-01-01", "2013-02-28").success
+        assert lh.run(MONITOR_JOB, "2013-01-01", "2013-02-01",
+                      run_config={"ops": {"monitoring__quality_report": {"config": {"as_of": ""}}}}).success
+        assert lh.run(PUBLISH_JOB).success
+        yield lh, state
+
+
+def _table(con, name: str, order: str) -> pl.DataFrame:
+    df = pl.from_arrow(con.sql(f"select * from {name} order by {order}").to_arrow_table())
+    return df.drop([c for c in df.columns if c in PER_RUN])
+
+
+def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_lakehouse):
+    lh, state = s3_lakehouse
+    root = lh.settings.root
+    for key in ["raw/flights/delivery_date=2013-01-01/part.parquet", "raw/planes/part.parquet",
+                "ml/features/flight_date=2013-02-28/part.parquet", "ml/scores/flight_date=2013-01-15/part.parquet",
+                "ml/registry/audit.jsonl", "ml/feature_definitions.parquet", "monitoring/daily_drift",
+                "reports/index.html", "reports/drift/drift_2013-02.html", f"published/{CURRENT}",
+                "published/_history.jsonl", ".lakehouse_env"]:
+        assert (root / key).exists(), key
+    version = Registry(lh.settings).production_version()
+    assert (root / "ml" / "models" / version / "model.joblib").exists()
+    # Nothing the zones hold was written locally: no parquet, no model, no report here.
+    local = [p.relative_to(state).as_posix() for p in state.rglob("*") if p.is_file()]
+    assert not [p for p in local if p.endswith((".parquet", ".joblib", ".jsonl", ".html"))], local
+    assert "warehouse.duckdb" in local and "analytics.duckdb" in local
+
+
+def test_the_s3_run_equals_the_local_run_row_for_row(s3_lakehouse, ml_lakehouse):
+    lh, _ = s3_lakehouse
+    with connect_catalog(ml_lakehouse.settings) as a, connect_catalog(lh.settings) as b:
+        counts_a = dict(((s, t), n) for s, t, n in a.execute("select * from catalog.tables").fetchall())
+        counts_b = dict(((s, t), n) for s, t, n in b.execute("select * from catalog.tables").fetchall())
+        for table in ["curated.fct_flights", "staging.stg_nycflights__flights", "ml.flight_features",
+                      "ml.flight_delay_scores", "ml.model_registry"]:
+            schema, name = table.split(".")
+            assert counts_a[(schema, name)] == counts_b[(schema, name)] > 0, table
+        for table, order in [("curated.fct_flights", "flight_id"), ("ml.flight_features", "flight_id"),
+                             ("ml.flight_delay_scores", "flight_id")]:
+            x, y = _table(a, table, order), _table(b, table, order)
+            assert x.columns == y.columns
+            differ = [c for c in x.columns if not x[c].equals(y[c])]
+            assert x.hash_rows().sum() == y.hash_rows().sum(), (table, differ)  # the checksum of every value
+        assert b.execute("select count(*) from monitoring.daily_metrics").fetchone()[0] == 59
+
+
+def test_the_catalog_pointer_commits_a_version_and_refuses_one_that_does_not_match(s3_lakehouse, tmp_path):
+    lh, state = s3_lakehouse
+    settings = lh.settings
+    pointer = current_pointer(settings)
+    assert pointer["version"] in kept_versions(settings)
+    # An upload a crash left without its pointer (an orphan) is never what analysts open.
+    orphan = settings.published_dir / "v20990101T000000000000Z.duckdb"
+    orphan.write_bytes(b"half a file")
+    try:
+        with connect_catalog(settings) as con:
+            assert con.execute("select version from catalog.version").fetchone()[0] == pointer["version"]
+    finally:
+        orphan.unlink()
+    # A second machine (an empty state folder) opens the same version, downloaded and checked.
+    other = Settings(root=settings.root, env="dev", state=tmp_path / "other")
+    other.state.mkdir()
+    with connect_catalog(other) as con:
+        assert con.execute("select version from catalog.version").fetchone()[0] == pointer["version"]
+    with connect_catalog_as_of(other, pointer["version"]) as con:
+        assert con.execute("select count(*) from curated.fct_flights").fetchone()[0] > 0
+    # A pointer whose checksum names other bytes is refused, naming both files.
+    forged = {**pointer, "sha256": "0" * 64}
+    (settings.published_dir / CURRENT).write_text(json.dumps(forged))
+    third = Settings(root=settings.root, env="dev", state=tmp_path / "third")
+    third.state.mkdir()
+    try:
+        with pytest.raises(RuntimeError, match="does not match the sha256"):
+            connect_catalog(third)
+    finally:
+        (settings.published_dir / CURRENT).write_text(json.dumps(pointer))
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("bad", ["s3://b/team/", "s3://b/t'eam", "s3://b/$(touch x)'", "s3://b/te am", "s3://"])
+def test_a_root_url_that_is_not_a_plain_s3_url_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match="LAKEHOUSE_ROOT"):
+        Settings.from_env({"LAKEHOUSE_ROOT": bad})
+
+
+@pytest.mark.fast
+def test_an_s3_root_keeps_duckdb_files_and_keys_in_the_local_state_folder(tmp_path):
+    s = Settings.from_env({"LAKEHOUSE_ROOT": URL, "LAKEHOUSE_STATE_DIR": str(tmp_path / "st")})
+    assert s.remote and str(s.raw_dir) == f"{URL}/raw" and str(s.reports_dir) == f"{URL}/reports"
+    assert s.warehouse_path == tmp_path / "st" / "warehouse.duckdb"
+    assert s.catalog_path.parent == s.sandbox_dir.parent == tmp_path / "st"
+    assert secrets_dir(s, {}) == tmp_path / "st.secrets"
+    assert s.dbt_env()["LAKEHOUSE_RAW_URL"] == f"{URL}/raw"
+
+
+def test_a_lakehouse_copied_to_another_prefix_reads_its_own_model(s3_lakehouse, tmp_path, monkeypatch):
+    lh, state = s3_lakehouse
+    fs = lh.settings.root.fs
+    fs.copy(f"{BUCKET}/{PREFIX}/ml", f"{BUCKET}/copy/ml", recursive=True)
+    fs.pipe(f"{BUCKET}/copy/.lakehouse_env", b"dev\n")
+    version = Registry(lh.settings).production_version()
+    original = f"{BUCKET}/{PREFIX}/ml/models/{version}/model.joblib"
+    fs.mv(original, original + ".parked")  # any read of the old place would now fail loudly
+    monkeypatch.setenv("LAKEHOUSE_SECRETS_DIR", str(secrets_dir(lh.settings)))  # the same keys
+    try:
+        copy = Settings.at(f"s3://{BUCKET}/copy", "dev", {"LAKEHOUSE_STATE_DIR": str(tmp_path / "st")}).ensure()
+        registry = Registry(copy)
+        assert registry.production_version() == version
+        assert registry.load(version) is not None  # sha256 checked against the sealed record
+        assert registry.record(version)["artifact_path"] == f"ml/models/{version}/model.joblib"
+    finally:
+        fs.mv(original + ".parked", original)
