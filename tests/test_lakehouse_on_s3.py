@@ -7,6 +7,7 @@ local state folder (DuckDB files, locks, the analyst's catalog copy) is on this 
 from __future__ import annotations
 
 import json
+import os
 
 import dagster as dg
 import polars as pl
@@ -73,6 +74,8 @@ def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_l
     local = [p.relative_to(state).as_posix() for p in state.rglob("*") if p.is_file()]
     assert not [p for p in local if p.endswith((".parquet", ".joblib", ".jsonl", ".html"))], local
     assert "warehouse.duckdb" in local and "analytics.duckdb" in local
+    # The runs' s3:// raw URL reached dbt's process only: a later local run in this process reads local raw.
+    assert "LAKEHOUSE_RAW_URL" not in os.environ
 
 
 def test_the_s3_run_equals_the_local_run_row_for_row(s3_lakehouse, ml_lakehouse):

@@ -17,7 +17,7 @@ from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from assets.automation import downstream
 from assets.common import WAREHOUSE_POOL, DATA_ENGINEERING, SINGLE_RUN, per_partition
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.core.settings import DBT_PROJECT_DIR, REPORTS_URL, Settings
+from resources.core.settings import DBT_PROJECT_DIR, REPORTS_URL, Settings, environment
 from resources.warehouse.lock import open_warehouse, warehouse_lock
 from resources.warehouse.partition_counts import rows_per_day
 from resources.warehouse.selection import tests_on_unbuilt_daily_models
@@ -127,11 +127,11 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Se
         manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
         skip = tests_on_unbuilt_daily_models(manifest, [name for _, name in relations.values()])
         args += ["--exclude", *skip] if skip else []
-    with warehouse_lock(settings):
-        os.environ.update(settings.dbt_env())  # read by profiles.yml and the source locations
-        # The window reaches the SQL as environment, not --vars (macros/partition_window.sql).
-        os.environ["LAKEHOUSE_WINDOW_START"] = dbt_vars["window_start"] if dbt_vars else ""
-        os.environ["LAKEHOUSE_WINDOW_END"] = dbt_vars["window_end"] if dbt_vars else ""
+    # profiles.yml and the source locations read the root; the window reaches the SQL as
+    # environment, not --vars (macros/partition_window.sql).
+    env = {**settings.dbt_env(), "LAKEHOUSE_WINDOW_START": dbt_vars["window_start"] if dbt_vars else "",
+           "LAKEHOUSE_WINDOW_END": dbt_vars["window_end"] if dbt_vars else ""}
+    with warehouse_lock(settings), environment(env):
         events = list(dbt.cli(args, context=context).stream())
         window = (dbt_vars["window_start"], dbt_vars["window_end"]) if dbt_vars else None
         extra, per_day = _relation_metadata(settings, relations, window)

@@ -18,6 +18,8 @@ process (never at import time):
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,3 +171,20 @@ class Settings:
         if self.remote:  # the sources read the store (the dbt plugin registers s3fs for it)
             env["LAKEHOUSE_RAW_URL"] = str(self.raw_dir)
         return env
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in os.environ for the block (dagster-dbt's subprocess inherits os.environ), then
+    the previous environment back: one run's root (e.g. an s3:// raw URL) never leaks into the next
+    run of a long-lived process."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -24,7 +24,12 @@ def load_contract(path: Path = CONTRACT) -> dict:
 
 def lakehouse_root() -> Path:
     """The platform's storage root: LAKEHOUSE_ROOT, else the repository's lakehouse/."""
-    return Path(os.environ.get("LAKEHOUSE_ROOT") or Path(__file__).resolve().parents[2] / "lakehouse").resolve()
+    root = os.environ.get("LAKEHOUSE_ROOT") or ""
+    if "://" in root:
+        raise NotImplementedError(f"LAKEHOUSE_ROOT={root}: this team location reads and writes a local lakehouse "
+                                  "folder; on object storage it would read the committed catalog version and "
+                                  "upload its product, which it does not do yet")
+    return Path(root or Path(__file__).resolve().parents[2] / "lakehouse").resolve()
 
 
 def contract_violations(contract: dict, columns: dict[str, dict[str, str]]) -> list[str]:
