@@ -162,3 +162,31 @@ def test_a_lakehouse_copied_to_another_prefix_reads_its_own_model(s3_lakehouse, 
         assert registry.record(version)["artifact_path"] == f"ml/models/{version}/model.joblib"
     finally:
         fs.mv(original + ".parked", original)
+
+
+def test_make_runs_machinery_builds_three_days_on_an_s3_root_from_the_environment(tmp_path, monkeypatch):
+    """`make run`'s backfill through the instance, with LAKEHOUSE_ROOT=s3://... read from the
+    environment by the code location (not handed in by a test)."""
+    from assets.bootstrap import backfill_all, in_process_workspace, split_at_gate, synchronous_instance
+    from assets.ml.keys import FEATURES_KEY
+    from resources.core.settings import REPO_ROOT
+    from tests.conftest import three_day_home
+
+    home = three_day_home(tmp_path, monkeypatch, REPO_ROOT / "dagster_home" / "dagster.yaml")
+    with local_s3_server() as aws:
+        for name, value in {**aws, "LAKEHOUSE_ROOT": "s3://boot/lake", "LAKEHOUSE_STATE_DIR": str(tmp_path / "st")}.items():
+            monkeypatch.setenv(name, value)
+        import s3fs
+
+        fs = s3fs.S3FileSystem(skip_instance_cache=True)
+        fs.mkdir("boot")
+        instance = synchronous_instance(str(home))
+        with in_process_workspace(instance) as context:
+            before, _ = split_at_gate(context.create_request_context().asset_graph)
+            keys = [k for k in before if k.path[0] != "ml"] + [FEATURES_KEY]
+            assert backfill_all(context, keys, "test", log=lambda *_: None)
+        assert all(r.is_success for r in instance.get_runs())
+        assert sorted(p.rsplit("/", 2)[-2] for p in fs.glob("boot/lake/ml/features/*/part.parquet")) == [
+            "flight_date=2013-01-01", "flight_date=2013-01-02", "flight_date=2013-01-03"]
+        assert len(fs.glob("boot/lake/raw/flights/*/part.parquet")) == 3
+    assert not (tmp_path / "lakehouse").exists()  # nothing went to the local default of three_day_home
