@@ -196,14 +196,16 @@ def _link_current(settings: Settings, final: Path) -> None:
 
 def refresh_catalog(settings: Settings) -> Path:
     """On an object-storage root, make the local ``analytics.duckdb`` the version the store's
-    pointer names (downloaded once, its sha256 checked). A local root needs nothing."""
+    pointer names (downloaded once, its sha256 checked on arrival). A local root needs nothing."""
     if not settings.remote:
         return settings.catalog_path
     pointer = current_pointer(settings)
     if pointer is None:
         return settings.catalog_path
+    # Hashed once, when it arrives (a year's catalog is ~100 MB: not on every connection or request).
+    downloaded = not (settings.local_published_dir / f"{pointer['version']}.duckdb").exists()
     path = versions.local_version(settings, pointer["version"])
-    if sha256_file(path) != pointer["sha256"]:
+    if downloaded and sha256_file(path) != pointer["sha256"]:
         path.unlink(missing_ok=True)
         raise RuntimeError(f"{settings.published_dir / pointer['version']}.duckdb does not match the sha256 in "
                            f"{settings.published_dir / CURRENT}: refusing to open it (removed the local copy)")
