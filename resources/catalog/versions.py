@@ -139,7 +139,8 @@ def local_version(settings: Settings, version: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.download.tmp")
         try:
-            (settings.published_dir / path.name).fs.get_file(str(settings.published_dir / path.name), str(tmp))
+            remote = settings.published_dir / path.name
+            remote.fs.get_file(str(remote), str(tmp))
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

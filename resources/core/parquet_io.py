@@ -14,7 +14,9 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -24,53 +26,36 @@ def is_local(path) -> bool:
     return isinstance(path, Path)
 
 
-def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
-    """Write next to the target, then rename over it; on object storage, one upload to the key."""
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """``write(fh)`` fills the file. Locally it writes a temporary beside the target and renames it
+    over; on object storage it streams one upload to the key."""
     if not is_local(path):
         with path.open("wb") as fh:
-            df.write_parquet(fh, compression="zstd", statistics=True)
+            write(fh)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        df.write_parquet(tmp, compression="zstd", statistics=True)
+        with open(tmp, "wb") as fh:
+            write(fh)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
-    if not is_local(path):
-        path.write_bytes(data)
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
+    return write_atomic(path, lambda fh: df.write_parquet(fh, compression="zstd", statistics=True))
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    return write_bytes_atomic(path, text.encode("utf-8"))
+    return write_atomic(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def upload_file_atomic(local: Path, path: Path) -> Path:
-    """Put a finished local file (a model, a DuckDB version) at ``path``."""
-    if not is_local(path):
-        path.fs.put_file(str(local), str(path))
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        shutil.copyfile(local, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Put a finished local file (a DuckDB version, a generated page) at ``path``."""
+    with open(local, "rb") as src:
+        return write_atomic(path, lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
 
 
 def append_lines(path: Path, lines: list[str]) -> None:

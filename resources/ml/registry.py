@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from resources.core.parquet_io import (
     is_local,
     read_parquet,
     sha256_file as sha256_of,
+    write_atomic,
     write_parquet_atomic,
     write_text_atomic,
 )
@@ -126,14 +126,7 @@ class Registry:
 
     def _store_artifact(self, pipeline: Any, version: str) -> dict:
         target = models_dir(self.settings) / version / "model.joblib"
-        if is_local(target):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".model.{uuid.uuid4().hex}.tmp")
-            joblib.dump(pipeline, tmp)
-            os.replace(tmp, target)
-        else:  # one upload: the object appears whole when it completes (resources/core/parquet_io.py)
-            with target.open("wb") as fh:
-                joblib.dump(pipeline, fh)
+        write_atomic(target, lambda fh: joblib.dump(pipeline, fh))
         return {"artifact_path": str(target.relative_to(self.settings.root)), "artifact_sha256": sha256_of(target),
                 "artifact_bytes": target.stat().st_size, "registered_at": _now()}
 
