@@ -1,6 +1,8 @@
-"""Scoring throughput on a year, end to end (read features, predict, validate, write scores): the
-old path (one predict call per day) and ``score_days`` (one predict call per chunk of days), side
-by side in one process, plus the check that both give the registered artifact's probabilities.
+"""Scoring throughput on a year, end to end (read features, predict, validate, write scores), side
+by side in one process: one predict call per day, ``score_days`` as of 1a9b7a4 (a chunk of days
+per call to the pipeline's own ``predict_proba``, files one by one), and ``score_days`` as it runs
+(``predict`` through resources/ml/fast_predict.py, files read and written by several threads);
+plus the check that every path gives the registered artifact's probabilities.
 
 Runs on a temporary copy of the ML zone of an already built lakehouse (``make run`` first), so it
 neither rewrites nor archives the real scores.
@@ -40,6 +42,32 @@ def per_day(settings: Settings, registry: Registry, days: list[date]) -> None:
         write_day(settings, day, scores)
 
 
+def batched_sequential(settings: Settings, registry: Registry, days: list[date]) -> None:
+    """``score_days`` as of 1a9b7a4 (2026-12-02): a predict call per chunk of 31 days with the
+    pipeline's own predict_proba, day files read and written one after the other."""
+    from resources.ml.scoring import SCORE_CHUNK_DAYS
+    from resources.ml.training import predict_ordinary
+
+    version = registry.production_version()
+    pipeline, scored_at = registry.load(version), now_utc()
+    for i in range(0, len(days), SCORE_CHUNK_DAYS):
+        chunk = days[i:i + SCORE_CHUNK_DAYS]
+        frames = [pl.read_parquet(day_file(features_dir(settings), day)) for day in chunk]
+        features = pl.concat([f for f in frames if f.height], how="vertical_relaxed")
+        p, offset = predict_ordinary(pipeline, features), 0
+        for day, day_features in zip(chunk, frames):
+            scores = score_frame(pipeline, day_features.head(0), version, scored_at)
+            if day_features.height:
+                scores = day_features.select("flight_id", "flight_date", "batch_id").with_columns(
+                    pl.Series("p_late", p[offset:offset + day_features.height], dtype=pl.Float64),
+                    pl.lit(version).alias("model_version"),
+                    pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("scored_at"),
+                ).select(scores.columns)
+                offset += day_features.height
+            validate_scores(scores, day_features)
+            write_day(settings, day, scores)
+
+
 def main() -> None:
     source = Settings.from_env()
     if Registry(source).production_version() is None:
@@ -62,32 +90,55 @@ def main() -> None:
         flights = sum(pl.scan_parquet(day_file(features_dir(settings), d)).select(pl.len()).collect().item()
                       for d in days)
 
-        started = time.perf_counter()
-        per_day(settings, registry, days)
-        old_s = time.perf_counter() - started
-        old = pl.read_parquet(str(scores_dir(settings) / "*" / "part.parquet")).sort("flight_id")
-        shutil.rmtree(scores_dir(settings))
-        shutil.rmtree(root / "ml" / "scores_archive", ignore_errors=True)
+        # 1. one predict call per day; 2. score_days as of 1a9b7a4 (a chunk of days per predict_proba
+        # call, files read and written one by one); 3. score_days as it runs now.
+        import resources.ml.scoring as scoring
+        from resources.ml.training import predict, predict_ordinary
 
-        started = time.perf_counter()
-        score_days(settings, registry, days)
-        new_s = time.perf_counter() - started
-        new = pl.read_parquet(str(scores_dir(settings) / "*" / "part.parquet")).sort("flight_id")
+        def timed(label: str, run) -> tuple[float, pl.DataFrame]:
+            shutil.rmtree(scores_dir(settings), ignore_errors=True)
+            shutil.rmtree(root / "ml" / "scores_archive", ignore_errors=True)
+            started = time.perf_counter()
+            run()
+            seconds = time.perf_counter() - started
+            print(f"  {label}: {seconds:.1f} s", flush=True)
+            return seconds, pl.read_parquet(str(scores_dir(settings) / "*" / "part.parquet")).sort("flight_id")
 
-        # Equal to the registered artifact's predict_proba, computed afresh in one call.
+        scoring.predict = predict_ordinary
+        try:
+            per_day_s, per_day_scores = timed("per-day, predict_proba", lambda: per_day(settings, registry, days))
+        finally:
+            scoring.predict = predict
+        pandas_s, pandas_scores = timed("score_days as of 1a9b7a4",
+                                        lambda: batched_sequential(settings, registry, days))
+        fast_s, fast_scores = timed("score_days now", lambda: score_days(settings, registry, days))
+
+        # Equal to the registered artifact's own predict_proba, computed afresh in one call.
         from resources.ml.store import read_days
-        from resources.ml.training import predict
         features = read_days(features_dir(settings)).sort("flight_id")
-        reference = predict(registry.load(registry.production_version()), features)
-        diff_new = float(np.max(np.abs(new["p_late"].to_numpy() - reference))) if len(reference) else 0.0
-        diff_old = float(np.max(np.abs(old["p_late"].to_numpy() - reference))) if len(reference) else 0.0
+        pipeline = registry.load(registry.production_version())
+        started = time.perf_counter()
+        reference = predict_ordinary(pipeline, features)
+        ordinary_predict_s = time.perf_counter() - started
+        started = time.perf_counter()
+        fast = predict(pipeline, features)
+        fast_predict_s = time.perf_counter() - started
+        diffs = {label: float(np.max(np.abs(frame["p_late"].to_numpy() - reference))) if len(reference) else 0.0
+                 for label, frame in (("per-day", per_day_scores), ("as of 1a9b7a4", pandas_scores),
+                                      ("now", fast_scores))}
+        diffs["predict alone"] = float(np.max(np.abs(fast - reference))) if len(reference) else 0.0
 
     load = os.getloadavg()[0]
-    print(f"{len(days)} days, {flights:,} flights, load average {load:.2f}")
-    print(f"per-day predict (old):   {old_s:6.1f} s  {flights / old_s:10,.0f} rows/s")
-    print(f"score_days (batched):    {new_s:6.1f} s  {flights / new_s:10,.0f} rows/s")
-    print(f"ratio batched / per-day: {old_s / new_s:6.2f}x")
-    print(f"max |p - artifact predict_proba|: batched {diff_new:.2e}, per-day {diff_old:.2e}")
+    print(f"{len(days)} days, {flights:,} flights, load average {load:.2f}; end to end = read features, "
+          "predict, validate, write scores")
+    for label, seconds in (("per-day, predict_proba", per_day_s), ("score_days as of 1a9b7a4", pandas_s),
+                           ("score_days now", fast_s)):
+        print(f"{label:28s} {seconds:6.1f} s  {flights / seconds:10,.0f} rows/s")
+    print(f"predict alone, one call:     predict_proba {flights / ordinary_predict_s:,.0f} rows/s, "
+          f"fast_predict {flights / fast_predict_s:,.0f} rows/s ({ordinary_predict_s / fast_predict_s:.2f}x)")
+    print(f"ratio now / as of 1a9b7a4, end to end: {pandas_s / fast_s:.2f}x "
+          f"(/ per-day: {per_day_s / fast_s:.2f}x)")
+    print("max |p - artifact predict_proba|: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
 
 
 if __name__ == "__main__":

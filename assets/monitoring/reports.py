@@ -14,6 +14,7 @@ from assets.ml.model import FEATURES_KEY, SCORES_KEY
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.registry import Registry
+from resources.monitoring.report_jobs import ReportWriter
 from resources.monitoring.reports import (
     append_alert, build_index, drift_breaches, md_trend, monitor_drift_month, monitor_quality_month,
     month_key, quality_breaches, read_sidecars, sample_label, workspace_session,
@@ -74,11 +75,12 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
     def drift_report_asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
         settings, registry = lakehouse.settings(), Registry(lakehouse.settings())
         results = {}
-        with workspace_session():
+        with workspace_session(), ReportWriter(settings) as writer:
             for start, end in _months(context):
-                result = monitor_drift_month(settings, registry, start, end, log=context.log.info)
+                result = monitor_drift_month(settings, registry, start, end, log=context.log.info, writer=writer)
                 if result is not None:
                     results[month_key(start)] = result
+            results.update({period: r for (_, period), r in writer.finish().items()})
         return dg.MaterializeResult(metadata={
             **_summary_metadata(settings, results, DRIFT_COLUMNS),
             "alarm_months": ", ".join(m for m, r in sorted(results.items()) if r.get("alarm")) or "none",
@@ -96,14 +98,16 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
         settings, registry = lakehouse.settings(), Registry(lakehouse.settings())
         as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()
         results, waiting = {}, {}
-        with workspace_session():
+        with workspace_session(), ReportWriter(settings) as writer:
             for start, end in _months(context):
-                result = monitor_quality_month(settings, registry, start, end, as_of, log=context.log.info)
+                result = monitor_quality_month(settings, registry, start, end, as_of, log=context.log.info,
+                                               writer=writer)
                 if result is not None and "waiting" in result:
                     waiting[month_key(start)] = result["waiting"]
                     context.log.info(f"{month_key(start)}: {result['waiting']}; quality not computed")
                 elif result is not None:
                     results[month_key(start)] = result
+            results.update({period: r for (_, period), r in writer.finish().items()})
         if not results:
             build_index(settings.reports_dir)
             context.log.info(f"no month with arrived actuals: {waiting}")

@@ -17,7 +17,6 @@ and a run cannot give them a lock error. Each publish:
 
 from __future__ import annotations
 
-import fcntl
 import glob
 import json
 import os
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from resources.core.file_lock import exclusive
 from resources.core.object_store import register_object_store
 from resources.core.parquet_io import sha256_file, upload_file_atomic, write_text_atomic
 from resources.core.settings import DBT_PROJECT_DIR, Settings
@@ -107,12 +107,8 @@ def _fsync(path: Path) -> None:
 def _publish_lock(settings: Settings) -> Iterator[None]:
     """One publish at a time per lakehouse (`make run` in process and a run the UI launched can
     both publish): whatever temporary exists while this is held is an interrupted publish's."""
-    with open(settings.local_root / ".publish.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with exclusive(settings.local_root / ".publish.lock"):
+        yield
 
 
 # Schemas the platform writes; another team's product may not take one of them over.

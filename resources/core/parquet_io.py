@@ -103,6 +103,23 @@ def read_parquet(path: Path, **kwargs) -> pl.DataFrame:
         return pl.read_parquet(fh, **kwargs)
 
 
+# Files read at once by read_parquet_many. A day file costs ~4 ms to open and decode however small
+# it is (a year of features: 365 files, 0.90 s one after the other); polars decodes outside the
+# GIL, so threads overlap them: 0.46 s with 4 threads, 0.14 -> 0.04 s for a month (measured
+# 2026-12-02 on 2 cores, another job running). On object storage each file is also a round trip.
+READ_THREADS = 4
+
+
+def read_parquet_many(paths: list[Path], **kwargs) -> list[pl.DataFrame]:
+    """``read_parquet`` of each path, in order, several at a time."""
+    if len(paths) <= 1:
+        return [read_parquet(p, **kwargs) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(READ_THREADS, len(paths))) as pool:
+        return list(pool.map(lambda p: read_parquet(p, **kwargs), paths))
+
+
 def remove_if_exists(path: Path) -> bool:
     try:
         path.unlink()

@@ -21,7 +21,6 @@ record, so a swapped or damaged file is refused. Artifact paths are relative to 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import uuid
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from typing import Any
 import joblib
 import polars as pl
 
+from resources.core.file_lock import exclusive
 from resources.core.parquet_io import (
     append_lines,
     is_local,
@@ -78,12 +78,8 @@ def _registry_lock(settings: Settings):
     # A lock is a local file: on an object-storage root it sits in the local state folder, and
     # writers on other machines must be serialised by the Dagster instance (README, "Scaling out").
     lock = settings.local_root / ".registry.lock" if settings.remote else registry_dir(settings) / ".lock"
-    with open(lock, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with exclusive(lock):
+        yield
 
 
 def new_version() -> str:

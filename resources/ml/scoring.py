@@ -7,6 +7,7 @@ scored and by which model), so every score ever published stays traceable.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import polars as pl
 
 from resources.ml.store import day_file, scores_archive_dir, scores_dir
 from resources.ml.training import predict
-from resources.core.parquet_io import copy_file, read_parquet, write_parquet_atomic
+from resources.core.parquet_io import READ_THREADS, copy_file, read_parquet, read_parquet_many, write_parquet_atomic
 from resources.core.settings import Settings
 
 SCORE_SCHEMA = {
@@ -95,11 +96,11 @@ def score_days(settings: Settings, registry, days: list[date]) -> tuple[str, dic
     scored_at, archived, rows = now_utc(), 0, {}
     for i in range(0, len(days), SCORE_CHUNK_DAYS):
         chunk = days[i:i + SCORE_CHUNK_DAYS]
-        frames = [read_parquet(day_file(features_dir(settings), day)) for day in chunk]
+        frames = read_parquet_many([day_file(features_dir(settings), day) for day in chunk])
         nonempty = [f for f in frames if f.height]
         scores_all = (score_frame(pipeline, pl.concat(nonempty, how="vertical_relaxed"), version, scored_at)
                       if nonempty else None)
-        offset = 0
+        offset, per_day = 0, {}
         for day, day_features in zip(chunk, frames):
             if day_features.height:
                 scores = scores_all.slice(offset, day_features.height)
@@ -107,6 +108,10 @@ def score_days(settings: Settings, registry, days: list[date]) -> tuple[str, dic
             else:
                 scores = score_frame(pipeline, day_features, version, scored_at)
             validate_scores(scores, day_features)
-            archived += write_day(settings, day, scores) is not None
-            rows[day] = scores.height
+            per_day[day] = scores
+        # Days are written side by side (each writes only its own files), as they are read.
+        with ThreadPoolExecutor(READ_THREADS) as pool:
+            replaced = list(pool.map(lambda item: write_day(settings, *item), per_day.items()))
+        archived += sum(r is not None for r in replaced)
+        rows.update({day: scores.height for day, scores in per_day.items()})
     return version, rows, archived

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from resources.ml.features import HISTORY_DAYS, FeatureInputs, labels
-from resources.core.parquet_io import read_parquet
+from resources.core.parquet_io import read_parquet_many
 from resources.core.settings import Settings
 from resources.warehouse.lock import open_warehouse, warehouse_lock
 
@@ -87,7 +87,7 @@ def read_days(base: Path, start: date | None = None, end: date | None = None,
             keep.append(f)
     if not keep:
         return pl.DataFrame()
-    return pl.concat([read_parquet(f, columns=columns) for f in keep], how="vertical_relaxed")
+    return pl.concat(read_parquet_many(keep, columns=columns), how="vertical_relaxed")
 
 
 def feature_definitions_path(settings: Settings) -> Path:

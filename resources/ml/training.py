@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from resources.ml.features import CATEGORICAL, FEATURE_NAMES
+from resources.ml import fast_predict
 
 NUMERIC = tuple(n for n in FEATURE_NAMES if n not in CATEGORICAL)
 
@@ -249,11 +250,10 @@ def predict_chunks(models: dict[str, object], chunks: Iterable[pl.DataFrame]) ->
     ps: dict[str, list[np.ndarray]] = {k: [] for k in models}
     seconds = dict.fromkeys(models, 0.0)
     for chunk in chunks:
-        x = to_pandas_features(chunk)
         ys.append(chunk["is_late"].to_numpy())
         for key, model in models.items():
             t = time.perf_counter()
-            ps[key].append(model.predict_proba(x)[:, 1])
+            ps[key].append(predict(model, chunk))
             seconds[key] += time.perf_counter() - t
     if not ys:
         return np.empty(0), {k: np.empty(0) for k in models}, seconds
@@ -312,7 +312,30 @@ def train_and_select(train: pl.DataFrame, train_available: int, validation: Call
     )
 
 
+# Rows per predict_proba call. The model's intermediate matrices are several times the features:
+# the logistic member's dense one-hot design is ~170 float64 columns (1.4 kB a row), so one call on
+# a month at SF=100 (2.8 M flights) held ~4 GB for it alone, and training peaked at 16.9 GB
+# (measured 2026-12-02). Each row's probability depends only on that row, so slices give exactly
+# the probabilities of one call; at 250k rows the per-call overhead is under 1 %.
+PREDICT_ROWS = 250_000
+
+
 def predict(pipeline: Pipeline | VotingClassifier, features: pl.DataFrame) -> np.ndarray:
+    """P(late) per row: ``pipeline.predict_proba`` bit for bit, with each categorical combination
+    encoded once (resources/ml/fast_predict.py); other model shapes go the ordinary way."""
+    if features.height == 0:
+        return np.empty(0)
+    if features.height > PREDICT_ROWS:
+        return np.concatenate([predict(pipeline, features.slice(i, PREDICT_ROWS))
+                               for i in range(0, features.height, PREDICT_ROWS)])
+    proba = fast_predict.predict_proba(pipeline, fast_predict.model_frame(features, CATEGORICAL, NUMERIC),
+                                       set(CATEGORICAL))
+    return predict_ordinary(pipeline, features) if proba is None else proba[:, 1]
+
+
+def predict_ordinary(pipeline, features: pl.DataFrame) -> np.ndarray:
+    """The pipeline's own ``predict_proba`` on the pandas frame it was fitted on (the reference
+    ``predict`` is compared with)."""
     if features.height == 0:
         return np.empty(0)
     return pipeline.predict_proba(to_pandas_features(features))[:, 1]

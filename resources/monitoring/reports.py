@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,9 @@ from resources.monitoring.drift import (
 )
 from resources.monitoring.drift import PROFILE_VERSION, psi as psi_statistic
 from resources.ml.features import CATEGORICAL
+from resources.monitoring.report_jobs import ReportJob, ReportWriter
 from resources.ml.store import features_dir, load_labels, read_days, scores_dir
+from resources.core.file_lock import exclusive
 from resources.core.parquet_io import append_lines, write_parquet_atomic, write_text_atomic
 from resources.core.settings import Settings
 
@@ -384,8 +387,11 @@ def daily_drift_rows(current: pl.DataFrame, verdict: DriftVerdict | None, model_
     )
 
 
-def monitor_drift_month(settings: Settings, registry, start: date, end: date, log: Log = print) -> dict | None:
-    """Judge one month, write its daily rows, its sidecar and (if inputs changed) its HTML."""
+def monitor_drift_month(settings: Settings, registry, start: date, end: date, log: Log = print,
+                        writer: ReportWriter | None = None) -> dict | None:
+    """Judge one month, write its daily rows, its sidecar and (if inputs changed) its HTML. With a
+    ``writer``, the HTML is left to ``writer.finish()`` (side by side with other months) and the
+    summary returned here is marked ``pending``."""
     month = month_key(start)
     scored = scored_month(settings, start, end)
     if scored is None:
@@ -426,15 +432,23 @@ def monitor_drift_month(settings: Settings, registry, start: date, end: date, lo
         return write_sidecar(settings.reports_dir, "drift", month, {**previous, **summary, "inputs_sha256": digest,
                                                                     "evidently_skipped": True})
     tags = ["drift", base["sample"], f"period:{month}"]
-    snapshot = drift_report(evidently_rows(reference), evidently_rows(current), verdict.thresholds, share_warn, start, tags,
-                            {"period": month, "model_version": version})
+    build = partial(drift_report, evidently_rows(reference), evidently_rows(current), verdict.thresholds, share_warn,
+                    start, tags, {"period": month, "model_version": version})
     title = (f"Drift {month}: {'ALARM: ' + verdict.reason if verdict.alarm else 'within training variation'} "
              f"(vs {summary['reference_start']}..{summary['reference_end']}, model {version})")
     title += sampled_note(reference, current)
-    path = write_report(snapshot, settings.reports_dir, "drift", month,
-                        {**summary, "inputs_sha256": digest, "evidently_skipped": False}, title)
-    store_in_workspace(settings, snapshot, f"drift {month}")
-    return {**json.loads(sidecar_path(settings.reports_dir, "drift", month).read_text()), "html_path": str(path)}
+    return _report(settings, writer, ReportJob("drift", month, settings.reports_dir, build,
+                                               {**summary, "inputs_sha256": digest, "evidently_skipped": False}, title))
+
+
+def _report(settings: Settings, writer: ReportWriter | None, job: ReportJob) -> dict:
+    """Hand ``job`` to ``writer`` (its summary, marked pending, is returned), or compute it now."""
+    if writer is not None:
+        writer.submit(job)
+        return {**job.summary, "pending": True}
+    own = ReportWriter(settings, workers=1)
+    own.submit(job)
+    return own.finish()[(job.kind, job.period)]
 
 
 # --- one month of quality ----------------------------------------------------------------------
@@ -487,7 +501,7 @@ def backtest_quality(settings: Settings, labelled: pl.DataFrame, start: date, en
 
 
 def monitor_quality_month(settings: Settings, registry, start: date, end: date, as_of: date,
-                          log: Log = print) -> dict | None:
+                          log: Log = print, writer: ReportWriter | None = None) -> dict | None:
     """Quality of one month once its actuals arrived: headline ROC AUC from out-of-sample days
     only; in-sample days reported separately and labelled. Returns None when there is nothing to
     report yet (``{"waiting": ...}`` when the actuals have not arrived)."""
@@ -536,12 +550,10 @@ def monitor_quality_month(settings: Settings, registry, start: date, end: date, 
         title = (f"Quality {month}: out of sample ({summary['out_of_sample_days']} days from "
                  f"{max(start, oos_from)}), model {version}")
     title += sampled_note(shown)
-    snapshot = quality_report(evidently_rows(shown), start, ["quality", sample, f"period:{month}"],
-                              {"period": month, "model_version": version, "sample": sample})
-    path = write_report(snapshot, settings.reports_dir, "quality", month,
-                        {**summary, "inputs_sha256": digest, "evidently_skipped": False}, title)
-    store_in_workspace(settings, snapshot, f"quality {month}")
-    return {**json.loads(sidecar_path(settings.reports_dir, "quality", month).read_text()), "html_path": str(path)}
+    build = partial(quality_report, evidently_rows(shown), start, ["quality", sample, f"period:{month}"],
+                    {"period": month, "model_version": version, "sample": sample})
+    return _report(settings, writer, ReportJob("quality", month, settings.reports_dir, build,
+                                               {**summary, "inputs_sha256": digest, "evidently_skipped": False}, title))
 
 
 # --- trend chart and the index -----------------------------------------------------------------
@@ -748,10 +760,9 @@ def workspace_session() -> Iterator[None]:
         _WORKSPACES.reset(token)
 
 
-def _workspace(settings: Settings):
+def _workspace(path: str):
     from evidently.ui.workspace import Workspace
 
-    path = str(workspace_dir(settings))
     opened = _WORKSPACES.get()
     if opened is None:
         return Workspace.create(path)
@@ -760,27 +771,55 @@ def _workspace(settings: Settings):
     return opened[path]
 
 
-def store_in_workspace(settings: Settings, snapshot, name: str) -> str:
-    """Keep one run per report name in the Evidently workspace (a re-run replaces it); the
-    snapshot's timestamp is the start of the period it covers, so the dashboard's time axis is the
-    data's months, not the day the report ran."""
-    ws = _workspace(settings)
+def workspace_project(settings: Settings) -> str:
+    """The monitoring project's id, created with its dashboard the first time (and given the
+    current panels when it has older ones)."""
+    ws = _workspace(str(workspace_dir(settings)))
     projects = ws.search_project(PROJECT)
     project = projects[0] if projects else ws.create_project(PROJECT, description="Flight delay model monitoring")
     dashboard = _dashboard()
     if not {p.title for p in dashboard.panels} <= {p.title for p in ws.get_dashboard(project.id).panels}:
         ws.save_dashboard(project.id, dashboard)  # a new project, or one from before these panels
+    return str(project.id)
+
+
+def workspace_lock(workspace: str):
+    Path(workspace).mkdir(parents=True, exist_ok=True)
+    return exclusive(Path(workspace) / ".write.lock")
+
+
+def add_to_workspace(workspace: str, project_id: str, snapshot) -> str:
+    """Store ``snapshot`` as a new run; returns its id. ~2-3 s for a drift month, mostly
+    Evidently's JSON encoding. Under a lock: opening a workspace reads every stored run, and
+    would read a run another process is halfway through writing."""
+    with workspace_lock(workspace):
+        ref = _workspace(workspace).add_run(project_id, snapshot)
+    return str(getattr(ref, "id", ref))
+
+
+def record_run(settings: Settings, project_id: str, name: str, run_id: str) -> str:
+    """Make ``run_id`` the run of report ``name`` (runs.json), deleting the run it replaces. One
+    writer at a time: this reads, changes and rewrites runs.json."""
+    ws = _workspace(str(workspace_dir(settings)))
     runs_file = workspace_dir(settings) / "runs.json"
     runs = json.loads(runs_file.read_text()) if runs_file.exists() else {}
-    if name in runs:
+    if name in runs and runs[name] != run_id:
         try:
-            ws.delete_run(project.id, runs[name])
+            with workspace_lock(str(workspace_dir(settings))):
+                ws.delete_run(project_id, runs[name])
         except Exception:  # already gone: nothing to replace
             pass
-    ref = ws.add_run(project.id, snapshot, name=name)
-    runs[name] = str(getattr(ref, "id", ref))
+    runs[name] = run_id
     write_text_atomic(runs_file, json.dumps(runs, indent=2, sort_keys=True))
-    return runs[name]
+    return run_id
+
+
+def store_in_workspace(settings: Settings, snapshot, name: str) -> str:
+    """Keep one run per report name in the Evidently workspace (a re-run replaces it); the
+    snapshot's timestamp is the start of the period it covers, so the dashboard's time axis is the
+    data's months, not the day the report ran."""
+    project_id = workspace_project(settings)
+    return record_run(settings, project_id, name, add_to_workspace(str(workspace_dir(settings)), project_id, snapshot))
 
 
 # --- alerts and the catalog --------------------------------------------------------------------
