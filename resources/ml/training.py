@@ -315,9 +315,13 @@ def train_and_select(train: pl.DataFrame, train_available: int, validation: Call
 # Rows per predict_proba call. The model's intermediate matrices are several times the features:
 # the logistic member's dense one-hot design is ~170 float64 columns (1.4 kB a row), so one call on
 # a month at SF=100 (2.8 M flights) held ~4 GB for it alone, and training peaked at 16.9 GB
-# (measured 2026-12-02). Each row's probability depends only on that row, so slices give exactly
-# the probabilities of one call; at 250k rows the per-call overhead is under 1 %.
+# (measured 2026-12-02). Each row's probability depends only on that row, so slices give the
+# probabilities of one call up to rounding (the logistic member's matrix product sums a batch of
+# another size in another order: <= 1e-15); at 250k rows the per-call overhead is under 1 %.
 PREDICT_ROWS = 250_000
+# Below this, encoding distinct combinations saves less than its own polars calls cost (a served
+# request of one flight: ~25 ms the ordinary way, more through fast_predict).
+FAST_PREDICT_MIN_ROWS = 1_000
 
 
 def predict(pipeline: Pipeline | VotingClassifier, features: pl.DataFrame) -> np.ndarray:
@@ -328,6 +332,8 @@ def predict(pipeline: Pipeline | VotingClassifier, features: pl.DataFrame) -> np
     if features.height > PREDICT_ROWS:
         return np.concatenate([predict(pipeline, features.slice(i, PREDICT_ROWS))
                                for i in range(0, features.height, PREDICT_ROWS)])
+    if features.height < FAST_PREDICT_MIN_ROWS:
+        return predict_ordinary(pipeline, features)
     proba = fast_predict.predict_proba(pipeline, fast_predict.model_frame(features, CATEGORICAL, NUMERIC),
                                        set(CATEGORICAL))
     return predict_ordinary(pipeline, features) if proba is None else proba[:, 1]
