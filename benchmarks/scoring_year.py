@@ -8,6 +8,7 @@ Runs on a temporary copy of the ML zone of an already built lakehouse (``make ru
 neither rewrites nor archives the real scores.
 
     .venv/bin/python benchmarks/scoring_year.py            # LAKEHOUSE_ROOT selects the lakehouse
+    .venv/bin/python benchmarks/scoring_year.py --days 31  # the first 31 days only (a scale lakehouse)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,12 @@ def batched_sequential(settings: Settings, registry: Registry, days: list[date])
             write_day(settings, day, scores)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="scoring throughput, three paths side by side")
+    parser.add_argument("--days", type=int, default=None, help="score only the first N days")
+    args = parser.parse_args(argv)
     source = Settings.from_env()
     if Registry(source).production_version() is None:
         raise SystemExit(f"no production model under {source.root}: run `make run` first")
@@ -86,7 +92,7 @@ def main() -> None:
             shutil.copytree(secrets_dir(source), secrets_dir(settings))
         registry = Registry(settings)
         days = sorted(date.fromisoformat(p.parent.name.split("=", 1)[1])
-                      for p in features_dir(settings).glob("flight_date=*/part.parquet"))
+                      for p in features_dir(settings).glob("flight_date=*/part.parquet"))[:args.days]
         flights = sum(pl.scan_parquet(day_file(features_dir(settings), d)).select(pl.len()).collect().item()
                       for d in days)
 
@@ -115,7 +121,7 @@ def main() -> None:
 
         # Equal to the registered artifact's own predict_proba, computed afresh in one call.
         from resources.ml.store import read_days
-        features = read_days(features_dir(settings)).sort("flight_id")
+        features = read_days(features_dir(settings), days[0], days[-1] + timedelta(days=1)).sort("flight_id")
         pipeline = registry.load(registry.production_version())
         started = time.perf_counter()
         reference = predict_ordinary(pipeline, features)
