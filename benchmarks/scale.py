@@ -355,6 +355,10 @@ def benchmark(sf: int, keep: bool, workdir: Path | None, snapshot: bool = False)
         print(f"analyst aggregate (on-time rate by carrier and month, {counts['analyst_aggregate_rows']} rows) on "
               f"the published catalog: first {counts['analyst_aggregate_first_s']:.3f} s, "
               f"median of 5 {counts['analyst_aggregate_median_s']:.3f} s")
+    scoring = next((s for s in steps if s.job == SCORE_JOB and s.execute_s), None)
+    if counts and scoring is not None:
+        print(f"scoring: {counts['scores']:,} flights in {scoring.execute_s:.1f} s of run time "
+              f"({counts['scores'] / scoring.execute_s:,.0f} rows/s end to end, the run's own overhead included)")
     print(f"results: {results_file}" + ("" if ok and not keep else f" (data and lakehouse kept in {work})"))
     if not ok:
         failed = steps[-1]
