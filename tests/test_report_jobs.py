@@ -71,6 +71,7 @@ def test_worker_count_comes_from_the_environment_and_the_reports():
     assert report_workers(12, {"LAKEHOUSE_REPORT_WORKERS": "3"}) == 3
     assert report_workers(2, {"LAKEHOUSE_REPORT_WORKERS": "3"}) == 2
     assert report_workers(0, {}) == 1
+    assert 1 <= report_workers(None, {}) <= 4  # one per usable core, at most 4
     for bad in ("0", "-1", "two", "$(echo 2)"):
         with pytest.raises(ValueError, match="LAKEHOUSE_REPORT_WORKERS"):
             report_workers(4, {"LAKEHOUSE_REPORT_WORKERS": bad})

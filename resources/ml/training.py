@@ -325,8 +325,9 @@ FAST_PREDICT_MIN_ROWS = 1_000
 
 
 def predict(pipeline: Pipeline | VotingClassifier, features: pl.DataFrame) -> np.ndarray:
-    """P(late) per row: ``pipeline.predict_proba`` bit for bit, with each categorical combination
-    encoded once (resources/ml/fast_predict.py); other model shapes go the ordinary way."""
+    """P(late) per row: ``pipeline.predict_proba`` bit for bit on up to PREDICT_ROWS rows (larger
+    frames in slices, equal up to rounding), with each categorical combination encoded once
+    (resources/ml/fast_predict.py); other model shapes and small frames go the ordinary way."""
     if features.height == 0:
         return np.empty(0)
     if features.height > PREDICT_ROWS:

@@ -41,9 +41,15 @@ class ReportJob:
     title: str
 
 
-def report_workers(jobs: int, environ: dict[str, str] | None = None) -> int:
-    """Processes for ``jobs`` reports: LAKEHOUSE_REPORT_WORKERS, else one per core, never more
-    than there are reports; 1 means in process."""
+# Default cap: a worker holds Evidently (~300 MB) and a month's samples, and a container may see
+# all of its host's cores in os.cpu_count().
+MAX_DEFAULT_WORKERS = 4
+
+
+def report_workers(jobs: int | None = None, environ: dict[str, str] | None = None) -> int:
+    """Processes for ``jobs`` reports (None: not known yet): LAKEHOUSE_REPORT_WORKERS, else one
+    per core this process may use (at most MAX_DEFAULT_WORKERS), never more than there are
+    reports; 1 means in process."""
     environ = os.environ if environ is None else environ
     raw = (environ.get(WORKERS_ENV) or "").strip()
     if raw:
@@ -51,8 +57,9 @@ def report_workers(jobs: int, environ: dict[str, str] | None = None) -> int:
             raise ValueError(f"{WORKERS_ENV} must be a whole number >= 1, got {raw!r}")
         wanted = int(raw)
     else:
-        wanted = os.cpu_count() or 1
-    return max(1, min(wanted, jobs))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        wanted = min(cores, MAX_DEFAULT_WORKERS)
+    return max(1, wanted if jobs is None else min(wanted, jobs))
 
 
 def _render(job: ReportJob):
@@ -105,7 +112,7 @@ class ReportWriter:
     def submit(self, job: ReportJob) -> None:
         self.jobs.append(job)
         if self.pool is None and len(self.jobs) == 2:
-            workers = self.workers or report_workers(os.cpu_count() or 1)
+            workers = self.workers or report_workers()
             if workers > 1:
                 from resources.monitoring.reports import workspace_dir, workspace_project
 
