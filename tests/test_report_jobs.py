@@ -75,3 +75,49 @@ def test_worker_count_comes_from_the_environment_and_the_reports():
     for bad in ("0", "-1", "two", "$(echo 2)"):
         with pytest.raises(ValueError, match="LAKEHOUSE_REPORT_WORKERS"):
             report_workers(4, {"LAKEHOUSE_REPORT_WORKERS": bad})
+
+
+CHILD = """
+import sys, time
+from functools import partial
+from pathlib import Path
+from resources.core.settings import Settings
+from resources.monitoring.report_jobs import ReportJob, ReportWriter
+
+def main():
+    settings = Settings(root=Path(sys.argv[1]), env="dev").ensure()
+    writer = ReportWriter(settings, workers=2)
+    for month in (1, 2, 3, 4):
+        writer.submit(ReportJob("quality", f"2013-0{month}", settings.reports_dir, partial(time.sleep, 600), {}, "t"))
+    while len(writer.pool._processes) < 2:
+        time.sleep(0.1)
+    print(" ".join(str(p) for p in writer.pool._processes), flush=True)
+    time.sleep(600)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_workers_end_when_the_run_is_killed(tmp_path):
+    """kill -9 of the run: its report workers (busy with a report) do not live on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    child = subprocess.Popen([sys.executable, str(script), str(tmp_path / "lakehouse")], stdout=subprocess.PIPE,
+                             text=True, cwd=Path(__file__).parents[1],
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    workers = [int(p) for p in child.stdout.readline().split()]
+    assert len(workers) == 2 and all(os.path.exists(f"/proc/{p}") for p in workers)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+        time.sleep(0.2)
+    assert not [p for p in workers if os.path.exists(f"/proc/{p}")], "report workers outlived their run"

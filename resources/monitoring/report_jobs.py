@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -69,12 +71,34 @@ def _render(job: ReportJob):
     return str(write_report(snapshot, job.reports_dir, job.kind, job.period, job.summary, job.title)), snapshot
 
 
-def _worker_start() -> None:
+# Held while a worker writes a run into the Evidently workspace: Evidently writes the run's JSON
+# straight to its final name, and a run cut off mid-file makes the workspace unreadable.
+_STORING = threading.Lock()
+
+
+def _exit_with(parent: int, poll_s: float = 1.0) -> None:
+    """End this worker when ``parent`` is gone (never in the middle of storing a run). A worker's
+    parent is the forkserver, not the run, and its siblings hold the task queue open: after a
+    `kill -9` of the run, workers went on computing queued reports and then waited for work
+    forever (seen 2026-12-02); now they, the forkserver and the resource tracker end within ~2 s."""
+    while True:
+        time.sleep(poll_s)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            _STORING.acquire()
+            os._exit(1)
+        except PermissionError:  # alive, another user's (a reused pid): keep going
+            pass
+
+
+def _worker_start(parent: int) -> None:
     """Each worker keeps its Evidently workspace open across its reports (opening one parses
-    every run already stored)."""
+    every run already stored), and ends when the run that started it ends."""
     from resources.monitoring.reports import _WORKSPACES
 
     _WORKSPACES.set({})
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="exit-with-run").start()
 
 
 def _render_in_worker(job: ReportJob, workspace: str, project_id: str) -> tuple[str, str]:
@@ -84,7 +108,8 @@ def _render_in_worker(job: ReportJob, workspace: str, project_id: str) -> tuple[
     from resources.monitoring.reports import add_to_workspace
 
     path, snapshot = _render(job)
-    return path, add_to_workspace(workspace, project_id, snapshot)
+    with _STORING:
+        return path, add_to_workspace(workspace, project_id, snapshot)
 
 
 class ReportWriter:
@@ -121,7 +146,7 @@ class ReportWriter:
                 self.workspace = str(workspace_dir(self.settings))
                 # forkserver: a fork of this process would copy Dagster's and polars' threads mid-flight.
                 self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
-                                                initializer=_worker_start)
+                                                initializer=_worker_start, initargs=(os.getpid(),))
                 self.futures = [self.pool.submit(_render_in_worker, j, self.workspace, self.project) for j in self.jobs]
         elif self.pool is not None:
             self.futures.append(self.pool.submit(_render_in_worker, job, self.workspace, self.project))
