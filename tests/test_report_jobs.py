@@ -45,6 +45,9 @@ def test_reports_computed_in_workers_are_written_and_stored_once_each(tmp_path):
     runs = json.loads((workspace_dir(settings) / "runs.json").read_text())
     assert sorted(runs) == ["quality 2013-01", "quality 2013-02", "quality 2013-03"]
     assert set(runs.values()) == _stored_runs(settings)
+    for name, run_id in runs.items():  # each run carries its report's name into the Evidently UI
+        stored = next(workspace_dir(settings).glob(f"*/snapshots/{run_id}.json"))
+        assert name in stored.read_text()
 
     # Again, with other data: each report's run is replaced, none is left behind.
     with ReportWriter(settings, workers=2) as writer:

@@ -109,7 +109,7 @@ def _render_in_worker(job: ReportJob, workspace: str, project_id: str) -> tuple[
 
     path, snapshot = _render(job)
     with _STORING:
-        return path, add_to_workspace(workspace, project_id, snapshot)
+        return path, add_to_workspace(workspace, project_id, snapshot, f"{job.kind} {job.period}")
 
 
 class ReportWriter:

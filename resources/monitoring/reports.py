@@ -788,12 +788,12 @@ def workspace_lock(workspace: str):
     return exclusive(Path(workspace) / ".write.lock")
 
 
-def add_to_workspace(workspace: str, project_id: str, snapshot) -> str:
-    """Store ``snapshot`` as a new run; returns its id. ~2-3 s for a drift month, mostly
-    Evidently's JSON encoding. Under a lock: opening a workspace reads every stored run, and
+def add_to_workspace(workspace: str, project_id: str, snapshot, name: str) -> str:
+    """Store ``snapshot`` as a new run named ``name``; returns its id. ~2-3 s for a drift month,
+    mostly Evidently's JSON encoding. Under a lock: opening a workspace reads every stored run, and
     would read a run another process is halfway through writing."""
     with workspace_lock(workspace):
-        ref = _workspace(workspace).add_run(project_id, snapshot)
+        ref = _workspace(workspace).add_run(project_id, snapshot, name=name)
     return str(getattr(ref, "id", ref))
 
 
@@ -819,7 +819,8 @@ def store_in_workspace(settings: Settings, snapshot, name: str) -> str:
     snapshot's timestamp is the start of the period it covers, so the dashboard's time axis is the
     data's months, not the day the report ran."""
     project_id = workspace_project(settings)
-    return record_run(settings, project_id, name, add_to_workspace(str(workspace_dir(settings)), project_id, snapshot))
+    run_id = add_to_workspace(str(workspace_dir(settings)), project_id, snapshot, name)
+    return record_run(settings, project_id, name, run_id)
 
 
 # --- alerts and the catalog --------------------------------------------------------------------
