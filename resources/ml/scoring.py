@@ -21,6 +21,8 @@ from resources.core.settings import Settings
 SCORE_SCHEMA = {
     "flight_id": pl.String,
     "flight_date": pl.Date,
+    "horizon": pl.String,
+    "as_of": pl.Datetime("us", "UTC"),  # the prediction time: the features read only rows known then
     "p_late": pl.Float64,
     "model_version": pl.String,
     "scored_at": pl.Datetime("us", "UTC"),
@@ -34,7 +36,8 @@ class ScoreSchemaError(ValueError):
 
 def score_frame(pipeline, features: pl.DataFrame, model_version: str, scored_at: datetime) -> pl.DataFrame:
     p = predict(pipeline, features)
-    scores = features.select("flight_id", "flight_date", "batch_id").with_columns(
+    scores = features.select("flight_id", "flight_date", "batch_id", "horizon",
+                             pl.col("as_of").cast(pl.Datetime("us", "UTC"))).with_columns(
         pl.Series("p_late", p, dtype=pl.Float64),
         pl.lit(model_version).alias("model_version"),
         pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("scored_at"),

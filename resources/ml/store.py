@@ -14,7 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from resources.ml.features import HISTORY_DAYS, FeatureInputs, labels
+from resources.ml.availability import DAY_AHEAD
+from resources.ml.features import FLIGHT_LOOKBACK_DAYS, WEATHER_LOOKBACK_DAYS, FeatureInputs, labels
 from resources.core.parquet_io import read_parquet_many
 from resources.core.settings import Settings
 from resources.warehouse.lock import open_warehouse, warehouse_lock
@@ -28,8 +29,10 @@ def day_file(base: Path, day: date) -> Path:
     return base / f"flight_date={day.isoformat()}" / "part.parquet"
 
 
-def features_dir(settings: Settings) -> Path:
-    return ml_dir(settings) / "features"
+def features_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
+    """Day files of a horizon's features: ``ml/features`` for the production (day-ahead) horizon,
+    ``ml/features_<horizon>`` for the others."""
+    return ml_dir(settings) / ("features" if horizon == DAY_AHEAD else f"features_{horizon}")
 
 
 def scores_dir(settings: Settings) -> Path:
@@ -47,16 +50,16 @@ def _read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.D
 
 
 def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") -> tuple[tuple[str, list], ...]:
-    """The curated inputs of features for [start, end): flights from HISTORY_DAYS before start,
-    weather from the day before (the "prior 3 hours" of the first flights), planes, dates. The
+    """The curated inputs of features for [start, end): flights and weather from the look-back
+    their history and weather statistics need (features.py), planes, dates. The
     same tables exist in the warehouse and in the analyst catalog, which publishes the snapshots
     under ``curated`` (the scoring service reads these queries from the catalog with
     ``snapshots="curated"``, so a served feature is computed from the very same rows)."""
     return (
         ("select * exclude (source_file, source_row, ingested_at) from curated.fct_flights "
-         "where flight_date >= ? and flight_date < ?", [start - timedelta(days=HISTORY_DAYS), end]),
+         "where flight_date >= ? and flight_date < ?", [start - timedelta(days=FLIGHT_LOOKBACK_DAYS), end]),
         ("select * from staging.stg_nycflights__weather where delivery_date >= ? and delivery_date < ?",
-         [start - timedelta(days=1), end]),
+         [start - timedelta(days=WEATHER_LOOKBACK_DAYS), end]),
         (f"select * from {snapshots}.planes_snapshot", []),
         ("select * from curated.dim_dates", []),
     )

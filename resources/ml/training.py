@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -53,39 +53,56 @@ class TimeSplit:
         )
 
 
-def to_pandas_features(df: pl.DataFrame) -> pd.DataFrame:
+def split_columns(names: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(categorical, numeric) of a model's feature names, in their order."""
+    return tuple(n for n in names if n in CATEGORICAL), tuple(n for n in names if n not in CATEGORICAL)
+
+
+def input_columns(model) -> tuple[str, ...]:
+    """The features a fitted model reads (a horizon's; the day-ahead ones for a model without
+    recorded names)."""
+    members = getattr(model, "members", None) or getattr(model, "estimators_", None)
+    names = getattr(members[0] if members else model, "feature_names_in_", None)
+    return FEATURE_NAMES if names is None else tuple(str(n) for n in names)
+
+
+def to_pandas_features(df: pl.DataFrame, names: Sequence[str] = FEATURE_NAMES) -> pd.DataFrame:
     """The model's input frame: feature columns in a fixed order, categoricals as strings."""
+    categorical, numeric = split_columns(names)
     out = df.select(
-        *[pl.col(c).cast(pl.String).fill_null("__missing__") for c in CATEGORICAL],
-        *[pl.col(c).cast(pl.Float64) for c in NUMERIC],
+        *[pl.col(c).cast(pl.String).fill_null("__missing__") for c in categorical],
+        *[pl.col(c).cast(pl.Float64) for c in numeric],
     ).to_pandas()
-    return out[list(FEATURE_NAMES)]
+    return out[list(names)]
 
 
-def logistic_pipeline(C: float = 1.0, solver: str = "lbfgs") -> Pipeline:
+def logistic_pipeline(C: float = 1.0, solver: str = "lbfgs", names: Sequence[str] = FEATURE_NAMES) -> Pipeline:
     """One-hot categoricals, imputed and scaled numerics, logistic regression. ``solver`` is part of
     a model's recorded parameters (lbfgs when a record has none), so `make reproduce` refits what
     was registered."""
+    categorical, numeric = split_columns(names)
     pre = ColumnTransformer([
-        ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=50), list(CATEGORICAL)),
+        ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=50), list(categorical)),
         ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
-                          ("scale", StandardScaler())]), list(NUMERIC)),
+                          ("scale", StandardScaler())]), list(numeric)),
     ])
     return Pipeline([("pre", pre), ("model", LogisticRegression(C=C, solver=solver, max_iter=2000))])
 
 
 def boosted_pipeline(learning_rate: float = 0.05, max_leaf_nodes: int = 15, min_samples_leaf: int = 200,
-                     l2_regularization: float = 1.0, max_iter: int = 300) -> Pipeline:
+                     l2_regularization: float = 1.0, max_iter: int = 300,
+                     names: Sequence[str] = FEATURE_NAMES) -> Pipeline:
+    categorical, _ = split_columns(names)
     pre = ColumnTransformer(
         [("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                encoded_missing_value=-1), list(CATEGORICAL))],
+                                encoded_missing_value=-1), list(categorical))],
         remainder="passthrough",
         verbose_feature_names_out=False,
     )
     model = HistGradientBoostingClassifier(
         learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes, min_samples_leaf=min_samples_leaf,
         l2_regularization=l2_regularization,
-        max_iter=max_iter, categorical_features=list(range(len(CATEGORICAL))),
+        max_iter=max_iter, categorical_features=list(range(len(categorical))),
         early_stopping=False, random_state=0,
     )
     return Pipeline([("pre", pre), ("model", model)])
@@ -108,18 +125,18 @@ class MeanOfProbabilities:
 class _Blend:
     """``fit`` for the blend family when its members are not at hand (the backtest)."""
 
-    def __init__(self, C: float = 1.0, solver: str = "lbfgs", **boosted):
-        self.C, self.solver, self.boosted = C, solver, boosted
+    def __init__(self, C: float = 1.0, solver: str = "lbfgs", names: Sequence[str] = FEATURE_NAMES, **boosted):
+        self.C, self.solver, self.names, self.boosted = C, solver, names, boosted
 
     def fit(self, x, y) -> MeanOfProbabilities:
-        return MeanOfProbabilities([boosted_pipeline(**self.boosted).fit(x, y),
-                                    logistic_pipeline(self.C, self.solver).fit(x, y)])
+        return MeanOfProbabilities([boosted_pipeline(**self.boosted, names=self.names).fit(x, y),
+                                    logistic_pipeline(self.C, self.solver, self.names).fit(x, y)])
 
 
-def blend_pipeline(C: float = 1.0, solver: str = "lbfgs", **boosted) -> _Blend:
+def blend_pipeline(C: float = 1.0, solver: str = "lbfgs", names: Sequence[str] = FEATURE_NAMES, **boosted) -> _Blend:
     """The mean of the boosted trees' and the logistic model's probabilities (soft voting): the two
     err differently, and the mean gained 0.006 of validation ROC AUC over either alone."""
-    return _Blend(C, solver, **boosted)
+    return _Blend(C, solver, names, **boosted)
 
 
 LOGISTIC_PARAMS = ("C", "solver")
@@ -236,11 +253,12 @@ def sample_record(available: int, max_rows: int | None = TRAIN_SAMPLE_ROWS, seed
 
 
 def fit(family: str, params: dict, data: pl.DataFrame, max_rows: int | None = TRAIN_SAMPLE_ROWS,
-        seed: int = TRAIN_SAMPLE_SEED) -> Pipeline | VotingClassifier:
+        seed: int = TRAIN_SAMPLE_SEED, names: Sequence[str] = FEATURE_NAMES) -> Pipeline | VotingClassifier:
     """The one way a model is fitted (training, backtest, reproduce): ``data`` holds features and
-    ``is_late``; more than ``max_rows`` rows are sampled (``training_sample``)."""
+    ``is_late``; more than ``max_rows`` rows are sampled (``training_sample``); ``names`` are the
+    horizon's features."""
     data = training_sample(data, max_rows, seed)
-    return BUILDERS[family](**params).fit(to_pandas_features(data), data["is_late"].to_numpy())
+    return BUILDERS[family](**params, names=names).fit(to_pandas_features(data, names), data["is_late"].to_numpy())
 
 
 def predict_chunks(models: dict[str, object], chunks: Iterable[pl.DataFrame]) -> tuple[np.ndarray, dict, dict]:
@@ -335,8 +353,9 @@ def predict(pipeline: Pipeline | VotingClassifier, features: pl.DataFrame) -> np
                                for i in range(0, features.height, PREDICT_ROWS)])
     if features.height < FAST_PREDICT_MIN_ROWS:
         return predict_ordinary(pipeline, features)
-    proba = fast_predict.predict_proba(pipeline, fast_predict.model_frame(features, CATEGORICAL, NUMERIC),
-                                       set(CATEGORICAL))
+    categorical, numeric = split_columns(input_columns(pipeline))
+    proba = fast_predict.predict_proba(pipeline, fast_predict.model_frame(features, categorical, numeric),
+                                       set(categorical))
     return predict_ordinary(pipeline, features) if proba is None else proba[:, 1]
 
 
@@ -345,4 +364,4 @@ def predict_ordinary(pipeline, features: pl.DataFrame) -> np.ndarray:
     ``predict`` is compared with)."""
     if features.height == 0:
         return np.empty(0)
-    return pipeline.predict_proba(to_pandas_features(features))[:, 1]
+    return pipeline.predict_proba(to_pandas_features(features, input_columns(pipeline)))[:, 1]

@@ -22,13 +22,13 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from resources.catalog.publish import connect_catalog, refresh_catalog
+from resources.core.clock import local_to_utc
 from resources.core.pseudonym import load_key, pseudonymize
 from resources.core.settings import Settings
 from resources.ml import lifecycle
@@ -172,10 +172,6 @@ def _local(day: date, hhmm: int) -> datetime:
     return datetime(day.year, day.month, day.day) + timedelta(minutes=hhmm // 100 * 60 + hhmm % 100)
 
 
-def _utc(local: datetime, zone: str | None) -> datetime | None:
-    return None if zone is None else local.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
-
-
 def check_flight(f: ScheduledFlight, where: str, cat: Catalog) -> None:
     """What the lakehouse can serve: airports and carriers it knows, dates it has the state for."""
     if f.origin not in cat.origins:
@@ -209,8 +205,8 @@ def request_rows(flights: list[ScheduledFlight], cat: Catalog, schema: pl.Schema
             "flight_number": f.flight_number,
             "tailnum_key": pseudonymize(f.tailnum, key) if f.tailnum else known_tail.get(f.flight_id),
             "origin": f.origin, "dest": f.dest,
-            "scheduled_departure_local": dep, "scheduled_departure_utc": _utc(dep, cat.time_zones.get(f.origin)),
-            "scheduled_arrival_local": arr, "scheduled_arrival_utc": _utc(arr, cat.time_zones.get(f.dest)),
+            "scheduled_departure_local": dep, "scheduled_departure_utc": local_to_utc(dep, cat.time_zones.get(f.origin)),
+            "scheduled_arrival_local": arr, "scheduled_arrival_utc": local_to_utc(arr, cat.time_zones.get(f.dest)),
             "distance": cat.distances.get((f.origin, f.dest))
             or great_circle_miles(cat.coordinates[f.origin], cat.coordinates[f.dest]),
             "batch_id": "request",
