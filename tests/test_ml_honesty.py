@@ -37,17 +37,17 @@ def test_audit_names_a_planted_missingness_leak_and_a_value_leak(ml_lakehouse):
     assert clean.height == len(FEATURES) and clean["value_roc_auc"].max() < 0.8
     planted = data.with_columns(
         # missing exactly when the flight was late: an outcome deciding whether a value exists
-        pl.when(pl.col("is_late") == 1).then(None).otherwise(pl.col("precip_in")).alias("precip_in"),
+        pl.when(pl.col("is_late") == 1).then(None).otherwise(pl.col("wx_precip_in")).alias("wx_precip_in"),
         # a value that is the outcome in disguise
-        (pl.col("is_late") * 40.0 + pl.col("temp_f") / 1000).alias("temp_f"),
+        (pl.col("is_late") * 40.0 + pl.col("wx_temp_f") / 1000).alias("wx_temp_f"),
     )
     after_departure = Feature("taxi_out_minutes", "numeric", "planted", known="departure")
     audit = leakage_audit(planted.with_columns(pl.lit(1.0).alias("taxi_out_minutes")), [*FEATURES, after_departure])
     problems = dict(audit.filter(pl.col("problem").is_not_null()).select("feature", "problem").iter_rows())
-    assert set(problems) == {"precip_in", "temp_f", "taxi_out_minutes"}
-    assert "decided by the outcome" in problems["precip_in"]
-    assert "value alone separates" in problems["temp_f"]
-    assert "not before the day starts" in problems["taxi_out_minutes"]
+    assert set(problems) == {"wx_precip_in", "wx_temp_f", "taxi_out_minutes"}
+    assert "decided by the outcome" in problems["wx_precip_in"]
+    assert "value alone separates" in problems["wx_temp_f"]
+    assert "no availability rule" in problems["taxi_out_minutes"]
 
 
 def test_training_fails_before_registering_when_a_feature_file_leaks(lakehouse):
@@ -58,7 +58,7 @@ def test_training_fails_before_registering_when_a_feature_file_leaks(lakehouse):
     for path in sorted(features_dir(settings).glob("flight_date=*/part.parquet")):
         day = pl.read_parquet(path)
         leaky = day.join(labels, on="flight_id").with_columns(
-            pl.when(pl.col("is_late") == 1).then(None).otherwise(pl.col("visibility_mi")).alias("visibility_mi"),
+            pl.when(pl.col("is_late") == 1).then(None).otherwise(pl.col("wx_visibility_mi")).alias("wx_visibility_mi"),
         ).drop("is_late")
         leaky.write_parquet(path)
     split = {"train_start": "2013-01-01", "validation_start": "2013-01-11", "test_start": "2013-01-16",
@@ -68,11 +68,11 @@ def test_training_fails_before_registering_when_a_feature_file_leaks(lakehouse):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = str(failure.step_failure_data.error.cause or failure.step_failure_data.error)
-    assert "visibility_mi" in message and "leakage audit failed" in message
+    assert "wx_visibility_mi" in message and "leakage audit failed" in message
     assert Registry(settings).versions() == []  # nothing trained or registered
     audit = pl.read_parquet(leakage_audit_path(settings))
     # (a few flights had no visibility reading anyway: the null group is ~98 % late, not 100 %)
-    assert audit.filter(pl.col("feature") == "visibility_mi")["null_late_rate"][0] > 0.95
+    assert audit.filter(pl.col("feature") == "wx_visibility_mi")["null_late_rate"][0] > 0.95
 
 
 def test_a_missing_aircraft_carries_no_label_information(ml_lakehouse):
