@@ -13,7 +13,7 @@ from assets.catalog.publish import build_catalog_asset
 from assets.common import daily_partitions, monthly_partitions
 from assets.warehouse.dbt import build_dbt_assets, dbt_project
 from assets.jobs import build_jobs
-from assets.ml.model import FEATURES_KEY, build_ml_assets
+from assets.ml.model import FEATURES_KEY, NOWCAST_FEATURES_KEY, build_ml_assets
 from assets.ml.backtest import build_backtest_asset
 from assets.monitoring.daily import build_daily_monitoring
 from assets.monitoring.reports import build_alert_sensors, build_monitoring
@@ -68,7 +68,7 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
         [*dbt_reference.keys, *dbt_daily.keys, *(k for a in [*ml, *monitoring] for k in a.keys)]
     )
 
-    daily_keys = [k for a in raw if a.partitions_def for k in a.keys] + list(dbt_daily.keys) + [FEATURES_KEY]
+    daily_keys = [k for a in raw if a.partitions_def for k in a.keys] + list(dbt_daily.keys) + [FEATURES_KEY, NOWCAST_FEATURES_KEY]
     reference_keys = [k for a in raw if not a.partitions_def for k in a.keys] + list(dbt_reference.keys)
     jobs, schedules, sensors = build_jobs(daily, monthly, daily_keys, reference_keys)
     sensors += [heal_sensor()]

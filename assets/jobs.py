@@ -6,12 +6,13 @@ import dagster as dg
 
 from assets.automation import automation_sensor
 from assets.catalog.publish import CATALOG_KEY
-from assets.ml.model import CANDIDATE_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY
+from assets.ml.model import CANDIDATE_KEY, FEATURES_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY
 from assets.ml.backtest import BACKTEST_KEY
 from assets.monitoring.reports import DRIFT_KEY, QUALITY_KEY
 
 REFERENCE_JOB = "reference_build"
 DAILY_JOB = "daily_build"
+DAY_AHEAD_JOB = "score_day_ahead"
 PUBLISH_JOB = "publish_catalog"
 TRAIN_JOB = "train_model"
 PROMOTE_JOB = "promote_model"
@@ -32,6 +33,15 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         selection=dg.AssetSelection.assets(*daily_keys),
         partitions_def=daily,
         description="A day's flights and weather delivery, from raw through curated.",
+    )
+    day_ahead_job = dg.define_asset_job(
+        DAY_AHEAD_JOB,
+        selection=dg.AssetSelection.assets(dg.AssetKey(["raw", "schedules"]),
+                                           dg.AssetKey(["staging", "stg_nycflights__schedules"]),
+                                           dg.AssetKey(["curated", "fct_schedules"]), FEATURES_KEY, SCORES_KEY),
+        partitions_def=daily,
+        description="A day's published timetable through day-ahead features and scores: the day is scored "
+        "before its flights are delivered (it needs the flights of the day before).",
     )
     publish_job = dg.define_asset_job(
         PUBLISH_JOB, selection=dg.AssetSelection.assets(CATALOG_KEY),
@@ -60,5 +70,5 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         BACKTEST_JOB, selection=dg.AssetSelection.assets(BACKTEST_KEY), partitions_def=monthly,
         description="Walk-forward backtest: each month scored by a model trained only on earlier days.",
     )
-    return ([reference_job, daily_job, publish_job, train_job, promote_job, score_job, monitor_job, backtest_job],
+    return ([reference_job, daily_job, day_ahead_job, publish_job, train_job, promote_job, score_job, monitor_job, backtest_job],
             [], [automation_sensor()])

@@ -15,10 +15,11 @@ from assets.automation import downstream
 from assets.common import frame_table
 from assets.ml.features import build_features_asset
 from assets.ml.keys import (  # noqa: F401 (other layers import the keys from here too)
-    CANDIDATE_KEY, FEATURES_KEY, ML_KINDS, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY,
+    CANDIDATE_KEY, FEATURES_KEY, ML_KINDS, NOWCAST_FEATURES_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY,
 )
 from assets.ml.scores import build_scores_asset
 from resources.core.lakehouse_resource import LakehouseResource
+from resources.ml.availability import DAY_AHEAD, NOWCAST
 from resources.ml.candidate import train_candidate
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.plots import curves_png, md_image
@@ -74,7 +75,7 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
                 [{**r, "params": json.dumps(r["params"], sort_keys=True)} for r in result.tried])),
             "curves_test": dg.MetadataValue.md(md_image(png, "ROC, precision-recall and calibration on the test window")),
             "calibration_test": frame_table(pl.DataFrame(t["calibration"])),
-            "leakage_audit": frame_table(candidate.audit),
+            "leakage_audit": frame_table(candidate.audit, limit=candidate.audit.height),
             "artifact_sha256": record["artifact_sha256"], "data_version": record["data_version"],
             "code_version": record["code_version"],
         })
@@ -99,5 +100,5 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
             **{k: v for k, v in (event.get("metrics") or {}).items() if v is not None},
         })
 
-    return [build_features_asset(daily), model_candidate, model_preproduction, production_model,
+    return [build_features_asset(daily, DAY_AHEAD), build_features_asset(daily, NOWCAST), model_candidate, model_preproduction, production_model,
             build_scores_asset(daily)]

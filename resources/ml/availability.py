@@ -28,7 +28,7 @@ after); the stamps say when each row would be known from an operational feed.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 import polars as pl
 
@@ -55,6 +55,7 @@ RULES = {
 }
 
 UTC = pl.Datetime("us", "UTC")
+NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
 def _local_on(day: pl.Expr, at: time, days_before: int) -> pl.Expr:
@@ -137,8 +138,13 @@ def annotate_flights(flights: pl.DataFrame) -> pl.DataFrame:
     flights = _in_utc(flights)
     if all(s in flights.columns for s in STAMPS):
         return flights
-    return flights.with_columns(departure_known_at().alias("departure_known_at"),
-                                outcome_known_at().alias("outcome_known_at"))
+    # A timetable row whose flight is not delivered yet has no actuals to know.
+    undelivered = (pl.col("actuals_delivered").not_() if "actuals_delivered" in flights.columns
+                   else pl.lit(False))
+    return flights.with_columns(
+        pl.when(undelivered).then(pl.lit(NEVER)).otherwise(departure_known_at()).alias("departure_known_at"),
+        pl.when(undelivered).then(pl.lit(NEVER)).otherwise(outcome_known_at()).alias("outcome_known_at"),
+    )
 
 
 def annotate_weather(weather: pl.DataFrame) -> pl.DataFrame:

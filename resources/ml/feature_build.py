@@ -9,7 +9,7 @@ import polars as pl
 
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
-from resources.ml.availability import HORIZONS
+from resources.ml.availability import HORIZONS, NOWCAST
 from resources.ml.features import FEATURES_BY_HORIZON, assert_point_in_time, build_features
 from resources.ml.store import day_file, feature_definitions_path, features_dir, load_feature_inputs
 from resources.raw.zone import by_day, days_in
@@ -57,9 +57,9 @@ def build_and_store_features(settings: Settings, start: date, end: date, chunk_d
                 rows[day] = part.height
     write_parquet_atomic(
         pl.DataFrame([{"name": f.name, "description": f.description, "dtype": f.dtype, "kind": f.kind,
-                       "known": f.known, "owner": f.owner, "horizons": ", ".join(h for h in horizons
-                                                                                 if f in FEATURES_BY_HORIZON[h])}
-                      for f in FEATURES_BY_HORIZON[horizons[-1]]]),
+                       "known": f.known, "owner": f.owner,
+                       "horizons": ", ".join(h for h in HORIZONS if f in FEATURES_BY_HORIZON[h])}
+                      for f in FEATURES_BY_HORIZON[NOWCAST]]),
         feature_definitions_path(settings),
     )
     return FeatureBuild(rows, checked, horizons)

@@ -56,8 +56,17 @@ def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") 
     under ``curated`` (the scoring service reads these queries from the catalog with
     ``snapshots="curated"``, so a served feature is computed from the very same rows)."""
     return (
-        ("select * exclude (source_file, source_row, ingested_at) from curated.fct_flights "
-         "where flight_date >= ? and flight_date < ?", [start - timedelta(days=FLIGHT_LOOKBACK_DAYS), end]),
+        # Delivered flights, and for days whose flights are not delivered yet the published
+        # timetable (its rows carry no actuals: ``actuals_delivered`` false, never known).
+        ("select *, true as actuals_delivered from ("
+         " select * exclude (source_file, source_row, ingested_at) from curated.fct_flights"
+         " where flight_date >= $1 and flight_date < $2) "
+         "union all by name "
+         "select * exclude (source_file, source_row, ingested_at), false as actuals_delivered "
+         "from curated.fct_schedules s where flight_date >= $1 and flight_date < $2 "
+         "and not exists (select 1 from curated.fct_flights f where f.flight_id = s.flight_id "
+         " and f.flight_date >= $1 and f.flight_date < $2)",
+         [start - timedelta(days=FLIGHT_LOOKBACK_DAYS), end]),
         ("select * from staging.stg_nycflights__weather where delivery_date >= ? and delivery_date < ?",
          [start - timedelta(days=WEATHER_LOOKBACK_DAYS), end]),
         (f"select * from {snapshots}.planes_snapshot", []),

@@ -24,6 +24,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from resources.core.settings import Settings
+from resources.ml.availability import DAY_AHEAD
 from resources.ml.store import features_dir, load_labels, read_days
 from resources.ml.training import TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, TimeSplit
 
@@ -39,6 +40,7 @@ class LabelledWindow:
 
     settings: Settings
     split: TimeSplit | None = None
+    horizon: str = DAY_AHEAD  # whose feature files are read
     # Labels by chunk, read once: the backtest samples [first day, month) for every month (66
     # chunk reads on the year). Reading its 11 samples and months took 25.3 s with this cache and
     # 28.1 s without (2026-12-02, side by side, another job running); the fits take ~100 s.
@@ -69,7 +71,7 @@ class LabelledWindow:
         """Features (or only ``columns`` of them) plus ``is_late`` of ``part``, CHUNK_DAYS at a
         time, in date then flight order."""
         for start, stop in self.spans(part):
-            features = read_days(features_dir(self.settings), start, stop, columns)
+            features = read_days(features_dir(self.settings, self.horizon), start, stop, columns)
             if features.height:
                 yield features.join(self.labels(start, stop), on="flight_id", how="inner").sort("flight_id")
 

@@ -201,7 +201,8 @@ class ContractResult:
 
 def apply_contract(spec: SourceSpec, df: pl.DataFrame) -> ContractResult:
     contract_names = [c.name for c in spec.columns]
-    extra = [c for c in df.columns if c not in contract_names and c not in ("_source_row", RECORD_ERROR)]
+    extra = [] if spec.drop_other_columns else [
+        c for c in df.columns if c not in contract_names and c not in ("_source_row", RECORD_ERROR)]
     typed = df.select(
         "_source_row",
         *[_cast(c).alias(c.name) for c in spec.columns],

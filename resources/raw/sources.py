@@ -62,6 +62,8 @@ class SourceSpec:
     partitioning: DailyPartitioning | None = None
     null_values: tuple[str, ...] = field(default=("NA", ""))
     volume: VolumeContract | None = None  # None: any volume is accepted
+    drop_other_columns: bool = False  # other_columns: drop (the source is part of a wider file)
+    delivery_cron: str | None = None  # when a daily delivery lands (default: assets/automation.py)
 
     @property
     def is_partitioned(self) -> bool:
@@ -168,7 +170,23 @@ def _parse_source(name: str, raw: dict, defaults: dict) -> SourceSpec:
         partitioning=partitioning,
         null_values=tuple(raw.get("null_values", defaults.get("null_values", ["NA", ""]))),
         volume=_source_volume(where, raw, defaults, partitioning is not None),
+        drop_other_columns=_other_columns(where, raw.get("other_columns", "keep")),
+        delivery_cron=_cron(where, raw.get("delivery_cron")),
     )
+
+
+def _cron(where: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value.split()) != 5:
+        raise SourceConfigError(f"{where}, field 'delivery_cron': expected a five-field cron string, got {value!r}")
+    return value
+
+
+def _other_columns(where: str, value: object) -> bool:
+    if value not in ("keep", "drop"):
+        raise SourceConfigError(f"{where}, field 'other_columns': expected keep or drop, got {value!r}")
+    return value == "drop"
 
 
 def _source_volume(where: str, raw: dict, defaults: dict, partitioned: bool) -> VolumeContract | None:
