@@ -16,8 +16,8 @@ REFERENCE_CRON = "0 1 * * 1"
 MONTH_CLOSED_CRON = "0 6 3 * *"
 
 
-def on_delivery(cron: str | None = None) -> dg.AutomationCondition:
-    return dg.AutomationCondition.on_cron(cron or DELIVERY_CRON)
+def on_delivery() -> dg.AutomationCondition:
+    return dg.AutomationCondition.on_cron(DELIVERY_CRON)
 
 
 def on_reference_delivery() -> dg.AutomationCondition:

@@ -12,7 +12,8 @@ from dagster_dbt import DbtCliResource
 from assets.catalog.publish import build_catalog_asset
 from assets.common import daily_partitions, monthly_partitions
 from assets.warehouse.dbt import build_dbt_assets, dbt_project
-from assets.jobs import build_jobs
+from assets.jobs import DAY_AHEAD_JOB, build_jobs
+from assets.ml.day_ahead import build_day_ahead_sensor
 from assets.ml.model import FEATURES_KEY, NOWCAST_FEATURES_KEY, build_ml_assets
 from assets.ml.backtest import build_backtest_asset
 from assets.monitoring.daily import build_daily_monitoring
@@ -71,7 +72,7 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
     daily_keys = [k for a in raw if a.partitions_def for k in a.keys] + list(dbt_daily.keys) + [FEATURES_KEY, NOWCAST_FEATURES_KEY]
     reference_keys = [k for a in raw if not a.partitions_def for k in a.keys] + list(dbt_reference.keys)
     jobs, schedules, sensors = build_jobs(daily, monthly, daily_keys, reference_keys)
-    sensors += [heal_sensor()]
+    sensors += [heal_sensor(), build_day_ahead_sensor(daily, DAY_AHEAD_JOB)]
     sensors += [build_landing_sensor(spec, dg.AssetKey(["raw", name])) for name, spec in sources.items()
                 if spec.is_partitioned and spec.one_file_per_day]
     sensors += build_alert_sensors([k for c in checks for k in c.check_keys], jobs)

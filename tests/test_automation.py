@@ -28,11 +28,14 @@ def test_a_new_days_delivery_triggers_exactly_that_day_downstream(lakehouse):
     requested = _requested(tick, defs)
     assert {("raw/flights", "2013-01-04"), ("raw/weather", "2013-01-04"),
             ("staging/stg_nycflights__flights", "2013-01-04"), ("curated/fct_flights", "2013-01-04"),
-            ("ml/flight_features", "2013-01-04")} <= requested
+            ("ml/flight_features_nowcast_2h", "2013-01-04")} <= requested
     assert {p for _, p in requested} == {"2013-01-04"}  # that day only
-    # Scores wait for a production model; training and promotion never run by themselves.
+    # Scores wait for a production model; training and promotion never run by themselves; the
+    # timetable and the day-ahead features come from the day-ahead sensor (tests/test_day_ahead.py),
+    # since a cron tick targets the day that just ended.
     names = {k for k, _ in requested}
-    assert not names & {"ml/flight_delay_scores", "ml/model_candidate", "ml/production_model"}
+    assert not names & {"ml/flight_delay_scores", "ml/model_candidate", "ml/production_model", "raw/schedules",
+                        "ml/flight_features"}
 
     # Once that day is built, the next tick republishes the catalog, then asks for nothing more.
     assert lh.run(DAILY_JOB, "2013-01-04").success

@@ -4,8 +4,12 @@ from datetime import date, datetime, timezone
 
 import polars as pl
 
+import pytest
+
 from assets.jobs import DAILY_JOB, DAY_AHEAD_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from assets.ml.day_ahead import FLIGHTS_KEY, _materialized, due_days, published_through
 from resources.ml.availability import NOWCAST
+from resources.ml.feature_build import DayBeforeMissing, build_and_store_features
 from resources.ml.store import day_file, features_dir, scores_dir
 from tests.conftest import APPROVAL, promote_config
 
@@ -21,7 +25,14 @@ def test_a_day_is_scored_from_its_timetable_before_its_flights_arrive(lakehouse)
     assert lakehouse.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
     assert lakehouse.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL)).success
 
-    # The timetable of Jan 21 lands (noon on Jan 20): features and scores follow, no flight delivered.
+    # The day-ahead sensor's rule: at 01:00 on Jan 21 Jan 20's flights are not in yet, so nothing
+    # is due; once they are (02:00), Jan 21 is, though none of its flights is delivered.
+    first, last = date(2013, 1, 1), date(2013, 12, 31)
+    scored = lambda d: d < DAY or day_file(scores_dir(settings), d).exists()  # (earlier days: a backfill's)  # noqa: E731
+    assert due_days(datetime(2013, 1, 21, 6, tzinfo=timezone.utc), first, last, lambda d: d < date(2013, 1, 20),
+                    scored) == []
+    assert due_days(datetime(2013, 1, 21, 7, 5, tzinfo=timezone.utc), first, last,
+                    lambda d: _materialized(lakehouse.instance, FLIGHTS_KEY, d), scored) == [DAY]
     assert lakehouse.run(DAY_AHEAD_JOB, DAY.isoformat()).success
     assert not (settings.raw_dir / "flights" / f"delivery_date={DAY}").exists()
     assert not day_file(features_dir(settings, NOWCAST), DAY).exists()  # the nowcast needs the day's flights
@@ -41,3 +52,22 @@ def test_a_day_is_scored_from_its_timetable_before_its_flights_arrive(lakehouse)
     rescored = pl.read_parquet(day_file(scores_dir(settings), DAY)).sort("flight_id")
     assert rescored["p_late"].equals(scores["p_late"])
     assert day_file(features_dir(settings, NOWCAST), DAY).exists()
+
+    # A day whose day before is missing is refused, not built on a shorter history.
+    with pytest.raises(DayBeforeMissing, match="2013-01-22"):
+        build_and_store_features(settings, date(2013, 1, 23), date(2013, 1, 24), horizons=("day_ahead",))
+
+
+@pytest.mark.fast
+def test_the_timetable_of_tomorrow_is_published_at_noon_new_york_time():
+    # 16:59 UTC is 11:59 in New York (EST): only today's timetable is out; at 17:00, tomorrow's.
+    assert published_through(datetime(2013, 1, 20, 16, 59, tzinfo=timezone.utc)) == date(2013, 1, 20)
+    assert published_through(datetime(2013, 1, 20, 17, 0, tzinfo=timezone.utc)) == date(2013, 1, 21)
+    every_day = lambda d: True  # noqa: E731
+    never = lambda d: False  # noqa: E731
+    noon = datetime(2013, 7, 4, 16, 0, tzinfo=timezone.utc)  # EDT
+    assert due_days(noon, date(2013, 1, 1), date(2013, 12, 31), every_day, never) == [
+        date(2013, 7, 3), date(2013, 7, 4), date(2013, 7, 5)]
+    assert due_days(noon, date(2013, 7, 5), date(2013, 12, 31), never, never) == [date(2013, 7, 5)]
+    assert due_days(noon, date(2013, 1, 1), date(2013, 7, 4), every_day, lambda d: d < date(2013, 7, 4)) == [
+        date(2013, 7, 4)]

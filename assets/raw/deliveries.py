@@ -96,7 +96,10 @@ def build_raw_asset(spec: SourceSpec, partitions_def: dg.PartitionsDefinition | 
         f"`raw/{OVERRIDE_AUDIT_FILE}`).",
         partitions_def=partitions_def if spec.is_partitioned else None,
         backfill_policy=SINGLE_RUN if spec.is_partitioned else None,
-        automation_condition=on_delivery(spec.delivery_cron) if spec.is_partitioned else on_reference_delivery(),
+        # A source published ahead of its day (the timetable) is requested with the day-ahead
+        # scores (assets/ml/day_ahead.py): a cron tick would target the day that just ended.
+        automation_condition=(None if spec.published_days_ahead else
+                              on_delivery() if spec.is_partitioned else on_reference_delivery()),
         metadata={"dagster/column_schema": table_schema(contract), "source_location": spec.location},
         check_specs=[dg.AssetCheckSpec("no_quarantined_rows", asset=key,
                                        description="Warns when a delivery had rows that broke the contract.")],

@@ -9,10 +9,26 @@ import polars as pl
 
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
-from resources.ml.availability import HORIZONS, NOWCAST
+from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST
 from resources.ml.features import FEATURES_BY_HORIZON, assert_point_in_time, build_features
 from resources.ml.store import day_file, feature_definitions_path, features_dir, load_feature_inputs
 from resources.raw.zone import by_day, days_in
+
+
+class DayBeforeMissing(ValueError):
+    """Day-ahead features of a day need the day before delivered (its outcomes known at the cut-off)."""
+
+
+def require_day_before(flights: pl.DataFrame, days: list[date]) -> None:
+    """Refuse to build day-ahead features of a day whose day before is not delivered while earlier
+    days are: the history would silently lack the outcomes known at the cut-off."""
+    delivered = set(flights.filter(pl.col("actuals_delivered"))["flight_date"].unique().to_list())
+    for day in days:
+        before = day - timedelta(days=1)
+        if before not in delivered and any(d < before for d in delivered):
+            raise DayBeforeMissing(
+                f"day-ahead features of {day} need the flights of {before} delivered (they hold the outcomes "
+                f"known at the cut-off): materialize curated/fct_flights for {before} first")
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,8 @@ def build_and_store_features(settings: Settings, start: date, end: date, chunk_d
         chunk = days[i:i + chunk_days]
         a, b = chunk[0], chunk[-1] + timedelta(days=1)
         inputs = load_feature_inputs(settings, a, b)
+        if DAY_AHEAD in horizons:
+            require_day_before(inputs.flights, chunk)
         for horizon in horizons:
             features = build_features(inputs, a, b, horizon)
             for day, part in by_day(features, "flight_date", chunk).items():

@@ -63,7 +63,7 @@ class SourceSpec:
     null_values: tuple[str, ...] = field(default=("NA", ""))
     volume: VolumeContract | None = None  # None: any volume is accepted
     drop_other_columns: bool = False  # other_columns: drop (the source is part of a wider file)
-    delivery_cron: str | None = None  # when a daily delivery lands (default: assets/automation.py)
+    published_days_ahead: int = 0  # a daily delivery about day D lands this many days before D
 
     @property
     def is_partitioned(self) -> bool:
@@ -171,15 +171,13 @@ def _parse_source(name: str, raw: dict, defaults: dict) -> SourceSpec:
         null_values=tuple(raw.get("null_values", defaults.get("null_values", ["NA", ""]))),
         volume=_source_volume(where, raw, defaults, partitioning is not None),
         drop_other_columns=_other_columns(where, raw.get("other_columns", "keep")),
-        delivery_cron=_cron(where, raw.get("delivery_cron")),
+        published_days_ahead=_days_ahead(where, raw.get("published_days_ahead", 0)),
     )
 
 
-def _cron(where: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value.split()) != 5:
-        raise SourceConfigError(f"{where}, field 'delivery_cron': expected a five-field cron string, got {value!r}")
+def _days_ahead(where: str, value: object) -> int:
+    if not _is_int(value) or not 0 <= value <= 7:
+        raise SourceConfigError(f"{where}, field 'published_days_ahead': expected an integer in [0, 7], got {value!r}")
     return value
 
 
