@@ -6,6 +6,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from assets.automation import month_closed
 from assets.common import SINGLE_RUN, frame_table, table_schema
 from assets.ml.model import CANDIDATE_KEY, FEATURES_KEY, ML_KINDS
 from resources.core.lakehouse_resource import LakehouseResource
@@ -29,6 +30,7 @@ def build_backtest_asset(monthly: dg.PartitionsDefinition) -> dg.AssetsDefinitio
     @dg.asset(
         key=BACKTEST_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE], partitions_def=monthly,
         backfill_policy=SINGLE_RUN, output_required=False, deps=[FEATURES_KEY, CANDIDATE_KEY],
+        automation_condition=month_closed(),  # extends by the month that just closed
         metadata={"dagster/column_schema": table_schema(BACKTEST_SCORE_SCHEMA)},
         description="Walk-forward backtest: each month from the second on is scored by a model with the "
         "production model's family and parameters, fitted only on the days strictly before that month. "

@@ -11,7 +11,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from assets.automation import downstream
+from assets.automation import downstream, month_closed
 from assets.common import frame_table
 from assets.ml.features import build_features_asset
 from assets.ml.keys import (  # noqa: F401 (other layers import the keys from here too)
@@ -24,24 +24,32 @@ from resources.ml.candidate import train_candidate
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.plots import curves_png, md_image
 from resources.ml.promotion import apply_decision, prove_newest_candidate
-from resources.ml.training import TimeSplit
+from resources.ml.store import labelled_days
+from resources.ml.training import TimeSplit, latest_split
 
 
 class TrainingConfig(dg.Config):
-    """Time windows ([start, next start)); the test window is judged once, after selection."""
+    """Time windows ([start, next start)); the test window is judged once, after selection. Left
+    empty, they follow the data (training.latest_split): on the embedded year Jan-Aug / Sep-Oct /
+    Nov-Dec, and a month later once a month closes (the automation retrains then)."""
 
-    train_start: str = "2013-01-01"
-    validation_start: str = "2013-09-01"
-    test_start: str = "2013-11-01"
-    test_end: str = "2014-01-01"
+    train_start: str = ""
+    validation_start: str = ""
+    test_start: str = ""
+    test_end: str = ""
     # Monitoring thresholds travel with the model (registry entry): warn when the share of drifted
     # columns exceeds this, or when ROC AUC falls this far below the holdout AUC.
     drift_share_warn: float = 0.5
     auc_drop_warn: float = 0.05
 
-    def split(self) -> TimeSplit:
-        return TimeSplit(*(date.fromisoformat(d) for d in
-                           (self.train_start, self.validation_start, self.test_start, self.test_end)))
+    def split(self, settings) -> TimeSplit:
+        given = (self.train_start, self.validation_start, self.test_start, self.test_end)
+        if any(given):
+            if not all(given):
+                raise ValueError("give all four of train_start, validation_start, test_start, test_end, or none")
+            return TimeSplit(*(date.fromisoformat(d) for d in given))
+        first, last = labelled_days(settings)
+        return latest_split(first, last)
 
 
 class PromotionConfig(dg.Config):
@@ -57,11 +65,14 @@ class PromotionConfig(dg.Config):
 
 def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(key=CANDIDATE_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE], deps=[FEATURES_KEY],
+              # Retrains when a month's actuals are final; promotion still needs a person.
+              automation_condition=month_closed(),
               description="Trains a logistic baseline and gradient-boosted trees on the train window, picks "
               "the best on validation, judges it once on the test window, and registers it as a candidate.")
     def model_candidate(context: dg.AssetExecutionContext, config: TrainingConfig, lakehouse: LakehouseResource):
         monitoring = {"drift_share_warn": config.drift_share_warn, "auc_drop_warn": config.auc_drop_warn}
-        candidate = train_candidate(lakehouse.settings(), config.split(), monitoring, context.run_id)
+        settings = lakehouse.settings()
+        candidate = train_candidate(settings, config.split(settings), monitoring, context.run_id)
         record, result, t = candidate.record, candidate.result, candidate.result.test
         png = curves_png(result.test_labels, result.test_predictions,
                          f"{record['model_version']}: test window {record['split']['test_start']} .. "

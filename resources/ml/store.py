@@ -79,6 +79,15 @@ def load_feature_inputs(settings: Settings, start: date, end: date) -> FeatureIn
     return FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates)
 
 
+def labelled_days(settings: Settings) -> tuple[date, date]:
+    """The first day with features and the last day with delivered flights (labels known)."""
+    days = sorted(p.parent.name.split("=", 1)[1] for p in features_dir(settings).glob("flight_date=*/part.parquet"))
+    (last,) = _read_warehouse(settings, ("select max(flight_date) as d from curated.fct_flights", []))
+    if not days or last["d"][0] is None:
+        raise ValueError("no labelled days: materialize the daily build and ml/flight_features first")
+    return date.fromisoformat(days[0]), last["d"][0]
+
+
 def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
     (flights,) = _read_warehouse(
         settings,

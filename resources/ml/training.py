@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,21 @@ def input_columns(model) -> tuple[str, ...]:
     members = getattr(model, "members", None) or getattr(model, "estimators_", None)
     names = getattr(members[0] if members else model, "feature_names_in_", None)
     return FEATURE_NAMES if names is None else tuple(str(n) for n in names)
+
+
+def latest_split(first_day: date, last_labelled_day: date, months: tuple[int, int] = (2, 2)) -> TimeSplit:
+    """The windows a candidate is trained on when none are given: test = the last ``months[1]``
+    complete months of labels, validation = the ``months[0]`` before, train = everything earlier.
+    On the embedded year: Jan-Aug / Sep-Oct / Nov-Dec; when a month closes, each moves by a month."""
+    def month_start(d: date, back: int) -> date:
+        index = d.year * 12 + d.month - 1 - back
+        return date(index // 12, index % 12 + 1, 1)
+
+    following = last_labelled_day + timedelta(days=1)
+    test_end = month_start(following, 0)  # the first day after the last complete month
+    test_start = month_start(test_end, months[1])
+    validation_start = month_start(test_start, months[0])
+    return TimeSplit(first_day, validation_start, test_start, test_end)
 
 
 def to_pandas_features(df: pl.DataFrame, names: Sequence[str] = FEATURE_NAMES) -> pd.DataFrame:
