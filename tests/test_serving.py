@@ -241,3 +241,32 @@ def test_promotion_and_rollback_are_picked_up_and_a_forged_registry_is_refused(m
     done = subprocess.run([sys.executable, "-m", "resources.serving.app"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "refuses to start" in done.stderr and "does not verify" in done.stderr
+
+
+@pytest.mark.fast
+def test_prediction_time_fields_are_checked_and_named():
+    from resources.serving.requests import parse_prediction_time
+
+    assert parse_prediction_time({"flights": []}).horizon == "day_ahead"
+    when = parse_prediction_time({"horizon": "nowcast_2h", "as_of": "2013-02-20T03:30:00Z"})
+    assert when.horizon == "nowcast_2h" and when.as_of.isoformat() == "2013-02-20T03:30:00+00:00"
+    for body, field in (({"horizon": "next_week"}, "horizon"), ({"as_of": "2013-02-20"}, "as_of"),
+                        ({"as_of": "2013-02-20T03:30:00"}, "as_of"),  # no offset: whose 03:30?
+                        ({"as_of": "2013-W08-3T03:30Z"}, "as_of"), ({"as_of": "2013-02-30T03:30:00Z"}, "as_of"),
+                        ({"as_of": 1361331000}, "as_of"), ({"as_of": "$(date)"}, "as_of")):
+        with pytest.raises(RequestError) as err:
+            parse_prediction_time(body)
+        assert err.value.field == field and err.value.status == 400, body
+
+
+def test_a_prediction_is_answered_as_of_its_own_time_and_never_before_it(service, ml_lakehouse):
+    (flight,) = delivered_requests(ml_lakehouse.settings, DAY, 1)
+    # The day-ahead prediction of Feb 20 is made at 22:00 New York time on Feb 19: 03:00 UTC.
+    status, body = call(service, "/v1/score", {"flights": [flight], "as_of": "2013-02-20T03:00:00Z"})
+    assert status == 200, body
+    (score,) = body["scores"]
+    assert score["horizon"] == "day_ahead" and score["as_of"] == "2013-02-20T03:00:00+00:00"
+    status, body = call(service, "/v1/score", {"flights": [flight], "as_of": "2013-02-19T21:59:00-05:00"})
+    assert status == 422 and body["field"] == "as_of" and "22:00 New York time" in body["error"], body
+    status, body = call(service, "/v1/score", {"flights": [flight], "horizon": "nowcast_2h"})
+    assert status == 422 and body["field"] == "horizon", body

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from resources.core.settings import Settings
-from resources.serving.requests import MAX_BODY_BYTES, RequestError, parse_request
+from resources.serving.requests import MAX_BODY_BYTES, RequestError, parse_prediction_time, parse_request
 from resources.serving.service import ScoringService, ServiceUnavailable
 
 DEFAULT_PORT = 8080
@@ -61,8 +61,8 @@ def create_app(service: ScoringService) -> Starlette:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return _error(RequestError(f"the body is not JSON: {exc}", "body"))
         try:
-            flights = parse_request(body)
-            return JSONResponse(await run_in_threadpool(service.score, flights))
+            flights, when = parse_request(body), parse_prediction_time(body)
+            return JSONResponse(await run_in_threadpool(service.score, flights, when))
         except (RequestError, ServiceUnavailable) as exc:
             return _error(exc)
 

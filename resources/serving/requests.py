@@ -13,13 +13,21 @@ A request is ``{"flights": [ {...}, ... ]}`` (or one flight object on its own) w
 
 These are exactly the schedule columns of the flights delivery (nothing known after departure), so
 a served flight becomes the same kind of row the batch features are computed from.
+
+Beside ``flights`` a request may say when it predicts: ``"horizon"`` (``day_ahead``, the default;
+resources/ml/availability.py) and ``"as_of"``, an instant with its offset
+(``"2013-02-20T03:30:00Z"``): the answer is the horizon's prediction, which reads only rows known at
+its own prediction time, and a flight whose prediction time is after ``as_of`` is refused (422)
+rather than answered with what was not known yet.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+
+from resources.ml.availability import DAY_AHEAD, HORIZONS
 
 # 1,000 flights is a whole day at one of the three airports (~330 departures a day each on the
 # year, 1,000 at most); the 1,000-flight request took ~0.1 s to score here (benchmarks/serving_load.py).
@@ -113,6 +121,35 @@ def parse_flight(obj, where: str) -> ScheduledFlight:
     )
 
 
+OPTIONS = ("horizon", "as_of")
+_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})")
+
+
+@dataclass(frozen=True)
+class PredictionTime:
+    horizon: str = DAY_AHEAD
+    as_of: datetime | None = None  # None: now, i.e. every delivered day's prediction is known
+
+
+def parse_prediction_time(body) -> PredictionTime:
+    """The request's ``horizon`` and ``as_of`` (both optional)."""
+    if not isinstance(body, dict):
+        return PredictionTime()
+    horizon = body.get("horizon", DAY_AHEAD)
+    if horizon not in HORIZONS:
+        raise RequestError(f"horizon must be one of {', '.join(HORIZONS)}, got {horizon!r}", "horizon")
+    raw = body.get("as_of")
+    if raw is None:
+        return PredictionTime(horizon)
+    if not isinstance(raw, str) or not _INSTANT.fullmatch(raw):
+        raise RequestError(f"as_of must be an instant with its offset such as \"2013-02-20T03:30:00Z\", got {raw!r}",
+                           "as_of")
+    try:
+        return PredictionTime(horizon, datetime.fromisoformat(raw.replace("Z", "+00:00")))
+    except ValueError:
+        raise RequestError(f"as_of {raw!r} is not a valid instant", "as_of") from None
+
+
 def parse_request(body) -> list[ScheduledFlight]:
     """The flights of a request body (already decoded JSON), in the order given."""
     if isinstance(body, dict) and "flights" not in body:
@@ -120,9 +157,10 @@ def parse_request(body) -> list[ScheduledFlight]:
     if not isinstance(body, dict) or not isinstance(body.get("flights"), list):
         raise RequestError("the body must be {\"flights\": [...]} or one flight object", "flights")
     items = body["flights"]
-    extra = sorted(set(body) - {"flights"})
+    extra = sorted(set(body) - {"flights", *OPTIONS})
     if extra:
-        raise RequestError(f"{extra[0]} is not a field of the request (only \"flights\")", extra[0])
+        raise RequestError(f"{extra[0]} is not a field of the request (only \"flights\", "
+                           f"{', '.join(repr(o) for o in OPTIONS)})", extra[0])
     if not items:
         raise RequestError("flights is empty: send at least one flight", "flights")
     if len(items) > MAX_FLIGHTS:

@@ -36,7 +36,8 @@ from resources.ml.features import FEATURE_NAMES, FeatureInputs, build_features
 from resources.ml.registry import Registry, registry_dir
 from resources.ml.store import feature_input_queries
 from resources.ml.training import predict
-from resources.serving.requests import RequestError, ScheduledFlight
+from resources.ml.availability import DAY_AHEAD, cutoff_of
+from resources.serving.requests import PredictionTime, RequestError, ScheduledFlight
 
 DAYS_CACHED = 32  # ~1 MB of features and ~10 MB of inputs a day on the year: a month stays warm
 
@@ -313,10 +314,19 @@ class ScoringService:
                 state.scores[model.version] = dict(zip(state.features["flight_id"], p.tolist()))
             return state.scores[model.version]
 
-    def score(self, flights: list[ScheduledFlight]) -> dict:
+    def score(self, flights: list[ScheduledFlight], when: PredictionTime = PredictionTime()) -> dict:
         model, cat = self._usable()
+        if when.horizon != DAY_AHEAD:
+            raise RequestError(f"no production model serves the {when.horizon} horizon (it is measured by "
+                               "benchmarks/horizons.py, not registered): use day_ahead", "horizon", status=422)
         for i, f in enumerate(flights):
             check_flight(f, f"flights[{i}]", cat)
+            made = cutoff_of(f.flight_date)
+            if when.as_of is not None and when.as_of < made:
+                raise RequestError(
+                    f"flights[{i}]: its day-ahead prediction is made at {made.isoformat()} (22:00 New York time "
+                    f"the evening before); as_of {when.as_of.isoformat()} is earlier, when it did not exist",
+                    "as_of", status=422)
         results: list[dict | None] = [None] * len(flights)
         by_day: dict[date, list[int]] = {}
         for i, f in enumerate(flights):
@@ -334,5 +344,6 @@ class ScoringService:
             values = features.select(FEATURE_NAMES).fill_nan(None).to_dicts()
             for k, i in enumerate(positions):
                 results[i] = {"flight_id": flights[i].flight_id, "p_late": float(p[k]), "model_version": model.version,
+                              "horizon": DAY_AHEAD, "as_of": cutoff_of(flights[i].flight_date).isoformat(),
                               "schedule": "delivered" if unchanged[k] else "request", "features": values[k]}
         return {"model_version": model.version, "catalog_version": cat.version, "scores": results}
