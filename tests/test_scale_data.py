@@ -90,12 +90,14 @@ def test_generated_sources_change_only_locations_and_scaled_floors(sf2):
         assert (spec.columns, spec.partitioning, spec.format, spec.null_values) == \
                (b.columns, b.partitioning, b.format, b.null_values), name
         assert spec.location.startswith(sf2.root) and "{embedded}" not in spec.location
-        factor = 2 if name in ("flights", "planes") else 1
+        scaled_copies = ("flights", "planes", "schedules")  # the timetable is part of the flights file
+        factor = 2 if name in scaled_copies else 1
         assert spec.volume.min_rows == b.volume.min_rows * factor, name
         assert (spec.volume.max_drop, spec.volume.trailing_days) == (b.volume.max_drop, b.volume.trailing_days)
-        if name not in ("flights", "planes"):  # copied as delivered
+        if name not in scaled_copies:  # copied as delivered
             assert spec.delivery_path().read_bytes() == b.delivery_path().read_bytes()
     assert scaled["flights"].one_file_per_day and not base["flights"].one_file_per_day
+    assert scaled["schedules"].location == scaled["flights"].location
 
 
 def test_pipeline_ingests_scaled_days_under_the_contract(sf2, tmp_path, embedded):
