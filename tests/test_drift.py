@@ -9,10 +9,18 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from resources.monitoring.drift import EXCLUDED, FLOOR, drift_profile, fit_binning, judge, psi, psi_by_group, window_drift
+from resources.monitoring.drift import (
+    AFTER_TRAINING, EXCLUDED, FLOOR, HELD_OUT, SAW_MONTH, drift_profile, fit_binning, judge, merge_profiles,
+    profile_for_month, psi, psi_by_group, reference_window, window_drift,
+)
+from resources.ml.features import FEATURES
 from resources.monitoring.reports import daily_auc
 
 pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build
+
+# The model's temperature and gust features, whatever their prefix (the weather features are wx_*).
+TEMP = next(f.name for f in FEATURES if f.name.endswith("temp_f"))
+GUST = next(f.name for f in FEATURES if f.name.endswith("wind_gust_mph"))
 
 
 def synthetic(start: date, days: int, seed: int = 0, per_day: int = 400) -> pl.DataFrame:
@@ -24,9 +32,9 @@ def synthetic(start: date, days: int, seed: int = 0, per_day: int = 400) -> pl.D
     return pl.DataFrame({
         "flight_date": [start + timedelta(days=int(i)) for i in day_index],
         "distance_mi": rng.gamma(4, 250, n),
-        "temp_f": 30 + 0.3 * day_index + rng.normal(0, 6, n),
+        TEMP: 30 + 0.3 * day_index + rng.normal(0, 6, n),
         "carrier": rng.choice(["UA", "B6", "EV", "DL", "AA", "MQ"], n, p=[.25, .2, .2, .15, .1, .1]),
-        "wind_gust_mph": pl.Series(np.where(rng.random(n) < 0.8, np.nan, rng.normal(25, 5, n))).fill_nan(None),
+        GUST: pl.Series(np.where(rng.random(n) < 0.8, np.nan, rng.normal(25, 5, n))).fill_nan(None),
         "is_holiday": (day_index % 30 == 0).astype(float),
         "p_late": rng.beta(2, 6, n),
     }, strict=False)
@@ -36,7 +44,7 @@ def test_psi_per_day_in_one_pass_equals_psi_of_each_day_alone():
     frame = synthetic(date(2013, 3, 1), 5)
     reference, current = frame.filter(pl.col("flight_date") < date(2013, 3, 4)), frame.filter(
         pl.col("flight_date") >= date(2013, 3, 4))
-    for column in ("distance_mi", "carrier", "wind_gust_mph"):
+    for column in ("distance_mi", "carrier", GUST):
         drift = window_drift(reference, current, [column])
         for i, day in enumerate(drift.days):
             alone = psi_by_group(fit_binning(reference[column]), reference[column],
@@ -61,7 +69,7 @@ def test_calibration_tolerates_the_season_and_a_planted_shift_fires_named():
     assert profile["windows"] >= 10
     assert set(EXCLUDED) & set(profile["columns"]) == set()  # calendar features are never judged
     assert "is_holiday" in profile["excluded"]
-    assert profile["columns"]["temp_f"]["seasonal"] and profile["columns"]["temp_f"]["month_threshold"] > FLOOR
+    assert profile["columns"][TEMP]["seasonal"] and profile["columns"][TEMP]["month_threshold"] > FLOOR
     assert profile["columns"]["distance_mi"]["month_threshold"] == FLOOR  # never moved in training
 
     later = synthetic(date(2013, 1, 1), 212, seed=7)  # the same season, continued to July 31
@@ -80,10 +88,45 @@ def test_calibration_tolerates_the_season_and_a_planted_shift_fires_named():
     assert daily["prediction_drifted"].all() and (daily["drifted_features"] >= 1).all()
 
 
+def test_an_unusual_training_month_alarms_on_thresholds_fitted_without_it():
+    """February's distances are 1.5x longer in the training data. Thresholds fitted on every
+    training window include February's own move and keep it quiet; February's held-out thresholds
+    (windows that never saw February) name distance_mi. An ordinary training month (May) stays
+    quiet on its held-out thresholds, and a month after training gets the full ones."""
+    train = synthetic(date(2013, 1, 1), 181)  # Jan 1 .. Jun 30
+    in_feb = pl.col("flight_date").is_between(date(2013, 2, 1), date(2013, 3, 1), closed="left")
+    train = train.with_columns(pl.when(in_feb).then(pl.col("distance_mi") * 1.5).otherwise(pl.col("distance_mi"))
+                               .alias("distance_mi"))
+    features = drift_profile(train.drop("p_late"))
+    profile = merge_profiles(features, drift_profile(train, columns=["p_late"]))
+    assert set(profile["held_out"]) == {f"2013-{m:02d}" for m in range(1, 7)}
+    feb_profile, fit = profile_for_month(profile, "2013-02")
+    assert fit == HELD_OUT and profile["held_out"]["2013-02"]["windows"] >= 4
+    assert "p_late" in profile["held_out"]["2013-02"]["columns"]  # merged into each month too
+    assert feb_profile["columns"]["distance_mi"]["month_threshold"] == FLOOR < profile["columns"]["distance_mi"]["month_threshold"]
+
+    def month(start: date, end: date):
+        ref_start, ref_end = reference_window(start)
+        return (train.filter(pl.col("flight_date").is_between(ref_start, ref_end, closed="left")),
+                train.filter(pl.col("flight_date").is_between(start, end, closed="left")))
+
+    reference, feb = month(date(2013, 2, 1), date(2013, 3, 1))
+    assert not judge(reference, feb, profile, share_warn=0.5).alarm  # the threshold saw February
+    loud = judge(reference, feb, feb_profile, share_warn=0.5)
+    assert loud.alarm and loud.drifted == ["distance_mi"], loud.reason
+    may_profile, fit = profile_for_month(profile, "2013-05")
+    assert fit == HELD_OUT
+    quiet = judge(*month(date(2013, 5, 1), date(2013, 6, 1)), may_profile, share_warn=0.5)
+    assert not quiet.alarm, quiet.reason
+    assert profile_for_month(profile, "2013-07") == (profile, AFTER_TRAINING)
+
+
 def test_too_short_a_training_window_falls_back_to_the_floor():
     profile = drift_profile(synthetic(date(2013, 1, 1), 10))
     assert profile["windows"] == 0
     assert all(c["month_threshold"] == FLOOR for c in profile["columns"].values())
+    # no window missed January: it is judged by the full thresholds, and says so
+    assert profile_for_month(profile, "2013-01") == (profile, SAW_MONTH)
     with pytest.raises(ValueError, match="no rows"):
         judge(synthetic(date(2013, 1, 1), 20), synthetic(date(2013, 1, 1), 1).clear(), profile, 0.5)
     with pytest.raises(ValueError, match="no feature rows"):

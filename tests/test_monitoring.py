@@ -147,6 +147,15 @@ def test_index_lists_every_report_with_a_trend_chart(monitored):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     trend = materialization(monitored, DRIFT_KEY)["trend"].value
     assert trend.startswith("![trend](data:image/png;base64,")
+    # Drift vs quality per month: January has no drift reference; neither month has the two
+    # walk-forward months before it a quality range needs, so nothing is said to agree or not.
+    alarms = re.search(r'<table id="alarms">.*?</table>', index, re.S).group(0)
+    rows = dict(re.findall(r'<tr data-month="([\d-]+)">((?:<td[^>]*>[^<]*</td>){4})', alarms))
+    cells = {m: re.findall(r"<td[^>]*>([^<]*)</td>", r)[1:] for m, r in rows.items()}
+    assert cells["2013-01"] == ["not judged", "not judged", "-"]
+    assert cells["2013-02"][0] in ("yes", "no") and cells["2013-02"][1:] == ["not judged", "-"]
+    assert sidecar(monitored, "drift", "2013-02")["threshold_fit"] == "after_training"  # profile: January only
+    assert "no backtest range" in sidecar(monitored, "quality", "2013-02")["quality_reason"]
 
 
 def test_monitoring_tables_answer_in_the_catalog(monitored):

@@ -15,8 +15,9 @@ from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.registry import Registry
 from resources.monitoring.report_jobs import ReportWriter
+from resources.monitoring.quality import quality_alarm_breaches
 from resources.monitoring.reports import (
-    append_alert, build_index, drift_breaches, md_trend, monitor_drift_month, monitor_quality_month,
+    alarm_rows, append_alert, build_index, drift_breaches, md_trend, monitor_drift_month, monitor_quality_month,
     month_key, quality_breaches, read_sidecars, sample_label, workspace_session,
 )
 from resources.core.settings import Settings
@@ -40,9 +41,9 @@ def _months(context) -> list[tuple[date, date]]:
     return out
 
 
-DRIFT_COLUMNS = ["drift_share", "drifted_features", "prediction_drift", "alarm", "status", "reason"]
-QUALITY_COLUMNS = ["roc_auc", "out_of_sample_flights", "in_sample_roc_auc", "backtest_roc_auc", "late_rate",
-                   "auc_drop"]
+DRIFT_COLUMNS = ["drift_share", "drifted_features", "prediction_drift", "alarm", "status", "threshold_fit", "reason"]
+QUALITY_COLUMNS = ["roc_auc", "calibration_error", "out_of_sample_flights", "in_sample_roc_auc", "backtest_roc_auc",
+                   "late_rate", "auc_drop", "quality_alarm", "quality_status", "quality_reason"]
 
 
 def _table(results: dict[str, dict], columns: list[str]) -> dg.MetadataValue:
@@ -55,9 +56,12 @@ def _table(results: dict[str, dict], columns: list[str]) -> dg.MetadataValue:
 def _summary_metadata(settings: Settings, results: dict[str, dict], columns: list[str]) -> dict:
     index = build_index(settings.reports_dir)
     last = results[max(results)] if results else {}
+    entries = read_sidecars(settings.reports_dir)
+    alarms = [{k: r[k] for k in ("month", "drift_alarm", "quality_alarm", "agree")} for r in alarm_rows(entries)]
     return {
         "months": len(results), "by_month": _table(results, columns),
-        "trend": dg.MetadataValue.md(md_trend(read_sidecars(settings.reports_dir))),
+        **({"alarms_by_month": frame_table(pl.DataFrame(alarms))} if alarms else {}),
+        "trend": dg.MetadataValue.md(md_trend(entries)),
         **location(settings, index, "index"),  # the path, and a link `make dev` serves
         **location(settings, settings.reports_dir / last["html"] if last.get("html") else index, "report"),
         "model_version": last.get("model_version", ""),
@@ -114,6 +118,7 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
             return  # nothing materialized: quality is not computed before the labels exist
         yield dg.MaterializeResult(metadata={
             **_summary_metadata(settings, results, QUALITY_COLUMNS), "waiting_for_actuals": json.dumps(waiting),
+            "quality_alarm_months": ", ".join(m for m, r in sorted(results.items()) if r.get("quality_alarm")) or "none",
             "holdout_roc_auc": results[max(results)].get("holdout_roc_auc"),
         })
 
@@ -137,7 +142,16 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
         return _check_result(bad, checked, [e["period"] for e in entries if e["kind"] == "quality"
                                             and e.get("roc_auc") is None])
 
-    return [drift_report_asset, quality_report_asset], [drift_check, quality_check]
+    @dg.asset_check(asset=QUALITY_KEY, name="quality_within_backtest_range",
+                    description="Warns when a month's out-of-sample ROC AUC falls below, or its calibration error "
+                    "rises above, the range of the walk-forward backtest months before it (the production model's "
+                    "out-of-sample days; for months it was trained or selected on, the backtest's own scores). "
+                    "Details name the metric, the range and the months it came from.")
+    def quality_range_check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
+        bad, checked, not_checked = quality_alarm_breaches(read_sidecars(lakehouse.settings().reports_dir))
+        return _check_result(bad, checked, not_checked)
+
+    return [drift_report_asset, quality_report_asset], [drift_check, quality_check, quality_range_check]
 
 
 def _check_result(bad: dict[str, dict], checked: int, not_checked: list[str]) -> dg.AssetCheckResult:

@@ -16,7 +16,7 @@ import polars as pl
 
 from resources.core.settings import Settings
 from resources.ml.store import load_labels
-from resources.monitoring.drift import judge
+from resources.monitoring.drift import judge, profile_for_month
 from resources.monitoring.reports import (
     daily_drift_rows, daily_quality_rows, missing_actuals, model_drift_profile, out_of_sample_from,
     reference_for, scored_month, write_daily_rows,
@@ -40,7 +40,8 @@ def monitor_days(settings: Settings, registry, days: list[date], as_of: date, lo
         verdict = None
         if reference is not None:
             share_warn = float((record.get("monitoring") or {}).get("drift_share_warn", 0.5))
-            verdict = judge(reference, current, model_drift_profile(settings, registry, version, log), share_warn)
+            profile, _ = profile_for_month(model_drift_profile(settings, registry, version, log), f"{group[0]:%Y-%m}")
+            verdict = judge(reference, current, profile, share_warn)
         drift = daily_drift_rows(current, verdict, version, oos_from)
         write_daily_rows(settings, "daily_drift", drift)
         for row in drift.iter_rows(named=True):

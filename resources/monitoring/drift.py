@@ -25,6 +25,18 @@ weather and late-rate histories always differ from a whole-season pool. The alar
   ``MARGIN`` (1.5) x the largest PSI it showed (at least ``FLOOR``), i.e. "moved further than in
   any training month, by half again". The daily threshold is the same rule on single days.
   The profile is stored with the model (registry record ``monitoring.drift_profile``).
+- **Held-out thresholds for the training months** (leave one month out). A threshold fitted on
+  windows that contain a month cannot judge that month: it is at least 1.5 x the month's own
+  move, so every training month is quiet by construction and an unusual one never shows. So each
+  calendar month of the training period gets its own thresholds (``held_out``), the same rule
+  fitted only on the windows that never saw it (neither their current 28 days nor their 42-day
+  reference touch the month). A month after training is judged by the thresholds fitted on every
+  training window, which never saw it either. Every monthly verdict is therefore out of sample
+  for its thresholds, and how many training months alarm on held-out thresholds is the rate at
+  which the published thresholds fire on an ordinary month (MARGIN's calibration, visible in the
+  reports). A training month with fewer than ``MIN_HELD_OUT_WINDOWS`` windows that did not see
+  it (a short training period) falls back to the full thresholds, and its verdict says so
+  (``threshold_fit`` = ``saw_month``).
 """
 
 from __future__ import annotations
@@ -51,14 +63,18 @@ MARGIN = 1.5
 FLOOR = 0.1
 DAY_FLOOR = 0.25
 EPS = 1e-4  # empty bins: PSI has log(q / p); 1e-4 caps one empty bin's term near 0.001 * ln 1000
-PROFILE_VERSION = 1
+# Fewer windows than a month's worth (four weekly windows) make a maximum too low to judge by.
+MIN_HELD_OUT_WINDOWS = 4
+PROFILE_VERSION = 2  # 2: held-out thresholds per training month
+# How a verdict's thresholds relate to the month it judges (``threshold_fit``).
+HELD_OUT, AFTER_TRAINING, SAW_MONTH = "held_out", "after_training", "saw_month"
 PREDICTION = "p_late"
 
 EXCLUDED_REASON = ("calendar: a function of the date, so every month differs from the weeks before it "
                    "by construction (a holiday month, five Fridays); not evidence of change")
 JUDGED = tuple(f.name for f in FEATURES if f.known != "calendar")
 EXCLUDED = {f.name: EXCLUDED_REASON for f in FEATURES if f.known == "calendar"}
-SEASONAL = tuple(f.name for f in FEATURES if f.known in ("forecast", "history"))
+SEASONAL = tuple(f.name for f in FEATURES if f.known in ("weather", "history"))
 
 
 # --- binning and PSI ---------------------------------------------------------------------------
@@ -164,9 +180,30 @@ def calibration_windows(first: date, end: date) -> list[tuple[date, date, date]]
     return out
 
 
+def _month_starts(first: date, last: date) -> list[date]:
+    """The first day of every calendar month that [first, last] touches."""
+    out, m = [], first.replace(day=1)
+    while m <= last:
+        out.append(m)
+        m = _next_month(m)
+    return out
+
+
+def _next_month(m: date) -> date:
+    return date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+
+
+def _thresholds(month_psi: list[float], day_psi: list[float]) -> dict:
+    return {
+        "month_threshold": round(max(FLOOR, MARGIN * max(month_psi)) if month_psi else FLOOR, 4),
+        "day_threshold": round(max(DAY_FLOOR, MARGIN * float(np.quantile(day_psi, 0.99))) if day_psi else DAY_FLOOR, 4),
+    }
+
+
 def drift_profile(train_features: pl.DataFrame, columns: list[str] | None = None,
                   date_column: str = "flight_date") -> dict:
-    """Per-column PSI thresholds (month and day) from the training period's own variation.
+    """Per-column PSI thresholds (month and day) from the training period's own variation, plus
+    each training month's held-out thresholds (fitted on the windows that never saw it).
 
     ``train_features``: the model's training window of ``ml/features`` (with ``p_late`` if the
     prediction is to be calibrated too). Pure: no I/O. JSON-serialisable result."""
@@ -176,38 +213,80 @@ def drift_profile(train_features: pl.DataFrame, columns: list[str] | None = None
         columns = [c for c in (*JUDGED, PREDICTION) if c in train_features.columns]
     first, last = train_features[date_column].min(), train_features[date_column].max()
     windows = calibration_windows(first, last + timedelta(days=1))
-    month: dict[str, list[float]] = {c: [] for c in columns}
-    day: dict[str, list[float]] = {c: [] for c in columns}
+    # One entry per window: its span (reference start .. current end) and each column's PSIs.
+    fitted: list[tuple[date, date, dict[str, float], dict[str, list[float]]]] = []
     frame = train_features.select(date_column, *columns)
     for ref_start, cur_start, cur_end in windows:
         reference = frame.filter(pl.col(date_column).is_between(ref_start, cur_start, closed="left"))
         current = frame.filter(pl.col(date_column).is_between(cur_start, cur_end, closed="left"))
         drift = window_drift(reference, current, columns, by=date_column)
-        for c, v in drift.period.items():
-            month[c].append(v)
-            day[c].extend(float(x) for x in drift.daily[c] if np.isfinite(x))
+        fitted.append((ref_start, cur_end, drift.period,
+                       {c: [float(x) for x in drift.daily[c] if np.isfinite(x)] for c in drift.period}))
+
+    def fit(c: str, use: list) -> dict:
+        return _thresholds([w[2][c] for w in use if c in w[2]], [x for w in use for x in w[3].get(c, [])])
 
     def entry(c: str) -> dict:
-        m, d = month[c], day[c]
+        m = [w[2][c] for w in fitted if c in w[2]]
         return {
-            "month_threshold": round(max(FLOOR, MARGIN * max(m)) if m else FLOOR, 4),
-            "day_threshold": round(max(DAY_FLOOR, MARGIN * float(np.quantile(d, 0.99))) if d else DAY_FLOOR, 4),
+            **fit(c, fitted),
             "month_max": round(max(m), 4) if m else None,
             "month_median": round(float(np.median(m)), 4) if m else None,
             "seasonal": c in SEASONAL,
+        }
+
+    held_out = {}
+    for month_start in _month_starts(first, last):
+        month_end = _next_month(month_start)
+        unseen = [w for w in fitted if w[1] <= month_start or w[0] >= month_end]  # [ref_start, cur_end) misses it
+        held_out[f"{month_start:%Y-%m}"] = {
+            "windows": len(unseen),
+            "columns": {c: fit(c, unseen) for c in columns} if len(unseen) >= MIN_HELD_OUT_WINDOWS else {},
         }
 
     return {
         "version": PROFILE_VERSION, "method": "psi_trailing", "bins": BINS, "reference_days": REFERENCE_DAYS,
         "min_reference_days": MIN_REFERENCE_DAYS, "margin": MARGIN, "floor": FLOOR, "day_floor": DAY_FLOOR,
         "calibrated_on": [str(first), str(last)], "windows": len(windows),
+        "min_held_out_windows": MIN_HELD_OUT_WINDOWS,
         "columns": {c: entry(c) for c in columns},
+        "held_out": held_out,
         "excluded": {c: r for c, r in EXCLUDED.items() if c not in columns},
     }
 
 
 def merge_profiles(base: dict, extra: dict) -> dict:
-    return {**base, "columns": {**base["columns"], **extra["columns"]}}
+    """``base`` with ``extra``'s columns (e.g. p_late's, calibrated on the same days) added, in
+    the full thresholds and in each held-out month's."""
+    held_out = {}
+    for month in sorted({*base.get("held_out", {}), *extra.get("held_out", {})}):
+        a, b = base.get("held_out", {}).get(month), extra.get("held_out", {}).get(month)
+        held_out[month] = {"windows": min(x["windows"] for x in (a, b) if x),
+                           "columns": {**(a or {}).get("columns", {}), **(b or {}).get("columns", {})}}
+    return {**base, "columns": {**base["columns"], **extra["columns"]}, "held_out": held_out}
+
+
+def profile_for_month(profile: dict, month: str) -> tuple[dict, str]:
+    """The thresholds to judge ``month`` (YYYY-MM) by, and how they relate to it: a training
+    month gets its held-out thresholds (``held_out``), or the full ones when too few windows missed
+    it (``saw_month``); a month outside the training period gets the full ones
+    (``after_training``: no training window saw it)."""
+    held_out = profile.get("held_out", {})
+    if month not in held_out:
+        return profile, AFTER_TRAINING
+    own = held_out[month]["columns"]
+    if not own:
+        return profile, SAW_MONTH
+    columns = {c: {**entry, **own.get(c, {})} for c, entry in profile["columns"].items()}
+    return {**profile, "columns": columns}, HELD_OUT
+
+
+FIT_LABELS = {
+    HELD_OUT: "thresholds fitted without this training month (held out)",
+    AFTER_TRAINING: "thresholds fitted on the training period, which ends before this month",
+    SAW_MONTH: "training month judged by thresholds fitted on windows that include it "
+               f"(fewer than {MIN_HELD_OUT_WINDOWS} windows missed it): quiet by construction",
+}
 
 
 # --- judging a period --------------------------------------------------------------------------

@@ -12,7 +12,12 @@ out-of-sample days. Where the walk-forward backtest (``ml/backtest_scores``) cov
 out-of-sample ROC AUC is shown beside the in-sample figure.
 
 **Drift** (resources/monitoring/drift.py): each month against the 42 days before it, PSI per column with
-thresholds calibrated on the training period (registry ``monitoring.drift_profile``).
+thresholds calibrated on the training period (registry ``monitoring.drift_profile``); a training
+month is judged by thresholds fitted without it.
+
+**Quality alarm** (resources/monitoring/quality.py): a month's out-of-sample ROC AUC below, or
+calibration error above, the range the walk-forward backtest months before it showed. The index
+shows per month whether the drift and quality alarms agree.
 
 Periods, chosen for readers and disk: every Evidently HTML embeds ~4-6 MB of scripts, so a report
 a day would be ~1.4-2 GB a year. Each month gets one drift and one quality HTML; each day gets a
@@ -44,10 +49,14 @@ import numpy as np
 import polars as pl
 
 from resources.monitoring.drift import (
-    MIN_REFERENCE_DAYS, PREDICTION, DriftVerdict, drift_profile, judge, merge_profiles, reference_window,
+    FIT_LABELS, MIN_REFERENCE_DAYS, PREDICTION, DriftVerdict, drift_profile, judge, merge_profiles,
+    profile_for_month, reference_window,
 )
-from resources.monitoring.drift import PROFILE_VERSION, psi as psi_statistic
+from resources.monitoring.drift import EXCLUDED as DRIFT_EXCLUDED, PROFILE_VERSION, psi as psi_statistic
 from resources.ml.features import CATEGORICAL
+from resources.monitoring.quality import (
+    calibration_error, judge_quality, read_backtest_metrics,
+)
 from resources.monitoring.report_jobs import ReportJob, ReportWriter
 from resources.ml.store import features_dir, load_labels, read_days, scores_dir
 from resources.core.file_lock import exclusive
@@ -182,6 +191,19 @@ def reference_for(settings: Settings, registry, version: str, start: date) -> pl
     return with_predictions(settings, registry, version, features)
 
 
+def _model_drift_columns(record: dict, stored: dict | None, window: pl.DataFrame) -> list[str] | None:
+    """The columns a recomputed profile judges: the model's own (those its stored profile judged,
+    else its features minus calendar ones), not the current code's feature list, which may name
+    features the model never had and miss some it has. None: the current code's default."""
+    if stored and stored.get("columns"):
+        columns = [c for c in stored["columns"] if c != PREDICTION]
+    elif record.get("features"):
+        columns = [c for c in record["features"] if c not in DRIFT_EXCLUDED]
+    else:
+        return None
+    return [c for c in columns if c in window.columns]
+
+
 def model_drift_profile(settings: Settings, registry, version: str, log: Log = print) -> dict:
     """The model's drift thresholds: the registry record's profile (features, computed at training)
     completed with p_late's, calibrated on the model's own predictions over its training window
@@ -203,9 +225,9 @@ def model_drift_profile(settings: Settings, registry, version: str, log: Log = p
                          f"{train_start}..{train_end}: cannot calibrate drift")
     profile = (record.get("monitoring") or {}).get("drift_profile")
     if not profile or profile.get("version") != PROFILE_VERSION:
-        log(f"model {version} has no drift profile in its registry record (trained before profiles were "
-            f"stored): computing it from ml/features {train_start}..{train_end}")
-        profile = drift_profile(window)
+        log(f"model {version} has no drift profile of version {PROFILE_VERSION} in its registry record "
+            f"(trained before this version): computing it from ml/features {train_start}..{train_end}")
+        profile = drift_profile(window, columns=_model_drift_columns(record, profile, window))
     if PREDICTION not in profile["columns"]:
         scored = with_predictions(settings, registry, version, window)
         profile = merge_profiles(profile, drift_profile(scored, columns=[PREDICTION]))
@@ -412,11 +434,12 @@ def monitor_drift_month(settings: Settings, registry, start: date, end: date, lo
             **base, "status": NOT_JUDGED, "alarm": False, "drift_share": None, "drifted_features": 0,
             "drifted_feature_names": [], "prediction_drift": None, "prediction_drifted": False,
             "reason": f"no reference: fewer than {MIN_REFERENCE_DAYS} days of features before {start}"})
-    profile = model_drift_profile(settings, registry, version, log)
+    profile, fit = profile_for_month(model_drift_profile(settings, registry, version, log), month)
     verdict = judge(reference, current, profile, share_warn)
     write_daily_rows(settings, "daily_drift", daily_drift_rows(current, verdict, version, oos_from))
     summary = {
         **base, "status": "judged", "alarm": verdict.alarm, "reason": verdict.reason or "within training variation",
+        "threshold_fit": fit, "threshold_fit_note": FIT_LABELS[fit],
         "drift_share": verdict.share, "drifted_features": len(verdict.drifted), "drifted_feature_names": verdict.drifted,
         "prediction_drift": verdict.prediction_psi, "prediction_drifted": verdict.prediction_drifted,
         "columns_judged": verdict.columns, "reference_start": str(reference_window(start)[0]),
@@ -425,7 +448,7 @@ def monitor_drift_month(settings: Settings, registry, start: date, end: date, lo
         "psi_thresholds": verdict.thresholds,
     }
     digest = inputs_sha256([reference, current], {"thresholds": verdict.thresholds, "share_warn": share_warn,
-                                                  "model_version": version})
+                                                  "model_version": version, "threshold_fit": fit})
     previous = unchanged(settings.reports_dir, "drift", month, digest)
     if previous is not None:
         log(f"{month}: drift inputs unchanged (sha256 {digest[:12]}): Evidently run skipped")
@@ -497,7 +520,24 @@ def backtest_quality(settings: Settings, labelled: pl.DataFrame, start: date, en
         return {}
     through = joined["trained_through"].max() if "trained_through" in joined.columns else None
     return {"backtest_roc_auc": auc(joined), "backtest_flights": joined.height,
+            "backtest_calibration_error": calibration_error(joined[TARGET].to_numpy(), joined[PREDICTION].to_numpy()),
             "backtest_trained_through": str(through) if through is not None else None}
+
+
+def quality_figures(summary: dict) -> tuple[dict | None, str]:
+    """The month's out-of-sample figures the quality alarm judges, and whose they are: the
+    production model's out-of-sample days when there are enough of them, else the walk-forward
+    backtest's scores of the month (out of sample by construction). In-sample scores never count."""
+    if summary["out_of_sample_flights"] >= MIN_OUT_OF_SAMPLE_FLIGHTS and summary["roc_auc"] is not None:
+        return ({"roc_auc": summary["roc_auc"], "calibration_error": summary["calibration_error"]},
+                f"production model {summary['model_version']}, {summary['out_of_sample_flights']:,} "
+                "out-of-sample flights")
+    if summary.get("backtest_roc_auc") is not None and summary.get("backtest_flights", 0) >= MIN_OUT_OF_SAMPLE_FLIGHTS:
+        return ({"roc_auc": summary["backtest_roc_auc"], "calibration_error": summary["backtest_calibration_error"]},
+                f"walk-forward backtest, {summary['backtest_flights']:,} flights (the production model has "
+                f"{summary['out_of_sample_flights']:,} out-of-sample flights this month)")
+    return None, (f"{summary['out_of_sample_flights']:,} out-of-sample flights of the production model "
+                  f"(fewer than {MIN_OUT_OF_SAMPLE_FLIGHTS:,}) and no walk-forward backtest of the month")
 
 
 def monitor_quality_month(settings: Settings, registry, start: date, end: date, as_of: date,
@@ -525,6 +565,7 @@ def monitor_quality_month(settings: Settings, registry, start: date, end: date, 
     summary = {
         "model_version": version, "sample": sample, "out_of_sample_from": str(oos_from) if oos_from != date.max else None,
         "roc_auc": oos_auc, "out_of_sample_flights": oos.height,
+        "calibration_error": calibration_error(oos[TARGET].to_numpy(), oos[PREDICTION].to_numpy()) if oos.height else None,
         "out_of_sample_days": oos["flight_date"].n_unique() if oos.height else 0,
         "in_sample_roc_auc": auc(ins), "in_sample_flights": ins.height,
         "late_rate": float(current[TARGET].mean()), "labelled_flights": current.height,
@@ -534,10 +575,12 @@ def monitor_quality_month(settings: Settings, registry, start: date, end: date, 
         "threshold": float((record.get("monitoring") or {}).get("auc_drop_warn", 0.05)),
         **backtest_quality(settings, current, start, end),
     }
+    figures, source = quality_figures(summary)
+    summary.update(judge_quality(month, figures, source, read_backtest_metrics(settings)).as_summary())
     # The report shows what can be trusted: the out-of-sample days when there are any.
     shown = oos if oos.height else current
     digest = inputs_sha256([shown.select("flight_id", "flight_date", PREDICTION, TARGET)],
-                           {"sample": sample, "model_version": version})
+                           {"sample": sample, "model_version": version, "quality_reason": summary["quality_reason"]})
     previous = unchanged(settings.reports_dir, "quality", month, digest)
     if previous is not None:
         log(f"{month}: quality inputs unchanged (sha256 {digest[:12]}): Evidently run skipped")
@@ -549,6 +592,8 @@ def monitor_quality_month(settings: Settings, registry, start: date, end: date, 
     else:
         title = (f"Quality {month}: out of sample ({summary['out_of_sample_days']} days from "
                  f"{max(start, oos_from)}), model {version}")
+    if summary["quality_alarm"]:
+        title += f"; QUALITY ALARM: {summary['quality_reason']}"
     title += sampled_note(shown)
     build = partial(quality_report, evidently_rows(shown), start, ["quality", sample, f"period:{month}"],
                     {"period": month, "model_version": version, "sample": sample})
@@ -577,15 +622,67 @@ def trend_rows(entries: list[dict]) -> list[dict]:
         row = by_month.setdefault(e["period"], {"period": e["period"]})
         if e["kind"] == "quality":
             row.update({k: e.get(k) for k in ("roc_auc", "in_sample_roc_auc", "backtest_roc_auc", "late_rate",
-                                              "holdout_roc_auc", "out_of_sample_flights")})
+                                              "holdout_roc_auc", "out_of_sample_flights", "quality_alarm",
+                                              "quality_status", "quality_reason")})
             row["quality_sample"] = e.get("sample")
         elif e["kind"] == "drift":
             row.update({"drift_share": e.get("drift_share"), "drift_alarm": e.get("alarm"),
-                        "drift_status": e.get("status"), "prediction_drift": e.get("prediction_drift"),
+                        "drift_status": e.get("status"), "drift_reason": e.get("reason"),
+                        "threshold_fit": e.get("threshold_fit"), "prediction_drift": e.get("prediction_drift"),
                         "prediction_mean": e.get("prediction_mean"), "drift_sample": e.get("sample")})
     for row in by_month.values():
         row["sample"] = row.get("quality_sample") or row.get("drift_sample")
     return [by_month[k] for k in sorted(by_month)]
+
+
+def _alarm_word(status: str | None, alarm: bool | None) -> str:
+    if status is None:
+        return "no report"
+    return "not judged" if status == NOT_JUDGED else "yes" if alarm else "no"
+
+
+def alarm_rows(entries: list[dict]) -> list[dict]:
+    """Per month: did the drift alarm fire, did the quality alarm fire, do they agree (``-`` when
+    either was not judged). Newest month first, as in the index."""
+    rows = []
+    for r in reversed(trend_rows(entries)):
+        drift = _alarm_word(r.get("drift_status"), r.get("drift_alarm"))
+        quality = _alarm_word(r.get("quality_status"), r.get("quality_alarm"))
+        both = drift in ("yes", "no") and quality in ("yes", "no")
+        rows.append({"month": r["period"], "drift_alarm": drift, "quality_alarm": quality,
+                     "agree": ("yes" if drift == quality else "no") if both else "-",
+                     "threshold_fit": r.get("threshold_fit"), "drift_reason": r.get("drift_reason") or "",
+                     "quality_reason": r.get("quality_reason") or ""})
+    return rows
+
+
+def alarms_table(entries: list[dict]) -> str:
+    """The index's per-month table of both alarms. Its rows carry no class (the reports table's
+    rows do), and the month cell a ``data-month`` attribute."""
+    rows = alarm_rows(entries)
+    if not rows:
+        return ""
+    fit = {"held_out": "held out", "after_training": "after training", "saw_month": "saw the month"}
+    body = "\n".join(
+        f'<tr data-month="{html.escape(r["month"])}"><td>{html.escape(r["month"])}</td>'
+        f'<td class="a-{r["drift_alarm"].replace(" ", "-")}">{html.escape(r["drift_alarm"])}</td>'
+        f'<td class="a-{r["quality_alarm"].replace(" ", "-")}">{html.escape(r["quality_alarm"])}</td>'
+        f'<td class="agree-{"yes" if r["agree"] == "yes" else "no" if r["agree"] == "no" else "na"}">'
+        f'{html.escape(r["agree"])}</td>'
+        f'<td>{html.escape(fit.get(r["threshold_fit"] or "", "-"))}</td>'
+        f'<td>{html.escape(r["quality_reason"])}</td><td>{html.escape(r["drift_reason"])}</td></tr>'
+        for r in rows)
+    return f"""<h2>Alarms by month: drift vs quality</h2>
+<p>Drift alarm: the month's inputs or p_late moved beyond thresholds fitted on windows that never saw
+the month (training months: their held-out thresholds). Quality alarm: the month's out-of-sample ROC AUC
+fell below, or its calibration error rose above, the range of the walk-forward backtest months before it
+(production model's out-of-sample days, else the backtest's scores of the month). Agree: both judged and
+both the same.</p>
+<table id="alarms"><thead><tr><th>month</th><th>drift alarm</th><th>quality alarm</th><th>agree</th>
+<th>drift thresholds</th><th>quality</th><th>drift</th></tr></thead>
+<tbody>
+{body}
+</tbody></table>"""
 
 
 def trend_png(rows: list[dict]) -> bytes:
@@ -617,6 +714,12 @@ def trend_png(rows: list[dict]) -> bytes:
     holdout = next((r["holdout_roc_auc"] for r in reversed(rows) if r.get("holdout_roc_auc") is not None), None)
     if holdout is not None:
         ax_auc.axhline(holdout, color="#1f77b4", ls=":", lw=1, label=f"holdout {holdout:.3f}")
+    alarmed = [(i, r.get("roc_auc") if r.get("roc_auc") is not None else r.get("backtest_roc_auc"))
+               for i, r in enumerate(rows) if r.get("quality_alarm")]
+    alarmed = [(i, v) for i, v in alarmed if v is not None]
+    if alarmed:
+        ax_auc.plot([i for i, _ in alarmed], [v for _, v in alarmed], "X", color="#d62728", ms=11,
+                    label="quality alarm (outside the backtest range)")
     ax_auc.set_ylabel("ROC AUC")
     ax_auc.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax_auc.set_title("shaded: in-sample months (red) / mixed (amber)", fontsize=8, loc="right")
@@ -673,6 +776,8 @@ def _headline(e: dict) -> str:
     if e.get("backtest_roc_auc") is not None:
         parts.append(f"walk-forward backtest ROC AUC {e['backtest_roc_auc']:.3f} (out of sample)")
     parts.append(f"late rate {_fmt(e.get('late_rate'))}")
+    if e.get("quality_alarm"):
+        parts.insert(0, f"<b>QUALITY ALARM</b>: {html.escape(e.get('quality_reason') or '')}")
     return "; ".join(parts)
 
 
@@ -695,7 +800,8 @@ def build_index(reports_dir: Path) -> Path:
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Flight delay model: monitoring reports</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}
-tr.in_sample td{{background:#fbeaea}} tr.mixed td{{background:#fdf5e6}} .in-sample{{color:#a00}} img{{max-width:100%}}</style>
+tr.in_sample td{{background:#fbeaea}} tr.mixed td{{background:#fdf5e6}} .in-sample{{color:#a00}} img{{max-width:100%}}
+td.a-yes{{background:#f8d7da;font-weight:600}} td.agree-no{{background:#fff3cd;font-weight:600}}</style>
 </head><body>
 <h1>Flight delay model: monitoring reports</h1>
 {chart}
@@ -703,8 +809,10 @@ tr.in_sample td{{background:#fbeaea}} tr.mixed td{{background:#fdf5e6}} .in-samp
 minutes, cancelled or diverted); its headline is <b>out of sample</b> only: days before the model's
 test window were used to train or select it, so their figures are marked <span class="in-sample">in-sample</span>
 and never raise or silence an alert. <b>Drift</b> compares each month with the 42 days before it (PSI
-per feature; thresholds = 1.5 x the largest month-to-month move seen in training; calendar features
-excluded). Open offline; no network needed.</p>
+per feature; thresholds = 1.5 x the largest month-to-month move seen in training, and each training month
+is judged by thresholds fitted without it; calendar features excluded). Open offline; no network needed.</p>
+{alarms_table(entries)}
+<h2>Reports</h2>
 <table id="reports"><thead><tr><th>period</th><th>report</th><th>sample</th><th>model version</th><th>headline</th><th>file</th></tr></thead>
 <tbody>
 {body}
