@@ -85,10 +85,6 @@ def as_of(horizon: str) -> pl.Expr:
     raise ValueError(f"unknown horizon {horizon!r}: one of {', '.join(HORIZONS)}")
 
 
-def schedule_known_at() -> pl.Expr:
-    return _local_on(pl.col("flight_date"), SCHEDULE_PUBLISHED_LOCAL, 1)
-
-
 def _utc(column: str) -> pl.Expr:
     return pl.col(column).dt.convert_time_zone("UTC")
 
