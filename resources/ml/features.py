@@ -315,17 +315,17 @@ def _weather_as_of(weather: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame
     """Per (origin, as_of) of ``targets``: the origin's last reading known at as_of, with its stats."""
     readings = _weather_readings(weather)
     t = targets.select("origin", "as_of").unique().sort("as_of")
-    joined = t.join_asof(readings.rename({"known_at": "as_of"}).sort("as_of").with_columns(
-        pl.col("as_of").alias("_read_known")), on="as_of", by="origin", strategy="backward",
-        check_sortedness=False)
+    joined = t.join_asof(readings.rename({"known_at": "as_of"}).sort("as_of"), on="as_of", by="origin",
+                         strategy="backward", check_sortedness=False)
     return joined.with_columns(
         (pl.col("as_of") - pl.col("observed_at_utc")).dt.total_minutes().cast(pl.Float64).alias("wx_reading_age_minutes"),
-    ).drop("observed_at_utc", "_read_known")
+    ).drop("observed_at_utc")
 
 
 def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
-    """Nowcast features of ``day``'s flights (with ``as_of`` and their previous leg) from the
-    departures and cancellations known at their as_of."""
+    """Operations features of ``day``'s flights (with ``as_of`` and their previous leg): the
+    departures, cancellations and outcomes known at their as_of (both horizons; the previous leg
+    only matters to the nowcast, since at the day-ahead cut-off it has not flown)."""
     departed = flights.filter(pl.col("dep_delay").is_not_null()).select(
         "origin", "carrier", "departure_known_at", pl.lit(1).alias("_one"),
         pl.col("dep_delay").cast(pl.Int64).alias("_delay"), (pl.col("dep_delay") >= LATE_MINUTES).cast(pl.Int64).alias("_late"))
