@@ -54,11 +54,12 @@ sandbox: install  ## a Python prompt with your own DuckDB and the catalog attach
 promote rollback: export PROMOTE_APPROVER := $(value APPROVER)
 promote rollback: export PROMOTE_REASON := $(value REASON)
 promote rollback: export PROMOTE_VERSION := $(value VERSION)
+promote rollback: export PROMOTE_HORIZON := $(value HORIZON)
 
-promote: install manifest  ## APPROVER=... REASON=... [VERSION=...]: promote the newest pre-production model
+promote: install manifest  ## APPROVER=... REASON=... [VERSION=...] [HORIZON=nowcast_2h]: promote the newest pre-production model
 	$(PY) -m assets.ml.promote
 
-rollback: install manifest  ## APPROVER=... REASON=...: return to the previous production model
+rollback: install manifest  ## APPROVER=... REASON=... [HORIZON=nowcast_2h]: return to the previous production model
 	$(PY) -m assets.ml.promote --rollback
 
 # DEST/SRC reach Python through the environment (taken with $(value ...)), never through shell code.

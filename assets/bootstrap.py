@@ -5,9 +5,10 @@ approval-gated ``ml/production_model``:
 
 1. one asset backfill of everything not downstream of the gate (deliveries, dbt, features,
    candidate, pre-production, backtest), every partition;
-2. the approval of the first production model, recorded like any other (``promote_model`` with
-   the bootstrap approver); when a production model exists (a second `make run`, a restored
-   backup) it is kept, and a newer candidate waits in pre-production for `make promote`;
+2. the approval of each horizon's first production model, recorded like any other
+   (``promote_model`` with the bootstrap approver); when a horizon's production model exists (a
+   second `make run`, a restored backup) it is kept, and a newer candidate waits in
+   pre-production for `make promote`;
 3. one asset backfill of everything downstream of the gate (scores, monitoring, catalog).
 
 Dagster's own backfill logic plans the runs from the graph (single-run policies: a year of daily
@@ -45,6 +46,7 @@ from assets.ml.model import PRODUCTION_KEY
 from resources.catalog.publish import connect_catalog
 from resources.core.runs import process_tags, sweep_dead_runs
 from resources.core.settings import REPO_ROOT, Settings
+from resources.ml.availability import HORIZONS
 from resources.ml.registry import Registry
 
 LOCATION = "lakehouse"  # the name workspace.yaml gives the code location: runs show under it in the UI
@@ -130,11 +132,11 @@ def describe(run) -> str:
     return shown + span
 
 
-def approve_first_model(context: WorkspaceProcessContext) -> bool:
+def approve_first_model(context: WorkspaceProcessContext, horizon: str) -> bool:
     job = build_definitions().resolve_job_def(PROMOTE_JOB)
     result = job.execute_in_process(
         instance=context.instance, tags=process_tags(),
-        run_config={"ops": {"ml__production_model": {"config": BOOTSTRAP_APPROVAL}}},
+        run_config={"ops": {"ml__production_model": {"config": {**BOOTSTRAP_APPROVAL, "horizon": horizon}}}},
     )
     return result.success
 
@@ -155,14 +157,17 @@ def main() -> int:
         if not backfill_all(context, before, "make run: up to the approval gate"):
             return 1
         print(f"[make run] up to the gate: {time.perf_counter() - started:.1f}s")
-        t = time.perf_counter()
-        current = Registry(Settings.from_env()).production_version()
-        if current:  # only the first production model is approved by `make run`; later ones by a person
-            print(f"[make run] production model {current} kept; a newer candidate waits for `make promote`")
-        elif not approve_first_model(context):
-            return 1
-        else:
-            print(f"[make run] approval recorded, {PRODUCTION_KEY.to_user_string()} in {time.perf_counter() - t:.1f}s")
+        for horizon in HORIZONS:
+            t = time.perf_counter()
+            current = Registry(Settings.from_env()).production_version(horizon)
+            if current:  # only the first production model is approved by `make run`; later ones by a person
+                print(f"[make run] {horizon} production model {current} kept; a newer candidate waits for "
+                      "`make promote`")
+            elif not approve_first_model(context, horizon):
+                return 1
+            else:
+                print(f"[make run] approval recorded, {PRODUCTION_KEY.to_user_string()} ({horizon}) in "
+                      f"{time.perf_counter() - t:.1f}s")
         t = time.perf_counter()
         if not backfill_all(context, after, "make run: after the approval gate"):
             return 1
@@ -174,16 +179,17 @@ def main() -> int:
 def summary(settings: Settings) -> str:
     with connect_catalog(settings) as con:
         n, distinct = con.execute("select count(*), count(distinct flight_id) from curated.fct_flights").fetchone()
-        days, scored, model, auc = con.execute(
-            "select count(distinct s.flight_date), count(*), any_value(s.model_version), any_value(r.holdout_roc_auc) "
-            "from ml.flight_delay_scores s join ml.model_registry r using (model_version)"
-        ).fetchone()
+        scored = con.execute(
+            "select s.horizon, count(distinct s.flight_date), count(*), any_value(s.model_version), "
+            "any_value(r.holdout_roc_auc) from ml.flight_delay_scores s join ml.model_registry r using (model_version) "
+            "group by all order by 1").fetchall()
+    lines = "\n".join(f"  ml.flight_delay_scores ({horizon}): {rows:,} scores over {days} days from production model "
+                      f"{model} (test-window ROC AUC {auc:.4f})" for horizon, days, rows, model, auc in scored)
     return f"""
 Lakehouse ({settings.env}): {settings.root}
 Analyst catalog (read-only): {settings.catalog_path}
   curated.fct_flights: {n:,} rows, {distinct:,} distinct flight_id
-  ml.flight_delay_scores: {scored:,} scores over {days} days from production model {model}
-  (test-window ROC AUC {auc:.4f})
+{lines}
 Monitoring reports (open offline): {settings.reports_dir / "index.html"}
 Evidently UI:                 make monitor-ui   (http://127.0.0.1:8000)
 Sandbox for your own tables:  make sandbox

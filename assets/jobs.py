@@ -6,7 +6,9 @@ import dagster as dg
 
 from assets.automation import automation_sensor
 from assets.catalog.publish import CATALOG_KEY
-from assets.ml.model import CANDIDATE_KEY, FEATURES_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY
+from assets.ml.keys import horizon_key
+from assets.ml.model import FEATURES_KEY, PRODUCTION_KEY, SCORES_KEY
+from resources.ml.availability import DAY_AHEAD, HORIZONS
 from assets.ml.backtest import BACKTEST_KEY
 from assets.monitoring.reports import DRIFT_KEY, QUALITY_KEY
 
@@ -19,6 +21,11 @@ PROMOTE_JOB = "promote_model"
 SCORE_JOB = "score_flights"
 MONITOR_JOB = "monitor_model"
 BACKTEST_JOB = "backtest_model"
+
+
+def of_horizon(job: str, horizon: str) -> str:
+    """Training and scoring jobs exist per horizon: the plain name is the day-ahead one."""
+    return job if horizon == DAY_AHEAD else f"{job}_{horizon}"
 
 
 def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
@@ -48,19 +55,21 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         description="Publish a new version of the analyst catalog (analytics.duckdb) from the current "
         "warehouse, ML and monitoring zones; open analyst sessions keep the version they opened.",
     )
-    train_job = dg.define_asset_job(
-        TRAIN_JOB, selection=dg.AssetSelection.assets(CANDIDATE_KEY, PREPRODUCTION_KEY),
-        description="Train, register a candidate, and prove it in pre-production.",
-    )
+    train_jobs = [dg.define_asset_job(
+        of_horizon(TRAIN_JOB, h),
+        selection=dg.AssetSelection.assets(horizon_key("model_candidate", h), horizon_key("model_preproduction", h)),
+        description=f"Train, register a {h} candidate, and prove it in pre-production.",
+    ) for h in HORIZONS]
     promote_job = dg.define_asset_job(
         PROMOTE_JOB, selection=dg.AssetSelection.assets(PRODUCTION_KEY),
-        description="Promote (or roll back) the production model. Launch with run config "
-        "ops: {ml__production_model: {config: {approver: ..., reason: ...}}}.",
+        description="Promote (or roll back) a horizon's production model. Launch with run config "
+        "ops: {ml__production_model: {config: {approver: ..., reason: ..., horizon: day_ahead}}}.",
     )
-    score_job = dg.define_asset_job(
-        SCORE_JOB, selection=dg.AssetSelection.assets(SCORES_KEY), partitions_def=daily,
-        description="Score every flight of the partition's days with the production model.",
-    )
+    score_jobs = [dg.define_asset_job(
+        of_horizon(SCORE_JOB, h), selection=dg.AssetSelection.assets(horizon_key("flight_delay_scores", h)),
+        partitions_def=daily,
+        description=f"Score every flight of the partition's days with the {h} production model.",
+    ) for h in HORIZONS]
 
     monitor_job = dg.define_asset_job(
         MONITOR_JOB, selection=dg.AssetSelection.assets(DRIFT_KEY, QUALITY_KEY), partitions_def=monthly,
@@ -70,5 +79,6 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         BACKTEST_JOB, selection=dg.AssetSelection.assets(BACKTEST_KEY), partitions_def=monthly,
         description="Walk-forward backtest: each month scored by a model trained only on earlier days.",
     )
-    return ([reference_job, daily_job, day_ahead_job, publish_job, train_job, promote_job, score_job, monitor_job, backtest_job],
+    return ([reference_job, daily_job, day_ahead_job, publish_job, *train_jobs, promote_job, *score_jobs, monitor_job,
+             backtest_job],
             [], [automation_sensor()])

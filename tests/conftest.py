@@ -14,9 +14,10 @@ import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.definitions import build_definitions
-from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB, of_horizon
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.settings import DBT_PROJECT_DIR, Settings
+from resources.ml.availability import NOWCAST
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 warnings.filterwarnings("ignore")
@@ -89,6 +90,11 @@ def ml_lakehouse(tmp_path_factory):
     assert lh.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
     assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL)).success
     assert lh.run(SCORE_JOB, "2013-01-01", "2013-02-28").success
+    # The nowcast horizon has a model of its own, promoted and scored like the day-ahead one.
+    assert lh.run(of_horizon(TRAIN_JOB, NOWCAST),
+                  run_config={"ops": {"ml__model_candidate_nowcast_2h": {"config": SPLIT}}}).success
+    assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL, horizon=NOWCAST)).success
+    assert lh.run(of_horizon(SCORE_JOB, NOWCAST), "2013-01-01", "2013-02-28").success
     assert lh.run(PUBLISH_JOB).success
     return lh
 

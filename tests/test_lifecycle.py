@@ -45,3 +45,20 @@ def test_rollback_returns_to_the_previous_production_and_needs_one():
     assert lc.rollback_target(after, lc.statuses(after)) == "v2"  # rolling back a rollback
     first = events[:3]
     assert "no earlier production" in lc.rollback_refusal(lc.statuses(first), lc.rollback_target(first, lc.statuses(first)), "a", "b")
+
+
+def test_each_horizon_has_its_own_production_model_promotions_and_rollbacks():
+    events = [ev("registered", "d1"), ev("preproduction_passed", "d1"), ev("promoted", "d1"),
+              ev("registered", "n1", horizon="nowcast_2h"), ev("preproduction_passed", "n1"), ev("promoted", "n1"),
+              ev("registered", "d2", horizon="day_ahead"), ev("preproduction_passed", "d2"), ev("promoted", "d2"),
+              ev("rollback_refused", None, horizon="nowcast_2h")]
+    day_ahead, nowcast = lc.for_horizon(events, "day_ahead"), lc.for_horizon(events, "nowcast_2h")
+    # Promoting d2 retires d1 only: the nowcast's production model stays.
+    assert lc.statuses(day_ahead) == {"d1": lc.RETIRED, "d2": lc.PRODUCTION}
+    assert lc.statuses(nowcast) == {"n1": lc.PRODUCTION}
+    assert lc.statuses_of_every_horizon(events) == {"d1": lc.RETIRED, "d2": lc.PRODUCTION, "n1": lc.PRODUCTION}
+    assert lc.rollback_target(day_ahead, lc.statuses(day_ahead)) == "d1"
+    assert lc.rollback_target(nowcast, lc.statuses(nowcast)) is None  # never to another horizon's model
+    assert events[-1] in nowcast and events[-1] not in day_ahead
+    # A registration without a horizon (records before horizons existed) is day-ahead.
+    assert lc.horizons(events) == {"d1": "day_ahead", "n1": "nowcast_2h", "d2": "day_ahead"}

@@ -192,8 +192,11 @@ def test_model_and_health_describe_the_verified_production_model(service, ml_lak
     assert status == 200
     assert body["model_version"] == registry.production_version()
     assert body["holdout"]["test"]["roc_auc"] == registry.record(body["model_version"])["test"]["roc_auc"]
-    approval = [e for e in registry.audit() if e["event"] in ("promoted", "rolled_back")][-1]
+    approval = [e for e in registry.audit() if e["event"] in ("promoted", "rolled_back")
+                and e.get("horizon") == "day_ahead"][-1]
     assert approval["version"] == body["model_version"]
+    assert body["horizons"]["day_ahead"]["model_version"] == body["model_version"]
+    assert body["horizons"]["nowcast_2h"]["model_version"] == registry.production_version("nowcast_2h")
     assert {k: body["approval"][k] for k in ("event", "actor", "reason")} == \
         {k: approval[k] for k in ("event", "actor", "reason")}
     status, health = call(service, "/healthz")
@@ -268,5 +271,52 @@ def test_a_prediction_is_answered_as_of_its_own_time_and_never_before_it(service
     assert score["horizon"] == "day_ahead" and score["as_of"] == "2013-02-20T03:00:00+00:00"
     status, body = call(service, "/v1/score", {"flights": [flight], "as_of": "2013-02-19T21:59:00-05:00"})
     assert status == 422 and body["field"] == "as_of" and "22:00 New York time" in body["error"], body
-    status, body = call(service, "/v1/score", {"flights": [flight], "horizon": "nowcast_2h"})
-    assert status == 422 and body["field"] == "horizon", body
+
+
+def test_a_nowcast_answer_equals_the_batch_nowcast_and_exists_two_hours_before_departure(service, ml_lakehouse):
+    settings = ml_lakehouse.settings
+    flights = delivered_requests(settings, DAY)
+    status, body = call(service, "/v1/score", {"flights": flights, "horizon": "nowcast_2h"})
+    assert status == 200, body
+    nowcast = Registry(settings).production_version("nowcast_2h")
+    assert nowcast and nowcast != Registry(settings).production_version()
+    served = pl.DataFrame([{"flight_id": s["flight_id"], "served": s["p_late"], "served_as_of": s["as_of"],
+                            "horizon": s["horizon"], "version": s["model_version"]} for s in body["scores"]])
+    assert set(served["horizon"]) == {"nowcast_2h"} and set(served["version"]) == {nowcast}
+    batch = pl.read_parquet(day_file(scores_dir(settings, "nowcast_2h"), DAY))
+    assert set(batch["horizon"]) == {"nowcast_2h"} and set(batch["model_version"]) == {nowcast}
+    joined = batch.join(served, on="flight_id", how="full", coalesce=True)
+    assert joined.height == batch.height == len(flights) and joined["served"].null_count() == 0
+    assert (joined["served"] - joined["p_late"]).abs().max() <= 1e-9
+    assert (joined["served_as_of"] == joined["as_of"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")).all()
+    # Every nowcast is made two hours before its scheduled departure, never later.
+    with connect_catalog(settings) as con:
+        dep = pl.from_arrow(con.sql("select flight_id, scheduled_departure_utc from curated.fct_flights "
+                                    "where flight_date = $1", params=[DAY]).to_arrow_table())
+    made = batch.join(dep, on="flight_id")
+    assert made.height == batch.height
+    departure = pl.col("scheduled_departure_utc").dt.convert_time_zone("UTC")
+    assert made.select((pl.col("as_of") <= departure - pl.duration(hours=2)).all()).item()
+    # The served features are the nowcast feature file's, the day's operations included.
+    features = pl.read_parquet(day_file(features_dir(settings, "nowcast_2h"), DAY)).sort("flight_id")
+    names = list(body["scores"][0]["features"])
+    assert "ops_prev_leg_dep_delay" in names and len(names) > len(FEATURE_NAMES)
+    returned = pl.DataFrame([s["features"] for s in body["scores"]], schema=features.select(names).schema)
+    order = pl.Series([s["flight_id"] for s in body["scores"]])
+    assert returned.with_columns(flight_id=order).sort("flight_id").drop("flight_id").equals(features.select(names))
+
+
+def test_a_nowcast_is_refused_before_its_time_and_for_a_day_not_delivered(service, ml_lakehouse):
+    (flight,) = delivered_requests(ml_lakehouse.settings, DAY, 1)
+    one = {"flights": [flight], "horizon": "nowcast_2h"}
+    status, body = call(service, "/v1/score", one)
+    assert status == 200, body
+    made = body["scores"][0]["as_of"]
+    assert call(service, "/v1/score", one | {"as_of": made})[0] == 200
+    status, body = call(service, "/v1/score", one | {"as_of": "2013-02-20T03:00:00Z"})  # the day-ahead time
+    assert status == 422 and body["field"] == "as_of" and "two hours before" in body["error"], body
+    # March 1st is the day after the last delivered one: its day-ahead prediction exists, its nowcast not.
+    later = flight | {"date": "2013-03-01"}
+    assert call(service, "/v1/score", {"flights": [later]})[0] == 200
+    status, body = call(service, "/v1/score", {"flights": [later], "horizon": "nowcast_2h"})
+    assert status == 422 and body["field"] == "flights[0].date" and "delivered operations" in body["error"], body

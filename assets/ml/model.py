@@ -1,7 +1,8 @@
 """The model's lifecycle as assets: candidate -> pre-production -> production (approval-gated).
 
-``build_ml_assets`` returns the whole ML layer: features (features.py), these three, scores
-(scores.py). The backtest is backtest.py; `make promote` is promote.py.
+``build_ml_assets`` returns the whole ML layer: per horizon features (features.py), a candidate,
+pre-production and scores (scores.py); one production gate for every horizon. The backtest is
+backtest.py; `make promote` is promote.py.
 """
 
 import json
@@ -15,11 +16,12 @@ from assets.automation import downstream, month_closed
 from assets.common import frame_table
 from assets.ml.features import build_features_asset
 from assets.ml.keys import (  # noqa: F401 (other layers import the keys from here too)
-    CANDIDATE_KEY, FEATURES_KEY, ML_KINDS, NOWCAST_FEATURES_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY, SCORES_KEY,
+    CANDIDATE_KEY, FEATURES_KEY, ML_KINDS, NOWCAST_FEATURES_KEY, NOWCAST_SCORES_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY,
+    SCORES_KEY, horizon_key,
 )
 from assets.ml.scores import build_scores_asset
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.availability import DAY_AHEAD, NOWCAST
+from resources.ml.availability import DAY_AHEAD, HORIZONS
 from resources.ml.candidate import train_candidate
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.plots import curves_png, md_image
@@ -60,25 +62,33 @@ class PromotionConfig(dg.Config):
     approver: str = Field(description="Who approves: recorded verbatim in ml.model_audit.")
     reason: str = Field(description="Why: recorded verbatim in ml.model_audit.")
     action: str = Field(default="promote", description="'promote' or 'rollback'.")
-    model_version: str = ""  # default: the newest pre-production version
+    model_version: str = ""  # default: the newest pre-production version of the horizon
+    horizon: str = Field(default=DAY_AHEAD, description="day_ahead or nowcast_2h: whose production model changes "
+                         "(a version given by name changes its own horizon's).")
 
 
-def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    @dg.asset(key=CANDIDATE_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE], deps=[FEATURES_KEY],
+def build_lifecycle_assets(horizon: str) -> list[dg.AssetsDefinition]:
+    """A horizon's candidate and pre-production: each horizon has models of its own."""
+    features, candidate_key = horizon_key("flight_features", horizon), horizon_key("model_candidate", horizon)
+    preproduction_key = horizon_key("model_preproduction", horizon)
+
+    @dg.asset(key=candidate_key, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE], deps=[features],
               # Retrains when a month's actuals are final; promotion still needs a person.
               automation_condition=month_closed(),
-              description="Trains a logistic baseline and gradient-boosted trees on the train window, picks "
-              "the best on validation, judges it once on the test window, and registers it as a candidate.")
-    def model_candidate(context: dg.AssetExecutionContext, config: TrainingConfig, lakehouse: LakehouseResource):
+              description=f"Trains the {horizon} model: a logistic baseline and gradient-boosted trees on the "
+              "train window, picks the best on validation, judges it once on the test window, and registers it "
+              "as a candidate of its horizon.")
+    def _candidate(context: dg.AssetExecutionContext, config: TrainingConfig, lakehouse: LakehouseResource):
         monitoring = {"drift_share_warn": config.drift_share_warn, "auc_drop_warn": config.auc_drop_warn}
         settings = lakehouse.settings()
-        candidate = train_candidate(settings, config.split(settings), monitoring, context.run_id)
+        candidate = train_candidate(settings, config.split(settings), monitoring, context.run_id, horizon)
         record, result, t = candidate.record, candidate.result, candidate.result.test
         png = curves_png(result.test_labels, result.test_predictions,
                          f"{record['model_version']}: test window {record['split']['test_start']} .. "
                          f"{record['split']['test_end']} (out of sample)")
         return dg.MaterializeResult(metadata={
-            "model_version": record["model_version"], "family": result.family, "params": result.params,
+            "model_version": record["model_version"], "horizon": horizon, "family": result.family,
+            "params": result.params,
             "test_roc_auc": t["roc_auc"], "test_pr_auc": t["pr_auc"], "test_log_loss": t["log_loss"],
             "test_brier": t["brier"], "test_calibration_error": t["calibration_error"],
             "validation_roc_auc": result.validation["roc_auc"], "rows": result.rows,
@@ -91,25 +101,34 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
             "code_version": record["code_version"],
         })
 
-    @dg.asset(key=PREPRODUCTION_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE],
-              deps=[CANDIDATE_KEY, FEATURES_KEY],
+    @dg.asset(key=preproduction_key, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE],
+              deps=[candidate_key, features],
               # A new candidate is proven at once; a new feature day alone changes nothing here.
-              automation_condition=downstream().ignore(dg.AssetSelection.assets(FEATURES_KEY)),
-              description="Proves the newest candidate scores a sample of operational data (the latest "
-              "feature day, no labels) with the production scores schema; passes it to pre-production.")
-    def model_preproduction(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
-        return dg.MaterializeResult(metadata=prove_newest_candidate(lakehouse.settings()))
+              automation_condition=downstream().ignore(dg.AssetSelection.assets(features)),
+              description=f"Proves the newest {horizon} candidate scores a sample of operational data (the "
+              "latest feature day, no labels) with the production scores schema; passes it to pre-production.")
+    def _preproduction(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
+        return dg.MaterializeResult(metadata=prove_newest_candidate(lakehouse.settings(), horizon))
 
-    @dg.asset(key=PRODUCTION_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE], deps=[PREPRODUCTION_KEY],
-              description="The production model. Changes only through the promote_model job with an approver "
-              "and a reason, when the new version beats production on the same test window (or a rollback).")
+    return [_candidate, _preproduction]
+
+
+def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(key=PRODUCTION_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE],
+              deps=[horizon_key("model_preproduction", h) for h in HORIZONS],
+              description="The production model of each horizon. Changes only through the promote_model job "
+              "with an approver and a reason, when the new version beats that horizon's production model on "
+              "the same test window (or a rollback).")
     def production_model(context: dg.AssetExecutionContext, config: PromotionConfig, lakehouse: LakehouseResource):
-        event = apply_decision(lakehouse.settings(), config.action, config.approver, config.reason, config.model_version)
+        event = apply_decision(lakehouse.settings(), config.action, config.approver, config.reason,
+                               config.model_version, config.horizon)
         return dg.MaterializeResult(metadata={
-            "model_version": event["version"], "previous_version": str(event.get("previous_version")),
+            "model_version": event["version"], "horizon": event.get("horizon", DAY_AHEAD),
+            "previous_version": str(event.get("previous_version")),
             "approver": event["actor"], "reason": event["reason"], "at": event["at"],
             **{k: v for k, v in (event.get("metrics") or {}).items() if v is not None},
         })
 
-    return [build_features_asset(daily, DAY_AHEAD), build_features_asset(daily, NOWCAST), model_candidate, model_preproduction, production_model,
-            build_scores_asset(daily)]
+    return [*(build_features_asset(daily, h) for h in HORIZONS),
+            *(a for h in HORIZONS for a in build_lifecycle_assets(h)),
+            production_model, *(build_scores_asset(daily, h) for h in HORIZONS)]

@@ -1,8 +1,9 @@
-"""`make promote APPROVER=... REASON=... [VERSION=...]` and `make rollback APPROVER=... REASON=...`:
-launch the promote_model job with a recorded approval (the same job the UI's launchpad runs).
+"""`make promote APPROVER=... REASON=... [VERSION=...] [HORIZON=...]` and `make rollback APPROVER=...
+REASON=... [HORIZON=...]`: launch the promote_model job with a recorded approval (the same job the
+UI's launchpad runs). HORIZON is day_ahead (default) or nowcast_2h.
 
-The Makefile passes the values as PROMOTE_APPROVER / PROMOTE_REASON / PROMOTE_VERSION in the
-environment (never through shell code); command-line flags override them."""
+The Makefile passes the values as PROMOTE_APPROVER / PROMOTE_REASON / PROMOTE_VERSION /
+PROMOTE_HORIZON in the environment (never through shell code); command-line flags override them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import dagster as dg
 from assets.definitions import build_definitions
 from assets.jobs import PROMOTE_JOB
 from resources.core.runs import process_tags, sweep_dead_runs
+from resources.ml.availability import DAY_AHEAD, HORIZONS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,10 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reason", default=os.environ.get("PROMOTE_REASON", ""))
     parser.add_argument("--version", default=os.environ.get("PROMOTE_VERSION", ""),
                         help="model version (default: newest pre-production)")
+    parser.add_argument("--horizon", default=os.environ.get("PROMOTE_HORIZON") or DAY_AHEAD, choices=HORIZONS,
+                        help="whose production model changes (default: day_ahead)")
     parser.add_argument("--rollback", action="store_true", help="return to the previous production model")
     args = parser.parse_args(argv)
     config = {"approver": args.approver, "reason": args.reason, "model_version": args.version,
-              "action": "rollback" if args.rollback else "promote"}
+              "action": "rollback" if args.rollback else "promote", "horizon": args.horizon}
     instance = dg.DagsterInstance.get()
     sweep_dead_runs(instance)
     result = build_definitions().resolve_job_def(PROMOTE_JOB).execute_in_process(
@@ -41,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refused: {message}", file=sys.stderr)
         return 1
     meta = result.get_asset_materialization_events()[0].materialization.metadata
-    print(f"production model: {meta['model_version'].value} (previous: {meta['previous_version'].value})")
+    print(f"{meta['horizon'].value} production model: {meta['model_version'].value} "
+          f"(previous: {meta['previous_version'].value})")
     return 0
 
 

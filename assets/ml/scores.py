@@ -1,4 +1,5 @@
-"""ml/flight_delay_scores: every scheduled flight of a day scored once by the production model."""
+"""ml/flight_delay_scores (day-ahead) and ml/flight_delay_scores_nowcast_2h: every scheduled flight
+of a day scored once by its horizon's production model."""
 
 import time
 
@@ -6,33 +7,42 @@ import dagster as dg
 
 from assets.automation import downstream
 from assets.common import SINGLE_RUN, per_partition, table_schema
-from assets.ml.keys import FEATURES_KEY, ML_KINDS, PRODUCTION_KEY, SCORES_KEY
+from assets.ml.keys import ML_KINDS, PRODUCTION_KEY, horizon_key
 from resources.core.lakehouse_resource import LakehouseResource
+from resources.ml.availability import DAY_AHEAD, NOWCAST
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.registry import Registry
 from resources.ml.scoring import SCORE_SCHEMA, score_days
 from resources.raw.zone import days_in
 
+WHEN = {DAY_AHEAD: "at 22:00 New York time the evening before the day (before its flights are delivered)",
+        NOWCAST: "two hours before each flight's scheduled departure (from the day's operations known then)"}
 
-def build_scores_asset(daily: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(key=SCORES_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE],
-              partitions_def=daily, backfill_policy=SINGLE_RUN, deps=[FEATURES_KEY, PRODUCTION_KEY],
+
+def build_scores_asset(daily: dg.PartitionsDefinition, horizon: str = DAY_AHEAD) -> dg.AssetsDefinition:
+    key = horizon_key("flight_delay_scores", horizon)
+
+    @dg.asset(key=key, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE],
+              partitions_def=daily, backfill_policy=SINGLE_RUN,
+              deps=[horizon_key("flight_features", horizon), PRODUCTION_KEY],
               automation_condition=downstream(),
               metadata={"dagster/column_schema": table_schema(SCORE_SCHEMA)},
-              description="Every flight scheduled that day scored once by the production model: flight_id, "
-              "flight_date, p_late, model_version, scored_at, batch_id. Re-scoring replaces a day atomically "
-              "and archives the replaced version.")
-    def flight_delay_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
+              description=f"Every flight scheduled that day scored once by the {horizon} production model, "
+              f"predicted {WHEN.get(horizon, horizon)}: flight_id, flight_date, horizon, as_of, p_late, "
+              "model_version, scored_at, batch_id. Re-scoring replaces a day atomically and archives the "
+              "replaced version.")
+    def _scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
         settings, window = lakehouse.settings(), context.partition_time_window
         started = time.perf_counter()
-        version, rows, archived = score_days(settings, Registry(settings), days_in(window.start.date(), window.end.date()))
+        version, rows, archived = score_days(settings, Registry(settings), days_in(window.start.date(), window.end.date()),
+                                             horizon)
         seconds = time.perf_counter() - started
         yield dg.MaterializeResult(metadata={
-            "dagster/row_count": sum(rows.values()), "model_version": version, "days": len(rows),
+            "dagster/row_count": sum(rows.values()), "model_version": version, "horizon": horizon, "days": len(rows),
             "replaced_days_archived": archived, "seconds": round(seconds, 2),
             "rows_per_second": round(sum(rows.values()) / seconds) if seconds else None,
         })
-        yield from per_partition(SCORES_KEY, {d.isoformat(): {"dagster/row_count": n, "model_version": version}
-                                              for d, n in rows.items()})
+        yield from per_partition(key, {d.isoformat(): {"dagster/row_count": n, "model_version": version}
+                                       for d, n in rows.items()})
 
-    return flight_delay_scores
+    return _scores

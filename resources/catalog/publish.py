@@ -254,7 +254,8 @@ def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] |
 def _history_entry(con: duckdb.DuckDBPyConnection, settings: Settings, version: str, counts: dict[str, int]) -> dict:
     model = None
     if "ml.model_registry" in counts:
-        row = con.execute("select model_version from ml.model_registry where status = 'production'").fetchone()
+        row = con.execute("select model_version from ml.model_registry where status = 'production' "
+                          "order by horizon = 'day_ahead' desc limit 1").fetchone()
         model = row[0] if row else None
     return {"version": version, "published_at": versions.published_at(version).isoformat(),
             "environment": settings.env, "code_version": versions.code_version(), "production_model": model,

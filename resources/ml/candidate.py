@@ -13,7 +13,8 @@ import polars as pl
 
 from resources.monitoring.drift import drift_profile
 from resources.ml.audit import assert_audit_passes, leakage_audit
-from resources.ml.features import FEATURES, LATE_MINUTES
+from resources.ml.availability import DAY_AHEAD
+from resources.ml.features import FEATURES_BY_HORIZON, LATE_MINUTES
 from resources.ml.registry import Registry, new_version
 from resources.ml.store import ml_dir
 from resources.ml.training import TimeSplit, TrainingResult, predict, train_and_select
@@ -46,14 +47,15 @@ class Candidate:
     audit: pl.DataFrame
 
 
-def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_id: str) -> Candidate:
+def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_id: str,
+                    horizon: str = DAY_AHEAD) -> Candidate:
     timings, t0 = {}, time.perf_counter()
-    window = LabelledWindow(settings, split)  # read a month at a time (resources/ml/window.py)
+    window = LabelledWindow(settings, split, horizon)  # read a month at a time (resources/ml/window.py)
     # The audit judges the training window only: the test window stays unseen until the end.
     train_rows, available = window.sample("train", AUDIT_MAX_ROWS)
     timings["read_seconds"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    audit = leakage_audit(train_rows)
+    audit = leakage_audit(train_rows, FEATURES_BY_HORIZON[horizon])
     write_parquet_atomic(audit, leakage_audit_path(settings))
     assert_audit_passes(audit)  # fails the build before anything is trained or registered
     timings["audit_seconds"] = round(time.perf_counter() - t0, 2)
@@ -61,7 +63,8 @@ def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_
     # train_rows is the whole train window when it fits the audit bound (the year: 225k rows), and
     # fit() draws the training sample from it; only a larger window is sampled by reading it again.
     sample = train_rows if available <= AUDIT_MAX_ROWS else window.sample("train")[0]
-    result = train_and_select(sample, available, lambda: window.chunks("validation"), lambda: window.chunks("test"))
+    result = train_and_select(sample, available, lambda: window.chunks("validation"), lambda: window.chunks("test"),
+                              names=[f.name for f in FEATURES_BY_HORIZON[horizon]])
     timings["train_and_select_seconds"] = round(time.perf_counter() - started, 2)
     t0 = time.perf_counter()
     # Monitoring compares production traffic with this: training rows and the model's own scores,
@@ -73,7 +76,7 @@ def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_
     data_version = window.data_version()
     record = Registry(settings).register(result.pipeline, {
         "model_version": new_version(), "family": result.family, "params": result.params,
-        "features": [f.name for f in FEATURES], "label": f"arr_delay >= {LATE_MINUTES} or cancelled or diverted",
+        "horizon": horizon, "features": [f.name for f in FEATURES_BY_HORIZON[horizon]], "label": f"arr_delay >= {LATE_MINUTES} or cancelled or diverted",
         "split": {k: str(v) for k, v in vars(split).items()}, "rows": result.rows,
         # which training rows the model learnt from: rebuild it with fit(..., max_rows, seed)
         "train_sample": result.train_sample,

@@ -9,10 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from resources.ml.availability import DAY_AHEAD
+
 CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED = "candidate", "pre-production", "production", "retired"
 BACKTEST = "backtest"  # walk-forward models: recorded, never pre-production, so never promotable
 
 _STATUS_OF_EVENT = {"registered": CANDIDATE, "registered_backtest": BACKTEST, "preproduction_passed": PREPRODUCTION}
+
+
+def horizons(events: Iterable[Mapping]) -> dict[str, str]:
+    """The horizon each version serves, from its registration (records before horizons: day-ahead)."""
+    return {e["version"]: e.get("horizon") or DAY_AHEAD for e in events
+            if e["event"] in ("registered", "registered_backtest")}
+
+
+def for_horizon(events: Iterable[Mapping], horizon: str) -> list[Mapping]:
+    """The events of one horizon's models: each horizon has its own production model, promotions
+    and rollbacks, so every rule below is applied to one horizon's events at a time."""
+    events = list(events)
+    served = horizons(events)
+    return [e for e in events if served.get(e.get("version"), e.get("horizon") or DAY_AHEAD) == horizon]
 
 
 def statuses(events: Iterable[Mapping]) -> dict[str, str]:
@@ -28,6 +44,15 @@ def statuses(events: Iterable[Mapping]) -> dict[str, str]:
                     status[other] = RETIRED
             status[version] = PRODUCTION
     return status
+
+
+def statuses_of_every_horizon(events: Iterable[Mapping]) -> dict[str, str]:
+    """Each version's status, every horizon's rules applied to its own events."""
+    events = list(events)
+    out: dict[str, str] = {}
+    for horizon in sorted(set(horizons(events).values())):
+        out |= statuses(for_horizon(events, horizon))
+    return out
 
 
 def production_version(status: Mapping[str, str]) -> str | None:

@@ -8,6 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from resources.core.parquet_io import read_parquet
 from resources.core.settings import Settings
+from resources.ml.availability import DAY_AHEAD, HORIZONS
 from resources.ml.lifecycle import CANDIDATE, PREPRODUCTION
 from resources.ml.registry import Registry
 from resources.ml.scoring import now_utc, score_frame, validate_scores
@@ -15,14 +16,14 @@ from resources.ml.store import features_dir, load_labels, read_days
 from resources.ml.training import predict
 
 
-def prove_newest_candidate(settings: Settings) -> dict:
-    """Score the latest feature day (no labels) with the newest candidate and check the result
-    against the production scores schema; the outcome is recorded either way."""
+def prove_newest_candidate(settings: Settings, horizon: str = DAY_AHEAD) -> dict:
+    """Score the latest feature day of the horizon (no labels) with its newest candidate and check
+    the result against the production scores schema; the outcome is recorded either way."""
     registry = Registry(settings)
-    version = registry.latest(CANDIDATE)
+    version = registry.latest(CANDIDATE, horizon)
     if version is None:
-        raise ValueError("no candidate model in the registry: materialize ml/model_candidate")
-    days = sorted(features_dir(settings).glob("flight_date=*/part.parquet"))
+        raise ValueError(f"no {horizon} candidate model in the registry: materialize its model_candidate asset")
+    days = sorted(features_dir(settings, horizon).glob("flight_date=*/part.parquet"))
     sample = read_parquet(days[-1])
     try:
         scores = score_frame(registry.load(version), sample, version, now_utc())
@@ -33,27 +34,33 @@ def prove_newest_candidate(settings: Settings) -> dict:
     details = {"sample_day": days[-1].parent.name, "rows": sample.height,
                "p_late_mean": round(float(scores["p_late"].mean()), 4)}
     registry.record_preproduction(version, True, details)
-    return {"model_version": version, "status": PREPRODUCTION, **details}
+    return {"model_version": version, "horizon": horizon, "status": PREPRODUCTION, **details}
 
 
-def production_auc_on_window(settings: Settings, registry: Registry, split: dict) -> float:
-    """The current production model's ROC AUC on a candidate's test window: like for like."""
+def production_auc_on_window(settings: Settings, registry: Registry, split: dict, horizon: str = DAY_AHEAD) -> float:
+    """The horizon's production model's ROC AUC on a candidate's test window: like for like."""
     start, end = date.fromisoformat(split["test_start"]), date.fromisoformat(split["test_end"])
-    window = read_days(features_dir(settings), start, end).join(load_labels(settings, start, end), on="flight_id")
-    return float(roc_auc_score(window["is_late"].to_numpy(), predict(registry.load(registry.production_version()), window)))
+    window = read_days(features_dir(settings, horizon), start, end).join(load_labels(settings, start, end), on="flight_id")
+    model = registry.load(registry.production_version(horizon))
+    return float(roc_auc_score(window["is_late"].to_numpy(), predict(model, window)))
 
 
-def apply_decision(settings: Settings, action: str, approver: str, reason: str, version: str = "") -> dict:
-    """Promote (default: the newest pre-production version) or roll back; refusals raise
-    PromotionRefused and are audited by the registry."""
+def apply_decision(settings: Settings, action: str, approver: str, reason: str, version: str = "",
+                   horizon: str = DAY_AHEAD) -> dict:
+    """Promote (default: the horizon's newest pre-production version) or roll back the horizon's
+    production model; refusals raise PromotionRefused and are audited by the registry. A version
+    given by name is promoted for the horizon it was trained for."""
+    if horizon not in HORIZONS:
+        raise ValueError(f"horizon must be one of {', '.join(HORIZONS)}, got {horizon!r}")
     registry = Registry(settings)
     if action == "rollback":
-        return registry.rollback(approver, reason)
+        return registry.rollback(approver, reason, horizon)
     if action != "promote":
         raise ValueError(f"action must be 'promote' or 'rollback', got {action!r}")
-    version = version or registry.latest(PREPRODUCTION) or ""
+    version = version or registry.latest(PREPRODUCTION, horizon) or ""
     record = registry.record(version) if version else {"test": {"roc_auc": float("nan")}}
+    horizon = registry.horizon_of(version) if version else horizon
     production_auc = None
-    if registry.production_version() and version:
-        production_auc = production_auc_on_window(settings, registry, record["split"])
+    if registry.production_version(horizon) and version:
+        production_auc = production_auc_on_window(settings, registry, record["split"], horizon)
     return registry.promote(version, approver, reason, record["test"]["roc_auc"], production_auc)

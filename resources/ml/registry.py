@@ -47,6 +47,7 @@ from resources.core.secrets_store import load_or_create_key
 from resources.core.settings import Settings
 
 from resources.ml import lifecycle
+from resources.ml.availability import DAY_AHEAD
 from resources.ml.lifecycle import BACKTEST, CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED  # noqa: F401
 
 
@@ -148,18 +149,29 @@ class Registry:
         return json.loads(line)
 
     # --- derived state -----------------------------------------------------------------------
-    def statuses(self) -> dict[str, str]:
-        return lifecycle.statuses(self.audit())
+    # Each horizon has its own production model: the rules apply to one horizon's events at a time.
+    def _events(self, horizon: str) -> list[dict]:
+        return lifecycle.for_horizon(self.audit(), horizon)
 
-    def production_version(self) -> str | None:
-        return lifecycle.production_version(self.statuses())
+    def statuses(self, horizon: str | None = None) -> dict[str, str]:
+        """Status of each version of ``horizon``; of every version when None."""
+        events = self.audit()
+        if horizon is None:
+            return lifecycle.statuses_of_every_horizon(events)
+        return lifecycle.statuses(lifecycle.for_horizon(events, horizon))
 
-    def production_history(self) -> list[str]:
+    def horizon_of(self, version: str) -> str:
+        return lifecycle.horizons(self.audit()).get(version, DAY_AHEAD)
+
+    def production_version(self, horizon: str = DAY_AHEAD) -> str | None:
+        return lifecycle.production_version(self.statuses(horizon))
+
+    def production_history(self, horizon: str = DAY_AHEAD) -> list[str]:
         """Versions in the order they became production (rollbacks included)."""
-        return lifecycle.production_history(self.audit())
+        return lifecycle.production_history(self._events(horizon))
 
-    def latest(self, status: str) -> str | None:
-        return lifecycle.latest(self.statuses(), status)
+    def latest(self, status: str, horizon: str = DAY_AHEAD) -> str | None:
+        return lifecycle.latest(self.statuses(horizon), status)
 
     # --- writes ------------------------------------------------------------------------------
     def register(self, pipeline: Any, record: dict, reference: pl.DataFrame | None = None) -> dict:
@@ -174,6 +186,7 @@ class Registry:
         with _registry_lock(self.settings):
             self._write_record(record)
             self._append({"event": "registered", "version": version, "actor": "training",
+                          "horizon": record.get("horizon", DAY_AHEAD),
                           "metrics": {"test_roc_auc": record["test"]["roc_auc"]}})
             self.export()
         return record
@@ -185,6 +198,7 @@ class Registry:
         with _registry_lock(self.settings):
             self._write_record(record)
             self._append({"event": "registered_backtest", "version": version, "actor": "backtest",
+                          "horizon": record.get("horizon", DAY_AHEAD),
                           "metrics": {"roc_auc": record["backtest"].get("roc_auc")}})
         return record
 
@@ -226,34 +240,36 @@ class Registry:
                 production_auc: float | None) -> dict:
         """``candidate_auc`` and ``production_auc``: both measured on the candidate's test window."""
         with _registry_lock(self.settings):
-            status = self.statuses()
+            horizon = self.horizon_of(version)
+            status = self.statuses(horizon)
             current = lifecycle.production_version(status)
             problem = lifecycle.promotion_refusal(status, version, approver, reason, candidate_auc, production_auc)
             metrics = {"candidate_test_roc_auc": candidate_auc, "production_test_roc_auc": production_auc}
             if problem:
-                self._append({"event": "promotion_refused", "version": version, "actor": approver,
+                self._append({"event": "promotion_refused", "version": version, "actor": approver, "horizon": horizon,
                               "reason": reason, "refusal": problem, "metrics": metrics,
                               "previous_version": current})
                 self.export()
                 raise PromotionRefused(problem)
             event = self._append({"event": "promoted", "version": version, "actor": approver, "reason": reason,
+                                  "horizon": horizon,
                                   "metrics": metrics, "previous_version": current})
             self.export()
             return event
 
-    def rollback(self, approver: str, reason: str) -> dict:
+    def rollback(self, approver: str, reason: str, horizon: str = DAY_AHEAD) -> dict:
         with _registry_lock(self.settings):
-            events = self.audit()
+            events = self._events(horizon)
             status = lifecycle.statuses(events)
             current = lifecycle.production_version(status)
             previous = lifecycle.rollback_target(events, status)
             problem = lifecycle.rollback_refusal(status, previous, approver, reason)
             if problem:  # every attempt is an audit row, refused ones too
-                self._append({"event": "rollback_refused", "version": previous, "actor": approver,
+                self._append({"event": "rollback_refused", "version": previous, "actor": approver, "horizon": horizon,
                               "reason": reason, "refusal": problem, "previous_version": current})
                 self.export()
                 raise PromotionRefused(problem)
-            event = self._append({"event": "rolled_back", "version": previous, "actor": approver,
+            event = self._append({"event": "rolled_back", "version": previous, "actor": approver, "horizon": horizon,
                                   "reason": reason, "previous_version": current})
             self.export()
             return event
@@ -261,13 +277,14 @@ class Registry:
     # --- analyst tables ----------------------------------------------------------------------
     def export(self) -> None:
         """Rewrite the registry and audit tables the catalog exposes as ml.model_registry / ml.model_audit."""
-        statuses = self.statuses()
+        statuses, served = self.statuses(), lifecycle.horizons(self.audit())
         rows = []
         for v in self.versions():
             rec = self.record(v)
             test, split = rec.get("test") or {}, rec.get("split") or {}  # backtest records have neither
             rows.append({
-                "model_version": v, "status": statuses.get(v, CANDIDATE), "family": rec["family"],
+                "model_version": v, "horizon": served.get(v, rec.get("horizon", DAY_AHEAD)),
+                "status": statuses.get(v, CANDIDATE), "family": rec["family"],
                 "params": json.dumps(rec["params"], sort_keys=True),
                 "holdout_roc_auc": test.get("roc_auc"), "holdout_pr_auc": test.get("pr_auc"),
                 "holdout_log_loss": test.get("log_loss"), "holdout_brier": test.get("brier"),
@@ -281,7 +298,8 @@ class Registry:
         if rows:
             write_parquet_atomic(pl.DataFrame(rows, infer_schema_length=None), base / "model_registry.parquet")
         audit = [
-            {"event_at": e["at"], "event": e["event"], "model_version": e.get("version"), "actor": e.get("actor"),
+            {"event_at": e["at"], "event": e["event"], "model_version": e.get("version"),
+             "horizon": served.get(e.get("version"), e.get("horizon") or DAY_AHEAD), "actor": e.get("actor"),
              "reason": e.get("reason"), "previous_version": e.get("previous_version"),
              "refusal": e.get("refusal"), "metrics": json.dumps(e.get("metrics")) if e.get("metrics") else None}
             for e in self.audit()

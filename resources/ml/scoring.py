@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from resources.ml.availability import DAY_AHEAD
 from resources.ml.store import day_file, scores_archive_dir, scores_dir
 from resources.ml.training import predict
 from resources.core.parquet_io import READ_THREADS, copy_file, read_parquet, read_parquet_many, write_parquet_atomic
@@ -55,15 +56,15 @@ def validate_scores(scores: pl.DataFrame, features: pl.DataFrame) -> None:
         raise ScoreSchemaError("p_late must be a probability in [0, 1] for every flight")
 
 
-def write_day(settings: Settings, day: date, scores: pl.DataFrame) -> Path | None:
+def write_day(settings: Settings, day: date, scores: pl.DataFrame, horizon: str = DAY_AHEAD) -> Path | None:
     """Replace the day's scores; return where the replaced version was archived (if any)."""
-    current = day_file(scores_dir(settings), day)
+    current = day_file(scores_dir(settings, horizon), day)
     archived = None
     if current.exists():
         old = read_parquet(current, columns=["model_version", "scored_at"], n_rows=1)
         if old.height:
             stamp = old["scored_at"][0].strftime("%Y%m%dT%H%M%S%f")
-            archived = scores_archive_dir(settings) / f"flight_date={day}" / f"{stamp}_{old['model_version'][0]}.parquet"
+            archived = scores_archive_dir(settings, horizon) / f"flight_date={day}" / f"{stamp}_{old['model_version'][0]}.parquet"
             copy_file(current, archived)
     write_parquet_atomic(scores, current)
     return archived
@@ -82,24 +83,27 @@ def now_utc() -> datetime:
 SCORE_CHUNK_DAYS = 31
 
 
-def score_days(settings: Settings, registry, days: list[date]) -> tuple[str, dict[date, int], int]:
-    """Score each day from its own feature file with the verified production model. Returns the
+def score_days(settings: Settings, registry, days: list[date],
+               horizon: str = DAY_AHEAD) -> tuple[str, dict[date, int], int]:
+    """Score each day from its own feature file of ``horizon`` with that horizon's verified
+    production model. Returns the
     model version, each day's row count and how many replaced days were archived. A day whose
     feature file exists but is empty (an accepted empty delivery) gets an empty score file."""
     from resources.ml.store import features_dir
 
-    version = registry.production_version()
+    version = registry.production_version(horizon)
     if version is None:
-        raise ValueError("no production model: train one and launch the promote_model job with an approval")
+        raise ValueError(f"no {horizon} production model: train one and launch the promote_model job with an "
+                         "approval")
     pipeline = registry.load(version)
     for day in days:
-        path = day_file(features_dir(settings), day)
+        path = day_file(features_dir(settings, horizon), day)
         if not path.exists():
-            raise ValueError(f"no features for {day} ({path}): materialize ml/flight_features for that partition first")
+            raise ValueError(f"no {horizon} features for {day} ({path}): materialize them for that partition first")
     scored_at, archived, rows = now_utc(), 0, {}
     for i in range(0, len(days), SCORE_CHUNK_DAYS):
         chunk = days[i:i + SCORE_CHUNK_DAYS]
-        frames = read_parquet_many([day_file(features_dir(settings), day) for day in chunk])
+        frames = read_parquet_many([day_file(features_dir(settings, horizon), day) for day in chunk])
         nonempty = [f for f in frames if f.height]
         scores_all = (score_frame(pipeline, pl.concat(nonempty, how="vertical_relaxed"), version, scored_at)
                       if nonempty else None)
@@ -114,7 +118,7 @@ def score_days(settings: Settings, registry, days: list[date]) -> tuple[str, dic
             per_day[day] = scores
         # Days are written side by side (each writes only its own files), as they are read.
         with ThreadPoolExecutor(READ_THREADS) as pool:
-            replaced = list(pool.map(lambda item: write_day(settings, *item), per_day.items()))
+            replaced = list(pool.map(lambda item: write_day(settings, *item, horizon), per_day.items()))
         archived += sum(r is not None for r in replaced)
         rows.update({day: scores.height for day, scores in per_day.items()})
     return version, rows, archived

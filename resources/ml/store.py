@@ -32,15 +32,19 @@ def day_file(base: Path, day: date) -> Path:
 def features_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
     """Day files of a horizon's features: ``ml/features`` for the production (day-ahead) horizon,
     ``ml/features_<horizon>`` for the others."""
-    return ml_dir(settings) / ("features" if horizon == DAY_AHEAD else f"features_{horizon}")
+    return ml_dir(settings) / _of_horizon("features", horizon)
 
 
-def scores_dir(settings: Settings) -> Path:
-    return ml_dir(settings) / "scores"
+def _of_horizon(name: str, horizon: str) -> str:
+    return name if horizon == DAY_AHEAD else f"{name}_{horizon}"
 
 
-def scores_archive_dir(settings: Settings) -> Path:
-    return ml_dir(settings) / "scores_archive"
+def scores_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
+    return ml_dir(settings) / _of_horizon("scores", horizon)
+
+
+def scores_archive_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
+    return ml_dir(settings) / _of_horizon("scores_archive", horizon)
 
 
 def _read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.DataFrame]:
@@ -125,8 +129,12 @@ def catalog_views(settings: Settings):
                      "Point-in-time features per flight (see ml.feature_definitions)."),
         ExternalView("ml", "feature_definitions", str(feature_definitions_path(settings)),
                      "Name, description, dtype and owner of every model feature."),
-        ExternalView("ml", "flight_delay_scores", str(scores_dir(settings) / "*" / "part.parquet"),
-                     "Current scores: one p_late per scheduled flight from the production model."),
+        # ``scores*`` is both horizons' directories (ml/scores, ml/scores_nowcast_2h); archived
+        # versions are named by when they were scored, never part.parquet.
+        ExternalView("ml", "flight_delay_scores", str(ml_dir(settings) / "scores*" / "*" / "part.parquet"),
+                     "Current scores: one p_late per scheduled flight and horizon (day_ahead: at 22:00 New York "
+                     "time the evening before; nowcast_2h: two hours before departure) from that horizon's "
+                     "production model, with the prediction time as_of."),
         ExternalView("ml", "model_registry", str(registry / "model_registry.parquet"),
                      "Every trained model version with status and holdout metrics."),
         ExternalView("ml", "model_audit", str(registry / "model_audit.parquet"),

@@ -294,7 +294,7 @@ def predict_chunks(models: dict[str, object], chunks: Iterable[pl.DataFrame]) ->
 
 
 def train_and_select(train: pl.DataFrame, train_available: int, validation: Callable[[], Iterable[pl.DataFrame]],
-                     test: Callable[[], Iterable[pl.DataFrame]]) -> TrainingResult:
+                     test: Callable[[], Iterable[pl.DataFrame]], names: Sequence[str] = FEATURE_NAMES) -> TrainingResult:
     """``train``: the training sample (features plus ``is_late``; ``train_available`` rows in the
     window); ``validation`` and ``test`` give their windows' chunks. Every candidate is fitted on
     train and compared on validation; only the winner is scored on test, once."""
@@ -311,7 +311,7 @@ def train_and_select(train: pl.DataFrame, train_available: int, validation: Call
             if members and all(m in fitted for m in members):
                 fitted[key], reused[key] = MeanOfProbabilities([fitted[m] for m in members]), members
             else:
-                fitted[key] = fit(family, params, train)
+                fitted[key] = fit(family, params, train, names=names)
             fit_seconds[key] = time.perf_counter() - started
     # The blend's validation probabilities are the mean of its members' (what
     # MeanOfProbabilities.predict_proba computes), so members are not predicted twice.

@@ -1,13 +1,18 @@
-"""Scoring on request: the production model and the batch feature code, over the published catalog.
+"""Scoring on request: each horizon's production model and the batch feature code, over the
+published catalog.
 
 A served flight of date D is scored from the lakehouse state as of D, exactly as batch scoring
-scores it: ``build_features`` (resources/ml/features.py) over the catalog's copy of the same
-curated tables (flights of the 28 days before D and D's own schedule, weather, aircraft registry
-versions, calendar). A flight the deliveries already hold for D, sent with the same schedule,
-gets the features of the delivered row, so its answer equals its batch score; a new or changed
-flight is added to D's schedule first (it counts in D's congestion and rotation features, and its
-history features read the days before D). Nothing the catalog learns after D enters (the features'
-leakage audit holds for this path too, since it is the same code).
+scores it: ``build_features`` (resources/ml/features.py) at the horizon's prediction time over the
+catalog's copy of the same curated tables (flights of the days before D and D's own schedule,
+weather, aircraft registry versions, calendar). A flight the deliveries already hold for D, sent
+with the same schedule, gets the features of the delivered row, so its answer equals its batch
+score; a new or changed flight is added to D's schedule first (it counts in D's congestion and
+rotation features). Every feature reads only rows known at the prediction time (``as_of``), the
+same availability rules as batch (the time guard holds for this path too: it is the same code).
+
+- ``day_ahead`` (the default) predicts at 22:00 New York time the evening before D.
+- ``nowcast_2h`` predicts two hours before each departure, from the day's operations known then;
+  the lakehouse holds those once D is delivered, so a nowcast is served for delivered days only.
 
 State is re-read only when it changes: the registry's audit trail (a promotion or rollback is an
 appended line; re-verified before use) and the catalog's current version (a publish swaps the
@@ -32,11 +37,11 @@ from resources.core.clock import local_to_utc
 from resources.core.pseudonym import load_key, pseudonymize
 from resources.core.settings import Settings
 from resources.ml import lifecycle
-from resources.ml.features import FEATURE_NAMES, FeatureInputs, build_features
+from resources.ml.features import FeatureInputs, build_features
 from resources.ml.registry import Registry, registry_dir
 from resources.ml.store import feature_input_queries
-from resources.ml.training import predict
-from resources.ml.availability import DAY_AHEAD, cutoff_of
+from resources.ml.training import input_columns, predict
+from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST, NOWCAST_LEAD, cutoff_of
 from resources.serving.requests import PredictionTime, RequestError, ScheduledFlight
 
 DAYS_CACHED = 32  # ~1 MB of features and ~10 MB of inputs a day on the year: a month stays warm
@@ -76,14 +81,17 @@ class Model:
         }
 
 
-def load_model(settings: Settings) -> Model:
-    """The verified production model: the audit chain, the record's MAC and the artifact's
-    sha256 are all checked (ServiceUnavailable names what failed)."""
+def load_model(settings: Settings, horizon: str = DAY_AHEAD) -> Model | None:
+    """The verified production model of ``horizon``: the audit chain, the record's MAC and the
+    artifact's sha256 are all checked (ServiceUnavailable names what failed). None for a horizon
+    other than day-ahead that has no production model yet (its requests are refused by name)."""
     registry = Registry(settings)
     stamp = _stamp(registry_dir(settings) / "audit.jsonl")
     try:
         events = registry.audit()
-        version = lifecycle.production_version(lifecycle.statuses(events))
+        version = lifecycle.production_version(lifecycle.statuses(lifecycle.for_horizon(events, horizon)))
+        if version is None and horizon != DAY_AHEAD:
+            return None
         if version is None:
             raise ServiceUnavailable("no production model: train one and promote it (make promote) first")
         pipeline, record = registry.load(version), registry.record(version)
@@ -102,11 +110,17 @@ def load_model(settings: Settings) -> Model:
 class Day:
     inputs: FeatureInputs
     delivered: pl.DataFrame  # D's rows of curated.fct_flights (the schema request rows take)
-    features: pl.DataFrame  # features of D's delivered flights, by flight_id
-    # p_late of every delivered flight by model version: one predict call for the day (~50 ms for
-    # ~900 flights) instead of one per request; a single-flight call of the blend costs ~28 ms
-    # here, nearly all of it scikit-learn's per-call overhead (column selection on pandas, checks).
-    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Features of D's delivered flights per horizon, by flight_id (a horizon's on first use).
+    features: dict[str, pl.DataFrame] = field(default_factory=dict)
+    # p_late of every delivered flight by (horizon, model version): one predict call for the day
+    # (~50 ms for ~900 flights) instead of one per request; a single-flight call of the blend costs
+    # ~28 ms here, nearly all of it scikit-learn's per-call overhead (pandas column selection, checks).
+    scores: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+
+    def features_of(self, day: date, horizon: str) -> pl.DataFrame:
+        if horizon not in self.features:
+            self.features[horizon] = build_features(self.inputs, day, day + timedelta(days=1), horizon)
+        return self.features[horizon]
 
 
 @dataclass
@@ -158,7 +172,9 @@ def load_day(settings: Settings, day: date) -> Day:
             _frame(con, sql, params) for sql, params in feature_input_queries(day, day + timedelta(days=1), "curated"))
     inputs = FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates)
     delivered = flights.filter(pl.col("flight_date") == day)
-    return Day(inputs, delivered, build_features(inputs, day, day + timedelta(days=1)))
+    state = Day(inputs, delivered)
+    state.features_of(day, DAY_AHEAD)
+    return state
 
 
 # --- request flights as curated rows ----------------------------------------------------------
@@ -229,20 +245,21 @@ SCHEDULE = ("flight_id", "carrier", "flight_number", "tailnum_key", "origin", "d
             "scheduled_departure_utc", "scheduled_arrival_local", "scheduled_arrival_utc", "distance")
 
 
-def features_for_day(day_state: Day, day: date, rows: pl.DataFrame) -> tuple[pl.DataFrame, list[bool]]:
-    """Features of ``rows`` (one day's request flights, as curated rows), in their order, and
-    whether each is the delivered flight unchanged."""
+def features_for_day(day_state: Day, day: date, rows: pl.DataFrame,
+                     horizon: str = DAY_AHEAD) -> tuple[pl.DataFrame, list[bool]]:
+    """Features of ``rows`` (one day's request flights, as curated rows) at the horizon's
+    prediction time, in their order, and whether each is the delivered flight unchanged."""
     same = rows.select(SCHEDULE).join(day_state.delivered.select(SCHEDULE), on=list(SCHEDULE), how="semi",
                                       nulls_equal=True)["flight_id"]
     unchanged = rows["flight_id"].is_in(same.implode()).to_list()
     order = rows.select("flight_id").with_row_index("_order")
     if all(unchanged):
-        found = day_state.features
+        found = day_state.features_of(day, horizon)
     else:
         inputs = day_state.inputs
         flights = pl.concat([inputs.flights.join(rows.select("flight_id"), on="flight_id", how="anti"), rows])
         found = build_features(FeatureInputs(flights, inputs.weather, inputs.planes, inputs.dates),
-                               day, day + timedelta(days=1))
+                               day, day + timedelta(days=1), horizon)
     return order.join(found, on="flight_id", how="left").sort("_order").drop("_order"), unchanged
 
 
@@ -254,23 +271,30 @@ class ScoringService:
         self.settings = settings
         self._lock = threading.Lock()
         self._key = load_key(settings)
-        self.model: Model | None = None
+        self.models: dict[str, Model | None] = {}
         self.catalog: Catalog | None = None
         self.problem: str | None = None
+        self._audit_stamp: tuple | None = None
         self.refresh(strict=True)
+
+    @property
+    def model(self) -> Model | None:
+        """The day-ahead production model (the one the service cannot run without)."""
+        return self.models.get(DAY_AHEAD)
 
     def refresh(self, strict: bool = False) -> None:
         """Reload what changed. ``strict`` (start-up) raises; later a failure is kept in
         ``problem`` and every request answers 503 until the registry verifies again."""
         audit = _stamp(registry_dir(self.settings) / "audit.jsonl")
         catalog = _stamp(refresh_catalog(self.settings))  # on an object-storage root: the pointer's version
-        if self.model and self.catalog and self.problem is None \
-                and audit == self.model.stamp and catalog == self.catalog.stamp:
+        if self.models and self.catalog and self.problem is None \
+                and audit == self._audit_stamp and catalog == self.catalog.stamp:
             return
         with self._lock:
             try:
-                if self.model is None or self.problem or audit != self.model.stamp:
-                    self.model = load_model(self.settings)
+                if not self.models or self.problem or audit != self._audit_stamp:
+                    self.models = {h: load_model(self.settings, h) for h in HORIZONS}
+                    self._audit_stamp = audit
                 if self.catalog is None or catalog != self.catalog.stamp:
                     self.catalog = load_catalog(self.settings)
                 self.problem = None
@@ -279,20 +303,23 @@ class ScoringService:
                     raise
                 self.problem = str(exc)
 
-    def _usable(self) -> tuple[Model, Catalog]:
+    def _usable(self) -> tuple[dict[str, Model | None], Catalog]:
         self.refresh()
         if self.problem:
             raise ServiceUnavailable(self.problem)
-        assert self.model and self.catalog
-        return self.model, self.catalog
+        assert self.models.get(DAY_AHEAD) and self.catalog
+        return self.models, self.catalog
 
     def describe_model(self) -> dict:
-        model, cat = self._usable()
-        return model.describe() | {"catalog_version": cat.version}
+        models, cat = self._usable()
+        return models[DAY_AHEAD].describe() | {
+            "catalog_version": cat.version,
+            "horizons": {h: (m.describe() if m else None) for h, m in models.items()}}
 
     def health(self) -> dict:
-        model, cat = self._usable()
-        return {"status": "ok", "model_version": model.version, "catalog_version": cat.version,
+        models, cat = self._usable()
+        return {"status": "ok", "model_version": models[DAY_AHEAD].version, "catalog_version": cat.version,
+                "models": {h: (m.version if m else None) for h, m in models.items()},
                 "days": f"{cat.first_day}..{cat.last_day}"}
 
     def _day(self, cat: Catalog, day: date) -> Day:
@@ -306,44 +333,69 @@ class ScoringService:
                 cat.days.popitem(last=False)
             return state
 
-    def _delivered_scores(self, state: Day, model: Model) -> dict[str, float]:
+    def _delivered_scores(self, state: Day, day: date, model: Model, horizon: str) -> dict[str, float]:
         with self._lock:
-            if model.version not in state.scores:
-                state.scores.clear()  # only the current model's are kept
-                p = predict(model.pipeline, state.features)
-                state.scores[model.version] = dict(zip(state.features["flight_id"], p.tolist()))
-            return state.scores[model.version]
+            if (horizon, model.version) not in state.scores:
+                for key in [k for k in state.scores if k[0] == horizon]:  # only the current model's are kept
+                    del state.scores[key]
+                features = state.features_of(day, horizon)
+                state.scores[(horizon, model.version)] = dict(zip(features["flight_id"],
+                                                                  predict(model.pipeline, features).tolist()))
+            return state.scores[(horizon, model.version)]
+
+    def _model_for(self, models: dict[str, Model | None], horizon: str) -> Model:
+        model = models.get(horizon)
+        if model is None:
+            raise RequestError(f"no production model serves the {horizon} horizon yet: train one and promote it "
+                               f"(make promote HORIZON={horizon})", "horizon", status=422)
+        return model
+
+    def _check_time(self, f: ScheduledFlight, where: str, cat: Catalog, when: PredictionTime) -> None:
+        """A prediction exists from its horizon's prediction time on; a nowcast needs the day's
+        operations up to then, which the lakehouse holds once the day is delivered."""
+        if when.horizon == NOWCAST and f.flight_date > cat.last_day:
+            raise RequestError(
+                f"{where}: a nowcast of {f.flight_date} reads the day's departures and outcomes known two hours "
+                f"before the flight, and the lakehouse holds delivered operations through {cat.last_day} only",
+                f"{where}.date", status=422)
+        if when.as_of is None:
+            return
+        if when.horizon == DAY_AHEAD:
+            made, rule = cutoff_of(f.flight_date), "22:00 New York time the evening before"
+        else:
+            dep = local_to_utc(_local(f.flight_date, f.sched_dep_time), cat.time_zones.get(f.origin))
+            made, rule = dep - NOWCAST_LEAD, "two hours before its scheduled departure"
+        if made is not None and when.as_of < made:
+            raise RequestError(
+                f"{where}: its {when.horizon} prediction is made at {made.isoformat()} ({rule}); as_of "
+                f"{when.as_of.isoformat()} is earlier, when it did not exist", "as_of", status=422)
 
     def score(self, flights: list[ScheduledFlight], when: PredictionTime = PredictionTime()) -> dict:
-        model, cat = self._usable()
-        if when.horizon != DAY_AHEAD:
-            raise RequestError(f"no production model serves the {when.horizon} horizon (it is measured by "
-                               "benchmarks/horizons.py, not registered): use day_ahead", "horizon", status=422)
+        models, cat = self._usable()
+        model = self._model_for(models, when.horizon)
         for i, f in enumerate(flights):
             check_flight(f, f"flights[{i}]", cat)
-            made = cutoff_of(f.flight_date)
-            if when.as_of is not None and when.as_of < made:
-                raise RequestError(
-                    f"flights[{i}]: its day-ahead prediction is made at {made.isoformat()} (22:00 New York time "
-                    f"the evening before); as_of {when.as_of.isoformat()} is earlier, when it did not exist",
-                    "as_of", status=422)
+            self._check_time(f, f"flights[{i}]", cat, when)
         results: list[dict | None] = [None] * len(flights)
         by_day: dict[date, list[int]] = {}
         for i, f in enumerate(flights):
             by_day.setdefault(f.flight_date, []).append(i)
+        names = input_columns(model.pipeline)
         for day, positions in sorted(by_day.items()):
             state = self._day(cat, day)
             rows = request_rows([flights[i] for i in positions], cat, state.delivered.schema, self._key,
                                 state.delivered)
-            features, unchanged = features_for_day(state, day, rows)
+            features, unchanged = features_for_day(state, day, rows, when.horizon)
             if all(unchanged):
-                p = [self._delivered_scores(state, model)[fid] for fid in rows["flight_id"]]
+                scores = self._delivered_scores(state, day, model, when.horizon)
+                p = [scores[fid] for fid in rows["flight_id"]]
             else:
                 p = predict(model.pipeline, features)
             # JSON has no NaN (Starlette refuses it with a 500): a NaN feature is sent as null.
-            values = features.select(FEATURE_NAMES).fill_nan(None).to_dicts()
+            values = features.select(names).fill_nan(None).to_dicts()
+            made = features["as_of"].dt.convert_time_zone("UTC").to_list()
             for k, i in enumerate(positions):
                 results[i] = {"flight_id": flights[i].flight_id, "p_late": float(p[k]), "model_version": model.version,
-                              "horizon": DAY_AHEAD, "as_of": cutoff_of(flights[i].flight_date).isoformat(),
+                              "horizon": when.horizon, "as_of": made[k].isoformat(),
                               "schedule": "delivered" if unchanged[k] else "request", "features": values[k]}
         return {"model_version": model.version, "catalog_version": cat.version, "scores": results}
