@@ -35,7 +35,8 @@ from resources.core.parquet_io import sha256_file as _sha256
 from resources.core.settings import ENV_MARKER, Settings
 
 MANIFEST = "manifest.json"
-KEPT = ("raw", "raw_archive", "quarantine", "ml/registry", "ml/models", "ml/scores_archive", "monitoring",
+KEPT = ("raw", "raw_archive", "quarantine", "ml/registry", "ml/models", "ml/scores_archive",
+        "ml/scores_archive_nowcast_2h", "monitoring",
         "sandbox", "published/_history.jsonl", ENV_MARKER)
 SKIPPED_NAMES = (".lock", ".warehouse.lock", ".publish.lock")
 
