@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB
+from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, of_horizon
+from resources.ml.availability import NOWCAST
 from resources.catalog.publish import connect_catalog
 from resources.core.backup import BackupError, backup, restore
 from resources.core.settings import Settings
@@ -52,7 +53,8 @@ def test_backup_restore_rebuilds_the_same_flights_and_scores(ml_lakehouse, tmp_p
     restore(Settings(root=target), tmp_path / "backup")
     lh = make_lakehouse(target)
     for job, span in ((REFERENCE_JOB, None), (DAILY_JOB, ("2013-01-01", "2013-02-28")),
-                      (SCORE_JOB, ("2013-01-01", "2013-02-28")), (PUBLISH_JOB, None)):
+                      (SCORE_JOB, ("2013-01-01", "2013-02-28")),
+                      (of_horizon(SCORE_JOB, NOWCAST), ("2013-01-01", "2013-02-28")), (PUBLISH_JOB, None)):
         assert lh.run(job, *(span or ())).success, job
     assert checksums(lh.settings) == checksums(source)
     with pytest.raises(BackupError, match="not empty"):

@@ -49,11 +49,11 @@ def test_rerunning_a_partition_changes_nothing(lakehouse):
     lakehouse.build(DAY)
     first_raw = raw_partition(lakehouse, DAY).drop("_batch_id", "_ingested_at")
     with connect_catalog(lakehouse.settings) as con:
-        first = con.execute("select * exclude (batch_id, ingested_at) from curated.fct_flights order by flight_id").to_arrow_table()
+        first = con.sql("select * exclude (batch_id, ingested_at) from curated.fct_flights order by flight_id").to_arrow_table()
     assert lakehouse.run(DAILY_JOB, DAY).success
     assert lakehouse.run(PUBLISH_JOB).success
     with connect_catalog(lakehouse.settings) as con:
-        second = con.execute("select * exclude (batch_id, ingested_at) from curated.fct_flights order by flight_id").to_arrow_table()
+        second = con.sql("select * exclude (batch_id, ingested_at) from curated.fct_flights order by flight_id").to_arrow_table()
     assert first.num_rows == day_of_flights(DAY).height == 943
     assert second.equals(first)
     # Lineage names the delivery as declared, not this machine's site-packages path.

@@ -21,30 +21,37 @@ from resources.ml.training import TimeSplit
 from tests.conftest import APPROVAL, promote_config
 
 def test_every_flight_of_a_scored_day_appears_once_from_the_production_model(ml_lakehouse):
-    production = Registry(ml_lakehouse.settings).production_version()
-    with connect_catalog(ml_lakehouse.settings) as con:
-        per_day = con.execute("""
-            select f.flight_date, count(*) as flights, count(s.flight_id) as scored,
-                   count(distinct s.flight_id) as distinct_scored, min(s.model_version), max(s.model_version)
-            from curated.fct_flights f left join ml.flight_delay_scores s using (flight_id)
-            group by 1 order by 1""").fetchall()
-        p = con.execute("select min(p_late), max(p_late) from ml.flight_delay_scores").fetchone()
-    assert len(per_day) == 59
-    assert all(n == scored == distinct for _, n, scored, distinct, _, _ in per_day)
-    assert {r[4] for r in per_day} == {r[5] for r in per_day} == {production}
-    assert 0 < p[0] < p[1] < 1
+    registry = Registry(ml_lakehouse.settings)
+    for horizon in HORIZONS:  # each from its own production model
+        production = registry.production_version(horizon)
+        with connect_catalog(ml_lakehouse.settings) as con:
+            per_day = con.execute("""
+                select f.flight_date, count(*) as flights, count(s.flight_id) as scored,
+                       count(distinct s.flight_id) as distinct_scored, min(s.model_version), max(s.model_version)
+                from curated.fct_flights f left join ml.flight_delay_scores s on s.flight_id = f.flight_id
+                     and s.horizon = $1
+                group by 1 order by 1""", [horizon]).fetchall()
+            p = con.execute("select min(p_late), max(p_late) from ml.flight_delay_scores where horizon = $1",
+                            [horizon]).fetchone()
+        assert len(per_day) == 59
+        assert all(n == scored == distinct for _, n, scored, distinct, _, _ in per_day), horizon
+        assert {r[4] for r in per_day} == {r[5] for r in per_day} == {production}
+        assert 0 < p[0] < p[1] < 1
+    assert registry.production_version(HORIZONS[0]) != registry.production_version(HORIZONS[1])
 
 
 def test_registry_audit_and_features_in_the_catalog(ml_lakehouse):
     with connect_catalog(ml_lakehouse.settings) as con:
         registry = con.execute("select model_version, status, holdout_roc_auc, test_start from ml.model_registry "
-                               "where status <> 'backtest'").fetchall()
-        audit = [r[0] for r in con.execute("select event from ml.model_audit order by event_at").fetchall()]
+                               "where status <> 'backtest' order by horizon").fetchall()
+        audit = con.execute("select horizon, event from ml.model_audit order by event_at").fetchall()
         definitions = con.execute("select count(*), count(distinct owner) from ml.feature_definitions").fetchone()
         features = con.execute("select count(*) from ml.flight_features").fetchone()[0]
-    assert len(registry) == 1 and registry[0][1] == "production" and 0.6 < registry[0][2] < 0.9
-    assert str(registry[0][3]) == "2013-02-15"
-    assert audit == ["registered", "preproduction_passed", "promoted"]
+    # One production model per horizon (day_ahead, nowcast_2h), each with its own audit trail.
+    assert len(registry) == 2 and {r[1] for r in registry} == {"production"}
+    assert all(0.6 < r[2] < 0.9 and str(r[3]) == "2013-02-15" for r in registry)
+    for horizon in HORIZONS:
+        assert [e for h, e in audit if h == horizon] == ["registered", "preproduction_passed", "promoted"]
     assert definitions == (len(FEATURES_BY_HORIZON[NOWCAST]), 1)
     assert features > 50_000
 

@@ -107,7 +107,7 @@ def test_a_missing_aircraft_carries_no_label_information(ml_lakehouse):
     # The real flights without a tail number (all cancelled) are not singled out any more.
     scores = pl.read_parquet(settings.root / "ml" / "scores" / "*" / "part.parquet")
     with connect_catalog(settings) as con:
-        tailless = pl.from_arrow(con.execute(
+        tailless = pl.from_arrow(con.sql(
             "select flight_id from curated.fct_flights where tailnum_key is null").to_arrow_table())
     tailless_p = scores.join(tailless, on="flight_id")["p_late"]
     assert tailless_p.len() > 100 and tailless_p.mean() < 0.9
@@ -154,7 +154,8 @@ def test_backtest_is_out_of_sample_never_promotable_and_recomputes_from_the_cata
             [production]).fetchone()
         prod = con.execute(f"""select s.p_late, {LATE_SQL} from ml.flight_delay_scores s
                                join curated.fct_flights f using (flight_id)
-                               where s.flight_date >= ?::date and s.flight_date < ?::date""",
+                               where s.horizon = 'day_ahead' and s.flight_date >= ?::date
+                                     and s.flight_date < ?::date""",
                            [test_start, test_end]).fetchall()
     y, p = np.array([r[1] for r in recomputed]), np.array([r[0] for r in recomputed])
     assert table == [("2013-02", pytest.approx(roc_auc_score(y, p), abs=1e-12), len(y))]

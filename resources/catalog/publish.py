@@ -38,6 +38,7 @@ from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.core.pseudonym import load_key, register_udf
 from resources.catalog import versions
 from resources.warehouse.lock import warehouse_lock
+from resources.core.duckdb_connect import connect
 
 # warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline.
 PUBLISHED_SCHEMAS = {"staging": "staging", "curated": "curated", "snapshots": "curated"}
@@ -214,7 +215,7 @@ def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] |
                    result: PublishResult) -> None:
     # The staging views call pseudonymize() and read raw/ relative to the root: the copy runs
     # on a connection with the UDF and the root as file_search_path, under the warehouse lock.
-    con = duckdb.connect(str(tmp), config={"file_search_path": str(settings.local_root)})
+    con = connect(tmp, search_path=settings.local_root)
     try:
         register_udf(con, load_key(settings))
         if settings.remote:  # zones on s3:// (resources/core/object_store.py)
@@ -278,7 +279,7 @@ def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str,
                         out[(schema, table, column)] = " ".join(spec["description"].split())
     for v in external:  # the feature definitions table describes ml.flight_features' columns
         if (v.schema, v.name) == ("ml", "feature_definitions") and _has_files(v.parquet_glob):
-            with duckdb.connect() as mem:
+            with connect() as mem:
                 if "://" in v.parquet_glob:
                     register_object_store(mem, force=True)
                 for name, text in mem.execute(
@@ -325,7 +326,7 @@ def _collect_old_versions(settings: Settings) -> None:
 def _is_complete(path: Path) -> bool:
     """A version counts only if it opens and names itself (catalog.version, written last)."""
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
+        with connect(path, read_only=True) as con:
             return con.execute("select version from catalog.version").fetchone()[0] == path.stem
     except (duckdb.IOException, duckdb.CatalogException, TypeError):  # unreadable, or no catalog.version
         return False
@@ -336,7 +337,7 @@ def _is_complete(path: Path) -> bool:
 def connect_catalog(settings: Settings) -> duckdb.DuckDBPyConnection:
     """How analysts (and tests) read: read-only, and with no access to any other file (the catalog
     holds every table itself), so the raw zone or a key cannot be read through it."""
-    return duckdb.connect(str(refresh_catalog(settings)), read_only=True, config={"enable_external_access": False})
+    return connect(refresh_catalog(settings), read_only=True, config={"enable_external_access": False})
 
 
 def connect_sandbox(settings: Settings, user: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -352,7 +353,7 @@ def connect_sandbox(settings: Settings, user: str | None = None) -> duckdb.DuckD
                          f"{settings.sandbox_dir})")
     own = settings.sandbox_dir / user
     own.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.sandbox_dir / f"{user}.duckdb"))
+    con = connect(settings.sandbox_dir / f"{user}.duckdb")
     try:
         con.execute(f"attach {_sql_str(str(refresh_catalog(settings)))} as analytics (read_only)")
         con.execute("set allowed_directories = [?]", [str(own) + "/"])

@@ -23,6 +23,7 @@ import duckdb
 
 from resources.core.parquet_io import append_lines
 from resources.core.settings import REPO_ROOT, Settings
+from resources.core.duckdb_connect import connect
 
 HISTORY = "_history.jsonl"
 VERSION_FORMAT = "v%Y%m%dT%H%M%S%fZ"
@@ -81,7 +82,7 @@ def previous_row_counts(settings: Settings) -> dict[str, int]:
     if not settings.catalog_path.exists():
         return {}
     try:
-        with duckdb.connect(str(settings.catalog_path), read_only=True) as con:
+        with connect(settings.catalog_path, read_only=True) as con:
             return {f"{s}.{t}": n for s, t, n in con.execute("select * from catalog.tables").fetchall()}
     except duckdb.Error:
         return {}
@@ -128,7 +129,7 @@ def connect_catalog_as_of(settings: Settings, version: str | None = None,
         raise VersionNotKept(f"catalog version {version!r} is not kept (retention: LAKEHOUSE_CATALOG_KEEP, "
                              f"LAKEHOUSE_CATALOG_KEEP_DAYS); kept: {', '.join(kept) or 'none'}")
     path: Path = local_version(settings, version)
-    return duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+    return connect(path, read_only=True, config={"enable_external_access": False})
 
 
 def local_version(settings: Settings, version: str) -> Path:

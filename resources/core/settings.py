@@ -162,11 +162,14 @@ class Settings:
 
     def dbt_env(self) -> dict[str, str]:
         """Environment the dbt subprocess reads in profiles.yml and the source definitions."""
+        from resources.core.duckdb_connect import EXTENSIONS_ENV, extension_directory
+
         env = {
             "LAKEHOUSE_ROOT": str(self.local_root),  # DuckDB's file_search_path (profiles.yml)
             "LAKEHOUSE_ENV": self.env,
             "LAKEHOUSE_WAREHOUSE": str(self.warehouse_path),
             "LAKEHOUSE_RAW_DIR": str(self.raw_dir),
+            EXTENSIONS_ENV: str(extension_directory()),  # profiles.yml config_options
         }
         if self.remote:  # the sources read the store (the dbt plugin registers s3fs for it)
             env["LAKEHOUSE_RAW_URL"] = str(self.raw_dir)

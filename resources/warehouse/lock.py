@@ -19,6 +19,7 @@ import duckdb
 from resources.core.object_store import register_object_store
 from resources.core.pseudonym import load_key, register_udf
 from resources.core.settings import Settings
+from resources.core.duckdb_connect import connect
 
 
 class WarehouseBusy(TimeoutError):
@@ -50,10 +51,9 @@ def warehouse_lock(settings: Settings, timeout_s: float = 3600.0, poll_s: float 
 def open_warehouse(settings: Settings, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """Caller must hold ``warehouse_lock``. Staging views call the pseudonymize UDF."""
     # Staging views read `raw/...` relative to the root (see dbt_project/profiles.yml).
-    conn = duckdb.connect(str(settings.warehouse_path), read_only=read_only,
-                          config={"file_search_path": str(settings.local_root),
-                                  # the bound dbt's connections have (dbt_project/profiles.yml)
-                                  "memory_limit": os.environ.get("LAKEHOUSE_DUCKDB_MEMORY", "3GB")})
+    conn = connect(settings.warehouse_path, read_only=read_only, search_path=settings.local_root,
+                   # the bound dbt's connections have (dbt_project/profiles.yml)
+                   config={"memory_limit": os.environ.get("LAKEHOUSE_DUCKDB_MEMORY", "3GB")})
     try:
         register_udf(conn, load_key(settings))
         if settings.remote:  # the staging views read s3:// (resources/core/object_store.py)
