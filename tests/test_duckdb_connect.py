@@ -8,7 +8,7 @@ import shutil
 import duckdb
 import pytest
 
-from resources.core.duckdb_connect import EXTENSIONS_ENV, connect, extension_directory
+from resources.core.duckdb_connect import EXTENSIONS_ENV, NewerStorage, connect, extension_directory
 
 pytestmark = pytest.mark.fast
 
@@ -49,3 +49,20 @@ def test_relative_files_resolve_against_the_search_path(tmp_path):
     (tmp_path / "raw" / "x.csv").write_text('a,b\n1,"it\'s $(echo hi)"\n')
     with connect(search_path=tmp_path) as con:
         assert con.execute("select b from read_csv('raw/x.csv')").fetchone()[0] == "it's $(echo hi)"
+
+
+# The main header (first 4 kB) of a warehouse.duckdb written by the DuckDB 2.0 development build
+# this project used before the 1.4 pin: storage version 999 (0x3e7), "v2.0.0"; the rest is zeros.
+NEWER_HEADER = bytes.fromhex(
+    "66e1e65cea1805154455434be703000000000000000000000000000000000000"
+    "000000000000000000000000000000000000000076322e302e30000000000000"
+    "0000000000000000000000000000000000000000643534636262653364660000"
+    "000000000000000000000000000000000000000000000000000000007acfe59e"
+    "5b0a7b3491541982a81075af")
+
+
+def test_a_file_from_a_newer_duckdb_is_named_with_what_to_do(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    path.write_bytes(NEWER_HEADER.ljust(4096, b"\0"))
+    with pytest.raises(NewerStorage, match="warehouse.duckdb was written by a newer DuckDB.*make run"):
+        connect(path, read_only=True)

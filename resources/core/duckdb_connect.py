@@ -27,6 +27,10 @@ class ExtensionsMissing(RuntimeError):
     pass
 
 
+class NewerStorage(RuntimeError):
+    """A DuckDB file written by a newer DuckDB (e.g. a lakehouse built before the 1.4 pin)."""
+
+
 def extension_directory() -> Path:
     """The folder DuckDB loads extensions from: the packaged one unless the environment names another."""
     given = os.environ.get(EXTENSIONS_ENV)
@@ -49,7 +53,16 @@ def connect(database: str | Path = ":memory:", read_only: bool = False, config: 
     """A DuckDB connection with the packaged extensions. ``search_path``: where relative file
     names resolve (DuckDB's ``file_search_path``; set after connecting, as DuckDB 1.4 accepts it
     only as a session setting)."""
-    con = duckdb.connect(str(database), read_only=read_only, config={**extension_config(), **(config or {})})
+    try:
+        con = duckdb.connect(str(database), read_only=read_only, config={**extension_config(), **(config or {})})
+    except duckdb.IOException as exc:
+        if "created with an newer version" not in str(exc) and "newer version of DuckDB" not in str(exc):
+            raise
+        raise NewerStorage(
+            f"{database} was written by a newer DuckDB than the pinned {duckdb.__version__} and cannot be opened "
+            "(DuckDB files are not readable by older versions). The warehouse and the published catalog are "
+            "derived: move them aside and `make run` rebuilds them from the raw zone; a sandbox file of "
+            f"your own: export its tables with the DuckDB that wrote it first. ({exc})") from exc
     if search_path is not None:
         try:
             con.execute("set file_search_path = ?", [str(search_path)])
