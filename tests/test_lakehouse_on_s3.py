@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 
 from assets.definitions import build_definitions
-from assets.jobs import DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from assets.jobs import DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB, of_horizon
+from resources.ml.availability import NOWCAST
 from resources.catalog.publish import CURRENT, connect_catalog, current_pointer
 from resources.catalog.versions import connect_catalog_as_of, kept_versions
 from resources.core.lakehouse_resource import LakehouseResource
@@ -48,6 +49,10 @@ def s3_lakehouse(ml_lakehouse, tmp_path_factory):
         assert lh.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
         assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL)).success
         assert lh.run(SCORE_JOB, "2013-01-01", "2013-02-28").success
+        assert lh.run(of_horizon(TRAIN_JOB, NOWCAST),
+                      run_config={"ops": {"ml__model_candidate_nowcast_2h": {"config": SPLIT}}}).success
+        assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL, horizon=NOWCAST)).success
+        assert lh.run(of_horizon(SCORE_JOB, NOWCAST), "2013-01-01", "2013-02-28").success
         assert lh.run(MONITOR_JOB, "2013-01-01", "2013-02-01",
                       run_config={"ops": {"monitoring__quality_report": {"config": {"as_of": ""}}}}).success
         assert lh.run(PUBLISH_JOB).success

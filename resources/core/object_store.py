@@ -1,12 +1,14 @@
-"""Object storage for the raw zone's readers: S3 or any S3-compatible store, through fsspec's s3fs.
+"""Object storage: S3 or any S3-compatible store.
 
-The DuckDB build here bundles no httpfs extension, so DuckDB reads ``s3://`` URLs through an fsspec
-filesystem registered on the connection. Where the store is and who may read it comes from the
-standard AWS environment (AWS_ENDPOINT_URL for a non-AWS store such as MinIO or moto,
-AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION), never from the repository.
+DuckDB reads ``s3://`` URLs with its own httpfs extension (the signed, packaged one:
+resources/core/duckdb_connect.py) and a temporary S3 secret on the connection; Python's own file
+operations (pathlib-style paths, uploads) go through fsspec's s3fs. Where the store is and who may
+read it comes from the standard AWS environment (AWS_ENDPOINT_URL for a non-AWS store such as
+MinIO or moto, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION or
+AWS_DEFAULT_REGION), never from the repository, and the secret lives only in the connection.
 
 ``LAKEHOUSE_ROOT=s3://bucket/prefix`` puts every zone on the store (resources/core/settings.py;
-paths are ``upath.UPath`` over the same s3fs). ``LAKEHOUSE_RAW_URL=s3://bucket/prefix/raw`` alone
+paths are ``upath.UPath`` over s3fs). ``LAKEHOUSE_RAW_URL=s3://bucket/prefix/raw`` alone
 points dbt's sources at a raw zone on the store (the layout is the local one:
 ``<source>/delivery_date=YYYY-MM-DD/part.parquet``) while the rest stays local (README, "Scaling out").
 """
@@ -14,6 +16,7 @@ points dbt's sources at a raw zone on the store (the layout is the local one:
 from __future__ import annotations
 
 import os
+from urllib.parse import urlparse
 
 RAW_URL_ENV = "LAKEHOUSE_RAW_URL"
 SCHEMES = ("s3://",)
@@ -54,10 +57,35 @@ def filesystem():
     return s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
 
 
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def s3_secret_options(environ: dict[str, str] | None = None) -> dict[str, str | bool]:
+    """DuckDB S3 secret options from the standard AWS environment."""
+    environ = os.environ if environ is None else environ
+    options: dict[str, str | bool] = {"REGION": environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+                                      or "us-east-1"}
+    if environ.get("AWS_ACCESS_KEY_ID"):
+        options |= {"KEY_ID": environ["AWS_ACCESS_KEY_ID"], "SECRET": environ.get("AWS_SECRET_ACCESS_KEY", "")}
+    if environ.get("AWS_SESSION_TOKEN"):
+        options["SESSION_TOKEN"] = environ["AWS_SESSION_TOKEN"]
+    endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    if endpoint:  # MinIO, moto, another S3-compatible store: host[:port], path-style addressing
+        parsed = urlparse(endpoint)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"AWS_ENDPOINT_URL must be an http(s)://host[:port] URL, got {endpoint!r}")
+        options |= {"ENDPOINT": parsed.netloc, "USE_SSL": parsed.scheme == "https", "URL_STYLE": "path"}
+    return options
+
+
 def register_object_store(conn, environ: dict[str, str] | None = None, force: bool = False) -> bool:
-    """Register the S3 filesystem on a DuckDB connection when the raw zone (or, ``force``, the
-    whole root) is on object storage."""
+    """Give a DuckDB connection access to the store (httpfs and a temporary secret) when the raw
+    zone (or, ``force``, the whole root) is on object storage."""
     if not force and raw_url(environ) is None:
         return False
-    conn.register_filesystem(filesystem())
+    options = ", ".join(f"{k} {str(v).lower() if isinstance(v, bool) else _literal(v)}"
+                        for k, v in s3_secret_options(environ).items())
+    conn.execute("load httpfs")
+    conn.execute(f"create or replace temporary secret lakehouse_s3 (type s3, {options})")
     return True

@@ -1,6 +1,6 @@
 """dbt-duckdb plugin: gives dbt's connections the ``pseudonymize`` UDF, keyed from the
 environment, so the key never appears in SQL, compiled artifacts or git; and, when the raw zone is
-read from object storage (LAKEHOUSE_RAW_URL=s3://bucket/prefix/raw), the S3 filesystem."""
+read from object storage (LAKEHOUSE_RAW_URL=s3://bucket/prefix/raw), access to the store (httpfs)."""
 
 from __future__ import annotations
 
