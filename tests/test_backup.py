@@ -3,6 +3,9 @@ and a restored lakehouse rebuilds the same flights and the same scores."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import shutil
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, of_horizon
 from resources.ml.availability import NOWCAST
 from resources.catalog.publish import connect_catalog
-from resources.core.backup import BackupError, backup, restore
+from resources.core.backup import BackupError, _manifest_mac, _registry_key, backup, restore, verify
 from resources.core.settings import Settings
 from tests.conftest import make_lakehouse
 
@@ -32,13 +35,15 @@ def test_backup_restore_rebuilds_the_same_flights_and_scores(ml_lakehouse, tmp_p
     assert not any(k.endswith(".duckdb") or k.startswith(("ml/features/", "ml/scores/")) or "secrets" in k
                    or k.endswith(".key") for k in files)  # derived data and keys stay out
 
-    # A damaged copy is refused by name, and nothing is written.
+    # A damaged copy is refused by name, and nothing is written (the keys are at hand: the
+    # operator brought them from the secret store).
+    target = tmp_path / "restored" / "lakehouse"
+    shutil.copytree(source.root.parent / f"{source.root.name}.secrets", target.parent / "lakehouse.secrets")
     damaged = tmp_path / "damaged"
     shutil.copytree(tmp_path / "backup", damaged)
     victim = next(k for k in files if k.startswith("raw/flights/"))
     with open(damaged / "data" / victim, "r+b") as fh:
         fh.truncate(100)
-    target = tmp_path / "restored" / "lakehouse"
     with pytest.raises(BackupError, match=f"{victim}: sha256 does not match"):
         restore(Settings(root=target), damaged)
     assert not target.exists()
@@ -48,8 +53,7 @@ def test_backup_restore_rebuilds_the_same_flights_and_scores(ml_lakehouse, tmp_p
         restore(Settings(root=tmp_path / "nokeys" / "lakehouse"), tmp_path / "backup")
     assert not (tmp_path / "nokeys" / "lakehouse").exists()
 
-    # The operator brings the keys from the secret store; then the graph rebuilds everything derived.
-    shutil.copytree(source.root.parent / f"{source.root.name}.secrets", target.parent / "lakehouse.secrets")
+    # With the keys, the graph rebuilds everything derived.
     restore(Settings(root=target), tmp_path / "backup")
     lh = make_lakehouse(target)
     for job, span in ((REFERENCE_JOB, None), (DAILY_JOB, ("2013-01-01", "2013-02-28")),
@@ -69,3 +73,44 @@ def test_backup_refuses_a_place_inside_the_lakehouse_or_a_used_folder(tmp_path):
     (tmp_path / "used" / "x").write_text("x")
     with pytest.raises(BackupError, match="not empty"):
         backup(settings, tmp_path / "used")
+
+
+def _small_backup(tmp_path):
+    settings = Settings(root=tmp_path / "lakehouse").ensure()
+    (settings.root / "raw" / "flights").mkdir(parents=True)
+    (settings.root / "raw" / "flights" / "part.csv").write_text("a,b\n1,2\n")
+    backup(settings, tmp_path / "backup")
+    return settings, json.loads((tmp_path / "backup" / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("rel", ["../lakehouse.secrets/registry.key", "../evil.txt", "/tmp/evil.txt",
+                                 "raw/../../evil.txt", "warehouse.duckdb", "raw/$(touch x)/../../x"])
+def test_a_forged_backup_is_refused_by_name_and_writes_nothing(tmp_path, rel):
+    settings, manifest = _small_backup(tmp_path)
+    payload = b"forged"
+    forged = {**manifest, "files": {**manifest["files"], rel: {"sha256": hashlib.sha256(payload).hexdigest(),
+                                                                 "bytes": len(payload)}}}
+    where = (tmp_path / "backup" / "data" / rel.lstrip("/"))
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_bytes(payload)
+    # Without the key (an attacker's edit) the MAC does not verify ...
+    (tmp_path / "backup" / "manifest.json").write_text(json.dumps(forged))
+    target = Settings(root=tmp_path / "restored" / "lakehouse")
+    shutil.copytree(tmp_path / "lakehouse.secrets", tmp_path / "restored" / "lakehouse.secrets")
+    with pytest.raises(BackupError, match="MAC does not verify"):
+        restore(target, tmp_path / "backup")
+    # ... and signed with the key (someone holding it), the path itself is refused by name.
+    forged["mac"] = _manifest_mac(_registry_key(settings), forged)
+    (tmp_path / "backup" / "manifest.json").write_text(json.dumps(forged))
+    with pytest.raises(BackupError, match=re.escape(rel)):
+        restore(target, tmp_path / "backup")
+    assert not target.root.exists() and not (tmp_path / "evil.txt").exists() and not (tmp_path / "restored" / "evil.txt").exists()
+    assert (tmp_path / "restored" / "lakehouse.secrets" / "registry.key").read_bytes() != payload
+
+
+def test_an_unsigned_manifest_is_refused(tmp_path):
+    settings, manifest = _small_backup(tmp_path)
+    del manifest["mac"]
+    (tmp_path / "backup" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BackupError, match="MAC does not verify"):
+        verify(tmp_path / "backup", _registry_key(settings))

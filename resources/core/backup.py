@@ -15,13 +15,17 @@ pseudonymized tail numbers depend on them), and says so when they are missing or
 
 The backup takes the warehouse lock and the registry lock for its duration, so no dbt run,
 publish or registry write changes what it copies. ``manifest.json`` holds each file's sha256
-and size; a restore checks every file before it writes anything and refuses a missing, extra
-or altered file by name.
+and size and a MAC over all of it, keyed with the registry key (which the operator holds and a
+restore needs anyway): a restore checks the MAC, that every path stays inside the root and under
+what a backup keeps, and every file, before it writes anything, and refuses a forged manifest, a
+missing, extra or altered file by name.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -29,7 +33,7 @@ import sys
 import time
 from contextlib import ExitStack
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from resources.core.parquet_io import sha256_file as _sha256
 from resources.core.settings import ENV_MARKER, Settings
@@ -59,6 +63,37 @@ def files_to_keep(root: Path) -> list[Path]:
     return out
 
 
+def _manifest_mac(key: bytes, manifest: dict) -> str:
+    body = json.dumps({k: v for k, v in manifest.items() if k != "mac"}, sort_keys=True, separators=(",", ":"))
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+
+
+def _registry_key(settings: Settings, create: bool = False) -> bytes:
+    """The registry key: from the environment or the secrets folder; generated (dev) only when a
+    backup is made of a lakehouse that has none yet, never on restore or verify."""
+    from resources.core.secrets_store import load_or_create_key, secrets_dir
+    from resources.ml.registry_chain import KEY_ENV
+
+    if create:
+        return load_or_create_key(settings, KEY_ENV, "registry.key")
+    stored = secrets_dir(settings) / "registry.key"
+    key = (os.environ.get(KEY_ENV, "").strip() or (stored.read_text().strip() if stored.exists() else "")).encode()
+    if not key:
+        raise BackupError(f"no registry key: neither {KEY_ENV} nor {stored}. Bring the keys from your secret "
+                          "store first: a backup is authenticated with it")
+    return key
+
+
+def unsafe_path(rel: str) -> str | None:
+    """Why a manifest path may not be restored, or None: relative, no '..', under what backups keep."""
+    path = PurePosixPath(rel)
+    if not rel or path.is_absolute() or "\\" in rel or any(part in ("", ".", "..") for part in rel.split("/")):
+        return "not a plain relative path inside the lakehouse"
+    if not any(rel == kept or rel.startswith(kept + "/") for kept in KEPT):
+        return "not something a backup keeps"
+    return None
+
+
 def backup(settings: Settings, dest: Path) -> dict:
     from resources.ml.registry import _registry_lock
     from resources.warehouse.lock import warehouse_lock
@@ -82,18 +117,28 @@ def backup(settings: Settings, dest: Path) -> dict:
     manifest = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "environment": settings.env,
                 "source_root": settings.root.name, "files": files,
                 "bytes": sum(f["bytes"] for f in files.values()), "seconds": round(time.perf_counter() - started, 2)}
+    manifest["mac"] = _manifest_mac(_registry_key(settings, create=True), manifest)
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
 
 
-def verify(src: Path) -> dict:
-    """The manifest, after checking every file (missing, extra or altered ones are named)."""
+def verify(src: Path, key: bytes) -> dict:
+    """The manifest, after checking its MAC with the registry key, every path and every file
+    (forged, missing, extra or altered ones are named)."""
     src = Path(src).expanduser().resolve()
     try:
         manifest = json.loads((src / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+            raise ValueError("no file list")
+    except (OSError, ValueError, RecursionError) as exc:
         raise BackupError(f"{src / MANIFEST}: not a readable backup manifest ({exc})") from None
-    problems = []
+    mac = manifest.get("mac")
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _manifest_mac(key, manifest)):
+        raise BackupError(f"{src / MANIFEST}: its MAC does not verify with the registry key (forged or edited, "
+                          "or made with other keys); nothing restored")
+    problems = [f"{rel}: {why}" for rel in sorted(manifest["files"]) if (why := unsafe_path(rel))]
+    if problems:
+        raise BackupError(f"backup {src} refused, nothing restored: " + "; ".join(problems[:20]))
     for rel, meta in sorted(manifest["files"].items()):
         path = src / "data" / rel
         if not path.is_file():
@@ -109,7 +154,7 @@ def verify(src: Path) -> dict:
 
 
 def restore(settings: Settings, src: Path) -> dict:
-    manifest = verify(src)
+    manifest = verify(src, _registry_key(settings))
     root = settings.root
     if root.exists() and any(p.name != ENV_MARKER for p in root.iterdir()):
         raise BackupError(f"{root} is not empty: restore into an empty lakehouse root (LAKEHOUSE_ROOT)")
@@ -119,6 +164,8 @@ def restore(settings: Settings, src: Path) -> dict:
     started = time.perf_counter()
     for rel in manifest["files"]:
         target = root / rel
+        if not target.resolve().is_relative_to(root.resolve()):  # checked in verify; kept as the last word
+            raise BackupError(f"{rel}: resolves outside {root}; refusing to write it")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(src) / "data" / rel, target)
     return {**manifest, "restore_seconds": round(time.perf_counter() - started, 2)}
@@ -167,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"backup of {settings.root}: {len(m['files'])} files, {m['bytes'] / 2**20:.1f} MiB in "
                   f"{m['seconds']} s -> {args.path} (secrets are not in it)")
         elif args.action == "verify":
-            m = verify(Path(args.path))
+            m = verify(Path(args.path), _registry_key(settings))
             print(f"backup {args.path}: {len(m['files'])} files verify")
         else:
             m = restore(settings, Path(args.path))
