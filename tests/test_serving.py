@@ -23,7 +23,7 @@ from resources.catalog.publish import connect_catalog
 from resources.ml.features import FEATURE_NAMES
 from resources.ml.registry import Registry, new_version
 from resources.ml.store import day_file, features_dir, scores_dir
-from resources.serving.requests import MAX_FLIGHTS, RequestError, parse_request
+from resources.serving.requests import MAX_FLIGHTS, RequestError, decode_body, parse_request
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = date(2013, 2, 20)
@@ -320,3 +320,70 @@ def test_a_nowcast_is_refused_before_its_time_and_for_a_day_not_delivered(servic
     assert call(service, "/v1/score", {"flights": [later]})[0] == 200
     status, body = call(service, "/v1/score", {"flights": [later], "horizon": "nowcast_2h"})
     assert status == 422 and body["field"] == "flights[0].date" and "delivered operations" in body["error"], body
+
+
+@pytest.mark.fast
+def test_hostile_bodies_and_week_dates_are_a_400_naming_what_is_wrong():
+    for raw, words in ((b"[" * 5000 + b"]" * 5000, "nests deeper"),
+                       (b'{"flights": ' + b"[" * 50 + b"]" * 50 + b"}", "nests deeper"),
+                       (b'{"flights": [{"flight_number": ' + b"9" * 5001 + b"}]}", "5001 digits"),
+                       (b'{"flights": [{"flight_number": NaN}]}', "NaN is not a JSON number"),
+                       (b"\xff\xfe", "not JSON")):
+        with pytest.raises(RequestError, match=words) as err:
+            decode_body(raw)
+        assert err.value.status == 400 and err.value.field == "body"
+    good = {"date": "2013-06-03", "carrier": "DL", "flight_number": 1547, "origin": "LGA", "dest": "ATL",
+            "scheduled_departure": "06:00", "scheduled_arrival": "08:59"}
+    for bad in ("2013-W23-1", "20130603", "2013-06-3 ", "２０１３-06-03"):
+        with pytest.raises(RequestError, match="YYYY-MM-DD") as err:
+            parse_request({"flights": [good | {"date": bad}]})
+        assert err.value.field == "flights[0].date"
+    huge = "A" * 100_000  # echoed back bounded, never whole
+    with pytest.raises(RequestError) as err:
+        parse_request({"flights": [good | {"carrier": huge}]})
+    assert len(str(err.value)) < 300
+
+
+def test_hostile_bodies_over_http_are_4xx_and_a_slow_body_is_dropped(service):
+    for raw in (b"[" * 5000 + b"]" * 5000, b'{"flights": [{"flight_number": ' + b"9" * 5001 + b"}]}"):
+        status, body = call(service, "/v1/score", raw=raw)
+        assert status == 400 and body["field"] == "body", body
+    host, port = service.removeprefix("http://").split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                  b"content-length: 1000\r\n\r\n{")
+        answer = b""
+        while not answer.endswith(b"}") and time.monotonic() - started < 25:
+            try:
+                s.sendall(b" ")  # one byte a second: a slow drip
+            except OSError:
+                break
+            s.settimeout(1)
+            try:
+                answer += s.recv(4096)
+            except TimeoutError:
+                pass
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert time.monotonic() - started < 20
+
+
+def test_the_service_is_not_a_tail_number_oracle(service, ml_lakehouse):
+    import zipfile
+
+    from resources.raw.sources import embedded_data_dir
+
+    with zipfile.ZipFile(embedded_data_dir() / "flights.csv.zip") as zf:
+        raw = pl.read_csv(zf.read("flights.csv"), infer_schema=False)
+    flight = delivered_requests(ml_lakehouse.settings, DAY, 1)[0]
+    true = raw.filter((pl.col("month") == "2") & (pl.col("day") == "20") & (pl.col("carrier") == flight["carrier"])
+                      & (pl.col("flight") == str(flight["flight_number"])) & (pl.col("origin") == flight["origin"]))
+    tail = true["tailnum"][0]
+    assert tail
+    answers = []
+    for guess in (None, tail, tail[:-1] + ("X" if tail[-1] != "X" else "Y")):
+        body = flight | ({"tailnum": guess} if guess else {})
+        status, got = call(service, "/v1/score", {"flights": [body]})
+        assert status == 200, got
+        answers.append({k: got["scores"][0][k] for k in ("p_late", "schedule", "features")})
+    assert answers[0] == answers[1] == answers[2]  # the true aircraft and a wrong guess answer alike

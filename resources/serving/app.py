@@ -12,7 +12,7 @@ production artifact does not verify.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import os
 import sys
@@ -24,10 +24,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from resources.core.settings import Settings
-from resources.serving.requests import MAX_BODY_BYTES, RequestError, parse_prediction_time, parse_request
+from resources.serving.requests import MAX_BODY_BYTES, RequestError, decode_body, parse_prediction_time, parse_request
 from resources.serving.service import ScoringService, ServiceUnavailable
 
 DEFAULT_PORT = 8080
+BODY_SECONDS = 10  # a 1 MB body on loopback arrives in milliseconds; a client slower than this is dropped
 log = logging.getLogger("lakehouse.serving")
 
 
@@ -40,27 +41,31 @@ def _error(exc: RequestError | ServiceUnavailable) -> JSONResponse:
 async def _read_body(request: Request) -> tuple[bytes | None, int]:
     """The body, or None past MAX_BODY_BYTES. An oversized body is still read (not kept) up to
     16x the limit before answering 413: a server that answers while the client is still sending
-    breaks the client's pipe (seen under load), and the client never reads the 413."""
+    breaks the client's pipe (seen under load), and the client never reads the 413. A body that
+    takes longer than BODY_SECONDS to arrive raises TimeoutError (a slow drip held a connection
+    open for as long as the client liked)."""
     parts, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= MAX_BODY_BYTES:
-            parts.append(chunk)
-        elif size > 16 * MAX_BODY_BYTES:
-            break
+    async with asyncio.timeout(BODY_SECONDS):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= MAX_BODY_BYTES:
+                parts.append(chunk)
+            elif size > 16 * MAX_BODY_BYTES:
+                break
     return (None if size > MAX_BODY_BYTES else b"".join(parts)), size
 
 
 def create_app(service: ScoringService) -> Starlette:
     async def score(request: Request) -> JSONResponse:
-        raw, size = await _read_body(request)
+        try:
+            raw, size = await _read_body(request)
+        except TimeoutError:
+            return JSONResponse({"error": f"the body did not arrive within {BODY_SECONDS} s", "field": "body"},
+                                status_code=408, headers={"connection": "close"})
         if raw is None:
             return _error(RequestError(f"body of {size}+ bytes; at most {MAX_BODY_BYTES}", "body", 413))
         try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _error(RequestError(f"the body is not JSON: {exc}", "body"))
-        try:
+            body = decode_body(raw)
             flights, when = parse_request(body), parse_prediction_time(body)
             return JSONResponse(await run_in_threadpool(service.score, flights, when))
         except (RequestError, ServiceUnavailable) as exc:
@@ -105,7 +110,10 @@ def main() -> int:
     print(f"serving model {service.model.version} over catalog {service.catalog.version} "
           f"on http://127.0.0.1:{port}", flush=True)
     # Loopback only: the service has no authentication; put a gateway in front to expose it.
-    uvicorn.run(create_app(service), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # Headers are bounded in size (16 kB), not in time: uvicorn times out idle keep-alive
+    # connections only; a gateway in front bounds header time.
+    uvicorn.run(create_app(service), host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                h11_max_incomplete_event_size=16 * 1024)
     return 0
 
 

@@ -23,7 +23,9 @@ rather than answered with what was not known yet.
 
 from __future__ import annotations
 
+import json
 import re
+import reprlib
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -40,6 +42,52 @@ _CODE = re.compile(r"[A-Z0-9]{2,3}")
 _AIRPORT = re.compile(r"[A-Z0-9]{3,4}")
 _CLOCK = re.compile(r"([0-9]{2}):([0-9]{2})")
 _TAILNUM = re.compile(r"[A-Z0-9]{1,10}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # date.fromisoformat also takes week dates (2013-W23-1)
+# A request is {"flights": [{...}]}: three levels. Deeper JSON is refused before it is walked (a
+# few thousand levels once ended in a RecursionError, i.e. a 500).
+MAX_DEPTH = 8
+MAX_DIGITS = 18  # an integer field holds at most 9999; Python refuses to parse 4,300+ digits (a 500)
+_REPR = reprlib.Repr()  # errors echo the offending value, bounded: never a megabyte or a deep nest
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 40, 40, 4, 4
+_shown = _REPR.repr
+
+
+def _whole_number(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise RequestError(f"a number of {len(text)} digits in the body; at most {MAX_DIGITS}", "body")
+    return int(text)
+
+
+def _no_constant(text: str):
+    raise RequestError(f"{text} is not a JSON number", "body")
+
+
+def _depth(value) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack += [(v, level + 1) for v in item.values()]
+        elif isinstance(item, list):
+            stack += [(v, level + 1) for v in item]
+    return deepest
+
+
+def decode_body(raw: bytes):
+    """The request body as JSON, or a 400 naming what is wrong: not JSON, nested deeper than
+    MAX_DEPTH, a number too long to be a field, NaN or Infinity."""
+    try:
+        body = json.loads(raw, parse_int=_whole_number, parse_constant=_no_constant)
+    except RecursionError:
+        raise RequestError(f"the body nests deeper than {MAX_DEPTH} levels", "body") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(f"the body is not JSON: {exc}", "body") from None
+    if _depth(body) > MAX_DEPTH:
+        raise RequestError(f"the body nests deeper than {MAX_DEPTH} levels", "body")
+    return body
 
 
 class RequestError(ValueError):
@@ -74,16 +122,16 @@ class ScheduledFlight:
 def _clock(value, field: str) -> int:
     match = _CLOCK.fullmatch(value) if isinstance(value, str) else None
     if not match:
-        raise RequestError(f"{field} must be a local time \"HH:MM\", got {value!r}", field)
+        raise RequestError(f"{field} must be a local time \"HH:MM\", got {_shown(value)}", field)
     hh, mm = int(match[1]), int(match[2])
     if not (hh < 24 and mm < 60 or (hh, mm) == (24, 0)):
-        raise RequestError(f"{field} {value!r} is not a time of day (00:00..23:59, or 24:00)", field)
+        raise RequestError(f"{field} {_shown(value)} is not a time of day (00:00..23:59, or 24:00)", field)
     return hh * 100 + mm
 
 
 def _code(value, pattern: re.Pattern, field: str, what: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise RequestError(f"{field} must be {what}, got {value!r}", field)
+        raise RequestError(f"{field} must be {what}, got {_shown(value)}", field)
     return value
 
 
@@ -92,20 +140,21 @@ def parse_flight(obj, where: str) -> ScheduledFlight:
         raise RequestError(f"{where} must be an object with fields {', '.join(FIELDS)}", where)
     unknown = sorted(set(obj) - set(FIELDS))
     if unknown:
-        raise RequestError(f"{where}.{unknown[0]} is not a field (fields: {', '.join(FIELDS)})", f"{where}.{unknown[0]}")
+        name = unknown[0] if len(unknown[0]) <= 40 else _shown(unknown[0])
+        raise RequestError(f"{where}.{name} is not a field (fields: {', '.join(FIELDS)})", f"{where}.{name}")
     for name in REQUIRED:
         if obj.get(name) is None:
             raise RequestError(f"{where}.{name} is required", f"{where}.{name}")
     raw_date = obj["date"]
     try:
-        if not isinstance(raw_date, str) or len(raw_date) != 10:
+        if not isinstance(raw_date, str) or not _DATE.fullmatch(raw_date):
             raise ValueError
         day = date.fromisoformat(raw_date)
     except ValueError:
-        raise RequestError(f"{where}.date must be a date \"YYYY-MM-DD\", got {raw_date!r}", f"{where}.date") from None
+        raise RequestError(f"{where}.date must be a date \"YYYY-MM-DD\", got {_shown(raw_date)}", f"{where}.date") from None
     number = obj["flight_number"]
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 9999:
-        raise RequestError(f"{where}.flight_number must be a whole number 1..9999, got {number!r}",
+        raise RequestError(f"{where}.flight_number must be a whole number 1..9999, got {_shown(number)}",
                            f"{where}.flight_number")
     tailnum = obj.get("tailnum")
     return ScheduledFlight(
@@ -137,17 +186,17 @@ def parse_prediction_time(body) -> PredictionTime:
         return PredictionTime()
     horizon = body.get("horizon", DAY_AHEAD)
     if horizon not in HORIZONS:
-        raise RequestError(f"horizon must be one of {', '.join(HORIZONS)}, got {horizon!r}", "horizon")
+        raise RequestError(f"horizon must be one of {', '.join(HORIZONS)}, got {_shown(horizon)}", "horizon")
     raw = body.get("as_of")
     if raw is None:
         return PredictionTime(horizon)
     if not isinstance(raw, str) or not _INSTANT.fullmatch(raw):
-        raise RequestError(f"as_of must be an instant with its offset such as \"2013-02-20T03:30:00Z\", got {raw!r}",
+        raise RequestError(f"as_of must be an instant with its offset such as \"2013-02-20T03:30:00Z\", got {_shown(raw)}",
                            "as_of")
     try:
         return PredictionTime(horizon, datetime.fromisoformat(raw.replace("Z", "+00:00")))
     except ValueError:
-        raise RequestError(f"as_of {raw!r} is not a valid instant", "as_of") from None
+        raise RequestError(f"as_of {_shown(raw)} is not a valid instant", "as_of") from None
 
 
 def parse_request(body) -> list[ScheduledFlight]:
@@ -159,8 +208,9 @@ def parse_request(body) -> list[ScheduledFlight]:
     items = body["flights"]
     extra = sorted(set(body) - {"flights", *OPTIONS})
     if extra:
-        raise RequestError(f"{extra[0]} is not a field of the request (only \"flights\", "
-                           f"{', '.join(repr(o) for o in OPTIONS)})", extra[0])
+        name = extra[0] if len(extra[0]) <= 40 else _shown(extra[0])
+        raise RequestError(f"{name} is not a field of the request (only \"flights\", "
+                           f"{', '.join(repr(o) for o in OPTIONS)})", name)
     if not items:
         raise RequestError("flights is empty: send at least one flight", "flights")
     if len(items) > MAX_FLIGHTS:

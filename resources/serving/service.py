@@ -211,7 +211,9 @@ def request_rows(flights: list[ScheduledFlight], cat: Catalog, schema: pl.Schema
                  delivered: pl.DataFrame) -> pl.DataFrame:
     """The request's flights as rows of curated.fct_flights (schedule columns only; everything
     recorded at or after departure null). Timestamps follow stg_nycflights__flights.sql and
-    int_flights__timestamped.sql; a tail number left out takes the delivered row's, if any."""
+    int_flights__timestamped.sql. A flight the deliveries hold keeps its delivered aircraft: a tail
+    number sent for it is not used, so an answer never confirms or denies a caller's guess of
+    which aircraft flew (the deliveries hold only its pseudonym)."""
     known_tail = dict(zip(delivered["flight_id"], delivered["tailnum_key"]))
     rows = []
     for f in flights:
@@ -220,7 +222,8 @@ def request_rows(flights: list[ScheduledFlight], cat: Catalog, schema: pl.Schema
         rows.append({
             "flight_id": f.flight_id, "flight_date": f.flight_date, "carrier": f.carrier,
             "flight_number": f.flight_number,
-            "tailnum_key": pseudonymize(f.tailnum, key) if f.tailnum else known_tail.get(f.flight_id),
+            "tailnum_key": known_tail.get(f.flight_id) if f.flight_id in known_tail
+            else pseudonymize(f.tailnum, key) if f.tailnum else None,
             "origin": f.origin, "dest": f.dest,
             "scheduled_departure_local": dep, "scheduled_departure_utc": local_to_utc(dep, cat.time_zones.get(f.origin)),
             "scheduled_arrival_local": arr, "scheduled_arrival_utc": local_to_utc(arr, cat.time_zones.get(f.dest)),
