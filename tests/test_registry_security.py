@@ -127,3 +127,54 @@ def test_prod_without_keys_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(MissingKeyError, match="LAKEHOUSE_PSEUDONYM_KEY, LAKEHOUSE_REGISTRY_KEY"):
         LakehouseResource(root=str(root), env="prod").settings()
     assert not root.exists()
+
+
+def test_a_cut_or_removed_audit_chain_is_refused_everywhere_not_read_as_an_older_state(copied):
+    settings = copied.settings
+    audit = registry_dir(settings) / "audit.jsonl"
+    whole = audit.read_text()
+    lines = whole.splitlines(keepends=True)
+    assert json.loads(lines[-1])["event"] == "promoted"
+    for cut in ("".join(lines[:-1]), None):  # the latest promotion cut off; the file removed
+        if cut is None:
+            audit.unlink()
+        else:
+            audit.write_text(cut)
+        with pytest.raises(RegistryTampered, match="cut off its end"):
+            Registry(settings).production_version()
+        scored = copied.run(SCORE_JOB, "2013-01-18", raise_on_error=False)
+        assert not scored.success and "cut off its end" in _failure(scored)
+        published = copied.run(PUBLISH_JOB, raise_on_error=False)
+        assert not published.success and "cut off its end" in _failure(published)
+        audit.write_text(whole)
+        assert Registry(settings).production_version() == json.loads(lines[-1])["version"]
+
+
+def test_a_flipped_production_artifact_fails_the_publish(copied):
+    registry = Registry(copied.settings)
+    artifact = copied.settings.root / registry.record(registry.production_version())["artifact_path"]
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    artifact.write_bytes(bytes(data))
+    published = copied.run(PUBLISH_JOB, raise_on_error=False)
+    assert not published.success and "refusing to load a file that is not the trained model" in _failure(published)
+
+
+def test_an_append_that_hits_a_full_disk_leaves_the_chain_whole(copied, monkeypatch):
+    settings = copied.settings
+    audit = registry_dir(settings) / "audit.jsonl"
+    before = audit.read_bytes()
+    real_write = os.write
+
+    def half_write(fd, data):  # what a full disk does: part of the bytes, then nothing
+        return real_write(fd, data[: len(data) // 2])
+
+    monkeypatch.setattr(os, "write", half_write)
+    with pytest.raises(OSError, match="wrote .* of .* bytes"):
+        Registry(settings).record_preproduction("flight-delay-x", False, {"error": "disk full"})
+    monkeypatch.setattr(os, "write", real_write)
+    assert audit.read_bytes() == before
+    registry = Registry(settings)
+    assert registry.production_version() is not None  # nothing to repair: it reads as before
+    registry.record_preproduction("flight-delay-x", False, {"error": "after space was freed"})
+    assert registry.audit()[-1]["details"]["error"] == "after space was freed"

@@ -168,6 +168,11 @@ def restore(settings: Settings, src: Path) -> dict:
             raise BackupError(f"{rel}: resolves outside {root}; refusing to write it")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(src) / "data" / rel, target)
+    if (root / "ml" / "registry" / "audit.jsonl").exists():
+        from resources.ml.registry import Registry, _registry_lock
+
+        with _registry_lock(settings):  # the restored chain is now the one its anchor seals
+            Registry(settings).anchor_head()
     return {**manifest, "restore_seconds": round(time.perf_counter() - started, 2)}
 
 

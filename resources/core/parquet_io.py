@@ -11,6 +11,7 @@ s3fs) for ``LAKEHOUSE_ROOT=s3://...`` (resources/core/settings.py).
 from __future__ import annotations
 
 import hashlib
+import errno
 import os
 import shutil
 import uuid
@@ -73,8 +74,18 @@ def append_lines(path: Path, lines: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, payload)
-        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        try:
+            # All or nothing: a short write (a full disk) would leave half a line that every later
+            # reader takes for tampering, so the file is cut back to where it was and the error raised.
+            written = os.write(fd, payload)
+            if written != len(payload):
+                raise OSError(errno.ENOSPC, f"wrote {written} of {len(payload)} bytes", str(path))
+            os.fsync(fd)
+        except BaseException:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+            raise
     finally:
         os.close(fd)
 

@@ -42,7 +42,9 @@ from resources.core.parquet_io import (
     write_parquet_atomic,
     write_text_atomic,
 )
-from resources.ml.registry_chain import KEY_ENV, seal_event, seal_record, verify_chain, verify_record
+from resources.ml.registry_chain import (
+    KEY_ENV, RegistryTampered, seal_event, seal_head, seal_record, verify_chain, verify_head, verify_record,
+)
 from resources.core.secrets_store import load_or_create_key
 from resources.core.settings import Settings
 
@@ -134,18 +136,44 @@ class Registry:
         path = registry_dir(self.settings) / "audit.jsonl"
         return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
+    def _anchor(self) -> Path:
+        from resources.core.secrets_store import _create_private_dir, secrets_dir
+
+        folder = secrets_dir(self.settings)
+        _create_private_dir(folder)
+        return folder / "registry.head.json"
+
+    def anchor_head(self) -> None:
+        """Seal the current chain's head as its anchor: after a restore from a backup (an older
+        chain, by the operator's decision), never as a way around a cut chain. Caller holds the lock."""
+        lines = self._lines()
+        verify_chain(self._key, lines, registry_dir(self.settings) / "audit.jsonl")
+        write_text_atomic(self._anchor(), json.dumps(seal_head(self._key, lines)))
+
     def audit(self) -> list[dict]:
-        """Every event, after verifying the whole chain (RegistryTampered names the line)."""
-        return verify_chain(self._key, self._lines(), registry_dir(self.settings) / "audit.jsonl")
+        """Every event, after verifying the whole chain and its anchored head (RegistryTampered
+        names the file and line). A lakehouse without an anchor yet (restored from a backup, or
+        older than anchoring) gets one with its next registry write."""
+        lines, path = self._lines(), registry_dir(self.settings) / "audit.jsonl"
+        events = verify_chain(self._key, lines, path)
+        anchor = self._anchor()
+        if anchor.exists():
+            try:
+                head = json.loads(anchor.read_text())
+            except ValueError as exc:
+                raise RegistryTampered(f"{anchor}: not the chain's anchor ({exc})") from None
+            verify_head(self._key, head, lines, path, anchor)
+        return events
 
     def _append(self, event: dict) -> dict:
         """Caller holds the registry lock. The new line links to the verified last line."""
+        self.audit()  # the chain and its anchor verify before anything is added
         lines = self._lines()
-        verify_chain(self._key, lines, registry_dir(self.settings) / "audit.jsonl")
         actor = str(event.get("actor") or "").strip()
         event = {"at": _now(), **event, "actor": actor or "<empty>"}  # never blank, never NaN
         line = seal_event(self._key, event, lines[-1] if lines else None)
         append_lines(registry_dir(self.settings) / "audit.jsonl", [line])
+        write_text_atomic(self._anchor(), json.dumps(seal_head(self._key, [*lines, line])))
         return json.loads(line)
 
     # --- derived state -----------------------------------------------------------------------
@@ -202,8 +230,8 @@ class Registry:
                           "metrics": {"roc_auc": record["backtest"].get("roc_auc")}})
         return record
 
-    def load(self, version: str):
-        """The fitted pipeline, after checking its sha256 against the training record."""
+    def verified_artifact(self, version: str) -> Path:
+        """The artifact's path, after checking its sha256 against the verified training record."""
         rec = self.record(version)
         path = self.resolve(rec["artifact_path"])
         if not path.exists():
@@ -214,6 +242,11 @@ class Registry:
                 f"artifact of {version} at {path} has sha256 {actual}, registry recorded "
                 f"{rec['artifact_sha256']}: refusing to load a file that is not the trained model"
             )
+        return path
+
+    def load(self, version: str):
+        """The fitted pipeline, after checking its sha256 against the training record."""
+        path = self.verified_artifact(version)
         if is_local(path):
             return joblib.load(path)
         with path.open("rb") as fh:
@@ -276,8 +309,12 @@ class Registry:
 
     # --- analyst tables ----------------------------------------------------------------------
     def export(self) -> None:
-        """Rewrite the registry and audit tables the catalog exposes as ml.model_registry / ml.model_audit."""
+        """Rewrite the registry and audit tables the catalog exposes as ml.model_registry / ml.model_audit,
+        after verifying the chain, its anchor and every production artifact."""
         statuses, served = self.statuses(), lifecycle.horizons(self.audit())
+        for version, status in statuses.items():
+            if status == PRODUCTION:
+                self.verified_artifact(version)
         rows = []
         for v in self.versions():
             rec = self.record(v)

@@ -62,6 +62,28 @@ def verify_chain(key: bytes, lines: list[str], path: Path) -> list[dict]:
     return events
 
 
+def seal_head(key: bytes, lines: list[str]) -> dict:
+    """The anchor of the chain's head: how many lines it has and the hash of the last one, sealed.
+    Kept outside the lakehouse (beside the key), so cutting lines off the end of the chain, or
+    removing it, cannot pass for an older, valid state."""
+    head = {"lines": len(lines), "last": line_hash(lines[-1]) if lines else GENESIS}
+    return {**head, "mac": mac(key, head)}
+
+
+def verify_head(key: bytes, head: dict, lines: list[str], path: Path, anchor: Path) -> None:
+    if not hmac.compare_digest(str(head.get("mac", "")), mac(key, head)):
+        raise RegistryTampered(f"{anchor}: the chain's anchor does not verify (not written by the registry)")
+    if len(lines) < head["lines"]:
+        raise RegistryTampered(
+            f"{path}: holds {len(lines)} lines, but the chain's anchor ({anchor}) says {head['lines']}: lines "
+            "were cut off its end (or the file removed); refusing to read an older state as the current one. "
+            "Restore the registry from a backup")
+    # Longer is fine (a run that died between its append and the anchor's update; every line is
+    # verified by its own MAC): the anchored line must still be where it was.
+    if head["lines"] and line_hash(lines[head["lines"] - 1]) != head["last"]:
+        raise RegistryTampered(f"{path}: line {head['lines']} is not the line the chain's anchor ({anchor}) sealed")
+
+
 def seal_record(key: bytes, record: dict) -> dict:
     return {**record, "mac": mac(key, record)}
 
