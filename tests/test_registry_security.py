@@ -178,3 +178,18 @@ def test_an_append_that_hits_a_full_disk_leaves_the_chain_whole(copied, monkeypa
     assert registry.production_version() is not None  # nothing to repair: it reads as before
     registry.record_preproduction("flight-delay-x", False, {"error": "after space was freed"})
     assert registry.audit()[-1]["details"]["error"] == "after space was freed"
+
+
+def test_a_removed_registry_key_is_named_never_replaced(copied):
+    from resources.core.secrets_store import secrets_dir
+
+    key = secrets_dir(copied.settings) / "registry.key"
+    saved = key.read_bytes()
+    key.unlink()
+    try:
+        with pytest.raises(MissingKeyError, match="registry.key is missing.*audit.jsonl was sealed with it"):
+            Registry(copied.settings).production_version()
+        assert not key.exists()  # no new key was made
+    finally:
+        key.write_bytes(saved)
+    assert Registry(copied.settings).production_version() is not None

@@ -75,7 +75,8 @@ def _registry_key(settings: Settings, create: bool = False) -> bytes:
     from resources.ml.registry_chain import KEY_ENV
 
     if create:
-        return load_or_create_key(settings, KEY_ENV, "registry.key")
+        return load_or_create_key(settings, KEY_ENV, "registry.key",
+                                  sealed=settings.root / "ml" / "registry" / "audit.jsonl")
     stored = secrets_dir(settings) / "registry.key"
     key = (os.environ.get(KEY_ENV, "").strip() or (stored.read_text().strip() if stored.exists() else "")).encode()
     if not key:

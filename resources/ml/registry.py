@@ -99,7 +99,8 @@ class Registry:
 
     @property
     def _key(self) -> bytes:
-        return load_or_create_key(self.settings, KEY_ENV, "registry.key")
+        return load_or_create_key(self.settings, KEY_ENV, "registry.key",
+                                  sealed=registry_dir(self.settings) / "audit.jsonl")
 
     def record(self, version: str) -> dict:
         """The training record, after verifying its MAC (RegistryTampered otherwise)."""
