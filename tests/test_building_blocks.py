@@ -118,3 +118,27 @@ def test_rows_outside_the_declared_partitions_are_quarantined_not_dropped(tmp_pa
     undated = pl.read_parquet(tmp_path / "lh" / "quarantine" / "f" / "undated" / "f.csv.parquet")
     assert sorted(undated["_source_row"].to_list()) == [2, 3]
     assert any("outside the declared partitions" in r for r in undated["_reason"].to_list())
+
+
+@pytest.mark.fast
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    import os
+    import subprocess
+    import time
+
+    from resources.core.parquet_io import write_text_atomic
+
+    target = tmp_path / "flight_date=2013-01-01" / "part.parquet"
+    target.parent.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = target.with_name(f".part.parquet.{dead.pid}.0123abcd.tmp")  # kill -9 between open and rename
+    left.write_bytes(b"")
+    old = target.with_name(".part.parquet.0123456789abcdef.tmp")  # the format before the pid was in it
+    old.write_bytes(b"")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    live = target.with_name(f".part.parquet.{os.getpid()}.feedbeef.tmp")  # a writer still at work
+    live.write_bytes(b"")
+    write_text_atomic(target, "x")
+    assert target.read_text() == "x"
+    assert not left.exists() and not old.exists() and live.exists()

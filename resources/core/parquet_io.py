@@ -14,7 +14,9 @@ import hashlib
 import errno
 import os
 import shutil
+import time
 import uuid
+from glob import escape as glob_escape
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -35,14 +37,30 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
             write(fh)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as fh:
             write(fh)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    _remove_dead_temporaries(path)
     return path
+
+
+def _remove_dead_temporaries(path: Path) -> None:
+    """Temporaries of ``path`` a killed writer left (``kill -9`` between open and rename): removed
+    by the next successful write once their process is gone, so none outlives a rebuild."""
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        middle = stale.name[len(path.name) + 2:-len(".tmp")].split(".")
+        if len(middle) == 2 and middle[0].isdigit():
+            from resources.core.runs import process_alive
+
+            if process_alive(int(middle[0])):
+                continue  # a live writer's
+        elif time.time() - stale.stat().st_mtime < 600:  # an unnamed writer's: only when clearly old
+            continue
+        stale.unlink(missing_ok=True)
 
 
 def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
