@@ -142,3 +142,23 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
     write_text_atomic(target, "x")
     assert target.read_text() == "x"
     assert not left.exists() and not old.exists() and live.exists()
+
+
+@pytest.mark.fast
+def test_the_dbt_manifest_is_parsed_again_only_when_the_project_changed(tmp_path):
+    import os
+    import shutil
+
+    from assets.warehouse.dbt import manifest_is_current
+    from resources.core.settings import DBT_PROJECT_DIR
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    assert not manifest_is_current(project)  # no manifest yet
+    (project / "target").mkdir()
+    (project / "target" / "manifest.json").write_text("{}")
+    assert manifest_is_current(project)  # what every run process of `make dev` finds: no parse
+    model = next((project / "models").rglob("*.sql"))
+    later = (project / "target" / "manifest.json").stat().st_mtime + 5
+    os.utime(model, (later, later))  # an edit during `make dev`
+    assert not manifest_is_current(project)
