@@ -2,7 +2,8 @@
 no leftovers from interrupted publishes, no file access beyond the catalog and the sandbox, and a
 copied lakehouse that needs nothing from its old place."""
 
-
+import hashlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
@@ -105,6 +106,34 @@ def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
     for user in ("../raw", "a/b", ".hidden", "x'; --"):
         with pytest.raises(ValueError, match="sandbox user"):
             connect_sandbox(day.settings, user=user)
+
+
+def test_the_sandbox_cannot_reopen_the_shared_catalog_writable(day):
+    catalog = day.settings.catalog_path
+    published = sorted(day.settings.published_dir.glob("v*.duckdb"))
+    before = hashlib.sha256(catalog.read_bytes()).hexdigest()
+    con = connect_sandbox(day.settings, user="mallory")
+    try:
+        assert con.execute("select count(*) from analytics.curated.fct_flights").fetchone()[0] == 943
+        con.execute("detach analytics")
+        targets = [catalog, *published, day.settings.published_dir / ".." / catalog.name]
+        for path in targets:
+            for mode in ("", " (read_only)"):
+                with pytest.raises(duckdb.Error, match=DENIED):
+                    con.execute(f"attach '{path}' as a2{mode}")
+        for sql in ("copy from database memory to a2", f"export database '{day.settings.root}/exported'",
+                    f"copy (select 1) to '{catalog}'"):
+            with pytest.raises(duckdb.Error):
+                con.execute(sql)
+        # The one-off link it was attached through is gone: reattaching it makes an empty database
+        # of the analyst's own, never the catalog.
+        leftovers = list((day.settings.sandbox_dir / "mallory").glob(".catalog-*"))
+        assert leftovers == []
+    finally:
+        con.close()
+    assert hashlib.sha256(catalog.read_bytes()).hexdigest() == before
+    assert all(not os.access(p, os.W_OK) or os.geteuid() == 0 for p in published)
+    assert all(p.stat().st_mode & 0o222 == 0 for p in published)  # versions are read-only files
 
 
 def test_a_copied_catalog_and_warehouse_read_only_their_own_files(day, tmp_path):

@@ -148,6 +148,7 @@ def publish_catalog(settings: Settings, external: list[ExternalView] | tuple = (
             # Durable before visible: after a power cut a version is whole or absent, never short.
             _fsync(tmp)
             os.replace(tmp, final)  # complete versions only ever appear under their final name
+            os.chmod(final, 0o444)  # a version is immutable: no analyst process opens it for writing
             if settings.remote:
                 _commit_remote(settings, final, result.history_entry)
             else:
@@ -354,11 +355,20 @@ def connect_sandbox(settings: Settings, user: str | None = None) -> duckdb.DuckD
     own = settings.sandbox_dir / user
     own.mkdir(parents=True, exist_ok=True)
     con = connect(settings.sandbox_dir / f"{user}.duckdb")
+    # DuckDB keeps the path of every attached database readable after external access is closed,
+    # so `DETACH analytics; ATTACH '<catalog>' AS a2` reopened the shared catalog writable. The
+    # catalog is attached through a one-off link that is removed at once: the catalog's own path
+    # is never allowed, and the link's path no longer leads to it.
+    link = own / f".catalog-{uuid.uuid4().hex}.duckdb"
+    os.symlink(refresh_catalog(settings), link)
     try:
-        con.execute(f"attach {_sql_str(str(refresh_catalog(settings)))} as analytics (read_only)")
+        con.execute(f"attach {_sql_str(str(link))} as analytics (read_only)")
+        link.unlink()
         con.execute("set allowed_directories = [?]", [str(own) + "/"])
         con.execute("set enable_external_access = false")
     except BaseException:
         con.close()
         raise
+    finally:
+        link.unlink(missing_ok=True)
     return con
