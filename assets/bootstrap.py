@@ -42,6 +42,7 @@ from dagster._daemon.backfill import execute_backfill_iteration
 
 from assets.definitions import build_definitions
 from assets.jobs import PROMOTE_JOB
+from assets.ml.promote import refused
 from assets.ml.model import PRODUCTION_KEY
 from resources.catalog.publish import connect_catalog
 from resources.core.runs import process_tags, sweep_dead_runs
@@ -138,6 +139,9 @@ def approve_first_model(context: WorkspaceProcessContext, horizon: str) -> bool:
         instance=context.instance, tags=process_tags(),
         run_config={"ops": {"ml__production_model": {"config": {**BOOTSTRAP_APPROVAL, "horizon": horizon}}}},
     )
+    if (why := refused(result)) is not None:
+        print(f"[make run] {horizon}: approval refused: {why}")
+        return False
     return result.success
 
 

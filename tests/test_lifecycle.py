@@ -62,3 +62,7 @@ def test_each_horizon_has_its_own_production_model_promotions_and_rollbacks():
     assert events[-1] in nowcast and events[-1] not in day_ahead
     # A registration without a horizon (records before horizons existed) is day-ahead.
     assert lc.horizons(events) == {"d1": "day_ahead", "n1": "nowcast_2h", "d2": "day_ahead"}
+
+
+def test_promoting_with_nothing_in_preproduction_says_to_train_first():
+    assert "train one first" in lc.promotion_refusal({"v1": lc.PRODUCTION}, "", "ann", "why", float("nan"), None)

@@ -9,6 +9,7 @@ import pytest
 import polars as pl
 
 from assets.jobs import DAILY_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB
+from assets.ml.promote import refused
 from resources.catalog.publish import connect_catalog
 from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST
 from resources.ml.features import (
@@ -179,8 +180,10 @@ def test_promotion_needs_approval_and_a_better_model_and_can_roll_back(ml_lakeho
     original = registry.production_version()
 
     _register_copy(registry, original, "flight-delay-99990101T000000-worse", 0.5)
-    refused = ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL), raise_on_error=False)
-    assert not refused.success and registry.production_version() == original
+    run = ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL), raise_on_error=False)
+    # A refusal is an observation of the gate, not a failed run: production_model stays as it was.
+    assert run.success and "does not beat production" in refused(run)
+    assert not run.get_asset_materialization_events() and registry.production_version() == original
     # No approval at all is refused by the launchpad's config schema, before a run exists...
     with pytest.raises(dg.DagsterInvalidConfigError, match="approver"):
         ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(model_version="flight-delay-99990101T000000-worse"))
@@ -189,7 +192,7 @@ def test_promotion_needs_approval_and_a_better_model_and_can_roll_back(ml_lakeho
         PROMOTE_JOB, run_config=promote_config(model_version="flight-delay-99990101T000000-worse",
                                                approver=" ", reason=""),
         raise_on_error=False)
-    assert not no_approval.success
+    assert no_approval.success and "approver and reason are required" in refused(no_approval)
 
     _register_copy(registry, original, "flight-delay-99990102T000000-better", 0.99)
     assert ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(

@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from assets.jobs import BACKTEST_JOB, DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, TRAIN_JOB
 from assets.ml.model import CANDIDATE_KEY
+from assets.ml.promote import refused
 from assets.ml.backtest import BACKTEST_KEY
 from resources.catalog.publish import connect_catalog
 from resources.ml.audit import leakage_audit
@@ -140,10 +141,10 @@ def test_backtest_is_out_of_sample_never_promotable_and_recomputes_from_the_cata
     assert (scores["trained_through"] < scores["flight_date"]).all()
     version = scores["model_version"][0]
     assert registry.statuses()[version] == BACKTEST
-    refused = lh.run(PROMOTE_JOB, run_config=promote_config(model_version=version, approver="pytest",
-                                                             reason="try a backtest model"),
-                     raise_on_error=False)
-    assert not refused.success and registry.production_version() == production
+    run = lh.run(PROMOTE_JOB, run_config=promote_config(model_version=version, approver="pytest",
+                                                         reason="try a backtest model"),
+                 raise_on_error=False)
+    assert "backtest, not pre-production" in refused(run) and registry.production_version() == production
     assert lh.run(PUBLISH_JOB).success
     with connect_catalog(settings) as con:
         recomputed = con.execute(f"""select s.p_late, {LATE_SQL} from ml.backtest_scores s

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from assets.ml.promote import refused
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.registry import Registry, registry_dir
 from resources.ml.store import day_file, scores_dir
@@ -94,11 +95,11 @@ def test_an_edited_actor_breaks_the_chain(copied):
 
 def test_refused_rollback_and_blank_approval_are_audited(copied):
     registry = Registry(copied.settings)
-    refused = copied.run(PROMOTE_JOB, raise_on_error=False,
-                         run_config=promote_config(action="rollback", approver="ana", reason="no earlier model"))
-    assert not refused.success and "no earlier production version" in _failure(refused)
+    run = copied.run(PROMOTE_JOB, raise_on_error=False,
+                     run_config=promote_config(action="rollback", approver="ana", reason="no earlier model"))
+    assert run.success and "no earlier production version" in refused(run)
     blank = copied.run(PROMOTE_JOB, raise_on_error=False, run_config=promote_config(approver="  ", reason="r"))
-    assert not blank.success
+    assert blank.success and "approver and reason" in refused(blank)
     events = registry.audit()
     assert events[-2]["event"] == "rollback_refused" and events[-2]["actor"] == "ana"
     assert events[-1]["event"] == "promotion_refused" and events[-1]["actor"] == "<empty>"

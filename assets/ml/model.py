@@ -26,6 +26,7 @@ from resources.ml.candidate import train_candidate
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.plots import curves_png, md_image
 from resources.ml.promotion import apply_decision, prove_newest_candidate
+from resources.ml.registry import PromotionRefused
 from resources.ml.store import labelled_days
 from resources.ml.training import TimeSplit, latest_split
 
@@ -115,14 +116,24 @@ def build_lifecycle_assets(horizon: str) -> list[dg.AssetsDefinition]:
 
 def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(key=PRODUCTION_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE],
-              deps=[horizon_key("model_preproduction", h) for h in HORIZONS],
+              deps=[horizon_key("model_preproduction", h) for h in HORIZONS], output_required=False,
               description="The production model of each horizon. Changes only through the promote_model job "
               "with an approver and a reason, when the new version beats that horizon's production model on "
-              "the same test window (or a rollback).")
+              "the same test window (or a rollback). A refused request is an observation of this asset "
+              "(`refused`), audited in ml.model_audit; production is unchanged and the asset stays green.")
     def production_model(context: dg.AssetExecutionContext, config: PromotionConfig, lakehouse: LakehouseResource):
-        event = apply_decision(lakehouse.settings(), config.action, config.approver, config.reason,
-                               config.model_version, config.horizon)
-        return dg.MaterializeResult(metadata={
+        try:
+            event = apply_decision(lakehouse.settings(), config.action, config.approver, config.reason,
+                                   config.model_version, config.horizon)
+        except PromotionRefused as exc:
+            # A refusal is the gate working, not a broken model: recorded, never a failed materialization.
+            context.log.warning(f"refused: {exc}")
+            context.log_event(dg.AssetObservation(asset_key=PRODUCTION_KEY, metadata={
+                "refused": str(exc), "action": config.action, "horizon": config.horizon,
+                "model_version": config.model_version or "(newest pre-production)",
+                "approver": config.approver, "reason": config.reason}))
+            return
+        yield dg.MaterializeResult(metadata={
             "model_version": event["version"], "horizon": event.get("horizon", DAY_AHEAD),
             "previous_version": str(event.get("previous_version")),
             "approver": event["actor"], "reason": event["reason"], "at": event["at"],

@@ -19,6 +19,16 @@ from resources.core.runs import process_tags, sweep_dead_runs
 from resources.ml.availability import DAY_AHEAD, HORIZONS
 
 
+def refused(result) -> str | None:
+    """Why a promote_model run changed nothing (its `refused` observation), or None."""
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_OBSERVATION":
+            metadata = event.event_specific_data.asset_observation.metadata
+            if "refused" in metadata:
+                return metadata["refused"].value
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--approver", default=os.environ.get("PROMOTE_APPROVER", ""))
@@ -38,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         run_config={"ops": {"ml__production_model": {"config": config}},
                     "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
-    if not result.success:
+    refusal = refused(result)
+    if not result.success or refusal:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
         error = failure.step_failure_data.error if failure else None
-        message = (error.cause or error).message.strip() if error else "the promote_model run failed"
+        message = refusal or ((error.cause or error).message.strip() if error else "the promote_model run failed")
         print(f"refused: {message}", file=sys.stderr)
         return 1
     meta = result.get_asset_materialization_events()[0].materialization.metadata

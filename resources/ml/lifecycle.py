@@ -76,6 +76,9 @@ def promotion_refusal(status: Mapping[str, str], version: str, approver: str, re
     current = production_version(status)
     if not approver.strip() or not reason.strip():
         return "a promotion needs a recorded approval: approver and reason are required"
+    if not version:
+        return ("no model of this horizon is in pre-production, so there is nothing to promote: train one "
+                "first (the train_model job, or `make run`), or name a version")
     if status.get(version) != PREPRODUCTION:
         return f"{version} is {status.get(version, 'unknown')}, not {PREPRODUCTION}"
     if current and production_auc is not None and candidate_auc <= production_auc:
