@@ -9,7 +9,8 @@ from assets.definitions import build_definitions
 from assets.jobs import REFERENCE_JOB, DAILY_JOB
 
 # Not tables: model artifacts (their records are the ml.model_registry table) and HTML reports.
-NOT_TABLES = {"ml/model_candidate", "ml/model_preproduction", "ml/production_model",
+NOT_TABLES = {"ml/model_candidate", "ml/model_preproduction", "ml/model_candidate_nowcast_2h",
+              "ml/model_preproduction_nowcast_2h", "ml/production_model",
               "monitoring/drift_report", "monitoring/quality_report"}
 
 
