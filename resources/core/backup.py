@@ -24,7 +24,6 @@ missing, extra or altered file by name.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import hmac
 import json
 import os
@@ -37,6 +36,7 @@ from pathlib import Path, PurePosixPath
 
 from resources.core.parquet_io import sha256_file as _sha256
 from resources.core.settings import ENV_MARKER, Settings
+from resources.ml.registry_chain import mac as _manifest_mac  # the registry's HMAC over canonical JSON
 
 MANIFEST = "manifest.json"
 KEPT = ("raw", "raw_archive", "quarantine", "ml/registry", "ml/models", "ml/scores_archive",
@@ -61,11 +61,6 @@ def files_to_keep(root: Path) -> list[Path]:
             out += [p for p in sorted(path.rglob("*")) if p.is_file() and p.name not in SKIPPED_NAMES
                     and not p.name.endswith(".tmp")]
     return out
-
-
-def _manifest_mac(key: bytes, manifest: dict) -> str:
-    body = json.dumps({k: v for k, v in manifest.items() if k != "mac"}, sort_keys=True, separators=(",", ":"))
-    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
 def _registry_key(settings: Settings, create: bool = False) -> bytes:
@@ -180,18 +175,13 @@ def restore(settings: Settings, src: Path) -> dict:
 def _check_keys(settings: Settings, data: Path) -> None:
     """The backup's registry must verify with the keys this root will use (same chain, same
     seals); otherwise nothing is restored and the message says which keys to bring back."""
-    from resources.core.secrets_store import secrets_dir
-    from resources.ml.registry_chain import KEY_ENV, verify_chain, verify_record
+    from resources.ml.registry_chain import verify_chain, verify_record
 
     audit = data / "ml" / "registry" / "audit.jsonl"
     if not audit.exists():
         return
-    # Read, never generate: a new random key here would only mismatch later.
-    stored = secrets_dir(settings) / "registry.key"
-    key = (os.environ.get(KEY_ENV, "").strip() or (stored.read_text().strip() if stored.exists() else "")).encode()
     try:
-        if not key:
-            raise BackupError(f"no registry key: neither {KEY_ENV} nor {stored}")
+        key = _registry_key(settings)  # read, never generate: a new random key would only mismatch later
         verify_chain(key, [line for line in audit.read_text().splitlines() if line.strip()], audit)
         for record in sorted((data / "ml" / "registry" / "models").glob("*.json")):
             verify_record(key, json.loads(record.read_text()), record)
