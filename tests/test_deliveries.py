@@ -13,6 +13,7 @@ import yaml
 
 from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB
 from resources.catalog.publish import connect_catalog
+from resources.raw.ingest import CUT_REASON
 from resources.raw.zone import ingest
 from resources.raw.sources import DEFAULT_SOURCES_FILE, embedded_data_dir, load_sources
 from resources.raw.volume import read_override_audit
@@ -158,8 +159,10 @@ def test_short_redeliveries_are_refused_until_an_audited_override(tmp_path, monk
         assert not result.success
         message = step_failure_message(result)
         assert f"flights_{day}.csv" in message and f"partition {day}" in message
-        assert f"holds {delivered} valid rows" in message and "expects 458 or more" in message
+        # The trailing floor (458) and, for a re-delivery, 80 % of the 720 rows it replaces (576).
+        assert f"holds {delivered} valid rows" in message and "expects 576 or more" in message
         assert "median of the 4 trailing raw partition(s) in 14 days, 914.5 rows" in message
+        assert "keeps at least 80% of the 720 rows it replaces" in message
         assert "allow_volume_override" in message
         assert pq.read_metadata(raw_file).num_rows == curated_rows(lh, day) == 720  # nothing replaced
 
@@ -175,7 +178,7 @@ def test_short_redeliveries_are_refused_until_an_audited_override(tmp_path, monk
     meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
                 if e.asset_key == dg.AssetKey(["raw", "flights"]))
     assert meta["delivered_rows"].value == meta["raw_rows"].value + meta["quarantined_rows"].value == 288
-    assert meta["volume_expected_min_rows"].value == 458 and meta["volume_trailing_median"].value == 914.5
+    assert meta["volume_expected_min_rows"].value == 576 and meta["volume_trailing_median"].value == 914.5
     assert meta["volume_overrides"].value[0]["reason"] == tricky
 
     sources_with_daily_flights(tmp_path, header_only, day)
@@ -188,7 +191,7 @@ def test_short_redeliveries_are_refused_until_an_audited_override(tmp_path, monk
 
     audit = read_override_audit(lh.settings)
     assert [(a["partition"], a["delivered_rows"], a["expected_min_rows"], a["approver"]) for a in audit] == [
-        (day, 288, 458, "ops-lead"), (day, 0, 458, "ops-lead")]
+        (day, 288, 576, "ops-lead"), (day, 0, 458, "ops-lead")]
     assert audit[0]["reason"] == tricky and audit[0]["file"].endswith(f"flights_{day}.csv")
     raw_line = (lh.settings.raw_dir / "_volume_overrides.jsonl").read_text().splitlines()[0]
     assert json.loads(raw_line)["reason"] == tricky
@@ -212,10 +215,10 @@ def test_ragged_rows_are_quarantined_never_padded_or_cut(tmp_path, monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_SOURCES", str(sources))
     lh = make_lakehouse(tmp_path / "lakehouse")
     assert lh.run(REFERENCE_JOB).success
-    variants = {  # the last row (943) cut short, as a broken transfer leaves it
-        "cut after distance": (cut_last_row(text, 16), "row has 16 fields, header has 19"),
-        "cut inside distance": (cut_last_row(text, 15, 2), "row has 16 fields, header has 19"),
-        "cut inside the last field": (text.rstrip("\n")[:-3], "column 'time_hour'"),  # the contract decides
+    variants = {  # the last row (943) cut short, as a broken transfer leaves it: no line end after it
+        "cut after distance": (cut_last_row(text, 16), CUT_REASON + " (16 fields, header has 19)"),
+        "cut inside distance": (cut_last_row(text, 15, 2), CUT_REASON + " (16 fields, header has 19)"),
+        "cut inside the last field": (text.rstrip("\n")[:-3], CUT_REASON),
     }
     for label, (body, last_reason) in variants.items():
         delivery.write_text(body)
@@ -224,7 +227,7 @@ def test_ragged_rows_are_quarantined_never_padded_or_cut(tmp_path, monkeypatch):
             meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
                         if e.asset_key == dg.AssetKey(["raw", "flights"]))
             assert (meta["delivered_rows"].value, meta["raw_rows"].value, meta["quarantined_rows"].value) == (943, 941, 2)
-            assert meta["quarantine_reasons"].value == {"row has 16 fields, header has 19": 1,
+            assert meta["quarantine_reasons"].value == {"last row not ended by a line end": 1,
                                                         "row has 20 fields, header has 19": 1}
         else:
             summary = ingest(lh.settings, load_sources()["flights"], f"run-{len(label)}", date(2013, 1, 2), date(2013, 1, 3))
@@ -235,7 +238,7 @@ def test_ragged_rows_are_quarantined_never_padded_or_cut(tmp_path, monkeypatch):
         assert raw.height + quarantine.height == 943 and raw.height == 941, label
         assert reasons[3] == 'row has 20 fields, header has 19 (beyond the header: ["an extra, quoted field"])'
         assert quarantine.filter(pl.col("_source_row") == 3)["carrier"].item() == frame["carrier"][2]
-        assert last_reason in reasons[943], label
+        assert reasons[943] == last_reason, label
         assert not raw.filter(pl.col("_source_row").is_in([3, 943])).height  # neither padded nor cut into raw
         assert raw["hour"].null_count() == raw["minute"].null_count() == raw["time_hour"].null_count() == 0
         assert raw["_source_file"].unique().to_list() == [str(tmp_path / "deliveries" / f"flights_{DAY}.csv")]

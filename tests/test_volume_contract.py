@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 import yaml
 
-from resources.raw.ingest import read_delivery
+from resources.raw.ingest import CUT_REASON, read_delivery
 from resources.raw.zone import ingest, raw_path
 from resources.core.settings import Settings
 from resources.raw.sources import (
@@ -49,6 +49,7 @@ def write_sources(tmp_path: Path, edit) -> Path:
     ("flights", {"min_rows": -1}, "source 'flights', field 'volume.min_rows'"),
     ("flights", {"max_drop": 1.5}, "source 'flights', field 'volume.max_drop'"),
     ("flights", {"max_drop": "half"}, "source 'flights', field 'volume.max_drop'"),
+    ("flights", {"max_shrink": 1}, "source 'flights', field 'volume.max_shrink'"),
     ("weather", {"trailing_days": 0}, "source 'weather', field 'volume.trailing_days'"),
     ("weather", {"may_be_empty": "no"}, "source 'weather', field 'volume.may_be_empty'"),
     ("planes", {"trailing_days": 7}, "source 'planes', field 'volume.trailing_days': only daily sources"),
@@ -64,7 +65,7 @@ def test_a_malformed_volume_names_source_and_field(tmp_path, source, volume, mes
 
 def test_declared_volumes_and_defaults():
     sources = load_sources()
-    assert sources["flights"].volume == VolumeContract(400, 0.5, 14, False)
+    assert sources["flights"].volume == VolumeContract(400, 0.5, 14, False, 0.2)
     assert sources["weather"].volume.min_rows == 48 and sources["planes"].volume.max_drop == 0.5
     assert all(s.volume is not None and not s.volume.may_be_empty for s in sources.values())
 
@@ -160,7 +161,69 @@ def test_read_delivery_numbers_records_not_lines(tmp_path):
     assert df["b"].to_list() == ["two\r\nlines", "5", None, "7", None]
     assert df["_record_error"].to_list() == [
         None, "row has 2 fields, header has 3", "row has 0 fields, header has 3",
-        'row has 4 fields, header has 3 (beyond the header: ["say \\"hi\\""])', None]
+        'row has 4 fields, header has 3 (beyond the header: ["say \\"hi\\""])', CUT_REASON]
     path.write_bytes(b"a,b,c\n1,2,\xff\n")
     with pytest.raises(Exception, match=r"t\.csv.*not UTF-8"):
         read_delivery(spec, path)
+
+
+def test_a_redelivery_that_shrinks_a_day_by_more_than_max_shrink_needs_the_override(tmp_path):
+    """Finding: re-deliveries 30 % and 45 % smaller passed silently (above the trailing floor)."""
+    settings = Settings(root=tmp_path / "lh").ensure()
+    folder = tmp_path / "in"
+    spec = daily_spec(folder, VolumeContract(min_rows=2, max_drop=0.5, trailing_days=3))
+    for day in ("2013-01-01", "2013-01-02", "2013-01-03"):
+        deliver(folder, day, 100)
+    ingest(settings, spec, "run00001", date(2013, 1, 1), date(2013, 1, 4))
+    for rows in (70, 55):  # above the trailing floor of 50, below 80 % of the replaced 100
+        deliver(folder, "2013-01-03", rows)
+        with pytest.raises(VolumeContractError) as refused:
+            ingest(settings, spec, "run00002", date(2013, 1, 3), date(2013, 1, 4))
+        assert f"holds {rows} valid rows" in str(refused.value) and "expects 80 or more" in str(refused.value)
+        assert "keeps at least 80% of the 100 rows it replaces (max_shrink 0.2" in str(refused.value)
+        assert pl.read_parquet(raw_path(settings, "s", date(2013, 1, 3))).height == 100
+    deliver(folder, "2013-01-03", 80)  # a fifth fewer is allowed
+    ingest(settings, spec, "run00003", date(2013, 1, 3), date(2013, 1, 4))
+    deliver(folder, "2013-01-03", 55)
+    ingest(settings, spec, "run00004", date(2013, 1, 3), date(2013, 1, 4),
+           override=VolumeOverride.parse(["2013-01-03"], "ana", "carrier withdrew a route"))
+    assert pl.read_parquet(raw_path(settings, "s", date(2013, 1, 3))).height == 55
+    assert [(a["raw_rows"], a["expected_min_rows"]) for a in read_override_audit(settings)] == [(55, 64)]
+    unchecked = daily_spec(folder, VolumeContract(min_rows=2, max_drop=0.5, trailing_days=3, max_shrink=None))
+    deliver(folder, "2013-01-03", 51)
+    ingest(settings, unchecked, "run00005", date(2013, 1, 3), date(2013, 1, 4))
+
+
+def test_a_last_row_without_a_line_end_is_quarantined(tmp_path):
+    """Finding: with distance last, a final row cut from 733 to 7 (no newline) entered raw as 7 mi."""
+    spec = SourceSpec(name="t", description="", location="x", format="csv",
+                      columns=(ColumnContract("origin", "string"), ColumnContract("distance", "int")))
+    path = tmp_path / "t.csv"
+    path.write_text("origin,distance\nEWR,1400\nLGA,7")
+    df = read_delivery(spec, path)
+    assert df["_record_error"].to_list()[0] is None
+    assert df["_record_error"].to_list()[1].startswith("last row not ended by a line end: it may be cut short")
+    path.write_text("origin,distance\nEWR,1400\nLGA")  # cut inside the row: named with its width
+    assert read_delivery(spec, path)["_record_error"][1].endswith("(1 fields, header has 2)")
+    for whole in ("origin,distance\nEWR,1400\nLGA,733\n", "origin,distance\r\nEWR,1400\r\nLGA,733\r\n"):
+        path.write_text(whole)
+        assert read_delivery(spec, path)["_record_error"].null_count() == 2
+    path.write_text("origin,distance")  # header only, no line end: no row to doubt
+    assert read_delivery(spec, path).height == 0
+
+
+def test_rows_repeated_within_a_delivery_are_quarantined_naming_the_first(tmp_path):
+    """Finding: 100 duplicated rows entered raw (956 -> 1,056) and staging."""
+    from resources.raw.ingest import apply_contract
+
+    spec = SourceSpec(name="t", description="", location="x", format="csv",
+                      columns=(ColumnContract("k", "string"), ColumnContract("n", "int")))
+    path = tmp_path / "t.csv"
+    path.write_text('k,n\na,1\nb,2\na,1\n"a",1\na,2\nb,2\n,\n,\n')
+    result = apply_contract(spec, read_delivery(spec, path))
+    assert result.valid["_source_row"].to_list() == [1, 2, 5, 7]
+    assert dict(zip(result.rejected["_source_row"], result.rejected["_reason"])) == {
+        3: "row repeats row 1 of the delivery exactly (a duplicate)",
+        4: "row repeats row 1 of the delivery exactly (a duplicate)",
+        6: "row repeats row 2 of the delivery exactly (a duplicate)",
+        8: "row repeats row 7 of the delivery exactly (a duplicate)"}

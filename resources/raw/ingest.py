@@ -53,11 +53,17 @@ class RecordScan:
     header_end: int  # lines[:header_end] hold the header
     ends: list[int]  # record i spans lines[ends[i-1]:ends[i]] (ends[-1] = header_end)
     ragged: dict[int, list[str]]  # record index -> its fields, for records of the wrong width
+    cut: int | None = None  # the last record, when the text does not end with a line end
+
+
+CUT_PREFIX = "last row not ended by a line end"
+CUT_REASON = f"{CUT_PREFIX}: it may be cut short (a truncated or still-copying delivery), re-deliver the file whole"
 
 
 def scan_records(text: str) -> RecordScan:
     """One pass over the text (~0.6 s for the 336,776 flights). A blank line is a record of
-    0 fields, as polars keeps it as an all-null row."""
+    0 fields, as polars keeps it as an all-null row. A last record not followed by a line end
+    is set apart (``cut``): a cut-off ``733`` reads as a valid ``7``."""
     csv.field_size_limit(sys.maxsize)
     lines = io.StringIO(text, newline="").readlines()  # \n, \r\n, \r: the reader's own line ends
     reader = csv.reader(lines)
@@ -68,11 +74,16 @@ def scan_records(text: str) -> RecordScan:
     width = len(header)
     ends: list[int] = []
     ragged: dict[int, list[str]] = {}
+    record: list[str] = []
     for i, record in enumerate(reader):
         ends.append(reader.line_num)
         if len(record) != width and not (width == 1 and not record):
             ragged[i] = record
-    return RecordScan(header, lines, header_end, ends, ragged)
+    cut = None
+    if ends and not text.endswith(("\n", "\r")):
+        cut = len(ends) - 1
+        ragged.setdefault(cut, record)
+    return RecordScan(header, lines, header_end, ends, ragged, cut)
 
 
 def _ragged_reason(fields: list[str], width: int) -> str:
@@ -87,10 +98,14 @@ def _ragged_frame(scan: RecordScan, names: list[str], nulls: set[str]) -> pl.Dat
     width = len(names)
     rows = [[None if v in nulls else v for v in fields[:width]] + [None] * (width - len(fields))
             for fields in scan.ragged.values()]
+    reasons = [_ragged_reason(f, width) for f in scan.ragged.values()]
+    if scan.cut is not None:  # one reason, counted once (zone._reason_counts): the cut, with its width
+        at, fields = list(scan.ragged).index(scan.cut), scan.ragged[scan.cut]
+        reasons[at] = CUT_REASON + (f" ({len(fields)} fields, header has {width})" if len(fields) != width else "")
     return pl.DataFrame(
         {"_source_row": [i + 1 for i in scan.ragged],
          **{n: [r[j] for r in rows] for j, n in enumerate(names)},
-         RECORD_ERROR: [_ragged_reason(f, width) for f in scan.ragged.values()]},
+         RECORD_ERROR: reasons},
         schema={"_source_row": pl.UInt32, **{n: pl.String for n in names}, RECORD_ERROR: pl.String},
     )
 
@@ -231,6 +246,13 @@ def apply_contract(spec: SourceSpec, df: pl.DataFrame) -> ContractResult:
             pl.when(pl.col(DATE_COLUMN).is_null() & pl.all_horizontal(pl.col(list(date_cols)).is_not_null()))
             .then(pl.lit(f"columns {list(date_cols)} do not form a valid date"))
         )
+    # A row repeating an earlier row of the delivery exactly (every delivered field) is a copy,
+    # not a second flight: it is quarantined naming the row it repeats, never passed to staging.
+    delivered = [c for c in df.columns if c not in ("_source_row", RECORD_ERROR)]
+    first = pl.col("__first_row")
+    checked = checked.with_columns(df.select(pl.col("_source_row").min().over(delivered).alias("__first_row")))
+    reason_exprs.append(pl.when(first != pl.col("_source_row"))
+                        .then(pl.format("row repeats row {} of the delivery exactly (a duplicate)", first)))
     reason = (
         pl.concat_str(reason_exprs, separator="; ", ignore_nulls=True)
         if reason_exprs

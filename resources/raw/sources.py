@@ -47,9 +47,12 @@ class VolumeContract:
     max_drop: float | None = None
     trailing_days: int = 14
     may_be_empty: bool = False
+    # Largest allowed fall below the partition (or snapshot) a re-delivery replaces: a day that
+    # loses a fifth of its rows on re-delivery needs the audited override. None: no check.
+    max_shrink: float | None = 0.2
 
 
-VOLUME_FIELDS = ("min_rows", "max_drop", "trailing_days", "may_be_empty")
+VOLUME_FIELDS = ("min_rows", "max_drop", "trailing_days", "may_be_empty", "max_shrink")
 
 
 @dataclass(frozen=True)
@@ -112,12 +115,13 @@ def _parse_volume(where: str, raw: object, partitioned: bool) -> VolumeContract:
     min_rows = raw.get("min_rows", 0)
     if not _is_int(min_rows) or min_rows < 0:
         raise SourceConfigError(f"{where}, field 'volume.min_rows': expected an integer >= 0, got {min_rows!r}")
-    max_drop = raw.get("max_drop")
-    if max_drop is not None and (isinstance(max_drop, bool) or not isinstance(max_drop, (int, float))
-                                 or not 0 <= max_drop < 1):
-        raise SourceConfigError(
-            f"{where}, field 'volume.max_drop': expected a fraction in [0, 1) (0.5 = half), got {max_drop!r}"
-        )
+    fractions = {k: raw.get(k, VolumeContract.max_shrink if k == "max_shrink" else None)
+                 for k in ("max_drop", "max_shrink")}
+    for k, v in fractions.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1):
+            raise SourceConfigError(
+                f"{where}, field 'volume.{k}': expected a fraction in [0, 1) (0.5 = half), got {v!r}")
+    max_drop, max_shrink = fractions["max_drop"], fractions["max_shrink"]
     if "trailing_days" in raw and not partitioned:
         raise SourceConfigError(
             f"{where}, field 'volume.trailing_days': only daily sources have trailing days "
@@ -129,7 +133,8 @@ def _parse_volume(where: str, raw: object, partitioned: bool) -> VolumeContract:
     may_be_empty = raw.get("may_be_empty", False)
     if not isinstance(may_be_empty, bool):
         raise SourceConfigError(f"{where}, field 'volume.may_be_empty': expected true or false, got {may_be_empty!r}")
-    return VolumeContract(min_rows, None if max_drop is None else float(max_drop), trailing, may_be_empty)
+    return VolumeContract(min_rows, None if max_drop is None else float(max_drop), trailing, may_be_empty,
+                          None if max_shrink is None else float(max_shrink))
 
 
 def _parse_source(name: str, raw: dict, defaults: dict) -> SourceSpec:

@@ -66,6 +66,7 @@ class VolumeCheck:
     floor: int  # the least number of rows accepted (0 when an empty delivery may pass)
     passed: bool
     overridden: bool = False
+    replaced: int | None = None  # rows of the partition a re-delivery replaces
 
     @property
     def ratio(self) -> float | None:
@@ -81,6 +82,9 @@ class VolumeCheck:
                      if self.day else "the current snapshot")
             rules.append(f"no more than a {vc.max_drop:.0%} drop below the {basis}, "
                          f"{self.trailing_median:g} rows (so >= {math.ceil(self.trailing_median * (1 - vc.max_drop))})")
+        if self.replaced is not None and vc.max_shrink is not None:
+            rules.append(f"a re-delivery keeps at least {1 - vc.max_shrink:.0%} of the {self.replaced} rows it "
+                         f"replaces (max_shrink {vc.max_shrink:g}, so >= {math.ceil(self.replaced * (1 - vc.max_shrink))})")
         if self.rows == 0 and not vc.may_be_empty:
             rules.append("a non-empty delivery (may_be_empty: false)")
         return (f"source {spec.name!r}: delivery {path} for {where} holds {self.rows} valid rows "
@@ -118,18 +122,22 @@ def trailing_counts(day: date, days: int, pending: dict[date, int],
 
 
 def check_volume(contract: VolumeContract, day: date | None, file: str, rows: int, quarantined: int,
-                 reference: list[int]) -> VolumeCheck:
-    """``reference``: the trailing partitions' (or current snapshot's) row counts, maybe none."""
+                 reference: list[int], replaced: int | None = None) -> VolumeCheck:
+    """``reference``: the trailing partitions' (or current snapshot's) row counts, maybe none;
+    ``replaced``: the rows of the partition this delivery replaces, None for a first delivery."""
     median = float(statistics.median(reference)) if reference else None
     floor = contract.min_rows
     if median is not None and contract.max_drop is not None:
         floor = max(floor, math.ceil(median * (1 - contract.max_drop)))
+    if replaced and contract.max_shrink is not None:
+        floor = max(floor, math.ceil(replaced * (1 - contract.max_shrink)))
     if rows == 0:
         passed = contract.may_be_empty
         floor = 0 if passed else max(floor, 1)
     else:
         passed = rows >= floor
-    return VolumeCheck(day, file, rows, quarantined, contract.min_rows, median, len(reference), floor, passed)
+    return VolumeCheck(day, file, rows, quarantined, contract.min_rows, median, len(reference), floor, passed,
+                       replaced=replaced or None)
 
 
 def apply_override(checks: list[VolumeCheck], override: VolumeOverride | None, partitioned: bool,

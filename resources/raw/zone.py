@@ -156,7 +156,7 @@ def _volume_checks(settings: Settings, spec: SourceSpec, pending: list[_Pending]
         p = pending[0]
         previous = footer_rows(raw_path(settings, spec.name))
         return [check_volume(contract, None, p.location, p.valid.height, p.rejected.height,
-                             [previous] if previous is not None else [])]
+                             [previous] if previous is not None else [], previous)]
     declared = spec.partitioning
     rows = {p.day: p.valid.height for p in pending}
     footers: dict[date, int | None] = {}
@@ -168,7 +168,7 @@ def _volume_checks(settings: Settings, spec: SourceSpec, pending: list[_Pending]
 
     return [
         check_volume(contract, p.day, p.location, p.valid.height, p.rejected.height,
-                     trailing_counts(p.day, contract.trailing_days, rows, on_disk))
+                     trailing_counts(p.day, contract.trailing_days, rows, on_disk), on_disk(p.day))
         for p in pending if declared.start <= p.day < declared.end
     ]
 
