@@ -145,3 +145,28 @@ def test_daily_roc_auc_matches_scikit_learn_and_is_null_for_one_class_days():
         part = frame.filter(pl.col("flight_date") == day)
         expected = roc_auc_score(part["is_late"], part["p_late"]) if part["is_late"].n_unique() == 2 else None
         assert got == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_the_evidently_report_says_what_the_alarm_says():
+    """Finding: a red ALARM banner sat above Evidently's "Dataset Drift is NOT detected", and the
+    report's drifted share (0.143) differed from Dagster's and the index's (0.122). The report now
+    shows the verdict's own PSI per column and declares drift when one column passes its threshold."""
+    import re
+
+    from resources.monitoring.reports import drift_report
+
+    profile = drift_profile(synthetic(date(2013, 1, 1), 120))
+    later = synthetic(date(2013, 1, 1), 212, seed=7)
+    reference = later.filter(pl.col("flight_date").is_between(date(2013, 5, 20), date(2013, 7, 1), closed="left"))
+    month = later.filter(pl.col("flight_date") >= date(2013, 7, 1))
+    seen = []
+    for current in (month, month.with_columns((pl.col("p_late") + 0.15).clip(0, 1))):  # quiet; p_late alone
+        verdict = judge(reference, current, profile, share_warn=0.5)
+        snapshot = drift_report(reference, current, verdict.thresholds, verdict.psi, date(2013, 7, 1), ["t"], {})
+        metrics = snapshot.dict()["metrics"]
+        counted = next(m["value"] for m in metrics if m["metric_name"].startswith("DriftedColumnsCount"))
+        assert counted["share"] == pytest.approx(verdict.share) and (counted["count"] > 0) == verdict.alarm
+        (said,) = set(re.findall(r"Dataset Drift is (?:NOT )?detected", snapshot.get_html_str(as_iframe=False)))
+        assert said == ("Dataset Drift is detected" if verdict.alarm else "Dataset Drift is NOT detected")
+        seen.append(verdict.alarm)
+    assert seen == [False, True]

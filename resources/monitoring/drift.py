@@ -301,7 +301,7 @@ class DriftVerdict:
     drifted: list[str]  # features over their threshold, largest excess first (p_late not included)
     prediction_psi: float | None
     prediction_drifted: bool
-    share: float
+    share: float  # of the judged columns (features and p_late) past their threshold, as Evidently counts it
     columns: int
     alarm: bool
     reason: str
@@ -325,7 +325,8 @@ def judge(reference: pl.DataFrame, current: pl.DataFrame, profile: dict, share_w
                      key=lambda c: drift.period[c] / month_t[c], reverse=True)
     pred_psi = drift.period.get(PREDICTION)
     pred_drifted = pred_psi is not None and pred_psi > month_t[PREDICTION]
-    share = len(drifted) / len(features) if features else 0.0
+    judged = len(features) + (pred_psi is not None)
+    share = (len(drifted) + pred_drifted) / judged if judged else 0.0
     reasons = []
     if pred_drifted:
         reasons.append(f"p_late PSI {pred_psi:.3f} > {month_t[PREDICTION]:.3f}")

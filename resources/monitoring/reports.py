@@ -52,7 +52,7 @@ from resources.monitoring.drift import (
     FIT_LABELS, MIN_REFERENCE_DAYS, PREDICTION, DriftVerdict, drift_profile, judge, merge_profiles,
     profile_for_month, reference_window,
 )
-from resources.monitoring.drift import EXCLUDED as DRIFT_EXCLUDED, PROFILE_VERSION, psi as psi_statistic
+from resources.monitoring.drift import EXCLUDED as DRIFT_EXCLUDED, PROFILE_VERSION
 from resources.ml.features import CATEGORICAL
 from resources.monitoring.quality import (
     calibration_error, judge_quality, read_backtest_metrics,
@@ -243,22 +243,21 @@ def _usable_columns(columns, *frames: pl.DataFrame) -> list[str]:
     return [c for c in columns if all(c in f.columns and f[c].null_count() < f.height for f in frames)]
 
 
-def _register_psi() -> str:
-    """Our PSI as an Evidently stat test, so the HTML shows the same numbers as the headline.
-    (Evidently drops nulls before a test, so the HTML's PSI has no null bin.)"""
+def _fixed_psi(column: str, value: float) -> str:
+    """An Evidently stat test that answers the PSI the verdict computed for ``column`` (every
+    flight, nulls as a bin), so the HTML's per-column values, drifted columns and share are the
+    headline's own, not a second computation on Evidently's null-dropped sample."""
     from evidently.legacy.calculations.stattests.registry import (
         StatTest, _registered_stat_tests, register_stattest,
     )
     from evidently.legacy.core import ColumnType
 
-    name = "psi_trailing"
+    name = f"psi_verdict:{column}:{value!r}"
     if name not in _registered_stat_tests:
         def _psi(reference, current, feature_type, threshold):
-            value = psi_statistic(pl.from_pandas(reference.reset_index(drop=True)),
-                                  pl.from_pandas(current.reset_index(drop=True)))
             return value, value > threshold
 
-        register_stattest(StatTest(name=name, display_name="PSI vs trailing 6 weeks (reference deciles)",
+        register_stattest(StatTest(name=name, display_name="PSI vs trailing 6 weeks (every flight; nulls a bin)",
                                    allowed_feature_types=[ColumnType.Numerical, ColumnType.Categorical],
                                    default_threshold=0.1), _psi)
     return name
@@ -294,19 +293,24 @@ def sampled_note(*frames: pl.DataFrame) -> str:
 
 
 def drift_report(reference: pl.DataFrame, current: pl.DataFrame, thresholds: dict[str, float],
-                 share_warn: float, period_start: date, tags: list[str], metadata: dict):
+                 psi: dict[str, float], period_start: date, tags: list[str], metadata: dict):
+    """Evidently's drift report of the verdict (drift.judge): each column's PSI and threshold are
+    the verdict's, and dataset drift is declared when one column is past its threshold, the rule
+    the alarm follows, so the report never says "not detected" under an alarm."""
     from evidently import Report
     from evidently.metrics import MeanValue
     from evidently.presets import DataDriftPreset
 
-    method = _register_psi()
-    columns = _usable_columns([c for c in thresholds if c != PREDICTION], reference, current)
+    judged = [c for c in psi if c != PREDICTION]
+    columns = _usable_columns(judged, reference, current)
     numerical = [c for c in columns if c not in CATEGORICAL] + [PREDICTION]
     categorical = [c for c in columns if c in CATEGORICAL]
+    # p_late is judged like any column; a column with no value on either side cannot be shown
+    shown = [*columns, *([PREDICTION] if PREDICTION in psi else [])]
     report = Report([
-        DataDriftPreset(columns=[*columns, PREDICTION], drift_share=share_warn,
-                        per_column_method={c: method for c in [*columns, PREDICTION]},
-                        per_column_threshold={c: thresholds[c] for c in [*columns, PREDICTION]}),
+        DataDriftPreset(columns=shown, drift_share=1 / len(shown),
+                        per_column_method={c: _fixed_psi(c, psi[c]) for c in shown},
+                        per_column_threshold={c: thresholds[c] for c in shown}),
         MeanValue(column=PREDICTION),
     ])
     return report.run(_dataset(current, numerical, categorical, False),
@@ -455,7 +459,7 @@ def monitor_drift_month(settings: Settings, registry, start: date, end: date, lo
         return write_sidecar(settings.reports_dir, "drift", month, {**previous, **summary, "inputs_sha256": digest,
                                                                     "evidently_skipped": True})
     tags = ["drift", base["sample"], f"period:{month}"]
-    build = partial(drift_report, evidently_rows(reference), evidently_rows(current), verdict.thresholds, share_warn,
+    build = partial(drift_report, evidently_rows(reference), evidently_rows(current), verdict.thresholds, verdict.psi,
                     start, tags, {"period": month, "model_version": version})
     title = (f"Drift {month}: {'ALARM: ' + verdict.reason if verdict.alarm else 'within training variation'} "
              f"(vs {summary['reference_start']}..{summary['reference_end']}, model {version})")
