@@ -2,7 +2,8 @@
 
 import json
 import shutil
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 
 import dagster as dg
 import pytest
@@ -107,9 +108,42 @@ def test_time_guard_passes_todays_features_and_fails_the_old_ones(ml_lakehouse, 
         assert {"visibility_at_departure", "origin_day_precip_in"} <= caught <= old
     planted = {"taxi_guess": (pl.col("dep_delay") > 30).cast(pl.Float64),
                "late_share_at_origin": pl.col("arrived_late").cast(pl.Float64).mean().over("origin")}
-    assert time_violations(inputs, day, horizon, extra=planted) == ["late_share_at_origin", "taxi_guess"]
+    # Predicted from the delivered rows, a flight's own actuals are there to be read: caught.
+    delivered = replace(inputs, schedules=None)
+    assert time_violations(delivered, day, horizon, extra=planted) == ["late_share_at_origin", "taxi_guess"]
     with pytest.raises(LeakageError, match="taxi_guess"):
-        assert_point_in_time(inputs, day, horizon, extra=planted)
+        assert_point_in_time(delivered, day, horizon, extra=planted)
+    # Predicted from the published timetable (as built), they do not exist yet: nothing to read.
+    built = build_features(inputs, day, day + timedelta(days=1), horizon, planted)
+    assert built.height > 800 and built.select(pl.col(list(planted)).is_null().all()).row(0) == (True, True)
+
+
+@pytest.mark.parametrize("horizon", HORIZONS)
+def test_the_flights_predicted_are_the_published_timetable_not_the_delivered_day(ml_lakehouse, horizon):
+    """A flight added or re-tailed on the day is known only from the delivery, after the fact: the
+    flights predicted and their schedule columns come from the timetable published before the day."""
+    day = date(2013, 2, 10)
+    inputs = load_feature_inputs(ml_lakehouse.settings, day, day + timedelta(days=1))
+    reference = build_features(inputs, day, day + timedelta(days=1), horizon)
+    todays = pl.col("flight_date") == day
+    first, second = inputs.schedules.filter(todays).sort("flight_id")["flight_id"].head(2)
+    added = inputs.flights.filter(todays & (pl.col("flight_id") == first)).with_columns(
+        pl.lit("added-on-the-day").alias("flight_id"))
+    retailed = inputs.flights.with_columns(
+        pl.when(todays & (pl.col("flight_id") == second)).then(pl.lit("another aircraft"))
+        .otherwise(pl.col("tailnum_key")).alias("tailnum_key"))
+    changed = replace(inputs, flights=pl.concat([retailed, added]))
+    built = build_features(changed, day, day + timedelta(days=1), horizon)
+    assert "added-on-the-day" not in built["flight_id"].to_list()
+    if horizon == DAY_AHEAD:
+        assert built.equals(reference)
+    else:  # the added departure is an operation of the day (it may count for later flights), but
+        # the re-tailed flight keeps the timetable's aircraft and rotation
+        planes = ["flight_id", *[c for c in reference.columns if c.startswith("plane_")]]
+        assert len(planes) > 3 and built.select(planes).equals(reference.select(planes))
+    # Without a timetable for the day, its delivered rows are the flights predicted.
+    assert "added-on-the-day" in build_features(replace(changed, schedules=inputs.schedules.clear()),
+                                                day, day + timedelta(days=1), horizon)["flight_id"].to_list()
 
 
 def test_every_feature_declares_an_availability_rule_and_as_of_precedes_the_flight(ml_lakehouse):
@@ -267,7 +301,8 @@ def test_features_do_not_depend_on_the_installations_pseudonym_key(ml_lakehouse)
         return frame.with_columns(pl.col("tailnum_key").map_elements(
             lambda k: hashlib.sha256(f"other installation {k}".encode()).hexdigest(), return_dtype=pl.String))
 
-    other = FeatureInputs(rekey(inputs.flights), inputs.weather, rekey(inputs.planes), inputs.dates)
+    other = FeatureInputs(rekey(inputs.flights), inputs.weather, rekey(inputs.planes), inputs.dates,
+                          rekey(inputs.schedules))
     mine, theirs = build_features(inputs, start, end), build_features(other, start, end)
     assert inputs.flights.filter(pl.col("flight_date") >= start)["tailnum_key"].null_count() > 100
     assert theirs.equals(mine)

@@ -85,10 +85,12 @@ def test_a_missing_aircraft_carries_no_label_information(ml_lakehouse):
     before = build_features(inputs, day, date(2013, 2, 21))
     on_day = inputs.flights.filter(pl.col("flight_date") == day)
     blank = on_day.filter(pl.col("tailnum_key").is_not_null())["flight_id"].gather_every(5)
-    flights = inputs.flights.with_columns(
-        pl.when(pl.col("flight_id").is_in(blank.implode())).then(None).otherwise(pl.col("tailnum_key"))
-        .alias("tailnum_key"))
-    after = build_features(FeatureInputs(flights, inputs.weather, inputs.planes, inputs.dates), day, date(2013, 2, 21))
+    def blanked_tails(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(pl.when(pl.col("flight_id").is_in(blank.implode())).then(None)
+                                  .otherwise(pl.col("tailnum_key")).alias("tailnum_key"))
+
+    after = build_features(FeatureInputs(blanked_tails(inputs.flights), inputs.weather, inputs.planes, inputs.dates,
+                                         blanked_tails(inputs.schedules)), day, date(2013, 2, 21))
     # Nothing about a blanked flight is missing: it takes a real flight's aircraft (same carrier and
     # origin that day), so its feature row is the row of a comparable flight that has one.
     blanked = after.filter(pl.col("flight_id").is_in(blank.implode()))

@@ -387,3 +387,26 @@ def test_the_service_is_not_a_tail_number_oracle(service, ml_lakehouse):
         assert status == 200, got
         answers.append({k: got["scores"][0][k] for k in ("p_late", "schedule", "features")})
     assert answers[0] == answers[1] == answers[2]  # the true aircraft and a wrong guess answer alike
+
+
+def test_the_service_path_reads_nothing_after_its_prediction_time(ml_lakehouse):
+    """The time guard on the service's own path: a day as the service loads it from the catalog,
+    request rows merged into its timetable (one new flight, so the answer is computed, not looked
+    up), every row not known at each prediction time rewritten: no served feature moves."""
+    from resources.core.pseudonym import load_key
+    from resources.ml.availability import HORIZONS
+    from resources.ml.features import time_violations
+    from resources.serving.service import features_for_day, load_catalog, load_day, request_rows
+
+    settings = ml_lakehouse.settings
+    cat, state, key = load_catalog(settings), load_day(settings, DAY), load_key(settings)
+    known = delivered_requests(settings, DAY, 40)
+    flights = parse_request({"flights": [known[0] | {"flight_number": 9999}, *known[1:]]})
+    for horizon in HORIZONS:
+        def served(inputs, start, end):
+            day = type(state)(inputs, state.targets)
+            rows = request_rows(flights, cat, day.targets.schema, key, day.targets)
+            features, unchanged = features_for_day(day, start, rows, horizon)
+            assert not all(unchanged)
+            return features
+        assert time_violations(state.inputs, DAY, horizon, build=served) == [], horizon

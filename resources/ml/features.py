@@ -161,6 +161,10 @@ class FeatureInputs:
     weather: pl.DataFrame  # staging.stg_nycflights__weather for [start - WEATHER_LOOKBACK_DAYS, end)
     planes: pl.DataFrame  # snapshots.planes_snapshot, every version
     dates: pl.DataFrame  # curated.dim_dates
+    # curated.fct_schedules for [start, end): the flights to predict. A day's published timetable
+    # is what is known of it before it starts; its delivered rows are history only (a flight added
+    # or re-tailed on the day is never a day-ahead target). None: the delivered rows are the targets.
+    schedules: pl.DataFrame | None = None
 
 
 def late_label() -> pl.Expr:
@@ -395,11 +399,36 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
     return ops.join(legs, on="flight_id", how="left")
 
 
+def target_rows(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
+    """The flights predicted in [start, end), with the columns of ``inputs.flights`` (annotated):
+    each day's published timetable rows when it has some, else its delivered rows. Timetable rows
+    carry no actuals, so nothing of them is ever known before the day."""
+    window = pl.col("flight_date").is_between(start, end, closed="left")
+    delivered = av.annotate_flights(inputs.flights).filter(window)
+    if inputs.schedules is None:
+        return delivered
+    timetable = inputs.schedules.filter(window)
+    cols = []
+    for name, dtype in delivered.schema.items():
+        if name in av.STAMPS:
+            cols.append(pl.lit(av.NEVER).cast(dtype).alias(name))
+        elif name == "actuals_delivered":
+            cols.append(pl.lit(False).alias(name))
+        elif name not in timetable.columns:
+            cols.append(pl.lit(None, dtype).alias(name))
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
+            cols.append(pl.col(name).dt.convert_time_zone(dtype.time_zone).cast(dtype))
+        else:
+            cols.append(pl.col(name).cast(dtype))
+    timetable = timetable.select(cols)
+    covered = timetable["flight_date"].unique().implode()
+    return pl.concat([timetable, delivered.filter(~pl.col("flight_date").is_in(covered))])
+
+
 def _base(inputs: FeatureInputs, start: date, end: date, horizon: str) -> pl.DataFrame:
     """The window's flights with every column a feature of ``horizon`` is computed from."""
     f = av.annotate_flights(inputs.flights)
-    day = f.filter(pl.col("flight_date").is_between(start, end, closed="left")).with_columns(
-        av.as_of(horizon).alias("as_of"), pl.lit(horizon).alias("horizon"))
+    day = target_rows(inputs, start, end).with_columns(av.as_of(horizon).alias("as_of"), pl.lit(horizon).alias("horizon"))
     base = day.with_columns(
         pl.col("distance").cast(pl.Float64).alias("distance_mi"),
         pl.col("scheduled_departure_local").dt.hour().cast(pl.Float64).alias("sched_dep_hour"),
@@ -479,7 +508,7 @@ def time_violations(inputs: FeatureInputs, day: date, horizon: str = DAY_AHEAD, 
         def build(i: FeatureInputs, a: date, b: date) -> pl.DataFrame:
             return build_features(i, a, b, horizon, extra)
     inputs = FeatureInputs(av.annotate_flights(inputs.flights), av.annotate_weather(inputs.weather),
-                           inputs.planes, inputs.dates)
+                           inputs.planes, inputs.dates, inputs.schedules)
     end = day + timedelta(days=1)
     reference = build(inputs, day, end)
     changed: set[str] = set()

@@ -60,8 +60,8 @@ def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") 
     under ``curated`` (the scoring service reads these queries from the catalog with
     ``snapshots="curated"``, so a served feature is computed from the very same rows)."""
     return (
-        # Delivered flights, and for days whose flights are not delivered yet the published
-        # timetable (its rows carry no actuals: ``actuals_delivered`` false, never known).
+        # History: delivered flights, and for days whose flights are not delivered yet the
+        # published timetable (its rows carry no actuals: ``actuals_delivered`` false, never known).
         ("select *, true as actuals_delivered from ("
          " select * exclude (source_file, source_row, ingested_at) from curated.fct_flights"
          " where flight_date >= $1 and flight_date < $2) "
@@ -75,12 +75,15 @@ def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") 
          [start - timedelta(days=WEATHER_LOOKBACK_DAYS), end]),
         (f"select * from {snapshots}.planes_snapshot", []),
         ("select * from curated.dim_dates", []),
+        # The flights to predict: each day's published timetable (features.target_rows).
+        ("select * exclude (source_file, source_row, ingested_at) from curated.fct_schedules "
+         "where flight_date >= ? and flight_date < ?", [start, end]),
     )
 
 
 def load_feature_inputs(settings: Settings, start: date, end: date) -> FeatureInputs:
-    flights, weather, planes, dates = _read_warehouse(settings, *feature_input_queries(start, end))
-    return FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates)
+    flights, weather, planes, dates, schedules = _read_warehouse(settings, *feature_input_queries(start, end))
+    return FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates, schedules=schedules)
 
 
 def labelled_days(settings: Settings) -> tuple[date, date]:

@@ -4,9 +4,9 @@ published catalog.
 A served flight of date D is scored from the lakehouse state as of D, exactly as batch scoring
 scores it: ``build_features`` (resources/ml/features.py) at the horizon's prediction time over the
 catalog's copy of the same curated tables (flights of the days before D and D's own schedule,
-weather, aircraft registry versions, calendar). A flight the deliveries already hold for D, sent
-with the same schedule, gets the features of the delivered row, so its answer equals its batch
-score; a new or changed flight is added to D's schedule first (it counts in D's congestion and
+weather, aircraft registry versions, calendar). A flight D's published timetable holds, sent
+with the same schedule, gets the features of the timetable's row, so its answer equals its batch
+score; a new or changed flight is added to D's timetable first (it counts in D's congestion and
 rotation features). Every feature reads only rows known at the prediction time (``as_of``), the
 same availability rules as batch (the time guard holds for this path too: it is the same code).
 
@@ -26,7 +26,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from resources.core.clock import local_to_utc
 from resources.core.pseudonym import load_key, pseudonymize
 from resources.core.settings import Settings
 from resources.ml import lifecycle
-from resources.ml.features import FeatureInputs, build_features
+from resources.ml.features import FeatureInputs, build_features, target_rows
 from resources.ml.registry import Registry, registry_dir
 from resources.ml.store import feature_input_queries
 from resources.ml.training import input_columns, predict
@@ -109,10 +109,12 @@ def load_model(settings: Settings, horizon: str = DAY_AHEAD) -> Model | None:
 @dataclass
 class Day:
     inputs: FeatureInputs
-    delivered: pl.DataFrame  # D's rows of curated.fct_flights (the schema request rows take)
-    # Features of D's delivered flights per horizon, by flight_id (a horizon's on first use).
+    # D's flights as predicted: its published timetable (features.target_rows), the rows request
+    # flights are compared with and take the schema of.
+    targets: pl.DataFrame
+    # Features of D's scheduled flights per horizon, by flight_id (a horizon's on first use).
     features: dict[str, pl.DataFrame] = field(default_factory=dict)
-    # p_late of every delivered flight by (horizon, model version): one predict call for the day
+    # p_late of every scheduled flight by (horizon, model version): one predict call for the day
     # (~50 ms for ~900 flights) instead of one per request; a single-flight call of the blend costs
     # ~28 ms here, nearly all of it scikit-learn's per-call overhead (pandas column selection, checks).
     scores: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
@@ -168,11 +170,10 @@ def load_catalog(settings: Settings) -> Catalog:
 
 def load_day(settings: Settings, day: date) -> Day:
     with connect_catalog(settings) as con:
-        flights, weather, planes, dates = (
+        flights, weather, planes, dates, schedules = (
             _frame(con, sql, params) for sql, params in feature_input_queries(day, day + timedelta(days=1), "curated"))
-    inputs = FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates)
-    delivered = flights.filter(pl.col("flight_date") == day)
-    state = Day(inputs, delivered)
+    inputs = FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates, schedules=schedules)
+    state = Day(inputs, target_rows(inputs, day, day + timedelta(days=1)))
     state.features_of(day, DAY_AHEAD)
     return state
 
@@ -208,13 +209,13 @@ def check_flight(f: ScheduledFlight, where: str, cat: Catalog) -> None:
 
 
 def request_rows(flights: list[ScheduledFlight], cat: Catalog, schema: pl.Schema, key: bytes,
-                 delivered: pl.DataFrame) -> pl.DataFrame:
-    """The request's flights as rows of curated.fct_flights (schedule columns only; everything
+                 scheduled: pl.DataFrame) -> pl.DataFrame:
+    """The request's flights as rows of the day's targets (schedule columns only; everything
     recorded at or after departure null). Timestamps follow stg_nycflights__flights.sql and
-    int_flights__timestamped.sql. A flight the deliveries hold keeps its delivered aircraft: a tail
+    int_flights__timestamped.sql. A flight the timetable holds keeps its scheduled aircraft: a tail
     number sent for it is not used, so an answer never confirms or denies a caller's guess of
     which aircraft flew (the deliveries hold only its pseudonym)."""
-    known_tail = dict(zip(delivered["flight_id"], delivered["tailnum_key"]))
+    known_tail = dict(zip(scheduled["flight_id"], scheduled["tailnum_key"]))
     rows = []
     for f in flights:
         dep = _local(f.flight_date, f.sched_dep_time)
@@ -250,19 +251,19 @@ SCHEDULE = ("flight_id", "carrier", "flight_number", "tailnum_key", "origin", "d
 
 def features_for_day(day_state: Day, day: date, rows: pl.DataFrame,
                      horizon: str = DAY_AHEAD) -> tuple[pl.DataFrame, list[bool]]:
-    """Features of ``rows`` (one day's request flights, as curated rows) at the horizon's
-    prediction time, in their order, and whether each is the delivered flight unchanged."""
-    same = rows.select(SCHEDULE).join(day_state.delivered.select(SCHEDULE), on=list(SCHEDULE), how="semi",
+    """Features of ``rows`` (one day's request flights, as target rows) at the horizon's
+    prediction time, in their order, and whether each is the scheduled flight unchanged."""
+    same = rows.select(SCHEDULE).join(day_state.targets.select(SCHEDULE), on=list(SCHEDULE), how="semi",
                                       nulls_equal=True)["flight_id"]
     unchanged = rows["flight_id"].is_in(same.implode()).to_list()
     order = rows.select("flight_id").with_row_index("_order")
     if all(unchanged):
         found = day_state.features_of(day, horizon)
     else:
-        inputs = day_state.inputs
-        flights = pl.concat([inputs.flights.join(rows.select("flight_id"), on="flight_id", how="anti"), rows])
-        found = build_features(FeatureInputs(flights, inputs.weather, inputs.planes, inputs.dates),
-                               day, day + timedelta(days=1), horizon)
+        # A new or changed flight joins (or replaces its row in) the day's timetable; the delivered
+        # history stays as it was delivered.
+        targets = pl.concat([day_state.targets.join(rows.select("flight_id"), on="flight_id", how="anti"), rows])
+        found = build_features(replace(day_state.inputs, schedules=targets), day, day + timedelta(days=1), horizon)
     return order.join(found, on="flight_id", how="left").sort("_order").drop("_order"), unchanged
 
 
@@ -386,8 +387,8 @@ class ScoringService:
         names = input_columns(model.pipeline)
         for day, positions in sorted(by_day.items()):
             state = self._day(cat, day)
-            rows = request_rows([flights[i] for i in positions], cat, state.delivered.schema, self._key,
-                                state.delivered)
+            rows = request_rows([flights[i] for i in positions], cat, state.targets.schema, self._key,
+                                state.targets)
             features, unchanged = features_for_day(state, day, rows, when.horizon)
             if all(unchanged):
                 scores = self._delivered_scores(state, day, model, when.horizon)
