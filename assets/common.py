@@ -37,6 +37,13 @@ def frame_table(df: pl.DataFrame, limit: int = 50) -> dg.MetadataValue:
     return dg.MetadataValue.table(records=records, schema=table_schema(head.schema))
 
 
+def run_row_count(rows: int, partitions: int) -> dict:
+    """A run's row count: Dagster's ``dagster/row_count`` when the run is one partition; over
+    several, ``rows_in_run``, because Dagster copies a run's metadata onto every partition of its
+    range and a day would show the whole range's total as its own row count."""
+    return {"dagster/row_count": rows} if partitions <= 1 else {"rows_in_run": rows}
+
+
 def per_partition(key: dg.AssetKey, metadata_by_partition: dict[str, dict]):
     """Each partition's own figures after a single-run backfill.
 

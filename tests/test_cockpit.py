@@ -51,6 +51,12 @@ def test_each_raw_and_dbt_day_of_a_single_run_backfill_carries_its_own_row_count
         ).records[0]
         meta = record.asset_materialization.metadata
         assert meta["dagster/row_count"].value == expected, day  # not the run's 3-day total
+        # No event of the day, the run's own included, shows another row count (finding 13).
+        for key in (["raw", "flights"], ["curated", "fct_flights"]):
+            every = lakehouse.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), asset_partitions=[day]), limit=10).records
+            assert len(every) == 2 and {r.asset_materialization.metadata["dagster/row_count"].value for r in every
+                                        if "dagster/row_count" in r.asset_materialization.metadata} == {expected}
         assert meta["delivered_rows"].value == expected + meta["quarantined_rows"].value
         for key in (["curated", "fct_flights"], ["staging", "stg_nycflights__flights"]):
             assert _latest(lakehouse, key, day)["dagster/row_count"].value == expected, (key, day)

@@ -10,7 +10,7 @@
 import dagster as dg
 
 from assets.automation import downstream
-from assets.common import SINGLE_RUN, WAREHOUSE_POOL, per_partition
+from assets.common import SINGLE_RUN, WAREHOUSE_POOL, per_partition, run_row_count
 from assets.ml.keys import FEATURES_KEY, NOWCAST_FEATURES_KEY
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.availability import DAY_AHEAD, NOWCAST
@@ -71,7 +71,7 @@ def build_features_asset(daily: dg.PartitionsDefinition, horizon: str) -> dg.Ass
         settings, window = lakehouse.settings(), context.partition_time_window
         built = build_and_store_features(settings, window.start.date(), window.end.date(), horizons=(horizon,))
         yield dg.MaterializeResult(
-            metadata={"dagster/row_count": built.rows, "features": len(FEATURES_BY_HORIZON[horizon]),
+            metadata={**run_row_count(built.rows, len(built.rows_by_day)), "features": len(FEATURES_BY_HORIZON[horizon]),
                       "days": len(built.rows_by_day), "horizon": horizon,
                       "path": dg.MetadataValue.path(str(features_dir(settings, horizon)))},
             check_results=[dg.AssetCheckResult(check_name="point_in_time", passed=True, metadata={

@@ -6,7 +6,7 @@ import time
 import dagster as dg
 
 from assets.automation import downstream
-from assets.common import SINGLE_RUN, per_partition, table_schema
+from assets.common import SINGLE_RUN, per_partition, run_row_count, table_schema
 from assets.ml.keys import ML_KINDS, PRODUCTION_KEY, horizon_key
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.availability import DAY_AHEAD, NOWCAST
@@ -38,7 +38,7 @@ def build_scores_asset(daily: dg.PartitionsDefinition, horizon: str = DAY_AHEAD)
                                              horizon)
         seconds = time.perf_counter() - started
         yield dg.MaterializeResult(metadata={
-            "dagster/row_count": sum(rows.values()), "model_version": version, "horizon": horizon, "days": len(rows),
+            **run_row_count(sum(rows.values()), len(rows)), "model_version": version, "horizon": horizon, "days": len(rows),
             "replaced_days_archived": archived, "seconds": round(seconds, 2),
             "rows_per_second": round(sum(rows.values()) / seconds) if seconds else None,
         })

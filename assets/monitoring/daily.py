@@ -7,7 +7,7 @@ from datetime import date
 import dagster as dg
 
 from assets.automation import downstream
-from assets.common import SINGLE_RUN, per_partition
+from assets.common import SINGLE_RUN, per_partition, run_row_count
 from assets.ml.keys import FEATURES_KEY, SCORES_KEY
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.features import DATA_SCIENCE
@@ -49,7 +49,7 @@ def build_daily_monitoring(daily: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()
         figures = monitor_days(settings, Registry(settings), days_in(window.start.date(), window.end.date()), as_of,
                                log=context.log.info)
-        yield dg.MaterializeResult(metadata={"dagster/row_count": len(figures), "days_scored": len(figures)})
+        yield dg.MaterializeResult(metadata={**run_row_count(len(figures), len(figures)), "days_scored": len(figures)})
         yield from per_partition(DAILY_METRICS_KEY, {
             d.isoformat(): {"dagster/row_count": 1, **{k: v for k, v in f.items() if v is not None}}
             for d, f in figures.items()})

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.automation import on_delivery, on_reference_delivery
-from assets.common import DATA_ENGINEERING, SINGLE_RUN, per_partition, table_schema
+from assets.common import DATA_ENGINEERING, SINGLE_RUN, per_partition, run_row_count, table_schema
 from assets.common import location as location_metadata
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.raw.zone import IngestSummary, ingest
@@ -57,7 +57,7 @@ def volume_metadata(summary: IngestSummary) -> dict:
 def summary_metadata(summary: IngestSummary) -> dict:
     """Row accounting on every materialization: delivered = raw + quarantined."""
     meta: dict = {
-        "dagster/row_count": summary.raw_rows,
+        **run_row_count(summary.raw_rows, len(summary.partitions)),
         "delivered_rows": summary.delivered,
         "raw_rows": summary.raw_rows,
         "quarantined_rows": summary.quarantined,

@@ -16,7 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
 from assets.automation import downstream
-from assets.common import WAREHOUSE_POOL, DATA_ENGINEERING, SINGLE_RUN, per_partition
+from assets.common import WAREHOUSE_POOL, DATA_ENGINEERING, SINGLE_RUN, per_partition, run_row_count
 from resources.core.file_lock import exclusive
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.settings import DBT_PROJECT_DIR, REPORTS_URL, Settings, environment
@@ -135,7 +135,9 @@ def _relation_metadata(settings: Settings, relations: dict[dg.AssetKey, tuple[st
             days = rows_per_day(wh, schema, name, [c for c, _ in cols], *window) if window else None
             if days is not None:
                 per_day[key] = days
-                out[key] |= {"dagster/row_count": sum(days.values()), "table_rows": table_rows}
+                out[key] |= {**run_row_count(sum(days.values()), len(days)), "table_rows": table_rows}
+                if len(days) > 1:
+                    del out[key]["dagster/row_count"]
     return out, per_day
 
 
