@@ -10,7 +10,7 @@ AWS_DEFAULT_REGION), never from the repository, and the secret lives only in the
 ``LAKEHOUSE_ROOT=s3://bucket/prefix`` puts every zone on the store (resources/core/settings.py;
 paths are ``upath.UPath`` over s3fs). ``LAKEHOUSE_RAW_URL=s3://bucket/prefix/raw`` alone
 points dbt's sources at a raw zone on the store (the layout is the local one:
-``<source>/delivery_date=YYYY-MM-DD/part.parquet``) while the rest stays local (README, "Scaling out").
+``<source>/delivery_date=YYYY-MM-DD/part.parquet``) while the rest stays local (docs/scaling-out.md).
 """
 
 from __future__ import annotations

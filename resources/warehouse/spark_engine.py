@@ -18,8 +18,8 @@ method calls ``SparkSession.builder.getOrCreate()``, so it runs on the session m
 Where the tables go: ``LAKEHOUSE_SPARK_DIR`` (default ``<root>/spark``) holds the Spark warehouse
 (parquet, one directory per table) and its Derby metastore. ``LAKEHOUSE_SPARK_MASTER`` (default
 ``local[2]``, this machine's 2 cores) may name a cluster (``spark://host:7077``, ``yarn``); a cluster
-also needs the warehouse on storage every node reads and a shared Hive metastore (README,
-"Scaling out").
+also needs the warehouse on storage every node reads and a shared Hive metastore
+(docs/scaling-out.md).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def register_raw_sources(spark, raw_dir: Path) -> list[str]:
     """``nycflights.<name>`` over each directory of the raw zone (the dbt source's tables)."""
     if "://" in str(raw_dir):  # Spark reads a store through Hadoop's s3a connector (hadoop-aws jars)
         raise NotImplementedError(f"the Spark engine reads a local raw zone; {raw_dir} needs Spark's s3a "
-                                  "connector, which this project does not install (README, Scaling out)")
+                                  "connector, which this project does not install (docs/scaling-out.md)")
     if not Path(raw_dir).is_dir():
         raise FileNotFoundError(f"no raw zone at {raw_dir}: ingest first (`make run`), or set LAKEHOUSE_ROOT")
     spark.sql(f"create database if not exists {SOURCE_SCHEMA}")
