@@ -31,12 +31,14 @@ def downstream() -> dg.AutomationCondition:
 
 
 def republish() -> dg.AutomationCondition:
-    """For the catalog: any input newly updated and none in progress. Unlike eager, a missing
-    partition elsewhere (a month not monitored yet, the backtest's first month) does not hold
-    the whole catalog back."""
+    """For the catalog: any input newly updated, none in progress, and the catalog itself not in
+    a running backfill or run (a backfill that will publish must not get a second publish beside
+    it). Unlike eager, a missing partition elsewhere (a month not monitored yet, the backtest's
+    first month) does not hold the whole catalog back."""
     return (
         dg.AutomationCondition.any_deps_updated().since_last_handled()
         & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
     ).with_label("republish")
 
 

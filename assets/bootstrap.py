@@ -41,7 +41,7 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 
 from assets.definitions import build_definitions
-from assets.jobs import PROMOTE_JOB
+from assets.jobs import PROMOTE_JOB, PUBLISH_JOB
 from assets.ml.promote import refused
 from assets.ml.model import PRODUCTION_KEY
 from resources.catalog.publish import connect_catalog
@@ -92,26 +92,30 @@ def in_process_workspace(instance: dg.DagsterInstance) -> Iterator[WorkspaceProc
         yield context
 
 
+def submit_backfill(instance: dg.DagsterInstance, graph, keys: list[dg.AssetKey], title: str) -> str:
+    """Record an asset backfill of ``keys``, every partition (requested: nothing runs yet)."""
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id=make_new_backfill_id(), asset_graph=graph, partition_names=None, asset_selection=keys,
+        backfill_timestamp=time.time(), tags=process_tags(), dynamic_partitions_store=instance,
+        all_partitions=True, title=title, description="make run", run_config=None,
+    )
+    instance.add_backfill(backfill)
+    return backfill.backfill_id
+
+
 def backfill_all(context: WorkspaceProcessContext, keys: list[dg.AssetKey], title: str,
                  log=print) -> bool:
     """One asset backfill of ``keys``, every partition, driven to the end; True if it succeeded."""
     instance = context.instance
-    graph = context.create_request_context().asset_graph
-    backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id=make_new_backfill_id(), asset_graph=graph, partition_names=None,
-        asset_selection=keys, backfill_timestamp=time.time(), tags=process_tags(),
-        dynamic_partitions_store=instance, all_partitions=True, title=title,
-        description="make run", run_config=None,
-    )
-    instance.add_backfill(backfill)
-    log(f"[make run] backfill {backfill.backfill_id} ({title}): {len(keys)} assets")
+    backfill_id = submit_backfill(instance, context.create_request_context().asset_graph, keys, title)
+    log(f"[make run] backfill {backfill_id} ({title}): {len(keys)} assets")
     logger = logging.getLogger("make-run")
     seen: set[str] = set()
-    while (status := instance.get_backfill(backfill.backfill_id).status) not in DONE:
+    while (status := instance.get_backfill(backfill_id).status) not in DONE:
         for error in execute_backfill_iteration(context, logger):
             if error is not None:
                 log(f"[make run] backfill error: {error.to_string()}")
-        for run in reversed(instance.get_runs(RunsFilter(tags={BACKFILL_ID_TAG: backfill.backfill_id}))):
+        for run in reversed(instance.get_runs(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))):
             if run.run_id in seen or not run.is_finished:
                 continue
             seen.add(run.run_id)
@@ -145,6 +149,20 @@ def approve_first_model(context: WorkspaceProcessContext, horizon: str) -> bool:
     return result.success
 
 
+def build_team_products(instance: dg.DagsterInstance) -> bool:
+    """The other code location's assets (workspace.yaml: airport_ops), built on the catalog just
+    published, then published with it: the team's asset is not left unmaterialized for the UI to
+    show as if broken."""
+    from teams.airport_ops.definitions import build as build_team
+
+    team = dg.materialize(list(build_team().assets), instance=instance, tags=process_tags(), raise_on_error=False)
+    if not team.success:
+        print("[make run] the airport_ops team's asset failed: see its run in the UI")
+        return False
+    return build_definitions().resolve_job_def(PUBLISH_JOB).execute_in_process(
+        instance=instance, tags=process_tags(), raise_on_error=False).success
+
+
 def main() -> int:
     # Every run reloads the definitions; one "beta parameter" warning per asset per run is noise here.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -176,6 +194,10 @@ def main() -> int:
         if not backfill_all(context, after, "make run: after the approval gate"):
             return 1
         print(f"[make run] after the gate: {time.perf_counter() - t:.1f}s")
+        t = time.perf_counter()
+        if not build_team_products(instance):
+            return 1
+        print(f"[make run] the team location's products, published: {time.perf_counter() - t:.1f}s")
     print(summary(Settings.from_env()))
     return 0
 
