@@ -13,7 +13,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test test-fast dev serve dbt-spark docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback clean
+.PHONY: run test test-fast dev serve dbt-spark docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback repair-audit clean
 
 run: install manifest  ## install, then materialize every asset and partition
 	@start=$$(date +%s); $(PY) -m assets.bootstrap; rc=$$?; \
@@ -51,6 +51,11 @@ sandbox: install  ## a Python prompt with your own DuckDB and the catalog attach
 
 # APPROVER, REASON and VERSION reach Python through the environment, taken with $(value ...) so
 # neither make nor the shell interprets them: quotes, $(...) and backticks are stored verbatim.
+repair-audit: export REPAIR_APPROVER := $(value APPROVER)
+repair-audit: export REPAIR_REASON := $(value REASON)
+repair-audit: install  ## APPROVER=... REASON=...: remove a torn last line of the model audit trail (audited)
+	$(PY) -m resources.ml.registry
+
 promote rollback: export PROMOTE_APPROVER := $(value APPROVER)
 promote rollback: export PROMOTE_REASON := $(value REASON)
 promote rollback: export PROMOTE_VERSION := $(value VERSION)

@@ -194,3 +194,38 @@ def test_a_removed_registry_key_is_named_never_replaced(copied):
     finally:
         key.write_bytes(saved)
     assert Registry(copied.settings).production_version() is not None
+
+
+def test_a_torn_last_line_is_removed_only_by_the_audited_repair_command(copied, tmp_path):
+    settings = copied.settings
+    audit = registry_dir(settings) / "audit.jsonl"
+    whole = audit.read_bytes()
+    production = Registry(settings).production_version()
+    # A write cut short: half of a line with no line end (what a kill or a power cut can leave).
+    next_line = json.dumps({"event": "preproduction_failed", "version": "v", "prev": "0" * 64, "mac": "f" * 64})
+    audit.write_bytes(whole + next_line[: len(next_line) // 2].encode())
+    with pytest.raises(RegistryTampered, match="not JSON"):
+        Registry(settings).production_version()
+    with pytest.raises(ValueError, match="non-blank approver and reason"):
+        Registry(settings).repair_torn_line("  ", "torn")
+    env = {**os.environ, "LAKEHOUSE_ROOT": str(settings.root), "DAGSTER_HOME": str(tmp_path), "LAKEHOUSE_ENV": "dev"}
+    reason = f"power cut; $(touch {tmp_path}/X) 'q'"
+    done = subprocess.run(["make", "-s", "repair-audit", "APPROVER=ops-lead", f"REASON={reason}"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "X").exists()
+    registry = Registry(settings)
+    assert registry.production_version() == production
+    last = registry.audit()[-1]
+    assert (last["event"], last["actor"], last["reason"]) == ("torn_line_removed", "ops-lead", reason)
+    evidence = audit.parent / last["kept_at"]
+    assert evidence.read_bytes() == next_line[: len(next_line) // 2].encode()
+    assert audit.read_bytes().startswith(whole)
+    with pytest.raises(RegistryTampered, match="nothing torn to repair"):
+        registry.repair_torn_line("ops-lead", "again")
+    # A complete line that does not verify is tampering, not a torn write: refused, left as it is.
+    edited = audit.read_bytes().rstrip(b"\n").replace(b"ops-lead", b"someone")
+    audit.write_bytes(edited)
+    with pytest.raises(RegistryTampered, match="complete JSON"):
+        registry.repair_torn_line("ops-lead", "hide an edit")
+    assert audit.read_bytes() == edited

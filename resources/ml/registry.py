@@ -21,6 +21,7 @@ record, so a swapped or damaged file is refused. Artifact paths are relative to 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from contextlib import contextmanager
@@ -61,6 +62,10 @@ class PromotionRefused(RuntimeError):
     pass
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def registry_dir(settings: Settings) -> Path:
     return settings.root / "ml" / "registry"
 
@@ -76,10 +81,10 @@ def _now() -> str:
 
 
 @contextmanager
-def _registry_lock(settings: Settings):
+def registry_lock(settings: Settings):
     registry_dir(settings).mkdir(parents=True, exist_ok=True)
     # A lock is a local file: on an object-storage root it sits in the local state folder, and
-    # writers on other machines must be serialised by the Dagster instance (README, "Scaling out").
+    # writers on other machines must be serialised by the Dagster instance (docs/scaling-out.md).
     lock = settings.local_root / ".registry.lock" if settings.remote else registry_dir(settings) / ".lock"
     with exclusive(lock):
         yield
@@ -138,10 +143,10 @@ class Registry:
         return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
     def _anchor(self) -> Path:
-        from resources.core.secrets_store import _create_private_dir, secrets_dir
+        from resources.core.secrets_store import create_private_dir, secrets_dir
 
         folder = secrets_dir(self.settings)
-        _create_private_dir(folder)
+        create_private_dir(folder)
         return folder / "registry.head.json"
 
     def anchor_head(self) -> None:
@@ -176,6 +181,45 @@ class Registry:
         append_lines(registry_dir(self.settings) / "audit.jsonl", [line])
         write_text_atomic(self._anchor(), json.dumps(seal_head(self._key, [*lines, line])))
         return json.loads(line)
+
+    def repair_torn_line(self, approver: str, reason: str) -> dict:
+        """Remove a torn last line of the audit trail, by a person's decision, and record it.
+
+        A line cut short while being written (the process killed, the power lost before fsync)
+        makes the whole chain unreadable: every later read refuses it. Only this explicit command
+        removes it, and only if it is what a torn write leaves: the last line, not ended by a line
+        end, not JSON, never sealed in the anchor, after lines that verify. The removed bytes are
+        kept beside the trail (``audit.torn-<time>.jsonl``) and the repair is itself an audited
+        event with their sha256. Anything else (a complete line that does not verify, damage
+        before the end) is refused: that is tampering, for a restore, not a repair."""
+        if not approver.strip() or not reason.strip():
+            raise ValueError("repairing the audit trail needs a non-blank approver and reason")
+        path = registry_dir(self.settings) / "audit.jsonl"
+        with registry_lock(self.settings):
+            data = path.read_bytes() if path.exists() else b""
+            cut = data.rfind(b"\n") + 1
+            torn = data[cut:]
+            if not torn:
+                raise RegistryTampered(f"{path}: its last line is whole (ends with a line end): nothing torn to repair")
+            try:
+                json.loads(torn)
+                raise RegistryTampered(f"{path}: its last line is complete JSON without a line end, not a torn "
+                                       "write: verify it, or restore the registry from a backup")
+            except ValueError:
+                pass
+            kept = [line for line in data[:cut].decode().splitlines() if line.strip()]
+            verify_chain(self._key, kept, path)  # everything before the torn line verifies
+            anchor = self._anchor()
+            if anchor.exists():
+                verify_head(self._key, json.loads(anchor.read_text()), kept, path, anchor)
+            evidence = path.with_name(f"audit.torn-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}.jsonl")
+            write_atomic(evidence, lambda fh: fh.write(torn))
+            write_atomic(path, lambda fh: fh.write(data[:cut]))
+            event = self._append({"event": "torn_line_removed", "actor": approver, "reason": reason,
+                                  "removed_bytes": len(torn), "removed_sha256": sha256_bytes(torn),
+                                  "kept_at": evidence.name})
+            self.export()
+            return event
 
     # --- derived state -----------------------------------------------------------------------
     # Each horizon has its own production model: the rules apply to one horizon's events at a time.
@@ -212,7 +256,7 @@ class Registry:
             ref_path = write_parquet_atomic(reference, models_dir(self.settings) / version / "reference.parquet")
             record |= {"reference_path": str(ref_path.relative_to(self.settings.root)),
                        "reference_sha256": sha256_of(ref_path)}
-        with _registry_lock(self.settings):
+        with registry_lock(self.settings):
             self._write_record(record)
             self._append({"event": "registered", "version": version, "actor": "training",
                           "horizon": record.get("horizon", DAY_AHEAD),
@@ -224,7 +268,7 @@ class Registry:
         """A walk-forward backtest model: stored and recorded like any model, with status 'backtest'."""
         version = record["model_version"]
         record = {**record, **self._store_artifact(pipeline, version)}
-        with _registry_lock(self.settings):
+        with registry_lock(self.settings):
             self._write_record(record)
             self._append({"event": "registered_backtest", "version": version, "actor": "backtest",
                           "horizon": record.get("horizon", DAY_AHEAD),
@@ -265,20 +309,20 @@ class Registry:
         return read_parquet(path)
 
     def record_preproduction(self, version: str, passed: bool, details: dict) -> None:
-        with _registry_lock(self.settings):
+        with registry_lock(self.settings):
             self._append({"event": "preproduction_passed" if passed else "preproduction_failed",
                           "version": version, "actor": "preproduction_check", "details": details})
             self.export()
 
     def promote(self, version: str, approver: str, reason: str, candidate_auc: float,
                 production_auc: float | None) -> dict:
-        """``candidate_auc`` and ``production_auc``: both measured on the candidate's test window."""
-        with _registry_lock(self.settings):
+        """``candidate_auc`` and ``production_auc``: both measured on the candidate's validation window."""
+        with registry_lock(self.settings):
             horizon = self.horizon_of(version)
             status = self.statuses(horizon)
             current = lifecycle.production_version(status)
             problem = lifecycle.promotion_refusal(status, version, approver, reason, candidate_auc, production_auc)
-            metrics = {"candidate_test_roc_auc": candidate_auc, "production_test_roc_auc": production_auc}
+            metrics = {"candidate_validation_roc_auc": candidate_auc, "production_validation_roc_auc": production_auc}
             if problem:
                 self._append({"event": "promotion_refused", "version": version, "actor": approver, "horizon": horizon,
                               "reason": reason, "refusal": problem, "metrics": metrics,
@@ -292,7 +336,7 @@ class Registry:
             return event
 
     def rollback(self, approver: str, reason: str, horizon: str = DAY_AHEAD) -> dict:
-        with _registry_lock(self.settings):
+        with registry_lock(self.settings):
             events = self._events(horizon)
             status = lifecycle.statuses(events)
             current = lifecycle.production_version(status)
@@ -344,3 +388,27 @@ class Registry:
         ]
         if audit:
             write_parquet_atomic(pl.DataFrame(audit, infer_schema_length=None), base / "model_audit.parquet")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`make repair-audit APPROVER=... REASON=...`: remove a torn last line of the audit trail."""
+    import argparse
+    import os
+    import sys
+
+    parser = argparse.ArgumentParser(description=Registry.repair_torn_line.__doc__)
+    parser.add_argument("--approver", default=os.environ.get("REPAIR_APPROVER", ""))
+    parser.add_argument("--reason", default=os.environ.get("REPAIR_REASON", ""))
+    args = parser.parse_args(argv)
+    try:
+        event = Registry(Settings.from_env()).repair_torn_line(args.approver, args.reason)
+    except (ValueError, RegistryTampered, FileNotFoundError) as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"removed a torn line of {event['removed_bytes']} bytes (kept in {event['kept_at']}); recorded as "
+          f"{event['event']} by {event['actor']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
