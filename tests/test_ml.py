@@ -200,12 +200,13 @@ def test_tampered_artifact_is_refused(ml_lakehouse):
     assert registry.load(version) is not None
 
 
-def _register_copy(registry: Registry, source: str, version: str, test_auc: float) -> None:
-    """A new version holding the production pipeline, with a stated test AUC, passed to pre-production."""
+def _register_copy(registry: Registry, source: str, version: str, validation_auc: float) -> None:
+    """A new version holding the production pipeline, with a stated validation AUC, passed to pre-production."""
     record = registry.record(source)
     pipeline = registry.load(source)
     record = {k: v for k, v in record.items() if not k.startswith("artifact")}
-    registry.register(pipeline, {**record, "model_version": version, "test": {**record["test"], "roc_auc": test_auc}})
+    registry.register(pipeline, {**record, "model_version": version,
+                                 "validation": {**record["validation"], "roc_auc": validation_auc}})
     registry.record_preproduction(version, True, {"note": "pytest"})
 
 
@@ -244,8 +245,9 @@ def test_promotion_needs_approval_and_a_better_model_and_can_roll_back(ml_lakeho
     assert "approver and reason are required" in refusals[1]["refusal"]
     promoted = [e for e in registry.audit() if e["event"] == "promoted"][-1]
     assert promoted["actor"] == "pytest" and promoted["previous_version"] == original
-    assert promoted["metrics"]["production_test_roc_auc"] == pytest.approx(
-        registry.record(original)["test"]["roc_auc"], abs=1e-9)
+    # The gate compares on the validation window (the production model's own, here): never the holdout.
+    assert promoted["metrics"]["production_validation_roc_auc"] == pytest.approx(
+        registry.record(original)["validation"]["roc_auc"], abs=1e-9)
     assert events[-1] == ("rolled_back", original)
     assert json.loads((ml_lakehouse.settings.root / "ml" / "registry" / "models" /
                        f"{original}.json").read_text())["model_version"] == original

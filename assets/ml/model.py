@@ -119,7 +119,7 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
               deps=[horizon_key("model_preproduction", h) for h in HORIZONS], output_required=False,
               description="The production model of each horizon. Changes only through the promote_model job "
               "with an approver and a reason, when the new version beats that horizon's production model on "
-              "the same test window (or a rollback). A refused request is an observation of this asset "
+              "the candidate's validation window (or a rollback). A refused request is an observation of this asset "
               "(`refused`), audited in ml.model_audit; production is unchanged and the asset stays green.")
     def production_model(context: dg.AssetExecutionContext, config: PromotionConfig, lakehouse: LakehouseResource):
         try:

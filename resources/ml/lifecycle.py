@@ -72,7 +72,7 @@ def latest(status: Mapping[str, str], wanted: str) -> str | None:
 def promotion_refusal(status: Mapping[str, str], version: str, approver: str, reason: str,
                       candidate_auc: float, production_auc: float | None) -> str | None:
     """Why ``version`` may not become production, or None. Both AUCs are measured on the
-    candidate's test window, so the comparison is like for like."""
+    candidate's validation window, so the comparison is like for like and the holdout decides nothing."""
     current = production_version(status)
     if not approver.strip() or not reason.strip():
         return "a promotion needs a recorded approval: approver and reason are required"
@@ -82,7 +82,7 @@ def promotion_refusal(status: Mapping[str, str], version: str, approver: str, re
     if status.get(version) != PREPRODUCTION:
         return f"{version} is {status.get(version, 'unknown')}, not {PREPRODUCTION}"
     if current and production_auc is not None and candidate_auc <= production_auc:
-        return (f"{version} does not beat production {current} on the same test window "
+        return (f"{version} does not beat production {current} on the same validation window "
                 f"(ROC AUC {candidate_auc:.4f} <= {production_auc:.4f})")
     return None
 

@@ -38,8 +38,10 @@ def prove_newest_candidate(settings: Settings, horizon: str = DAY_AHEAD) -> dict
 
 
 def production_auc_on_window(settings: Settings, registry: Registry, split: dict, horizon: str = DAY_AHEAD) -> float:
-    """The horizon's production model's ROC AUC on a candidate's test window: like for like."""
-    start, end = date.fromisoformat(split["test_start"]), date.fromisoformat(split["test_end"])
+    """The horizon's production model's ROC AUC on a candidate's validation window: like for like.
+    The gate decides on validation, never on the test window (the holdout is judged once, when
+    the candidate is registered, and decides nothing)."""
+    start, end = date.fromisoformat(split["validation_start"]), date.fromisoformat(split["test_start"])
     window = read_days(features_dir(settings, horizon), start, end).join(load_labels(settings, start, end), on="flight_id")
     model = registry.load(registry.production_version(horizon))
     return float(roc_auc_score(window["is_late"].to_numpy(), predict(model, window)))
@@ -58,9 +60,9 @@ def apply_decision(settings: Settings, action: str, approver: str, reason: str, 
     if action != "promote":
         raise ValueError(f"action must be 'promote' or 'rollback', got {action!r}")
     version = version or registry.latest(PREPRODUCTION, horizon) or ""
-    record = registry.record(version) if version else {"test": {"roc_auc": float("nan")}}
+    record = registry.record(version) if version else {"validation": {"roc_auc": float("nan")}}
     horizon = registry.horizon_of(version) if version else horizon
     production_auc = None
     if registry.production_version(horizon) and version:
         production_auc = production_auc_on_window(settings, registry, record["split"], horizon)
-    return registry.promote(version, approver, reason, record["test"]["roc_auc"], production_auc)
+    return registry.promote(version, approver, reason, record["validation"]["roc_auc"], production_auc)
