@@ -399,6 +399,23 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
     return ops.join(legs, on="flight_id", how="left")
 
 
+def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType],
+            fixed: Mapping[str, pl.Expr] | None = None) -> pl.DataFrame:
+    """``frame`` with exactly ``schema``'s columns and types: ``fixed`` values where given, missing
+    columns null, zoned timestamps converted to the schema's zone."""
+    cols = []
+    for name, dtype in schema.items():
+        if fixed and name in fixed:
+            cols.append(fixed[name].cast(dtype).alias(name))
+        elif name not in frame.columns:
+            cols.append(pl.lit(None, dtype).alias(name))
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
+            cols.append(pl.col(name).dt.convert_time_zone(dtype.time_zone).cast(dtype))
+        else:
+            cols.append(pl.col(name).cast(dtype))
+    return frame.select(cols)
+
+
 def target_rows(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
     """The flights predicted in [start, end), with the columns of ``inputs.flights`` (annotated):
     each day's published timetable rows when it has some, else its delivered rows. Timetable rows
@@ -407,20 +424,8 @@ def target_rows(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
     delivered = av.annotate_flights(inputs.flights).filter(window)
     if inputs.schedules is None:
         return delivered
-    timetable = inputs.schedules.filter(window)
-    cols = []
-    for name, dtype in delivered.schema.items():
-        if name in av.STAMPS:
-            cols.append(pl.lit(av.NEVER).cast(dtype).alias(name))
-        elif name == "actuals_delivered":
-            cols.append(pl.lit(False).alias(name))
-        elif name not in timetable.columns:
-            cols.append(pl.lit(None, dtype).alias(name))
-        elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
-            cols.append(pl.col(name).dt.convert_time_zone(dtype.time_zone).cast(dtype))
-        else:
-            cols.append(pl.col(name).cast(dtype))
-    timetable = timetable.select(cols)
+    timetable = conform(inputs.schedules.filter(window), delivered.schema, {
+        **{s: pl.lit(av.NEVER) for s in av.STAMPS}, "actuals_delivered": pl.lit(False)})
     covered = timetable["flight_date"].unique().implode()
     return pl.concat([timetable, delivered.filter(~pl.col("flight_date").is_in(covered))])
 

@@ -37,7 +37,7 @@ from resources.core.clock import local_to_utc
 from resources.core.pseudonym import load_key, pseudonymize
 from resources.core.settings import Settings
 from resources.ml import lifecycle
-from resources.ml.features import FeatureInputs, build_features, target_rows
+from resources.ml.features import FeatureInputs, build_features, conform, target_rows
 from resources.ml.registry import Registry, registry_dir
 from resources.ml.store import feature_input_queries
 from resources.ml.training import input_columns, predict
@@ -234,15 +234,7 @@ def request_rows(flights: list[ScheduledFlight], cat: Catalog, schema: pl.Schema
         })
     given = pl.DataFrame(rows, schema_overrides={
         "scheduled_departure_utc": pl.Datetime("us", "UTC"), "scheduled_arrival_utc": pl.Datetime("us", "UTC")})
-    cols = []
-    for name, dtype in schema.items():
-        if name not in given.columns:
-            cols.append(pl.lit(None, dtype).alias(name))
-        elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
-            cols.append(pl.col(name).dt.convert_time_zone(dtype.time_zone).cast(dtype))
-        else:
-            cols.append(pl.col(name).cast(dtype))
-    return given.select(cols)
+    return conform(given, schema)
 
 
 SCHEDULE = ("flight_id", "carrier", "flight_number", "tailnum_key", "origin", "dest", "scheduled_departure_local",
