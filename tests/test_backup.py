@@ -13,7 +13,7 @@ import pytest
 from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, of_horizon
 from resources.ml.availability import NOWCAST
 from resources.catalog.publish import connect_catalog
-from resources.core.backup import BackupError, _manifest_mac, _registry_key, backup, restore, verify
+from resources.core.backup import BackupError, manifest_mac, registry_key, backup, restore, verify
 from resources.core.settings import Settings
 from tests.conftest import make_lakehouse
 
@@ -100,7 +100,7 @@ def test_a_forged_backup_is_refused_by_name_and_writes_nothing(tmp_path, rel):
     with pytest.raises(BackupError, match="MAC does not verify"):
         restore(target, tmp_path / "backup")
     # ... and signed with the key (someone holding it), the path itself is refused by name.
-    forged["mac"] = _manifest_mac(_registry_key(settings), forged)
+    forged["mac"] = manifest_mac(registry_key(settings), forged)
     (tmp_path / "backup" / "manifest.json").write_text(json.dumps(forged))
     with pytest.raises(BackupError, match=re.escape(rel)):
         restore(target, tmp_path / "backup")
@@ -113,4 +113,4 @@ def test_an_unsigned_manifest_is_refused(tmp_path):
     del manifest["mac"]
     (tmp_path / "backup" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BackupError, match="MAC does not verify"):
-        verify(tmp_path / "backup", _registry_key(settings))
+        verify(tmp_path / "backup", registry_key(settings))

@@ -66,11 +66,11 @@ class PublishResult:
     history_entry: dict = field(default_factory=dict)
 
 
-def _sql_str(value: str) -> str:
+def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _has_files(pattern: str) -> bool:
+def has_files(pattern: str) -> bool:
     if "://" in pattern:  # an object-storage root (resources/core/object_store.py)
         from resources.core.object_store import filesystem
 
@@ -80,7 +80,7 @@ def _has_files(pattern: str) -> bool:
 
 def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[tuple[str, str]]:
     """Copy the warehouse's published schemas into the catalog being written (under the lock)."""
-    con.execute(f"attach {_sql_str(str(settings.warehouse_path))} as wh (read_only)")
+    con.execute(f"attach {sql_str(str(settings.warehouse_path))} as wh (read_only)")
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
         "where table_catalog = 'wh' and table_schema in (select unnest(?)) order by 1, 2",
@@ -224,13 +224,13 @@ def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] |
         with warehouse_lock(settings):
             names = _copy_warehouse(con, settings)
         for v in external:
-            if not _has_files(v.parquet_glob):
+            if not has_files(v.parquet_glob):
                 continue
-            select = v.query or f"select * from read_parquet({_sql_str(v.parquet_glob)}, union_by_name = true)"
+            select = v.query or f"select * from read_parquet({sql_str(v.parquet_glob)}, union_by_name = true)"
             con.execute(f'create schema if not exists "{v.schema}"')
             con.execute(f'create table "{v.schema}"."{v.name}" as {select}')
             if v.description:
-                con.execute(f'comment on table "{v.schema}"."{v.name}" is {_sql_str(v.description)}')
+                con.execute(f'comment on table "{v.schema}"."{v.name}" is {sql_str(v.description)}')
             names.append((v.schema, v.name))
         for schema, name in names:
             result.row_counts[f"{schema}.{name}"] = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
@@ -279,12 +279,12 @@ def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str,
                         schema = PUBLISHED_SCHEMAS.get(node["schema"], node["schema"])  # snapshots publish as curated
                         out[(schema, table, column)] = " ".join(spec["description"].split())
     for v in external:  # the feature definitions table describes ml.flight_features' columns
-        if (v.schema, v.name) == ("ml", "feature_definitions") and _has_files(v.parquet_glob):
+        if (v.schema, v.name) == ("ml", "feature_definitions") and has_files(v.parquet_glob):
             with connect() as mem:
                 if "://" in v.parquet_glob:
                     register_object_store(mem, force=True)
                 for name, text in mem.execute(
-                        f"select name, description from read_parquet({_sql_str(v.parquet_glob)})").fetchall():
+                        f"select name, description from read_parquet({sql_str(v.parquet_glob)})").fetchall():
                     out[("ml", "flight_features", name)] = text
     return out
 
@@ -362,7 +362,7 @@ def connect_sandbox(settings: Settings, user: str | None = None) -> duckdb.DuckD
     link = own / f".catalog-{uuid.uuid4().hex}.duckdb"
     os.symlink(refresh_catalog(settings), link)
     try:
-        con.execute(f"attach {_sql_str(str(link))} as analytics (read_only)")
+        con.execute(f"attach {sql_str(str(link))} as analytics (read_only)")
         link.unlink()
         con.execute("set allowed_directories = [?]", [str(own) + "/"])
         con.execute("set enable_external_access = false")

@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 
 from resources.core.parquet_io import sha256_file as _sha256
 from resources.core.settings import ENV_MARKER, Settings
-from resources.ml.registry_chain import mac as _manifest_mac  # the registry's HMAC over canonical JSON
+from resources.ml.registry_chain import mac as manifest_mac  # the registry's HMAC over canonical JSON
 
 MANIFEST = "manifest.json"
 KEPT = ("raw", "raw_archive", "quarantine", "ml/registry", "ml/models", "ml/scores_archive",
@@ -63,7 +63,7 @@ def files_to_keep(root: Path) -> list[Path]:
     return out
 
 
-def _registry_key(settings: Settings, create: bool = False) -> bytes:
+def registry_key(settings: Settings, create: bool = False) -> bytes:
     """The registry key: from the environment or the secrets folder; generated (dev) only when a
     backup is made of a lakehouse that has none yet, never on restore or verify."""
     from resources.core.secrets_store import load_or_create_key, secrets_dir
@@ -91,7 +91,7 @@ def unsafe_path(rel: str) -> str | None:
 
 
 def backup(settings: Settings, dest: Path) -> dict:
-    from resources.ml.registry import _registry_lock
+    from resources.ml.registry import registry_lock
     from resources.warehouse.lock import warehouse_lock
 
     dest = Path(dest).expanduser().resolve()
@@ -103,7 +103,7 @@ def backup(settings: Settings, dest: Path) -> dict:
     files: dict[str, dict] = {}
     with ExitStack() as stack:
         stack.enter_context(warehouse_lock(settings))
-        stack.enter_context(_registry_lock(settings))
+        stack.enter_context(registry_lock(settings))
         for src in files_to_keep(settings.root):
             rel = src.relative_to(settings.root).as_posix()
             target = dest / "data" / rel
@@ -113,7 +113,7 @@ def backup(settings: Settings, dest: Path) -> dict:
     manifest = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "environment": settings.env,
                 "source_root": settings.root.name, "files": files,
                 "bytes": sum(f["bytes"] for f in files.values()), "seconds": round(time.perf_counter() - started, 2)}
-    manifest["mac"] = _manifest_mac(_registry_key(settings, create=True), manifest)
+    manifest["mac"] = manifest_mac(registry_key(settings, create=True), manifest)
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
 
@@ -129,7 +129,7 @@ def verify(src: Path, key: bytes) -> dict:
     except (OSError, ValueError, RecursionError) as exc:
         raise BackupError(f"{src / MANIFEST}: not a readable backup manifest ({exc})") from None
     mac = manifest.get("mac")
-    if not isinstance(mac, str) or not hmac.compare_digest(mac, _manifest_mac(key, manifest)):
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, manifest_mac(key, manifest)):
         raise BackupError(f"{src / MANIFEST}: its MAC does not verify with the registry key (forged or edited, "
                           "or made with other keys); nothing restored")
     problems = [f"{rel}: {why}" for rel in sorted(manifest["files"]) if (why := unsafe_path(rel))]
@@ -150,7 +150,7 @@ def verify(src: Path, key: bytes) -> dict:
 
 
 def restore(settings: Settings, src: Path) -> dict:
-    manifest = verify(src, _registry_key(settings))
+    manifest = verify(src, registry_key(settings))
     root = settings.root
     if root.exists() and any(p.name != ENV_MARKER for p in root.iterdir()):
         raise BackupError(f"{root} is not empty: restore into an empty lakehouse root (LAKEHOUSE_ROOT)")
@@ -165,9 +165,9 @@ def restore(settings: Settings, src: Path) -> dict:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(src) / "data" / rel, target)
     if (root / "ml" / "registry" / "audit.jsonl").exists():
-        from resources.ml.registry import Registry, _registry_lock
+        from resources.ml.registry import Registry, registry_lock
 
-        with _registry_lock(settings):  # the restored chain is now the one its anchor seals
+        with registry_lock(settings):  # the restored chain is now the one its anchor seals
             Registry(settings).anchor_head()
     return {**manifest, "restore_seconds": round(time.perf_counter() - started, 2)}
 
@@ -181,7 +181,7 @@ def _check_keys(settings: Settings, data: Path) -> None:
     if not audit.exists():
         return
     try:
-        key = _registry_key(settings)  # read, never generate: a new random key would only mismatch later
+        key = registry_key(settings)  # read, never generate: a new random key would only mismatch later
         verify_chain(key, [line for line in audit.read_text().splitlines() if line.strip()], audit)
         for record in sorted((data / "ml" / "registry" / "models").glob("*.json")):
             verify_record(key, json.loads(record.read_text()), record)
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"backup of {settings.root}: {len(m['files'])} files, {m['bytes'] / 2**20:.1f} MiB in "
                   f"{m['seconds']} s -> {args.path} (secrets are not in it)")
         elif args.action == "verify":
-            m = verify(Path(args.path), _registry_key(settings))
+            m = verify(Path(args.path), registry_key(settings))
             print(f"backup {args.path}: {len(m['files'])} files verify")
         else:
             m = restore(settings, Path(args.path))

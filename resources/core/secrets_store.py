@@ -30,7 +30,7 @@ def secrets_dir(settings: Settings, environ: dict[str, str] | None = None) -> Pa
     return local.parent / f"{local.name}.secrets"
 
 
-def _create_private_dir(path: Path) -> None:
+def create_private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path, 0o700)
 
@@ -55,7 +55,7 @@ def load_or_create_key(settings: Settings, env_var: str, name: str,
     if settings.env == "prod":
         raise MissingKeyError(f"{env_var} must be set in prod; a generated key is for dev only")
     folder = secrets_dir(settings, environ)
-    _create_private_dir(folder)
+    create_private_dir(folder)
     path = folder / name
     _migrate_legacy(settings, name, path)
     if not path.exists() and sealed is not None and sealed.exists():

@@ -972,13 +972,13 @@ def quality_breaches(entries: list[dict]) -> tuple[dict[str, dict], int]:
 
 def catalog_views(settings: Settings):
     """The ``monitoring`` schema of the analyst catalog."""
-    from resources.catalog.publish import ExternalView, _has_files, _sql_str
+    from resources.catalog.publish import ExternalView, has_files, sql_str
 
     drift = str(monitoring_dir(settings) / "daily_drift" / "*.parquet")
     quality = str(monitoring_dir(settings) / "daily_quality" / "*.parquet")
     labelled = (
-        f"left join read_parquet({_sql_str(quality)}, union_by_name = true) q using (metric_date, model_version)"
-        if _has_files(quality) else
+        f"left join read_parquet({sql_str(quality)}, union_by_name = true) q using (metric_date, model_version)"
+        if has_files(quality) else
         "left join (select null::date as metric_date, null::varchar as model_version, null::bigint as labelled_flights, "
         "null::double as roc_auc, null::double as late_rate) q using (metric_date, model_version)"
     )
@@ -989,10 +989,10 @@ def catalog_views(settings: Settings):
                      "sample = 'in_sample' marks days the model was trained or selected on: their ROC AUC "
                      "is not a quality estimate.",
                      query=f"select d.*, q.labelled_flights, q.roc_auc, q.late_rate "
-                           f"from read_parquet({_sql_str(drift)}, union_by_name = true) d {labelled}"),
+                           f"from read_parquet({sql_str(drift)}, union_by_name = true) d {labelled}"),
         ExternalView("monitoring", "alerts", str(alerts_path(settings)) if alerts_path(settings).exists() else drift,
                      "Append-only alert log: failed monitoring checks and failed runs.",
-                     query=f"select * from read_json_auto({_sql_str(str(alerts_path(settings)))})"
+                     query=f"select * from read_json_auto({sql_str(str(alerts_path(settings)))})"
                      if alerts_path(settings).exists() else
                      "select null::varchar as at, null::varchar as kind, null::varchar as check, "
                      "null::varchar as run_id where false"),

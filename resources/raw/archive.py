@@ -65,12 +65,12 @@ def keep_replaced(settings: Settings, zone: str, source: str, day: date | None, 
 
 def catalog_views(settings: Settings):
     """``catalog.replaced_batches``: the archive log, one row per replaced batch."""
-    from resources.catalog.publish import ExternalView, _sql_str
+    from resources.catalog.publish import ExternalView, sql_str
 
     log = archive_dir(settings) / LOG
     query = (f"select zone, source, delivery_date::date as delivery_date, batch_id, rows, sha256, archived_path, "
              f"replaced_at::timestamptz as replaced_at, replaced_by_batch "
-             f"from read_json_auto({_sql_str(str(log))}, format = 'newline_delimited')")
+             f"from read_json_auto({sql_str(str(log))}, format = 'newline_delimited')")
     return [ExternalView("catalog", "replaced_batches", str(log),
                          "Every raw or quarantine batch a re-delivery replaced, kept in raw_archive/ with its "
                          "sha256; the current batch of a row is its batch_id.", query)]
