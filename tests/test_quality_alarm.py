@@ -189,3 +189,21 @@ def test_a_planted_quality_drop_raises_the_quality_alarm_naming_metric_and_range
         assert monitor(lh, "2013-05-01").success
     restored = sidecar(lh, "quality", "2013-05")
     assert not restored["quality_alarm"] and restored["roc_auc"] == pytest.approx(quiet["roc_auc"])
+
+
+@pytest.mark.fast
+def test_the_range_is_the_last_six_backtest_months_so_a_weak_first_month_sets_no_floor():
+    """On the year, February's walk-forward month (trained on January alone, ROC AUC 0.615) set the
+    floor for every later month, and November (0.666) and December (0.652) stayed quiet."""
+    from resources.monitoring.quality import RANGE_MONTHS, judge_quality, quality_range
+
+    aucs = {"2013-02": 0.615, "2013-03": 0.656, "2013-04": 0.686, "2013-05": 0.746, "2013-06": 0.735,
+            "2013-07": 0.771, "2013-08": 0.686, "2013-09": 0.721, "2013-10": 0.686}
+    backtest = pl.DataFrame({"month": list(aucs), "roc_auc": list(aucs.values()),
+                             "calibration_error": [0.05] * len(aucs)})
+    november = quality_range(backtest, "2013-11")
+    assert RANGE_MONTHS == 6 and november.months == ("2013-05", "2013-06", "2013-07", "2013-08", "2013-09", "2013-10")
+    assert november.roc_auc == (0.686, 0.771)
+    verdict = judge_quality("2013-11", {"roc_auc": 0.666, "calibration_error": 0.05}, "out_of_sample", backtest)
+    assert verdict.alarm and "ROC AUC 0.666 below the backtest range 0.686..0.771" in verdict.reason
+    assert quality_range(backtest, "2013-04").months == ("2013-02", "2013-03")  # fewer months: all of them

@@ -11,9 +11,11 @@ itself, on labelled out-of-sample days only:
   ``MIN_OUT_OF_SAMPLE_FLIGHTS`` of them; otherwise (a month the model was trained or selected on)
   of the walk-forward backtest's scores of the month, which are out of sample by construction and
   are what a model in production at that time would have scored. In-sample scores never count.
-- **The range**: the walk-forward months *before* the judged month (``ml/backtest/month=*.parquet``,
-  the figures the backtest wrote), so a month never sets its own range and a verdict does not
-  change when later months arrive. A backtest month that itself left the range of the months before
+- **The range**: the last ``RANGE_MONTHS`` walk-forward months *before* the judged month
+  (``ml/backtest/month=*.parquet``, the figures the backtest wrote), so a month never sets its own
+  range and a verdict does not change when later months arrive. Only the recent months count: the
+  first backtest months are trained on a month or two of data (February 0.615 on the year, trained
+  on January alone) and would set a floor no current model is held to. A backtest month that itself left the range of the months before
   it is left out of the range (and listed as ``excluded``): a bad month must not widen the range
   that judges the next ones. Fewer than ``MIN_RANGE_MONTHS`` months make no range: the month is
   not judged.
@@ -40,6 +42,7 @@ import polars as pl
 from resources.core.settings import Settings
 
 MIN_RANGE_MONTHS = 2  # two months give a min and a max; one is a point
+RANGE_MONTHS = 6  # the trailing months a range is made of: half a year of seasons
 METRICS = ("roc_auc", "calibration_error")
 MARGINS = {"roc_auc": 0.0, "calibration_error": 0.01}
 # Which way is worse: below the range for ROC AUC, above it for calibration error.
@@ -115,18 +118,19 @@ def left_range(figures: dict[str, float | None], rng: QualityRange) -> list[str]
 
 
 def quality_range(backtest: pl.DataFrame, month: str) -> QualityRange | None:
-    """The range for ``month`` (YYYY-MM) from the backtest months before it, leaving out those
-    that left the range of their own predecessors; None with fewer than MIN_RANGE_MONTHS."""
+    """The range for ``month`` (YYYY-MM) from the last RANGE_MONTHS backtest months before it,
+    leaving out those that left the range of their own predecessors; None with fewer than
+    MIN_RANGE_MONTHS."""
     normal: list[dict] = []
     excluded: list[str] = []
     for row in backtest.filter(pl.col("month") < month).sort("month").iter_rows(named=True):
         if row["roc_auc"] is None or row["calibration_error"] is None:
             continue  # a month with one class has no ROC AUC: nothing to range over
-        if len(normal) >= MIN_RANGE_MONTHS and left_range(row, _range(normal, excluded)):
+        if len(normal) >= MIN_RANGE_MONTHS and left_range(row, _range(normal[-RANGE_MONTHS:], excluded)):
             excluded.append(row["month"])
         else:
             normal.append(row)
-    return _range(normal, excluded) if len(normal) >= MIN_RANGE_MONTHS else None
+    return _range(normal[-RANGE_MONTHS:], excluded) if len(normal) >= MIN_RANGE_MONTHS else None
 
 
 @dataclass(frozen=True)
