@@ -60,9 +60,13 @@ def apply_decision(settings: Settings, action: str, approver: str, reason: str, 
     if action != "promote":
         raise ValueError(f"action must be 'promote' or 'rollback', got {action!r}")
     version = version or registry.latest(PREPRODUCTION, horizon) or ""
-    record = registry.record(version) if version else {"validation": {"roc_auc": float("nan")}}
     horizon = registry.horizon_of(version) if version else horizon
+    # Only a pre-production version is compared (any other is refused by the registry, and a
+    # backtest model has no validation window to compare on).
+    comparable = bool(version) and registry.statuses(horizon).get(version) == PREPRODUCTION
+    record = registry.record(version) if comparable else {}
+    candidate_auc = float((record.get("validation") or {}).get("roc_auc", float("nan")))
     production_auc = None
-    if registry.production_version(horizon) and version:
+    if comparable and registry.production_version(horizon):
         production_auc = production_auc_on_window(settings, registry, record["split"], horizon)
-    return registry.promote(version, approver, reason, record["validation"]["roc_auc"], production_auc)
+    return registry.promote(version, approver, reason, candidate_auc, production_auc)
