@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from assets.jobs import DAILY_JOB, DAY_AHEAD_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
-from assets.ml.day_ahead import FLIGHTS_KEY, materialized_days, due_days, published_through
+from assets.ml.day_ahead import FLIGHTS_KEY, is_materialized, due_days, published_through
 from resources.ml.availability import NOWCAST
 from resources.ml.feature_build import DayBeforeMissing, build_and_store_features
 from resources.ml.store import day_file, features_dir, scores_dir
@@ -32,7 +32,7 @@ def test_a_day_is_scored_from_its_timetable_before_its_flights_arrive(lakehouse)
     assert due_days(datetime(2013, 1, 21, 6, tzinfo=timezone.utc), first, last, lambda d: d < date(2013, 1, 20),
                     scored) == []
     assert due_days(datetime(2013, 1, 21, 7, 5, tzinfo=timezone.utc), first, last,
-                    lambda d: materialized_days(lakehouse.instance, FLIGHTS_KEY, d), scored) == [DAY]
+                    lambda d: is_materialized(lakehouse.instance, FLIGHTS_KEY, d), scored) == [DAY]
     assert lakehouse.run(DAY_AHEAD_JOB, DAY.isoformat()).success
     assert not (settings.raw_dir / "flights" / f"delivery_date={DAY}").exists()
     assert not day_file(features_dir(settings, NOWCAST), DAY).exists()  # the nowcast needs the day's flights

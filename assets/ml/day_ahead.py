@@ -38,7 +38,7 @@ def due_days(now: datetime, first_day: date, last_day: date, delivered: Callable
                   and not scored(d))
 
 
-def materialized_days(instance: dg.DagsterInstance, key: dg.AssetKey, day: date) -> bool:
+def is_materialized(instance: dg.DagsterInstance, key: dg.AssetKey, day: date) -> bool:
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day.isoformat()]), limit=1).records
     return bool(records)
@@ -55,8 +55,8 @@ def build_day_ahead_sensor(daily: dg.DailyPartitionsDefinition, job_name: str) -
     def day_ahead_scores(context: dg.SensorEvaluationContext):
         instance = context.instance
         for day in due_days(datetime.now(ZoneInfo("UTC")), first, last,
-                            lambda d: materialized_days(instance, FLIGHTS_KEY, d),
-                            lambda d: materialized_days(instance, SCORES_KEY, d)):
+                            lambda d: is_materialized(instance, FLIGHTS_KEY, d),
+                            lambda d: is_materialized(instance, SCORES_KEY, d)):
             yield dg.RunRequest(run_key=f"day_ahead:{day}", partition_key=day.isoformat())
 
     return day_ahead_scores

@@ -135,9 +135,8 @@ def _relation_metadata(settings: Settings, relations: dict[dg.AssetKey, tuple[st
             days = rows_per_day(wh, schema, name, [c for c, _ in cols], *window) if window else None
             if days is not None:
                 per_day[key] = days
+                del out[key]["dagster/row_count"]  # the window's rows, not the table's
                 out[key] |= {**run_row_count(sum(days.values()), len(days)), "table_rows": table_rows}
-                if len(days) > 1:
-                    del out[key]["dagster/row_count"]
     return out, per_day
 
 

@@ -62,10 +62,6 @@ class PromotionRefused(RuntimeError):
     pass
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def registry_dir(settings: Settings) -> Path:
     return settings.root / "ml" / "registry"
 
@@ -203,10 +199,11 @@ class Registry:
                 raise RegistryTampered(f"{path}: its last line is whole (ends with a line end): nothing torn to repair")
             try:
                 json.loads(torn)
+            except ValueError:
+                pass  # cut short: what a torn write leaves
+            else:
                 raise RegistryTampered(f"{path}: its last line is complete JSON without a line end, not a torn "
                                        "write: verify it, or restore the registry from a backup")
-            except ValueError:
-                pass
             kept = [line for line in data[:cut].decode().splitlines() if line.strip()]
             verify_chain(self._key, kept, path)  # everything before the torn line verifies
             anchor = self._anchor()
@@ -216,7 +213,7 @@ class Registry:
             write_atomic(evidence, lambda fh: fh.write(torn))
             write_atomic(path, lambda fh: fh.write(data[:cut]))
             event = self._append({"event": "torn_line_removed", "actor": approver, "reason": reason,
-                                  "removed_bytes": len(torn), "removed_sha256": sha256_bytes(torn),
+                                  "removed_bytes": len(torn), "removed_sha256": hashlib.sha256(torn).hexdigest(),
                                   "kept_at": evidence.name})
             self.export()
             return event

@@ -115,13 +115,11 @@ def _parse_volume(where: str, raw: object, partitioned: bool) -> VolumeContract:
     min_rows = raw.get("min_rows", 0)
     if not _is_int(min_rows) or min_rows < 0:
         raise SourceConfigError(f"{where}, field 'volume.min_rows': expected an integer >= 0, got {min_rows!r}")
-    fractions = {k: raw.get(k, VolumeContract.max_shrink if k == "max_shrink" else None)
-                 for k in ("max_drop", "max_shrink")}
-    for k, v in fractions.items():
+    max_drop, max_shrink = raw.get("max_drop"), raw.get("max_shrink", VolumeContract.max_shrink)
+    for k, v in (("max_drop", max_drop), ("max_shrink", max_shrink)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1):
             raise SourceConfigError(
                 f"{where}, field 'volume.{k}': expected a fraction in [0, 1) (0.5 = half), got {v!r}")
-    max_drop, max_shrink = fractions["max_drop"], fractions["max_shrink"]
     if "trailing_days" in raw and not partitioned:
         raise SourceConfigError(
             f"{where}, field 'volume.trailing_days': only daily sources have trailing days "
