@@ -10,7 +10,7 @@ from resources.raw.sources import SourceSpec, daily_window
 
 DATA_ENGINEERING = "team:data-engineering"
 SINGLE_RUN = dg.BackfillPolicy.single_run()  # a year of partitions is one run, not 365
-WAREHOUSE_POOL = "warehouse"  # steps that open warehouse.duckdb (one writer per file): limit 1
+WAREHOUSE_POOL = "warehouse"  # steps that write the warehouse (one DuckLake writer at a time): limit 1
 
 
 def daily_partitions(sources: dict[str, SourceSpec]) -> dg.DailyPartitionsDefinition:

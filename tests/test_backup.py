@@ -84,7 +84,7 @@ def _small_backup(tmp_path):
 
 
 @pytest.mark.parametrize("rel", ["../lakehouse.secrets/registry.key", "../evil.txt", "/tmp/evil.txt",
-                                 "raw/../../evil.txt", "warehouse.duckdb", "raw/$(touch x)/../../x"])
+                                 "raw/../../evil.txt", "warehouse.sqlite", "raw/$(touch x)/../../x"])
 def test_a_forged_backup_is_refused_by_name_and_writes_nothing(tmp_path, rel):
     settings, manifest = _small_backup(tmp_path)
     payload = b"forged"

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from assets.bootstrap import backfill_all, in_process_workspace, split_at_gate, synchronous_instance
 from assets.definitions import build_definitions
 from assets.ml.keys import CANDIDATE_KEY, FEATURES_KEY, PRODUCTION_KEY, SCORES_KEY
-from resources.core.settings import DBT_PROJECT_DIR, REPO_ROOT
+from resources.core.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings
+from resources.warehouse.lock import open_warehouse
 from resources.warehouse.selection import tests_on_unbuilt_daily_models as unbuilt_tests
 from tests.conftest import three_day_home
 
@@ -56,7 +56,7 @@ def test_one_backfill_builds_three_days_through_features_recorded_in_the_instanc
     # Dagster planned the runs: the daily chain as single runs over the whole range.
     ranged = [r for r in runs if r.tags.get("dagster/asset_partition_range_start") == "2013-01-01"]
     assert ranged and all(r.tags["dagster/asset_partition_range_end"] == "2013-01-03" for r in ranged)
-    with duckdb.connect(str(Path(tmp_path / "lakehouse" / "warehouse.duckdb")), read_only=True) as con:
+    with open_warehouse(Settings(root=tmp_path / "lakehouse", env="dev")) as con:
         days = con.execute("select count(distinct flight_date) from curated.fct_flights").fetchone()[0]
     assert days == 3
     assert len(list((tmp_path / "lakehouse" / "ml" / "features").glob("flight_date=*/part.parquet"))) == 3

@@ -74,7 +74,8 @@ def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
     attacks = [f"select * from read_parquet('{raw}')", "select * from read_parquet('raw/flights/*/part.parquet')",
                f"select * from read_csv('{key}')", f"select * from read_blob('{key}')",
                f"select * from read_text('{day.settings.root}/raw/_volume_overrides.jsonl')",
-               f"attach '{day.settings.warehouse_path}' as wh (read_only)",
+               f"attach 'ducklake:sqlite:{day.settings.warehouse_catalog}' as wh (read_only)",
+               f"attach '{day.settings.warehouse_catalog}' as wh (type sqlite)",
                f"copy (select 1) to '{day.settings.raw_dir}/planted.parquet'"]
     reopen = ["set enable_external_access = true", "set allowed_directories = ['/']", "reset allowed_paths"]
     with connect_catalog(day.settings) as con:

@@ -24,7 +24,7 @@ def test_environment_roots_are_separate(tmp_path):
     with pytest.raises(EnvironmentMismatch, match="belongs to LAKEHOUSE_ENV=dev"):
         Settings.from_env({"LAKEHOUSE_ROOT": str(tmp_path), "LAKEHOUSE_ENV": "prod"}).ensure()
     assert Settings.from_env({"LAKEHOUSE_ENV": "prod"}).root != Settings.from_env({}).root
-    assert dev.warehouse_path != dev.catalog_path
+    assert dev.warehouse_catalog != dev.catalog_path
     with pytest.raises(ValueError, match="LAKEHOUSE_ENV"):
         Settings.from_env({"LAKEHOUSE_ENV": "staging"})
 

@@ -77,8 +77,11 @@ def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_l
     assert (root / "ml" / "models" / version / "model.joblib").exists()
     # Nothing the zones hold was written locally: no parquet, no model, no report here.
     local = [p.relative_to(state).as_posix() for p in state.rglob("*") if p.is_file()]
-    assert not [p for p in local if p.endswith((".parquet", ".joblib", ".jsonl", ".html"))], local
-    assert "warehouse.duckdb" in local and "analytics.duckdb" in local
+    # The warehouse (a DuckLake: catalog and data files) is the one exception: derived from raw by
+    # dbt, it stays in the state folder.
+    assert not [p for p in local if p.endswith((".parquet", ".joblib", ".jsonl", ".html"))
+                and not p.startswith("warehouse/")], local
+    assert "warehouse.sqlite" in local and "analytics.duckdb" in local
     # The runs' s3:// raw URL reached dbt's process only: a later local run in this process reads local raw.
     assert "LAKEHOUSE_RAW_URL" not in os.environ
 
@@ -144,7 +147,8 @@ def test_a_root_url_that_is_not_a_plain_s3_url_is_refused_by_name(bad):
 def test_an_s3_root_keeps_duckdb_files_and_keys_in_the_local_state_folder(tmp_path):
     s = Settings.from_env({"LAKEHOUSE_ROOT": URL, "LAKEHOUSE_STATE_DIR": str(tmp_path / "st")})
     assert s.remote and str(s.raw_dir) == f"{URL}/raw" and str(s.reports_dir) == f"{URL}/reports"
-    assert s.warehouse_path == tmp_path / "st" / "warehouse.duckdb"
+    assert s.warehouse_catalog == tmp_path / "st" / "warehouse.sqlite"
+    assert s.warehouse_data == tmp_path / "st" / "warehouse"
     assert s.catalog_path.parent == s.sandbox_dir.parent == tmp_path / "st"
     assert secrets_dir(s, {}) == tmp_path / "st.secrets"
     assert s.dbt_env()["LAKEHOUSE_RAW_URL"] == f"{URL}/raw"

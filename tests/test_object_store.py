@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
+from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect
 from resources.core.object_store import raw_url
 from tests.conftest import local_s3_server, upload_raw_zone
 
@@ -39,7 +40,8 @@ def s3_server():
 
 
 def _dbt_build(settings, warehouse: Path, target: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, **settings.dbt_env(), **extra_env, "LAKEHOUSE_WAREHOUSE": str(warehouse),
+    env = {**os.environ, **settings.dbt_env(), **extra_env, "LAKEHOUSE_WAREHOUSE_CATALOG": str(warehouse / "lake.sqlite"),
+           "LAKEHOUSE_WAREHOUSE_DATA": str(warehouse / "data") + "/",
            "LAKEHOUSE_WINDOW_START": "2013-01-01", "LAKEHOUSE_WINDOW_END": "2013-02-01", "DO_NOT_TRACK": "1"}
     return subprocess.run([str(Path(sys.executable).parent / "dbt"), "build", "--exclude-resource-type", "unit_test",
                            "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
@@ -47,31 +49,39 @@ def _dbt_build(settings, warehouse: Path, target: Path, extra_env: dict[str, str
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
+@contextmanager
+def _lake(warehouse: Path):
+    with connect() as con:
+        attach_ducklake(con, warehouse / "lake.sqlite", warehouse / "data", WAREHOUSE_ALIAS, read_only=True)
+        con.execute(f"use {WAREHOUSE_ALIAS}")
+        yield con
+
+
 def _fct(warehouse: Path) -> pl.DataFrame:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return pl.from_arrow(con.sql("select * from curated.fct_flights order by flight_id").to_arrow_table())
+    with _lake(warehouse) as con:
+        return pl.from_arrow(con.sql("select * from curated.fct_flights order by flight_id").fetch_arrow_table())
 
 
 def test_the_dbt_build_reads_the_raw_zone_from_s3_and_equals_the_local_build(ml_lakehouse, s3_server, tmp_path):
     url = upload_raw_zone(s3_server, ml_lakehouse.settings.raw_dir, "lakehouse-test", "team")
 
-    local = _dbt_build(ml_lakehouse.settings, tmp_path / "local.duckdb", tmp_path / "t-local", {})
+    local = _dbt_build(ml_lakehouse.settings, tmp_path / "local", tmp_path / "t-local", {})
     assert local.returncode == 0, local.stdout[-3000:]
     # The local raw zone is moved away: the S3 build cannot read it by accident.
     parked = ml_lakehouse.settings.raw_dir.with_name("raw.parked")
     os.rename(ml_lakehouse.settings.raw_dir, parked)
     try:
-        remote = _dbt_build(ml_lakehouse.settings, tmp_path / "s3.duckdb", tmp_path / "t-s3",
+        remote = _dbt_build(ml_lakehouse.settings, tmp_path / "s3", tmp_path / "t-s3",
                             {**s3_server, "LAKEHOUSE_RAW_URL": url})
     finally:
         os.rename(parked, ml_lakehouse.settings.raw_dir)
     assert remote.returncode == 0, remote.stdout[-3000:]
     assert "PASS=" in remote.stdout and "ERROR=0" in remote.stdout
 
-    a, b = _fct(tmp_path / "local.duckdb"), _fct(tmp_path / "s3.duckdb")
+    a, b = _fct(tmp_path / "local"), _fct(tmp_path / "s3")
     assert a.height == b.height == 27_004
     assert a.hash_rows().sum() == b.hash_rows().sum()  # the checksum of every value
     assert a.equals(b)
-    with duckdb.connect(str(tmp_path / "s3.duckdb"), read_only=True) as con:
+    with _lake(tmp_path / "s3") as con:
         views = con.execute("select sql from duckdb_views() where view_name = 'stg_nycflights__flights'").fetchone()[0]
     assert url in views  # the staging view reads the store, not a local path

@@ -11,12 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import polars as pl
 import pytest
 
 from resources.core.pseudonym import load_key, pseudonymize
+from resources.warehouse.lock import open_warehouse
 from resources.warehouse.spark_engine import (SPARK_BUILD, MovedSparkDir, claim_spark_dir, pseudonymize_series,
                                               session_config)
 
@@ -103,7 +103,7 @@ def spark_january(ml_lakehouse, tmp_path_factory):
 def test_fct_flights_on_spark_equals_the_duckdb_build_row_for_row(spark_january):
     lh, spark_dir, result = spark_january
     assert "Completed successfully" in result.stdout
-    with duckdb.connect(str(lh.settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(lh.settings) as con:
         duck = pl.from_arrow(con.sql("select * from curated.fct_flights where flight_date < date '2013-02-01'").to_arrow_table())
     spark = _spark_table(spark_dir, "curated", "fct_flights")
     assert duck.height == 27_004  # the January deliveries

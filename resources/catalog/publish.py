@@ -38,7 +38,7 @@ from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.core.pseudonym import load_key, register_udf
 from resources.catalog import versions
 from resources.warehouse.lock import warehouse_lock
-from resources.core.duckdb_connect import connect
+from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, sql_str
 
 # warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline.
 PUBLISHED_SCHEMAS = {"staging": "staging", "curated": "curated", "snapshots": "curated"}
@@ -66,10 +66,6 @@ class PublishResult:
     history_entry: dict = field(default_factory=dict)
 
 
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def has_files(pattern: str) -> bool:
     if "://" in pattern:  # an object-storage root (resources/core/object_store.py)
         from resources.core.object_store import filesystem
@@ -80,19 +76,19 @@ def has_files(pattern: str) -> bool:
 
 def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[tuple[str, str]]:
     """Copy the warehouse's published schemas into the catalog being written (under the lock)."""
-    con.execute(f"attach {sql_str(str(settings.warehouse_path))} as wh (read_only)")
+    attach_ducklake(con, settings.warehouse_catalog, settings.warehouse_data, WAREHOUSE_ALIAS, read_only=True)
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
-        "where table_catalog = 'wh' and table_schema in (select unnest(?)) order by 1, 2",
-        [list(PUBLISHED_SCHEMAS)],
+        "where table_catalog = ? and table_schema in (select unnest(?)) order by 1, 2",
+        [WAREHOUSE_ALIAS, list(PUBLISHED_SCHEMAS)],
     ).fetchall()
     copied = []
     for schema, table in tables:
         target = PUBLISHED_SCHEMAS[schema]
         con.execute(f'create schema if not exists "{target}"')
-        con.execute(f'create table "{target}"."{table}" as select * from wh."{schema}"."{table}"')
+        con.execute(f'create table "{target}"."{table}" as select * from {WAREHOUSE_ALIAS}."{schema}"."{table}"')
         copied.append((target, table))
-    con.execute("detach wh")
+    con.execute(f"detach {WAREHOUSE_ALIAS}")
     return copied
 
 

@@ -63,10 +63,36 @@ def connect(database: str | Path = ":memory:", read_only: bool = False, config: 
             "(DuckDB files are not readable by older versions). The warehouse and the published catalog are "
             "derived: move them aside and `make run` rebuilds them from the raw zone; a sandbox file of "
             f"your own: export its tables with the DuckDB that wrote it first. ({exc})") from exc
-    if search_path is not None:
-        try:
+    try:
+        con.execute("set enable_progress_bar = false")  # a session setting in 1.4, like the next
+        if search_path is not None:
             con.execute("set file_search_path = ?", [str(search_path)])
-        except BaseException:
-            con.close()
-            raise
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal (for statements that take no parameters, such as ATTACH)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+# The name the warehouse DuckLake is attached under, everywhere (dbt's profile too): the views
+# dbt stores in it name their inputs with it ("warehouse"."staging"."stg_..."), so another alias
+# would break them.
+WAREHOUSE_ALIAS = "warehouse"
+
+
+def attach_ducklake(con: duckdb.DuckDBPyConnection, catalog: str | Path, data: str | Path, alias: str,
+                    read_only: bool = False, snapshot: int | None = None) -> None:
+    """Attach the DuckLake whose metadata is the SQLite file ``catalog`` and whose files are under
+    ``data``, as ``alias``. The data path is given on every attach (OVERRIDE_DATA_PATH): the
+    catalog stores the path it was created with, and a copied or moved lakehouse must read its
+    own files. ``snapshot``: the catalog as of that snapshot (time travel; read-only)."""
+    options = [f"data_path {sql_str(str(data).rstrip('/') + '/')}", "override_data_path true"]
+    if read_only or snapshot is not None:
+        options.append("read_only")
+    if snapshot is not None:
+        options.append(f"snapshot_version {int(snapshot)}")
+    con.execute(f"attach {sql_str('ducklake:sqlite:' + str(catalog))} as \"{alias}\" ({', '.join(options)})")

@@ -10,7 +10,7 @@ process (never at import time):
   ``s3://bucket/prefix`` puts every zone on S3-compatible storage (endpoint and credentials from
   the standard AWS variables; resources/core/object_store.py). What must be a local file stays
   in a local *state* folder, ``LAKEHOUSE_STATE_DIR`` (default ``<repo>/lakehouse-state/<bucket>/
-  <prefix>``): the pipeline's DuckDB warehouse (one writer, file locks), the lock files, the
+  <prefix>``): the pipeline's warehouse (a DuckLake: SQLite catalog and data files), the lock files, the
   analyst's copy of the current catalog version and sandboxes. A lost state folder is rebuilt
   from the store (the warehouse by dbt from raw, the catalog by the next publish or a download).
 """
@@ -129,9 +129,15 @@ class Settings:
         return f"{base}/{path.relative_to(self.reports_dir.resolve()).as_posix()}"
 
     @property
-    def warehouse_path(self) -> Path:
-        """Private to the pipeline (single writer). Analysts use ``catalog_path``."""
-        return self.local_root / "warehouse.duckdb"
+    def warehouse_catalog(self) -> Path:
+        """The warehouse's DuckLake catalog (SQLite: one writer and many readers on this machine).
+        Private to the pipeline; analysts use ``catalog_path``."""
+        return self.local_root / "warehouse.sqlite"
+
+    @property
+    def warehouse_data(self) -> Path:
+        """The warehouse's DuckLake data files (parquet, written once, never edited)."""
+        return self.local_root / "warehouse"
 
     @property
     def catalog_path(self) -> Path:
@@ -167,7 +173,8 @@ class Settings:
         env = {
             "LAKEHOUSE_ROOT": str(self.local_root),  # DuckDB's file_search_path (profiles.yml)
             "LAKEHOUSE_ENV": self.env,
-            "LAKEHOUSE_WAREHOUSE": str(self.warehouse_path),
+            "LAKEHOUSE_WAREHOUSE_CATALOG": str(self.warehouse_catalog),
+            "LAKEHOUSE_WAREHOUSE_DATA": str(self.warehouse_data) + "/",
             "LAKEHOUSE_RAW_DIR": str(self.raw_dir),
             EXTENSIONS_ENV: str(extension_directory()),  # profiles.yml config_options
         }

@@ -32,7 +32,7 @@ def generate_docs(settings: Settings) -> Path:
         args = [dbt, "docs", "generate", "--static", "--profiles-dir", str(DBT_PROJECT_DIR),
                 "--target-path", tmp, "--quiet"]
         env = {**os.environ, **settings.dbt_env(), "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        if settings.warehouse_path.exists():
+        if settings.warehouse_catalog.exists():
             with warehouse_lock(settings):
                 done = subprocess.run(args, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
         else:

@@ -1,9 +1,10 @@
-"""The pipeline's private DuckDB file and the lock that keeps it single-writer.
+"""The pipeline's warehouse, a DuckLake, and the lock that keeps it single-writer.
 
-DuckDB allows one read-write process per file, and that writer blocks even read-only opens from
-other processes. Every process that touches ``warehouse.duckdb`` (dbt, the catalog publisher)
-takes this lock first, so two Dagster runs queue instead of failing with a lock error. Analysts
-never open this file: they read the separately published ``analytics.duckdb``.
+The warehouse is a DuckLake: a SQLite catalog (``warehouse.sqlite``) and parquet data files
+(``warehouse/``). Readers see a committed snapshot and never block a writer or wait for one; two
+writers on one catalog would conflict, so every process that writes it (dbt) or must see one
+consistent build across several statements (the catalog publisher) takes this lock first, and two
+Dagster runs queue instead of failing. Analysts never open it: they read the published catalog.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import duckdb
 from resources.core.object_store import register_object_store
 from resources.core.pseudonym import load_key, register_udf
 from resources.core.settings import Settings
-from resources.core.duckdb_connect import connect
+from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect
 
 
 class WarehouseBusy(TimeoutError):
@@ -38,7 +39,7 @@ def warehouse_lock(settings: Settings, timeout_s: float = 3600.0, poll_s: float 
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise WarehouseBusy(
-                        f"{settings.warehouse_path} stayed locked by another run for {timeout_s:.0f}s"
+                        f"{settings.warehouse_catalog} stayed locked by another run for {timeout_s:.0f}s"
                     ) from None
                 time.sleep(poll_s)
         try:
@@ -49,12 +50,17 @@ def warehouse_lock(settings: Settings, timeout_s: float = 3600.0, poll_s: float 
 
 @contextmanager
 def open_warehouse(settings: Settings, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Caller must hold ``warehouse_lock``. Staging views call the pseudonymize UDF."""
+    """A connection with the warehouse attached and in use (``curated.fct_flights`` resolves to
+    it). A writer must hold ``warehouse_lock``. Staging views call the pseudonymize UDF."""
     # Staging views read `raw/...` relative to the root (see dbt_project/profiles.yml).
-    conn = connect(settings.warehouse_path, read_only=read_only, search_path=settings.local_root,
+    conn = connect(search_path=settings.local_root,
                    # the bound dbt's connections have (dbt_project/profiles.yml)
-                   config={"memory_limit": os.environ.get("LAKEHOUSE_DUCKDB_MEMORY", "3GB")})
+                   config={"memory_limit": os.environ.get("LAKEHOUSE_DUCKDB_MEMORY", "3GB"),
+                           "temp_directory": str(settings.local_root / ".duckdb_tmp")})
     try:
+        attach_ducklake(conn, settings.warehouse_catalog, settings.warehouse_data, WAREHOUSE_ALIAS,
+                        read_only=read_only)
+        conn.execute(f"use {WAREHOUSE_ALIAS}")
         register_udf(conn, load_key(settings))
         if settings.remote:  # the staging views read s3:// (resources/core/object_store.py)
             register_object_store(conn, force=True)
