@@ -14,6 +14,8 @@ DELIVERY_CRON = "0 2 * * *"
 REFERENCE_CRON = "0 1 * * 1"
 # A month's actuals are final one day after its last flight; report on the 3rd.
 MONTH_CLOSED_CRON = "0 6 3 * *"
+# The warehouse's file maintenance: after the night's builds, before the working day.
+MAINTENANCE_CRON = "0 5 * * *"
 
 
 def on_delivery() -> dg.AutomationCondition:
@@ -40,6 +42,10 @@ def republish() -> dg.AutomationCondition:
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("republish")
+
+
+def nightly_maintenance() -> dg.AutomationCondition:
+    return dg.AutomationCondition.on_cron(MAINTENANCE_CRON)
 
 
 def month_closed() -> dg.AutomationCondition:

@@ -12,6 +12,7 @@ from dagster_dbt import DbtCliResource
 from assets.catalog.publish import build_catalog_asset
 from assets.common import daily_partitions, monthly_partitions
 from assets.warehouse.dbt import build_dbt_assets, dbt_project
+from assets.warehouse.maintenance import build_maintenance_asset
 from assets.jobs import DAY_AHEAD_JOB, build_jobs
 from assets.ml.day_ahead import build_day_ahead_sensor
 from assets.ml.model import FEATURES_KEY, NOWCAST_FEATURES_KEY, build_ml_assets
@@ -78,7 +79,7 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
     sensors += build_alert_sensors([k for c in checks for k in c.check_keys], jobs)
     return dg.Definitions(
         executor=run_executor(),
-        assets=[*raw, dbt_reference, dbt_daily, *ml, *monitoring, catalog],
+        assets=[*raw, dbt_reference, dbt_daily, build_maintenance_asset(), *ml, *monitoring, catalog],
         asset_checks=checks,
         jobs=jobs,
         schedules=schedules,

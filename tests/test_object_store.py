@@ -40,6 +40,7 @@ def s3_server():
 
 
 def _dbt_build(settings, warehouse: Path, target: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
+    warehouse.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **settings.dbt_env(), **extra_env, "LAKEHOUSE_WAREHOUSE_CATALOG": str(warehouse / "lake.sqlite"),
            "LAKEHOUSE_WAREHOUSE_DATA": str(warehouse / "data") + "/",
            "LAKEHOUSE_WINDOW_START": "2013-01-01", "LAKEHOUSE_WINDOW_END": "2013-02-01", "DO_NOT_TRACK": "1"}

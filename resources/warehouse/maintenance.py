@@ -1,0 +1,55 @@
+"""Keeping the warehouse DuckLake small: DuckLake's own maintenance, nothing of ours.
+
+Every dbt build commits new parquet files and keeps the replaced ones for time travel. Left
+alone, the data path grows with every run and a daily model gains a small file per day. The
+maintenance merges small files, expires snapshots older than the retention, and deletes the
+files no kept snapshot reads (``ducklake_merge_adjacent_files``, ``ducklake_expire_snapshots``,
+``ducklake_cleanup_old_files``). It holds the warehouse lock, so no writer commits meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import duckdb
+
+from resources.core.duckdb_connect import WAREHOUSE_ALIAS
+from resources.core.settings import Settings
+from resources.warehouse.lock import open_warehouse, warehouse_lock
+
+DEFAULT_KEEP = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    files_before: int
+    files_after: int
+    bytes_before: int
+    bytes_after: int
+    snapshots_expired: int
+    files_deleted: int
+
+
+def _live_files(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Data files any kept snapshot reads, and their bytes."""
+    n, size = con.execute(
+        f"select count(*), coalesce(sum(file_size_bytes), 0) from __ducklake_metadata_{WAREHOUSE_ALIAS}.ducklake_data_file where end_snapshot is null"
+    ).fetchone()
+    return int(n), int(size)
+
+
+def maintain(settings: Settings, keep: timedelta = DEFAULT_KEEP) -> Maintenance:
+    if keep < timedelta(0):
+        raise ValueError(f"keep must not be negative (got {keep})")
+    seconds = int(keep.total_seconds())
+    with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
+        files_before, bytes_before = _live_files(con)
+        con.execute(f"call ducklake_merge_adjacent_files('{WAREHOUSE_ALIAS}')")
+        older = f"now() - to_seconds({seconds})"
+        expired = con.execute(
+            f"call ducklake_expire_snapshots('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
+        deleted = con.execute(
+            f"call ducklake_cleanup_old_files('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
+        files_after, bytes_after = _live_files(con)
+    return Maintenance(files_before, files_after, bytes_before, bytes_after, len(expired), len(deleted))
