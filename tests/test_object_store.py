@@ -84,5 +84,6 @@ def test_the_dbt_build_reads_the_raw_zone_from_s3_and_equals_the_local_build(ml_
     assert a.hash_rows().sum() == b.hash_rows().sum()  # the checksum of every value
     assert a.equals(b)
     with _lake(tmp_path / "s3") as con:
-        views = con.execute("select sql from duckdb_views() where view_name = 'stg_nycflights__flights'").fetchone()[0]
+        views = con.execute(f"select sql from __ducklake_metadata_{WAREHOUSE_ALIAS}.ducklake_view "
+                            "where view_name = 'stg_nycflights__flights' and end_snapshot is null").fetchone()[0]
     assert url in views  # the staging view reads the store, not a local path
