@@ -65,7 +65,7 @@ def side_by_side(work: Path, settings, s3_env: dict[str, str], url: str) -> dict
     for i in range(ROUNDS):
         for engine, extra in (("duckdb", {}), ("duckdb-s3", {**s3_env, "LAKEHOUSE_RAW_URL": url})):
             target = work / f"{engine}-target-{i}"
-            env = {**base, **extra, "LAKEHOUSE_WAREHOUSE_CATALOG": str(work / f"{engine}-{i}.sqlite"),
+            env = {**base, **extra, "LAKEHOUSE_WAREHOUSE_CATALOG": f"sqlite:{work / f'{engine}-{i}.sqlite'}",
                    "LAKEHOUSE_WAREHOUSE_DATA": str(work / f"{engine}-{i}") + "/"}
             times[engine].append(timed(
                 [str(REPO / ".venv" / "bin" / "dbt"), *SPARK_BUILD, "--project-dir", "dbt_project",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import socket
+import subprocess
+import tempfile
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -174,3 +178,49 @@ def upload_raw_zone(aws_env: dict[str, str], raw_dir: Path, bucket: str, prefix:
     fs.mkdir(bucket)
     fs.put(str(raw_dir) + "/", f"{bucket}/{prefix}/raw/", recursive=True)
     return f"s3://{bucket}/{prefix}/raw"
+
+
+PASSWORD = "pytest-only"
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: drop to the package's own user when we are root."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture
+def postgres():
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+    import psycopg2
+
+    work = Path(tempfile.mkdtemp(prefix="lakehouse-pg-"))
+    (work / "pw").write_text(PASSWORD)
+    if os.geteuid() == 0:
+        shutil.chown(work, "postgres")
+        shutil.chown(work / "pw", "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = work / "data"
+    subprocess.run(_as_postgres([initdb, "-D", str(data), "-U", "dagster", "--auth=scram-sha-256",
+                                 f"--pwfile={work / 'pw'}", "-E", "UTF8", "--no-instructions"]),
+                   check=True, capture_output=True)
+    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-l", str(work / "log"), "-w", "start",
+                                 "-o", f"-h 127.0.0.1 -p {port} -k {work}"]), check=True, capture_output=True)
+    try:
+        con = psycopg2.connect(host="127.0.0.1", port=port, user="dagster", password=PASSWORD, dbname="postgres")
+        con.autocommit = True
+        con.cursor().execute("create database dagster")
+        con.close()
+        yield {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(port), "DAGSTER_PG_USER": "dagster",
+               "DAGSTER_PG_PASSWORD": PASSWORD, "DAGSTER_PG_DB": "dagster"}
+    finally:
+        subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)

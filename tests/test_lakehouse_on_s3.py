@@ -77,11 +77,10 @@ def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_l
     assert (root / "ml" / "models" / version / "model.joblib").exists()
     # Nothing the zones hold was written locally: no parquet, no model, no report here.
     local = [p.relative_to(state).as_posix() for p in state.rglob("*") if p.is_file()]
-    # The warehouse (a DuckLake: catalog and data files) is the one exception: derived from raw by
-    # dbt, it stays in the state folder.
-    assert not [p for p in local if p.endswith((".parquet", ".joblib", ".jsonl", ".html"))
-                and not p.startswith("warehouse/")], local
+    assert not [p for p in local if p.endswith((".parquet", ".joblib", ".jsonl", ".html"))], local
+    # The warehouse DuckLake: its SQLite catalog is a local file, its data files are in the store.
     assert "warehouse.sqlite" in local and "analytics.duckdb" in local
+    assert list(lh.settings.warehouse_data.rglob("*.parquet"))
     # The runs' s3:// raw URL reached dbt's process only: a later local run in this process reads local raw.
     assert "LAKEHOUSE_RAW_URL" not in os.environ
 
@@ -148,7 +147,8 @@ def test_an_s3_root_keeps_duckdb_files_and_keys_in_the_local_state_folder(tmp_pa
     s = Settings.from_env({"LAKEHOUSE_ROOT": URL, "LAKEHOUSE_STATE_DIR": str(tmp_path / "st")})
     assert s.remote and str(s.raw_dir) == f"{URL}/raw" and str(s.reports_dir) == f"{URL}/reports"
     assert s.warehouse_catalog == tmp_path / "st" / "warehouse.sqlite"
-    assert s.warehouse_data == tmp_path / "st" / "warehouse"
+    assert str(s.warehouse_data) == f"{URL}/warehouse"
+    assert s.warehouse_metadata == f"sqlite:{tmp_path / 'st' / 'warehouse.sqlite'}"
     assert s.catalog_path.parent == s.sandbox_dir.parent == tmp_path / "st"
     assert secrets_dir(s, {}) == tmp_path / "st.secrets"
     assert s.dbt_env()["LAKEHOUSE_RAW_URL"] == f"{URL}/raw"

@@ -41,7 +41,7 @@ def s3_server():
 
 def _dbt_build(settings, warehouse: Path, target: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     warehouse.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **settings.dbt_env(), **extra_env, "LAKEHOUSE_WAREHOUSE_CATALOG": str(warehouse / "lake.sqlite"),
+    env = {**os.environ, **settings.dbt_env(), **extra_env, "LAKEHOUSE_WAREHOUSE_CATALOG": f"sqlite:{warehouse / 'lake.sqlite'}",
            "LAKEHOUSE_WAREHOUSE_DATA": str(warehouse / "data") + "/",
            "LAKEHOUSE_WINDOW_START": "2013-01-01", "LAKEHOUSE_WINDOW_END": "2013-02-01", "DO_NOT_TRACK": "1"}
     return subprocess.run([str(Path(sys.executable).parent / "dbt"), "build", "--exclude-resource-type", "unit_test",
@@ -53,7 +53,7 @@ def _dbt_build(settings, warehouse: Path, target: Path, extra_env: dict[str, str
 @contextmanager
 def _lake(warehouse: Path):
     with connect() as con:
-        attach_ducklake(con, warehouse / "lake.sqlite", warehouse / "data", WAREHOUSE_ALIAS, read_only=True)
+        attach_ducklake(con, f"sqlite:{warehouse / 'lake.sqlite'}", warehouse / "data", WAREHOUSE_ALIAS, read_only=True)
         con.execute(f"use {WAREHOUSE_ALIAS}")
         yield con
 

@@ -5,7 +5,6 @@ same with the steps on a Celery worker through Redis (Debian's redis-server)."""
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import signal
@@ -20,55 +19,9 @@ from pathlib import Path
 import pytest
 
 from assets.bootstrap import backfill_all, in_process_workspace, split_at_gate, synchronous_instance
-from tests.conftest import three_day_home
+from tests.conftest import PASSWORD, three_day_home
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "pytest-only"
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found if isinstance(found, str) else (found[-1] if found else None)
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: drop to the package's own user when we are root."""
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-@pytest.fixture
-def postgres():
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
-    import psycopg2
-
-    work = Path(tempfile.mkdtemp(prefix="lakehouse-pg-"))
-    (work / "pw").write_text(PASSWORD)
-    if os.geteuid() == 0:
-        shutil.chown(work, "postgres")
-        shutil.chown(work / "pw", "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = work / "data"
-    subprocess.run(_as_postgres([initdb, "-D", str(data), "-U", "dagster", "--auth=scram-sha-256",
-                                 f"--pwfile={work / 'pw'}", "-E", "UTF8", "--no-instructions"]),
-                   check=True, capture_output=True)
-    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-l", str(work / "log"), "-w", "start",
-                                 "-o", f"-h 127.0.0.1 -p {port} -k {work}"]), check=True, capture_output=True)
-    try:
-        con = psycopg2.connect(host="127.0.0.1", port=port, user="dagster", password=PASSWORD, dbname="postgres")
-        con.autocommit = True
-        con.cursor().execute("create database dagster")
-        con.close()
-        yield {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(port), "DAGSTER_PG_USER": "dagster",
-               "DAGSTER_PG_PASSWORD": PASSWORD, "DAGSTER_PG_DB": "dagster"}
-    finally:
-        subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
-
-
 RUNS = "select count(*), count(*) filter (where status = 'SUCCESS') from runs"
 DAYS = ("select count(distinct partition) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION' "
         "and asset_key like %s")

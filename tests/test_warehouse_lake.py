@@ -26,7 +26,7 @@ def _snapshot(settings) -> int:
 
 def _at(settings, snapshot: int, sql: str):
     with connect(search_path=settings.local_root) as con:
-        attach_ducklake(con, settings.warehouse_catalog, settings.warehouse_data, WAREHOUSE_ALIAS, snapshot=snapshot)
+        attach_ducklake(con, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS, snapshot=snapshot)
         con.execute(f"use {WAREHOUSE_ALIAS}")
         return con.execute(sql).fetchone()[0]
 

@@ -7,6 +7,8 @@ snapshots, dimensions) is unpartitioned.
 
 
 import os
+import random
+import time
 from pathlib import Path
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -22,6 +24,7 @@ from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.settings import DBT_PROJECT_DIR, REPORTS_URL, Settings, environment
 from resources.warehouse.lock import open_warehouse, warehouse_lock
 from resources.warehouse.partition_counts import rows_per_day
+from resources.warehouse.conflicts import failure_summary, only_commit_conflicts
 from resources.warehouse.selection import tests_on_unbuilt_daily_models
 
 DAILY_SELECT = "tag:daily"
@@ -140,6 +143,37 @@ def _relation_metadata(settings: Settings, relations: dict[dg.AssetKey, tuple[st
     return out, per_day
 
 
+CONFLICT_ATTEMPTS = 4
+
+
+def _build_retrying_conflicts(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> list:
+    """dbt's events, the build repeated whole when it failed only on DuckLake commit conflicts.
+
+    A writer on another machine (a PostgreSQL catalog: the local lock does not reach it) may
+    commit the same views or tables first. Every model is idempotent (views are replaced, daily
+    models delete their window before inserting it), so building again after the other commit
+    gives the same warehouse; only the last attempt's events are reported."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        invocation = dbt.cli(args, context=context, raise_on_error=False)
+        events = list(invocation.stream())
+        if invocation.is_successful():
+            return events
+        results = _run_results(invocation)
+        if attempt == CONFLICT_ATTEMPTS or not only_commit_conflicts(results):
+            break
+        context.log.warning(f"dbt build attempt {attempt}: DuckLake commit conflict with another writer; "
+                            "building again")
+        time.sleep(random.uniform(1, 3) * attempt)
+    raise dg.Failure(description=f"dbt build failed: {failure_summary(results)}")
+
+
+def _run_results(invocation) -> dict:
+    try:
+        return invocation.get_artifact("run_results.json")
+    except FileNotFoundError:  # dbt stopped before running anything (e.g. the catalog unreachable)
+        return {}
+
+
 def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings,
             dbt_vars: dict[str, str] | None = None) -> Iterator:
     # Unit tests prove the SQL's rules on fixtures: `make test-fast` runs them; a data build need not.
@@ -155,7 +189,7 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Se
     env = {**settings.dbt_env(), "LAKEHOUSE_WINDOW_START": dbt_vars["window_start"] if dbt_vars else "",
            "LAKEHOUSE_WINDOW_END": dbt_vars["window_end"] if dbt_vars else ""}
     with warehouse_lock(settings), environment(env):
-        events = list(dbt.cli(args, context=context).stream())
+        events = _build_retrying_conflicts(context, dbt, args)
         window = (dbt_vars["window_start"], dbt_vars["window_end"]) if dbt_vars else None
         extra, per_day = _relation_metadata(settings, relations, window)
     for event in events:

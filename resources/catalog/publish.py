@@ -76,7 +76,7 @@ def has_files(pattern: str) -> bool:
 
 def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[tuple[str, str]]:
     """Copy the warehouse's published schemas into the catalog being written (under the lock)."""
-    attach_ducklake(con, settings.warehouse_catalog, settings.warehouse_data, WAREHOUSE_ALIAS, read_only=True)
+    attach_ducklake(con, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS, read_only=True)
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
         "where table_catalog = ? and table_schema in (select unnest(?)) order by 1, 2",

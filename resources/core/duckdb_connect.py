@@ -84,15 +84,17 @@ def sql_str(value: str) -> str:
 WAREHOUSE_ALIAS = "warehouse"
 
 
-def attach_ducklake(con: duckdb.DuckDBPyConnection, catalog: str | Path, data: str | Path, alias: str,
+def attach_ducklake(con: duckdb.DuckDBPyConnection, metadata: str, data: str | Path, alias: str,
                     read_only: bool = False, snapshot: int | None = None) -> None:
-    """Attach the DuckLake whose metadata is the SQLite file ``catalog`` and whose files are under
-    ``data``, as ``alias``. The data path is given on every attach (OVERRIDE_DATA_PATH): the
-    catalog stores the path it was created with, and a copied or moved lakehouse must read its
-    own files. ``snapshot``: the catalog as of that snapshot (time travel; read-only)."""
+    """Attach the DuckLake whose metadata catalog is ``metadata`` (``sqlite:<path>`` or
+    ``postgres:<connection string>``) and whose files are under ``data`` (a folder or an s3://
+    prefix: the connection needs the store's secret first), as ``alias``. The data path is given
+    on every attach (OVERRIDE_DATA_PATH): the catalog stores the path it was created with, and a
+    copied or moved lakehouse must read its own files. ``snapshot``: the catalog as of that
+    snapshot (time travel; read-only)."""
     options = [f"data_path {sql_str(str(data).rstrip('/') + '/')}", "override_data_path true"]
     if read_only or snapshot is not None:
         options.append("read_only")
     if snapshot is not None:
         options.append(f"snapshot_version {int(snapshot)}")
-    con.execute(f"attach {sql_str('ducklake:sqlite:' + str(catalog))} as \"{alias}\" ({', '.join(options)})")
+    con.execute(f"attach {sql_str('ducklake:' + metadata)} as \"{alias}\" ({', '.join(options)})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import dagster as dg
 
 from resources.core.secrets_store import require_prod_keys
@@ -17,6 +19,6 @@ class LakehouseResource(dg.ConfigurableResource):
     def settings(self) -> Settings:
         base = Settings.from_env()
         settings = Settings.at(self.root, self.env or base.env) if self.root else \
-            Settings(root=base.root, env=self.env or base.env, state=base.state)
+            dataclasses.replace(base, env=self.env or base.env)
         require_prod_keys(settings)  # before the root is even created: prod without keys writes nothing
         return settings.ensure()

@@ -42,6 +42,20 @@ def _remote_root(url: str):
     return root_path(url)
 
 
+CATALOG_URL_ENV = "LAKEHOUSE_WAREHOUSE_CATALOG"
+
+
+def checked_catalog_url(url: str | None) -> str | None:
+    """A DuckLake metadata catalog: ``sqlite:<path>`` or ``postgres:<connection string>``. It is
+    spliced into ATTACH (dbt's profile too), so a quote is refused rather than escaped."""
+    if url is None:
+        return None
+    if not url.startswith(("sqlite:", "postgres:")) or "'" in url or "\n" in url:
+        raise ValueError(f"{CATALOG_URL_ENV} must be sqlite:<path> or postgres:<connection string> without "
+                         f"quotes, got {url!r}")
+    return url
+
+
 def default_state_dir(url: str) -> Path:
     return REPO_ROOT / "lakehouse-state" / url.split("://", 1)[1]
 
@@ -51,17 +65,21 @@ class Settings:
     root: Path  # a local folder, or an upath.UPath on s3:// (see ``remote``)
     env: str = "dev"
     state: Path | None = None  # local files of an object-storage root; None: the root itself
+    # The warehouse DuckLake's metadata catalog when not the local SQLite file: ``postgres:<libpq
+    # connection string>`` (LAKEHOUSE_WAREHOUSE_CATALOG), for writers on several machines.
+    catalog_url: str | None = None
 
     @classmethod
     def at(cls, root: str | Path, env: str = "dev", environ: dict[str, str] | None = None) -> "Settings":
         """Settings for a root given as a local path or an s3:// URL."""
         environ = dict(os.environ if environ is None else environ)
         text = str(root)
+        catalog_url = checked_catalog_url(environ.get(CATALOG_URL_ENV) or None)
         if "://" in text:
             remote = _remote_root(text)
             state = environ.get("LAKEHOUSE_STATE_DIR") or str(default_state_dir(str(remote)))
-            return cls(root=remote, env=env, state=Path(state).expanduser().resolve())
-        return cls(root=Path(text).expanduser().resolve(), env=env)
+            return cls(root=remote, env=env, state=Path(state).expanduser().resolve(), catalog_url=catalog_url)
+        return cls(root=Path(text).expanduser().resolve(), env=env, catalog_url=catalog_url)
 
     @property
     def remote(self) -> bool:
@@ -130,14 +148,20 @@ class Settings:
 
     @property
     def warehouse_catalog(self) -> Path:
-        """The warehouse's DuckLake catalog (SQLite: one writer and many readers on this machine).
-        Private to the pipeline; analysts use ``catalog_path``."""
+        """The warehouse DuckLake's default metadata catalog, a local SQLite file (writers and
+        readers on this machine). Private to the pipeline; analysts use ``catalog_path``."""
         return self.local_root / "warehouse.sqlite"
 
     @property
+    def warehouse_metadata(self) -> str:
+        """The catalog as DuckLake names it: the SQLite file, or LAKEHOUSE_WAREHOUSE_CATALOG."""
+        return self.catalog_url or f"sqlite:{self.warehouse_catalog}"
+
+    @property
     def warehouse_data(self) -> Path:
-        """The warehouse's DuckLake data files (parquet, written once, never edited)."""
-        return self.local_root / "warehouse"
+        """The warehouse's DuckLake data files (parquet, written once, never edited): in the root,
+        so on an s3:// root they are objects in the store, read and written by httpfs."""
+        return self.root / "warehouse"
 
     @property
     def catalog_path(self) -> Path:
@@ -173,7 +197,7 @@ class Settings:
         env = {
             "LAKEHOUSE_ROOT": str(self.local_root),  # DuckDB's file_search_path (profiles.yml)
             "LAKEHOUSE_ENV": self.env,
-            "LAKEHOUSE_WAREHOUSE_CATALOG": str(self.warehouse_catalog),
+            CATALOG_URL_ENV: self.warehouse_metadata,
             "LAKEHOUSE_WAREHOUSE_DATA": str(self.warehouse_data) + "/",
             "LAKEHOUSE_RAW_DIR": str(self.raw_dir),
             EXTENSIONS_ENV: str(extension_directory()),  # profiles.yml config_options

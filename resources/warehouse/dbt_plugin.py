@@ -4,6 +4,8 @@ read from object storage (LAKEHOUSE_RAW_URL=s3://bucket/prefix/raw), access to t
 
 from __future__ import annotations
 
+import os
+
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from resources.core.object_store import register_object_store
@@ -16,4 +18,5 @@ class Plugin(BasePlugin):
         # Loaded here, not in initialize(): `dbt parse` creates the plugin without connecting,
         # and must not generate a key file as a side effect.
         register_udf(conn, load_key(Settings.from_env()))
-        register_object_store(conn)
+        # Before the profile attaches the warehouse: its data path may be on the store too.
+        register_object_store(conn, force=os.environ.get("LAKEHOUSE_WAREHOUSE_DATA", "").startswith("s3://"))

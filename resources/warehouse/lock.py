@@ -58,12 +58,12 @@ def open_warehouse(settings: Settings, read_only: bool = True) -> Iterator[duckd
                    config={"memory_limit": os.environ.get("LAKEHOUSE_DUCKDB_MEMORY", "3GB"),
                            "temp_directory": str(settings.local_root / ".duckdb_tmp")})
     try:
-        attach_ducklake(conn, settings.warehouse_catalog, settings.warehouse_data, WAREHOUSE_ALIAS,
+        if settings.remote:  # data files and the raw zone on s3:// (resources/core/object_store.py)
+            register_object_store(conn, force=True)
+        attach_ducklake(conn, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS,
                         read_only=read_only)
         conn.execute(f"use {WAREHOUSE_ALIAS}")
         register_udf(conn, load_key(settings))
-        if settings.remote:  # the staging views read s3:// (resources/core/object_store.py)
-            register_object_store(conn, force=True)
         yield conn
     finally:
         conn.close()
