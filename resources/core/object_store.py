@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from urllib.parse import urlparse
 
+from resources.core.duckdb_connect import sql_str
+
 RAW_URL_ENV = "LAKEHOUSE_RAW_URL"
 SCHEMES = ("s3://",)
 
@@ -57,10 +59,6 @@ def filesystem():
     return s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def s3_secret_options(environ: dict[str, str] | None = None) -> dict[str, str | bool]:
     """DuckDB S3 secret options from the standard AWS environment."""
     environ = os.environ if environ is None else environ
@@ -84,7 +82,7 @@ def register_object_store(conn, environ: dict[str, str] | None = None, force: bo
     zone (or, ``force``, the whole root) is on object storage."""
     if not force and raw_url(environ) is None:
         return False
-    options = ", ".join(f"{k} {str(v).lower() if isinstance(v, bool) else _literal(v)}"
+    options = ", ".join(f"{k} {str(v).lower() if isinstance(v, bool) else sql_str(v)}"
                         for k, v in s3_secret_options(environ).items())
     conn.execute("load httpfs")
     conn.execute(f"create or replace temporary secret lakehouse_s3 (type s3, {options})")

@@ -34,8 +34,8 @@ class Maintenance:
 def _live_files(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """Data files any kept snapshot reads, and their bytes."""
     n, size = con.execute(
-        f"select count(*), coalesce(sum(file_size_bytes), 0) from __ducklake_metadata_{WAREHOUSE_ALIAS}.ducklake_data_file where end_snapshot is null"
-    ).fetchone()
+        "select count(*), coalesce(sum(file_size_bytes), 0) "
+        f"from __ducklake_metadata_{WAREHOUSE_ALIAS}.ducklake_data_file where end_snapshot is null").fetchone()
     return int(n), int(size)
 
 
