@@ -75,3 +75,35 @@ def test_a_reader_does_not_wait_for_the_writer_lock(lakehouse):
         with open_warehouse(lh.settings) as reader:  # another connection, while a write is open
             assert reader.execute(COUNT).fetchone()[0] > 0  # the last committed snapshot
         writer.execute("rollback")
+
+
+def test_publish_and_feature_reads_neither_wait_for_a_writer_nor_see_its_open_transaction(lakehouse):
+    import threading
+
+    from resources.catalog.publish import connect_catalog, publish_catalog
+    from resources.ml.store import _read_warehouse
+    from resources.warehouse.lock import warehouse_lock
+
+    lh = lakehouse
+    assert lh.run(REFERENCE_JOB).success
+    committed = _snapshot(lh.settings)
+    done: dict = {}
+
+    def read_and_publish() -> None:
+        (done["carriers"],) = _read_warehouse(lh.settings, ("select count(*) as n from curated.dim_carriers", []))
+        done["result"] = publish_catalog(lh.settings)
+
+    with warehouse_lock(lh.settings), open_warehouse(lh.settings, read_only=False) as writer:
+        writer.execute("begin")
+        writer.execute("delete from curated.dim_carriers")
+        worker = threading.Thread(target=read_and_publish, daemon=True)
+        worker.start()
+        worker.join(300)
+        assert not worker.is_alive(), "the reader or the publish waited for the writer's lock"
+        writer.execute("rollback")
+    assert done["carriers"]["n"][0] > 0
+    assert done["result"].warehouse_snapshot == committed
+    with connect_catalog(lh.settings) as con:
+        assert con.execute("select count(*) from curated.dim_carriers").fetchone()[0] == done["carriers"]["n"][0]
+        assert con.execute("select warehouse_snapshot from catalog.version").fetchone()[0] == committed
+        assert con.execute("select warehouse_snapshot from catalog.versions").fetchall() == [(committed,)]

@@ -13,7 +13,9 @@ MAINTENANCE_KEY = dg.AssetKey(["warehouse", "maintenance"])
 
 
 class MaintenanceConfig(dg.Config):
-    keep_days: float = DEFAULT_KEEP / timedelta(days=1)  # snapshots younger than this stay readable
+    # Snapshots younger than this stay readable. 0 also deletes files that a publish or reader that
+    # pinned a snapshot a moment ago may still be reading: only for a lakehouse nothing reads.
+    keep_days: float = DEFAULT_KEEP / timedelta(days=1)
 
 
 def build_maintenance_asset() -> dg.AssetsDefinition:

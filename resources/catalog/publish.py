@@ -37,7 +37,6 @@ from resources.core.parquet_io import sha256_file, upload_file_atomic, write_tex
 from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.core.pseudonym import load_key, register_udf
 from resources.catalog import versions
-from resources.warehouse.lock import warehouse_lock
 from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, sql_str
 
 # warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline.
@@ -64,6 +63,7 @@ class PublishResult:
     row_counts: dict[str, int] = field(default_factory=dict)
     bytes_published: int = 0
     history_entry: dict = field(default_factory=dict)
+    warehouse_snapshot: int | None = None  # the warehouse DuckLake's snapshot this version copied
 
 
 def has_files(pattern: str) -> bool:
@@ -74,9 +74,16 @@ def has_files(pattern: str) -> bool:
     return bool(glob.glob(pattern))
 
 
-def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[tuple[str, str]]:
-    """Copy the warehouse's published schemas into the catalog being written (under the lock)."""
+def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings,
+                    result: PublishResult) -> list[tuple[str, str]]:
+    """Copy the warehouse's published schemas into the catalog being written, all from one
+    snapshot of the warehouse DuckLake (pinned, so a dbt build committing meanwhile is neither
+    waited for nor half copied); the snapshot is recorded as ``warehouse_snapshot``."""
     attach_ducklake(con, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS, read_only=True)
+    (result.warehouse_snapshot,) = con.execute(f"select * from {WAREHOUSE_ALIAS}.current_snapshot()").fetchone()
+    con.execute(f"detach {WAREHOUSE_ALIAS}")
+    attach_ducklake(con, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS,
+                    snapshot=result.warehouse_snapshot)
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
         "where table_catalog = ? and table_schema in (select unnest(?)) order by 1, 2",
@@ -217,8 +224,7 @@ def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] |
         register_udf(con, load_key(settings))
         if settings.remote:  # zones on s3:// (resources/core/object_store.py)
             register_object_store(con, force=True)
-        with warehouse_lock(settings):
-            names = _copy_warehouse(con, settings)
+        names = _copy_warehouse(con, settings, result)
         for v in external:
             if not has_files(v.parquet_glob):
                 continue
@@ -237,19 +243,22 @@ def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] |
             con.executemany("insert into catalog.tables values (?, ?, ?)",
                             [[*k.split(".", 1), n] for k, n in result.row_counts.items()])
         _write_columns(con, column_descriptions(settings, external))
-        result.history_entry = _history_entry(con, settings, version, result.row_counts)
+        result.history_entry = _history_entry(con, settings, version, result)
         versions.write_versions_table(con, [*versions.history(settings), result.history_entry])
         con.execute(
             "create table catalog.version as select ? as version, ? as environment, now() as published_at, "
-            "? as code_version, ? as production_model",
-            [version, settings.env, result.history_entry["code_version"], result.history_entry["production_model"]],
+            "? as code_version, ? as production_model, ?::bigint as warehouse_snapshot",
+            [version, settings.env, result.history_entry["code_version"], result.history_entry["production_model"],
+             result.warehouse_snapshot],
         )
         con.execute("checkpoint")  # everything in the file itself, no WAL beside it
     finally:
         con.close()
 
 
-def _history_entry(con: duckdb.DuckDBPyConnection, settings: Settings, version: str, counts: dict[str, int]) -> dict:
+def _history_entry(con: duckdb.DuckDBPyConnection, settings: Settings, version: str,
+                   result: PublishResult) -> dict:
+    counts = result.row_counts
     model = None
     if "ml.model_registry" in counts:
         row = con.execute("select model_version from ml.model_registry where status = 'production' "
@@ -258,7 +267,7 @@ def _history_entry(con: duckdb.DuckDBPyConnection, settings: Settings, version: 
     return {"version": version, "published_at": versions.published_at(version).isoformat(),
             "environment": settings.env, "code_version": versions.code_version(), "production_model": model,
             "changes": versions.changes(versions.previous_row_counts(settings), counts),
-            "rows_total": sum(counts.values())}
+            "rows_total": sum(counts.values()), "warehouse_snapshot": result.warehouse_snapshot}
 
 
 def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str, str], str]:

@@ -100,10 +100,11 @@ def changes(before: dict[str, int], after: dict[str, int]) -> list[dict]:
 def write_versions_table(con: duckdb.DuckDBPyConnection, entries: list[dict]) -> None:
     con.execute("create table catalog.versions (version varchar, published_at timestamptz, environment varchar, "
                 "code_version varchar, production_model varchar, tables_changed integer, "
-                "changes json, rows_total bigint)")
-    con.executemany("insert into catalog.versions values (?, ?, ?, ?, ?, ?, ?, ?)", [
+                "changes json, rows_total bigint, warehouse_snapshot bigint)")
+    con.executemany("insert into catalog.versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         [e["version"], e["published_at"], e["environment"], e["code_version"], e.get("production_model"),
-         len(e["changes"]), json.dumps(e["changes"]), e["rows_total"]] for e in entries])
+         len(e["changes"]), json.dumps(e["changes"]), e["rows_total"], e.get("warehouse_snapshot")]
+        for e in entries])
 
 
 def kept_versions(settings: Settings) -> list[str]:

@@ -18,7 +18,7 @@ from resources.ml.availability import DAY_AHEAD
 from resources.ml.features import FLIGHT_LOOKBACK_DAYS, WEATHER_LOOKBACK_DAYS, FeatureInputs, labels
 from resources.core.parquet_io import read_parquet_many
 from resources.core.settings import Settings
-from resources.warehouse.lock import open_warehouse, warehouse_lock
+from resources.warehouse.lock import open_warehouse
 
 
 def ml_dir(settings: Settings) -> Path:
@@ -48,9 +48,14 @@ def scores_archive_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
 
 
 def _read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.DataFrame]:
-    """Run read-only queries on the warehouse, under its lock (one writer at a time)."""
-    with warehouse_lock(settings), open_warehouse(settings, read_only=True) as con:
-        return [pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table()) for sql, params in queries]
+    """Run read-only queries on the warehouse, all on one committed snapshot: one transaction,
+    so a dbt build committing meanwhile is neither waited for nor half seen."""
+    with open_warehouse(settings, read_only=True) as con:
+        con.execute("begin transaction")
+        try:
+            return [pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table()) for sql, params in queries]
+        finally:
+            con.execute("rollback")
 
 
 def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") -> tuple[tuple[str, list], ...]:

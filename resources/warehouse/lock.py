@@ -1,51 +1,36 @@
 """The pipeline's warehouse, a DuckLake, and the lock that keeps it single-writer.
 
 The warehouse is a DuckLake: a SQLite catalog (``warehouse.sqlite``) and parquet data files
-(``warehouse/``). Readers see a committed snapshot and never block a writer or wait for one; two
-writers on one catalog would conflict, so every process that writes it (dbt) or must see one
-consistent build across several statements (the catalog publisher) takes this lock first, and two
-Dagster runs queue instead of failing. Analysts never open it: they read the published catalog.
+(``warehouse/``). Readers see a committed snapshot and never block a writer or wait for one (the
+feature inputs are read in one transaction, the publisher pins a snapshot); two writers on one
+catalog would conflict, so every process that writes it (dbt, maintenance) takes this lock first,
+and two Dagster runs queue instead of failing. Analysts never open it: they read the published
+catalog.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
 
+from resources.core.file_lock import LockBusy, exclusive
 from resources.core.object_store import register_object_store
 from resources.core.pseudonym import load_key, register_udf
 from resources.core.settings import Settings
 from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect
 
 
-class WarehouseBusy(TimeoutError):
-    pass
+WarehouseBusy = LockBusy  # the name callers know
 
 
 @contextmanager
 def warehouse_lock(settings: Settings, timeout_s: float = 3600.0, poll_s: float = 0.5) -> Iterator[None]:
     settings.ensure()
-    with open(settings.lock_path, "a+") as fh:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise WarehouseBusy(
-                        f"{settings.warehouse_catalog} stayed locked by another run for {timeout_s:.0f}s"
-                    ) from None
-                time.sleep(poll_s)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with exclusive(settings.lock_path, timeout_s, poll_s, holder=str(settings.warehouse_catalog)):
+        yield
 
 
 @contextmanager
