@@ -26,8 +26,8 @@ import polars as pl
 
 from resources.core.settings import Settings
 from resources.ml.registry import Registry
-from resources.ml.scoring import now_utc, score_days, score_frame, validate_scores, write_day
-from resources.ml.store import day_file, features_dir, scores_dir
+from resources.ml.scoring import now_utc, read_scores, score_days, score_frame, validate_scores, write_days
+from resources.ml.store import day_file, features_dir
 
 warnings.filterwarnings("ignore")
 
@@ -40,7 +40,7 @@ def per_day(settings: Settings, registry: Registry, days: list[date]) -> None:
         features = pl.read_parquet(day_file(features_dir(settings), day))
         scores = score_frame(pipeline, features, version, scored_at)
         validate_scores(scores, features)
-        write_day(settings, day, scores)
+        write_days(settings, {day: scores})
 
 
 def batched_sequential(settings: Settings, registry: Registry, days: list[date]) -> None:
@@ -66,7 +66,7 @@ def batched_sequential(settings: Settings, registry: Registry, days: list[date])
                 ).select(scores.columns)
                 offset += day_features.height
             validate_scores(scores, day_features)
-            write_day(settings, day, scores)
+            write_days(settings, {day: scores})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,13 +102,14 @@ def main(argv: list[str] | None = None) -> None:
         from resources.ml.training import predict, predict_ordinary
 
         def timed(label: str, run) -> tuple[float, pl.DataFrame]:
-            shutil.rmtree(scores_dir(settings), ignore_errors=True)
+            shutil.rmtree(settings.warehouse_data, ignore_errors=True)  # the scores table of this copy's lake
+            settings.warehouse_catalog.unlink(missing_ok=True)
             shutil.rmtree(root / "ml" / "scores_archive", ignore_errors=True)
             started = time.perf_counter()
             run()
             seconds = time.perf_counter() - started
             print(f"  {label}: {seconds:.1f} s", flush=True)
-            return seconds, pl.read_parquet(str(scores_dir(settings) / "*" / "part.parquet")).sort("flight_id")
+            return seconds, read_scores(settings).sort("flight_id")
 
         scoring.predict = predict_ordinary
         try:

@@ -1,6 +1,6 @@
 """Day-ahead scores exist before the day's flights are delivered, and delivery changes nothing."""
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 
@@ -10,7 +10,8 @@ from assets.jobs import DAILY_JOB, DAY_AHEAD_JOB, PROMOTE_JOB, REFERENCE_JOB, SC
 from assets.ml.day_ahead import FLIGHTS_KEY, is_materialized, due_days, published_through
 from resources.ml.availability import NOWCAST
 from resources.ml.feature_build import DayBeforeMissing, build_and_store_features
-from resources.ml.store import day_file, features_dir, scores_dir
+from resources.ml.scoring import read_scores
+from resources.ml.store import SCORES_TABLE, day_file, features_dir, lake_days
 from tests.conftest import APPROVAL, promote_config
 
 DAY = date(2013, 1, 21)
@@ -28,7 +29,7 @@ def test_a_day_is_scored_from_its_timetable_before_its_flights_arrive(lakehouse)
     # The day-ahead sensor's rule: at 01:00 on Jan 21 Jan 20's flights are not in yet, so nothing
     # is due; once they are (02:00), Jan 21 is, though none of its flights is delivered.
     first, last = date(2013, 1, 1), date(2013, 12, 31)
-    scored = lambda d: d < DAY or day_file(scores_dir(settings), d).exists()  # (earlier days: a backfill's)  # noqa: E731
+    scored = lambda d: d < DAY or d in lake_days(settings, SCORES_TABLE, "day_ahead")  # (earlier days: a backfill's)  # noqa: E731
     assert due_days(datetime(2013, 1, 21, 6, tzinfo=timezone.utc), first, last, lambda d: d < date(2013, 1, 20),
                     scored) == []
     assert due_days(datetime(2013, 1, 21, 7, 5, tzinfo=timezone.utc), first, last,
@@ -37,7 +38,7 @@ def test_a_day_is_scored_from_its_timetable_before_its_flights_arrive(lakehouse)
     assert not (settings.raw_dir / "flights" / f"delivery_date={DAY}").exists()
     assert not day_file(features_dir(settings, NOWCAST), DAY).exists()  # the nowcast needs the day's flights
     before = pl.read_parquet(day_file(features_dir(settings), DAY)).sort("flight_id")
-    scores = pl.read_parquet(day_file(scores_dir(settings), DAY)).sort("flight_id")
+    scores = read_scores(settings, DAY, DAY + timedelta(days=1)).sort("flight_id")
     assert scores.height == before.height > 800 and set(scores["horizon"]) == {"day_ahead"}
     midnight_utc = datetime(2013, 1, 21, 5, tzinfo=timezone.utc)  # 00:00 in New York (EST)
     assert (scores["as_of"] < midnight_utc).all() and (scores["scored_at"] > midnight_utc).all()
@@ -49,7 +50,7 @@ def test_a_day_is_scored_from_its_timetable_before_its_flights_arrive(lakehouse)
     after = pl.read_parquet(day_file(features_dir(settings), DAY)).sort("flight_id")
     assert after.drop("batch_id").equals(before.drop("batch_id"))
     assert lakehouse.run(SCORE_JOB, DAY.isoformat()).success
-    rescored = pl.read_parquet(day_file(scores_dir(settings), DAY)).sort("flight_id")
+    rescored = read_scores(settings, DAY, DAY + timedelta(days=1)).sort("flight_id")
     assert rescored["p_late"].equals(scores["p_late"])
     assert day_file(features_dir(settings, NOWCAST), DAY).exists()
 

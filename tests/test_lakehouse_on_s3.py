@@ -68,7 +68,7 @@ def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_l
     lh, state = s3_lakehouse
     root = lh.settings.root
     for key in ["raw/flights/delivery_date=2013-01-01/part.parquet", "raw/planes/part.parquet",
-                "ml/features/flight_date=2013-02-28/part.parquet", "ml/scores/flight_date=2013-01-15/part.parquet",
+                "ml/features/flight_date=2013-02-28/part.parquet",
                 "ml/registry/audit.jsonl", "ml/feature_definitions.parquet", "monitoring/daily_drift",
                 "reports/index.html", "reports/drift/drift_2013-02.html", f"published/{CURRENT}",
                 "published/_history.jsonl", ".lakehouse_env"]:
@@ -81,6 +81,7 @@ def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_l
     # The warehouse DuckLake: its SQLite catalog is a local file, its data files are in the store.
     assert "warehouse.sqlite" in local and "analytics.duckdb" in local
     assert list(lh.settings.warehouse_data.rglob("*.parquet"))
+    assert list((lh.settings.warehouse_data / "ml" / "flight_delay_scores").rglob("*.parquet"))  # the ML tables too
     # The runs' s3:// raw URL reached dbt's process only: a later local run in this process reads local raw.
     assert "LAKEHOUSE_RAW_URL" not in os.environ
 

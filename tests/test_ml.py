@@ -18,7 +18,8 @@ from resources.ml.features import (
     undeclared_rules,
 )
 from resources.ml.registry import ArtifactIntegrityError, Registry
-from resources.ml.store import day_file, features_dir, load_feature_inputs, scores_archive_dir, scores_dir
+from resources.ml.scoring import read_scores
+from resources.ml.store import day_file, features_dir, load_feature_inputs, scores_archive_dir
 from resources.ml.training import TimeSplit
 from tests.conftest import APPROVAL, promote_config
 
@@ -166,10 +167,10 @@ def test_every_feature_declares_an_availability_rule_and_as_of_precedes_the_flig
 
 def test_rescoring_a_day_is_idempotent_and_keeps_the_replaced_version(ml_lakehouse):
     day = "2013-02-20"
-    path = day_file(scores_dir(ml_lakehouse.settings), date.fromisoformat(day))
-    before = pl.read_parquet(path).sort("flight_id")
+    one = (date.fromisoformat(day), date.fromisoformat(day) + timedelta(days=1))
+    before = read_scores(ml_lakehouse.settings, *one).sort("flight_id")
     assert ml_lakehouse.run(SCORE_JOB, day).success
-    after = pl.read_parquet(path).sort("flight_id")
+    after = read_scores(ml_lakehouse.settings, *one).sort("flight_id")
     # Scoring batches days (one predict call per chunk), so a day scored alone and within a month
     # may differ in the last bit (the logistic member's input is sparse or dense by batch density).
     assert after.drop("scored_at", "p_late").equals(before.drop("scored_at", "p_late"))

@@ -19,6 +19,7 @@ from resources.ml.backtest import backtest_scores_dir
 from resources.ml.candidate import leakage_audit_path
 from resources.ml.features import FEATURES, Feature, FeatureInputs, build_features
 from resources.ml.registry import BACKTEST, Registry
+from resources.ml.scoring import read_scores
 from resources.ml.store import features_dir, load_feature_inputs, load_labels, read_days
 from resources.ml.training import predict
 from tests.conftest import promote_config
@@ -108,7 +109,7 @@ def test_a_missing_aircraft_carries_no_label_information(ml_lakehouse):
     p_after = predict(model, blanked)
     assert abs(float(np.mean(p_after) - np.mean(p_before))) < 0.03
     # The real flights without a tail number (all cancelled) are not singled out any more.
-    scores = pl.read_parquet(settings.root / "ml" / "scores" / "*" / "part.parquet")
+    scores = read_scores(settings)
     with connect_catalog(settings) as con:
         tailless = pl.from_arrow(con.sql(
             "select flight_id from curated.fct_flights where tailnum_key is null").to_arrow_table())

@@ -18,7 +18,8 @@ import pytest
 from assets.jobs import BACKTEST_JOB, DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
 from assets.monitoring.reports import QUALITY_KEY
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.store import load_labels, read_days, scores_dir
+from resources.ml.scoring import read_scores
+from resources.ml.store import load_labels
 from resources.monitoring.quality import MIN_RANGE_MONTHS, read_backtest_metrics
 from resources.monitoring.reports import auc, read_alerts
 from resources.warehouse.lock import open_warehouse, warehouse_lock
@@ -68,7 +69,7 @@ def planted_drop(settings, start: date, end: date, below: float) -> tuple[list[s
     outcomes, swapped with as many on-time flights' (the late rate stays), take the ROC AUC of
     the month's production scores below ``below``. Returns the flights to make on time, those to
     make late, and the ROC AUC they give."""
-    scored = read_days(scores_dir(settings), start, end).select("flight_id", "p_late")
+    scored = read_scores(settings, start, end).select("flight_id", "p_late")
     labelled = scored.join(load_labels(settings, start, end), on="flight_id")
     rng = np.random.default_rng(0)
     late = rng.permutation(labelled.filter(pl.col("is_late") == 1)["flight_id"].sort().to_numpy()).tolist()

@@ -13,7 +13,7 @@ from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCOR
 from assets.ml.promote import refused
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.registry import Registry, registry_dir
-from resources.ml.store import day_file, scores_dir
+from resources.ml.store import SCORES_TABLE, lake_days
 from resources.ml.registry_chain import RegistryTampered
 from resources.core.secrets_store import MissingKeyError
 from resources.core.settings import REPO_ROOT
@@ -53,7 +53,7 @@ def test_a_copied_lakehouse_scores_and_publishes_from_the_copy(copied):
     assert not Path(record["artifact_path"]).is_absolute()
     assert copied.run(SCORE_JOB, "2013-01-18").success
     assert copied.run(PUBLISH_JOB).success
-    assert day_file(scores_dir(copied.settings), __import__("datetime").date(2013, 1, 18)).exists()
+    assert __import__("datetime").date(2013, 1, 18) in lake_days(copied.settings, SCORES_TABLE, "day_ahead")
 
 
 def test_a_forged_record_and_promotion_line_are_refused(copied):

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -22,7 +22,8 @@ import pytest
 from resources.catalog.publish import connect_catalog
 from resources.ml.features import FEATURE_NAMES
 from resources.ml.registry import Registry, new_version
-from resources.ml.store import day_file, features_dir, scores_dir
+from resources.ml.scoring import read_scores
+from resources.ml.store import day_file, features_dir
 from resources.serving.requests import MAX_FLIGHTS, RequestError, decode_body, parse_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,7 +126,7 @@ def test_served_scores_equal_batch_scores_with_the_same_features(service, ml_lak
     assert status == 200, body
     served = pl.DataFrame([{"flight_id": s["flight_id"], "served": s["p_late"], "schedule": s["schedule"]}
                            for s in body["scores"]])
-    batch = pl.read_parquet(day_file(scores_dir(settings), DAY))
+    batch = read_scores(settings, DAY, DAY + timedelta(days=1))
     joined = batch.join(served, on="flight_id", how="full", coalesce=True)
     assert joined.height == batch.height == len(flights) and joined["served"].null_count() == 0
     assert (joined["served"] - joined["p_late"]).abs().max() <= 1e-9
@@ -283,7 +284,7 @@ def test_a_nowcast_answer_equals_the_batch_nowcast_and_exists_two_hours_before_d
     served = pl.DataFrame([{"flight_id": s["flight_id"], "served": s["p_late"], "served_as_of": s["as_of"],
                             "horizon": s["horizon"], "version": s["model_version"]} for s in body["scores"]])
     assert set(served["horizon"]) == {"nowcast_2h"} and set(served["version"]) == {nowcast}
-    batch = pl.read_parquet(day_file(scores_dir(settings, "nowcast_2h"), DAY))
+    batch = read_scores(settings, DAY, DAY + timedelta(days=1), "nowcast_2h")
     assert set(batch["horizon"]) == {"nowcast_2h"} and set(batch["model_version"]) == {nowcast}
     joined = batch.join(served, on="flight_id", how="full", coalesce=True)
     assert joined.height == batch.height == len(flights) and joined["served"].null_count() == 0

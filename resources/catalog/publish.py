@@ -37,10 +37,12 @@ from resources.core.parquet_io import sha256_file, upload_file_atomic, write_tex
 from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.core.pseudonym import load_key, register_udf
 from resources.catalog import versions
+from resources.ml.store import LAKE_TABLE_DESCRIPTIONS, ML_SCHEMA
 from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, sql_str
 
-# warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline.
-PUBLISHED_SCHEMAS = {"staging": "staging", "curated": "curated", "snapshots": "curated"}
+# warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline, and so
+# do tables whose name starts with "_" (bookkeeping such as ml._partitions).
+PUBLISHED_SCHEMAS = {"staging": "staging", "curated": "curated", "snapshots": "curated", "ml": "ml"}
 KEEP_VERSIONS = 5  # the default of LAKEHOUSE_CATALOG_KEEP (resources/catalog/versions.py)
 USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
@@ -86,7 +88,8 @@ def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings,
                     snapshot=result.warehouse_snapshot)
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
-        "where table_catalog = ? and table_schema in (select unnest(?)) order by 1, 2",
+        "where table_catalog = ? and table_schema in (select unnest(?)) and not starts_with(table_name, '_') "
+        "order by 1, 2",
         [WAREHOUSE_ALIAS, list(PUBLISHED_SCHEMAS)],
     ).fetchall()
     copied = []
@@ -94,6 +97,8 @@ def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings,
         target = PUBLISHED_SCHEMAS[schema]
         con.execute(f'create schema if not exists "{target}"')
         con.execute(f'create table "{target}"."{table}" as select * from {WAREHOUSE_ALIAS}."{schema}"."{table}"')
+        if schema == ML_SCHEMA and table in LAKE_TABLE_DESCRIPTIONS:
+            con.execute(f'comment on table "{target}"."{table}" is {sql_str(LAKE_TABLE_DESCRIPTIONS[table])}')
         copied.append((target, table))
     con.execute(f"detach {WAREHOUSE_ALIAS}")
     return copied

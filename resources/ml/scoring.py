@@ -1,22 +1,22 @@
 """Batch scoring: every flight of a day scored once by the production model.
 
-A day's scores are an immutable record: re-scoring writes a new file and atomically replaces the
-current one, after copying the replaced version to ``scores_archive/`` (named by when it was
-scored and by which model), so every score ever published stays traceable.
+The current scores are ``ml.flight_delay_scores`` in the warehouse DuckLake, one row per flight and
+horizon; a run's days are replaced in one transaction. A replaced version is kept as an immutable
+file in ``scores_archive/`` (named by when it was scored and by which model), so every score ever
+published stays traceable (and is in backups).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import polars as pl
 
 from resources.ml.availability import DAY_AHEAD
-from resources.ml.store import day_file, scores_archive_dir, scores_dir
+from resources.ml.store import ML_SCHEMA, SCORES_TABLE, day_file, read_lake_days, scores_archive_dir, write_lake_days
 from resources.ml.training import predict
-from resources.core.parquet_io import READ_THREADS, copy_file, read_parquet, read_parquet_many, write_parquet_atomic
+from resources.core.parquet_io import read_parquet_many, write_parquet_atomic
 from resources.core.settings import Settings
 
 SCORE_SCHEMA = {
@@ -56,18 +56,31 @@ def validate_scores(scores: pl.DataFrame, features: pl.DataFrame) -> None:
         raise ScoreSchemaError("p_late must be a probability in [0, 1] for every flight")
 
 
-def write_day(settings: Settings, day: date, scores: pl.DataFrame, horizon: str = DAY_AHEAD) -> Path | None:
-    """Replace the day's scores; return where the replaced version was archived (if any)."""
-    current = day_file(scores_dir(settings, horizon), day)
-    archived = None
-    if current.exists():
-        old = read_parquet(current, columns=["model_version", "scored_at"], n_rows=1)
-        if old.height:
-            stamp = old["scored_at"][0].strftime("%Y%m%dT%H%M%S%f")
-            archived = scores_archive_dir(settings, horizon) / f"flight_date={day}" / f"{stamp}_{old['model_version'][0]}.parquet"
-            copy_file(current, archived)
-    write_parquet_atomic(scores, current)
+def write_days(settings: Settings, scores_by_day: dict[date, pl.DataFrame], horizon: str = DAY_AHEAD) -> list[Path]:
+    """Replace these days' scores of ``horizon`` in ``ml.flight_delay_scores`` in one transaction;
+    the replaced versions are archived first (one file per day and version, named by when it was
+    scored and by which model). Returns the archive files written."""
+    archived: list[Path] = []
+
+    def archive(con, days: list[date]) -> None:
+        old = pl.from_arrow(con.sql(
+            f'select * from {ML_SCHEMA}."{SCORES_TABLE}" where horizon = ? and flight_date in (select unnest(?)) '
+            "order by flight_date, flight_id", params=[horizon, days]).to_arrow_table())
+        for (day,), rows in old.partition_by("flight_date", as_dict=True).items() if old.height else ():
+            stamp = rows["scored_at"][0].strftime("%Y%m%dT%H%M%S%f")
+            path = scores_archive_dir(settings, horizon) / f"flight_date={day}" / f"{stamp}_{rows['model_version'][0]}.parquet"
+            write_parquet_atomic(rows.select(list(SCORE_SCHEMA)), path)
+            archived.append(path)
+
+    write_lake_days(settings, SCORES_TABLE, scores_by_day, horizon, before_replace=archive)
     return archived
+
+
+def read_scores(settings: Settings, start: date | None = None, end: date | None = None,
+                horizon: str = DAY_AHEAD) -> pl.DataFrame:
+    """The current scores of ``horizon`` for days in [start, end), in the production schema."""
+    scores = read_lake_days(settings, SCORES_TABLE, start, end, horizon)
+    return scores.select(list(SCORE_SCHEMA)) if scores.height else pl.DataFrame(schema=SCORE_SCHEMA)
 
 
 def now_utc() -> datetime:
@@ -116,9 +129,6 @@ def score_days(settings: Settings, registry, days: list[date],
                 scores = score_frame(pipeline, day_features, version, scored_at)
             validate_scores(scores, day_features)
             per_day[day] = scores
-        # Days are written side by side (each writes only its own files), as they are read.
-        with ThreadPoolExecutor(READ_THREADS) as pool:
-            replaced = list(pool.map(lambda item: write_day(settings, *item, horizon), per_day.items()))
-        archived += sum(r is not None for r in replaced)
+        archived += len(write_days(settings, per_day, horizon))  # the chunk's days: one transaction
         rows.update({day: scores.height for day, scores in per_day.items()})
     return version, rows, archived

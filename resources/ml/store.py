@@ -1,7 +1,7 @@
 """Where ML data lives in the lakehouse, and reading the curated inputs it is built from.
 
     ml/features/flight_date=YYYY-MM-DD/part.parquet    one file per day (point-in-time features)
-    ml/scores/flight_date=YYYY-MM-DD/part.parquet      the current scores of a day
+    ml.flight_delay_scores (warehouse DuckLake)        the current scores, both horizons
     ml/scores_archive/flight_date=.../<scored_at>.parquet   every replaced version of a day's scores
     ml/models/<model_version>/model.joblib             artifacts (sha256 in the registry)
     ml/registry/*.json, audit.jsonl                    training records and the audit trail
@@ -18,7 +18,7 @@ from resources.ml.availability import DAY_AHEAD
 from resources.ml.features import FLIGHT_LOOKBACK_DAYS, WEATHER_LOOKBACK_DAYS, FeatureInputs, labels
 from resources.core.parquet_io import read_parquet_many
 from resources.core.settings import Settings
-from resources.warehouse.lock import open_warehouse
+from resources.warehouse.lock import open_warehouse, warehouse_lock
 
 
 def ml_dir(settings: Settings) -> Path:
@@ -37,10 +37,6 @@ def features_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
 
 def _of_horizon(name: str, horizon: str) -> str:
     return name if horizon == DAY_AHEAD else f"{name}_{horizon}"
-
-
-def scores_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
-    return ml_dir(settings) / _of_horizon("scores", horizon)
 
 
 def scores_archive_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
@@ -109,6 +105,122 @@ def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
     return labels(flights)
 
 
+# ML tables in the warehouse DuckLake (schema ``ml``), written per day in one transaction: a day
+# is replaced whole or not at all, and readers see the last committed snapshot.
+ML_SCHEMA = "ml"
+SCORES_TABLE = "flight_delay_scores"
+# What analysts read about each ML table of the lake (the published catalog's table comments).
+LAKE_TABLE_DESCRIPTIONS = {
+    SCORES_TABLE: "Current scores: one p_late per scheduled flight and horizon (day_ahead: at 22:00 New York time "
+                  "the evening before; nowcast_2h: two hours before departure) from that horizon's production "
+                  "model, with the prediction time as_of.",
+}
+# Which days of which table were written, with their row count: a day written with no rows (an
+# accepted empty delivery) is there, a day never written is not.
+PARTITIONS_TABLE = "_partitions"
+
+
+def _lake_type(con, frame: pl.DataFrame) -> dict[str, str]:
+    con.register("_frame", frame.head(0).to_arrow())
+    try:
+        return {name: dtype for name, dtype, *_ in con.execute("describe select * from _frame").fetchall()}
+    finally:
+        con.unregister("_frame")
+
+
+def write_lake_days(settings: Settings, table: str, days: dict[date, pl.DataFrame], horizon: str | None = None,
+                    before_replace=None) -> None:
+    """Replace ``days`` of ``ml.<table>`` (of ``horizon`` when the table holds several) with the
+    given rows, in one transaction. The table is created from the first frame; a column it lacks
+    is added (an older day reads it as null). ``before_replace(con, days)`` runs in the same
+    transaction before the old rows go (e.g. to archive them)."""
+    if not days:
+        return
+    with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
+        con.execute("begin transaction")
+        try:
+            con.execute(f"create schema if not exists {ML_SCHEMA}")
+            con.execute(f"create table if not exists {ML_SCHEMA}.{PARTITIONS_TABLE} (table_name varchar, "
+                        "horizon varchar, flight_date date, row_count bigint, written_at timestamptz)")
+            frame = pl.concat(list(days.values()), how="diagonal_relaxed")
+            wanted = _lake_type(con, frame)
+            have = {r[0]: r[1] for r in con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_catalog = current_database() and table_schema = ? and table_name = ?",
+                [ML_SCHEMA, table]).fetchall()}
+            if not have:
+                cols = ", ".join(f'"{c}" {t}' for c, t in wanted.items())
+                con.execute(f'create table {ML_SCHEMA}."{table}" ({cols})')
+            for column in wanted.keys() - have.keys() if have else ():
+                con.execute(f'alter table {ML_SCHEMA}."{table}" add column "{column}" {wanted[column]}')
+            day_list = sorted(days)
+            where = "flight_date in (select unnest($days))" + (" and horizon = $horizon" if horizon else "")
+            params = {"days": day_list, **({"horizon": horizon} if horizon else {})}
+            if before_replace is not None:
+                before_replace(con, day_list)
+            con.execute(f'delete from {ML_SCHEMA}."{table}" where {where}', params)
+            if frame.height:
+                con.register("_rows", frame.to_arrow())
+                con.execute(f'insert into {ML_SCHEMA}."{table}" by name select * from _rows')
+                con.unregister("_rows")
+            con.execute(f"delete from {ML_SCHEMA}.{PARTITIONS_TABLE} where table_name = $table "
+                        f"and horizon is not distinct from $h and flight_date in (select unnest($days))",
+                        {"table": table, "h": horizon, "days": day_list})
+            con.executemany(f"insert into {ML_SCHEMA}.{PARTITIONS_TABLE} values (?, ?, ?, ?, now())",
+                            [[table, horizon, d, days[d].height] for d in day_list])
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+
+
+def lake_days(settings: Settings, table: str, horizon: str | None = None) -> list[date]:
+    """The days of ``ml.<table>`` (of ``horizon``) written so far, oldest first."""
+    if not _lake_exists(settings):
+        return []
+    (found,) = _read_warehouse(settings, (
+        f"select flight_date from {ML_SCHEMA}.{PARTITIONS_TABLE} where table_name = ? "
+        "and horizon is not distinct from ? order by 1", [table, horizon]))
+    return found["flight_date"].to_list()
+
+
+def _lake_exists(settings: Settings) -> bool:
+    if not settings.warehouse_catalog.exists() and settings.warehouse_metadata.startswith("sqlite:"):
+        return False
+    with open_warehouse(settings, read_only=True) as con:
+        return bool(con.execute("select 1 from information_schema.tables where table_catalog = current_database() "
+                                "and table_schema = ? and table_name = ?", [ML_SCHEMA, PARTITIONS_TABLE]).fetchall())
+
+
+def read_lake_days(settings: Settings, table: str, start: date | None = None, end: date | None = None,
+                   horizon: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
+    """Rows of ``ml.<table>`` for days in [start, end) (all days without bounds), of ``horizon``,
+    ordered by day and flight; only ``columns`` if given. Empty (no columns) when nothing is there."""
+    if table not in _lake_tables(settings):
+        return pl.DataFrame()
+    cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    where, params = ["true"], []
+    if start is not None:
+        where.append("flight_date >= ?"), params.append(start)
+    if end is not None:
+        where.append("flight_date < ?"), params.append(end)
+    if horizon is not None:
+        where.append("horizon = ?"), params.append(horizon)
+    (frame,) = _read_warehouse(settings, (
+        f'select {cols} from {ML_SCHEMA}."{table}" where {" and ".join(where)} order by flight_date, flight_id',
+        params))
+    return frame
+
+
+def _lake_tables(settings: Settings) -> set[str]:
+    if not settings.warehouse_catalog.exists() and settings.warehouse_metadata.startswith("sqlite:"):
+        return set()
+    (found,) = _read_warehouse(settings, (
+        "select table_name from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = ?", [ML_SCHEMA]))
+    return set(found["table_name"].to_list()) if found.height else set()
+
+
 def read_days(base: Path, start: date | None = None, end: date | None = None,
               columns: list[str] | None = None) -> pl.DataFrame:
     """Concatenate day files in [start, end) (all days when no bounds); only ``columns`` if given."""
@@ -139,10 +251,6 @@ def catalog_views(settings: Settings):
                      "Name, description, dtype and owner of every model feature."),
         # ``scores*`` is both horizons' directories (ml/scores, ml/scores_nowcast_2h); archived
         # versions are named by when they were scored, never part.parquet.
-        ExternalView("ml", "flight_delay_scores", str(ml_dir(settings) / "scores*" / "*" / "part.parquet"),
-                     "Current scores: one p_late per scheduled flight and horizon (day_ahead: at 22:00 New York "
-                     "time the evening before; nowcast_2h: two hours before departure) from that horizon's "
-                     "production model, with the prediction time as_of."),
         ExternalView("ml", "model_registry", str(registry / "model_registry.parquet"),
                      "Every trained model version with status and holdout metrics."),
         ExternalView("ml", "model_audit", str(registry / "model_audit.parquet"),

@@ -58,7 +58,8 @@ from resources.monitoring.quality import (
     calibration_error, judge_quality, read_backtest_metrics,
 )
 from resources.monitoring.report_jobs import ReportJob, ReportWriter
-from resources.ml.store import features_dir, load_labels, read_days, scores_dir
+from resources.ml.scoring import read_scores
+from resources.ml.store import features_dir, load_labels, read_days
 from resources.core.file_lock import exclusive
 from resources.core.parquet_io import append_lines, write_parquet_atomic, write_text_atomic
 from resources.core.settings import Settings
@@ -148,7 +149,7 @@ def sample_label(sample: str) -> str:
 # --- reading a month ---------------------------------------------------------------------------
 def scored_month(settings: Settings, start: date, end: date) -> tuple[pl.DataFrame, str] | None:
     """Features of the month's scored flights with p_late, from the version that scored most."""
-    scores = read_days(scores_dir(settings), start, end)
+    scores = read_scores(settings, start, end)
     if scores.height == 0:
         return None
     version = Counter(scores["model_version"].to_list()).most_common(1)[0][0]
@@ -166,7 +167,7 @@ def with_predictions(settings: Settings, registry, version: str, features: pl.Da
     if features.height == 0:
         return features.with_columns(pl.lit(None, pl.Float64).alias(PREDICTION))
     start, end = features["flight_date"].min(), features["flight_date"].max() + timedelta(days=1)
-    scores = read_days(scores_dir(settings), start, end)
+    scores = read_scores(settings, start, end)
     stored = (scores.filter(pl.col("model_version") == version).select("flight_id", PREDICTION)
               if scores.height else pl.DataFrame(schema={"flight_id": pl.String, PREDICTION: pl.Float64}))
     out = features.join(stored, on="flight_id", how="left")

@@ -48,6 +48,9 @@ def open_warehouse(settings: Settings, read_only: bool = True) -> Iterator[duckd
         attach_ducklake(conn, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS,
                         read_only=read_only)
         conn.execute(f"use {WAREHOUSE_ALIAS}")
+        # Timestamps with time zone come out labelled UTC (the scores' schema), whatever the
+        # machine's zone is called ("Etc/UTC" here) or is.
+        conn.execute("set TimeZone = 'UTC'")
         register_udf(conn, load_key(settings))
         yield conn
     finally:
