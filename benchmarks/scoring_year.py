@@ -27,7 +27,8 @@ import polars as pl
 from resources.core.settings import Settings
 from resources.ml.registry import Registry
 from resources.ml.scoring import now_utc, read_scores, score_days, score_frame, validate_scores, write_days
-from resources.ml.store import day_file, features_dir
+from resources.ml.store import ML_SCHEMA, PARTITIONS_TABLE, SCORES_TABLE, feature_days, read_features
+from resources.warehouse.lock import open_warehouse, warehouse_lock
 
 warnings.filterwarnings("ignore")
 
@@ -37,7 +38,7 @@ def per_day(settings: Settings, registry: Registry, days: list[date]) -> None:
     version = registry.production_version()
     pipeline, scored_at = registry.load(version), now_utc()
     for day in days:
-        features = pl.read_parquet(day_file(features_dir(settings), day))
+        features = read_features(settings, day, day + timedelta(days=1))
         scores = score_frame(pipeline, features, version, scored_at)
         validate_scores(scores, features)
         write_days(settings, {day: scores})
@@ -53,7 +54,7 @@ def batched_sequential(settings: Settings, registry: Registry, days: list[date])
     pipeline, scored_at = registry.load(version), now_utc()
     for i in range(0, len(days), SCORE_CHUNK_DAYS):
         chunk = days[i:i + SCORE_CHUNK_DAYS]
-        frames = [pl.read_parquet(day_file(features_dir(settings), day)) for day in chunk]
+        frames = [read_features(settings, day, day + timedelta(days=1)) for day in chunk]
         features = pl.concat([f for f in frames if f.height], how="vertical_relaxed")
         p, offset = predict_ordinary(pipeline, features), 0
         for day, day_features in zip(chunk, frames):
@@ -85,16 +86,16 @@ def main(argv: list[str] | None = None) -> None:
             if f.is_file() and f.suffix != ".duckdb":
                 shutil.copy2(f, root / f.name)
         shutil.copytree(source.root / "ml", root / "ml",
-                        ignore=shutil.ignore_patterns("scores", "scores_archive", "backtest_scores"))
+                        ignore=shutil.ignore_patterns("scores_archive", "backtest_scores"))
         settings = Settings(root=root, env=source.env)
+        shutil.copy2(source.warehouse_catalog, settings.warehouse_catalog)  # the lake holds the features
+        shutil.copytree(source.warehouse_data, settings.warehouse_data)
         from resources.core.secrets_store import secrets_dir  # the registry key lives beside the root
         if secrets_dir(source).exists():
             shutil.copytree(secrets_dir(source), secrets_dir(settings))
         registry = Registry(settings)
-        days = sorted(date.fromisoformat(p.parent.name.split("=", 1)[1])
-                      for p in features_dir(settings).glob("flight_date=*/part.parquet"))[:args.days]
-        flights = sum(pl.scan_parquet(day_file(features_dir(settings), d)).select(pl.len()).collect().item()
-                      for d in days)
+        days = feature_days(settings)[:args.days]
+        flights = read_features(settings, days[0], days[-1] + timedelta(days=1), columns=["flight_id"]).height
 
         # 1. one predict call per day; 2. score_days as of 1a9b7a4 (a chunk of days per predict_proba
         # call, files read and written one by one); 3. score_days as it runs now.
@@ -102,8 +103,9 @@ def main(argv: list[str] | None = None) -> None:
         from resources.ml.training import predict, predict_ordinary
 
         def timed(label: str, run) -> tuple[float, pl.DataFrame]:
-            shutil.rmtree(settings.warehouse_data, ignore_errors=True)  # the scores table of this copy's lake
-            settings.warehouse_catalog.unlink(missing_ok=True)
+            with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:  # this copy's scores
+                con.execute(f"drop table if exists {ML_SCHEMA}.{SCORES_TABLE}")
+                con.execute(f"delete from {ML_SCHEMA}.{PARTITIONS_TABLE} where table_name = ?", [SCORES_TABLE])
             shutil.rmtree(root / "ml" / "scores_archive", ignore_errors=True)
             started = time.perf_counter()
             run()
@@ -121,8 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         fast_s, fast_scores = timed("score_days now", lambda: score_days(settings, registry, days))
 
         # Equal to the registered artifact's own predict_proba, computed afresh in one call.
-        from resources.ml.store import read_days
-        features = read_days(features_dir(settings), days[0], days[-1] + timedelta(days=1)).sort("flight_id")
+        features = read_features(settings, days[0], days[-1] + timedelta(days=1)).sort("flight_id")
         pipeline = registry.load(registry.production_version())
         started = time.perf_counter()
         reference = predict_ordinary(pipeline, features)

@@ -12,6 +12,7 @@ from assets.bootstrap import backfill_all, in_process_workspace, split_at_gate, 
 from assets.definitions import build_definitions
 from assets.ml.keys import CANDIDATE_KEY, FEATURES_KEY, PRODUCTION_KEY, SCORES_KEY
 from resources.core.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings
+from resources.ml.store import feature_days
 from resources.warehouse.lock import open_warehouse
 from resources.warehouse.selection import tests_on_unbuilt_daily_models as unbuilt_tests
 from tests.conftest import three_day_home
@@ -59,6 +60,6 @@ def test_one_backfill_builds_three_days_through_features_recorded_in_the_instanc
     with open_warehouse(Settings(root=tmp_path / "lakehouse", env="dev")) as con:
         days = con.execute("select count(distinct flight_date) from curated.fct_flights").fetchone()[0]
     assert days == 3
-    assert len(list((tmp_path / "lakehouse" / "ml" / "features").glob("flight_date=*/part.parquet"))) == 3
+    assert len(feature_days(Settings(root=tmp_path / "lakehouse", env="dev"))) == 3
     status = instance.get_latest_materialization_event(FEATURES_KEY)
     assert status is not None

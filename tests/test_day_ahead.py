@@ -11,7 +11,7 @@ from assets.ml.day_ahead import FLIGHTS_KEY, is_materialized, due_days, publishe
 from resources.ml.availability import NOWCAST
 from resources.ml.feature_build import DayBeforeMissing, build_and_store_features
 from resources.ml.scoring import read_scores
-from resources.ml.store import SCORES_TABLE, day_file, features_dir, lake_days
+from resources.ml.store import SCORES_TABLE, feature_days, lake_days, read_features
 from tests.conftest import APPROVAL, promote_config
 
 DAY = date(2013, 1, 21)
@@ -36,8 +36,8 @@ def test_a_day_is_scored_from_its_timetable_before_its_flights_arrive(lakehouse)
                     lambda d: is_materialized(lakehouse.instance, FLIGHTS_KEY, d), scored) == [DAY]
     assert lakehouse.run(DAY_AHEAD_JOB, DAY.isoformat()).success
     assert not (settings.raw_dir / "flights" / f"delivery_date={DAY}").exists()
-    assert not day_file(features_dir(settings, NOWCAST), DAY).exists()  # the nowcast needs the day's flights
-    before = pl.read_parquet(day_file(features_dir(settings), DAY)).sort("flight_id")
+    assert DAY not in feature_days(settings, NOWCAST)  # the nowcast needs the day's flights
+    before = read_features(settings, DAY, DAY + timedelta(days=1)).sort("flight_id")
     scores = read_scores(settings, DAY, DAY + timedelta(days=1)).sort("flight_id")
     assert scores.height == before.height > 800 and set(scores["horizon"]) == {"day_ahead"}
     midnight_utc = datetime(2013, 1, 21, 5, tzinfo=timezone.utc)  # 00:00 in New York (EST)
@@ -47,12 +47,12 @@ def test_a_day_is_scored_from_its_timetable_before_its_flights_arrive(lakehouse)
     # day-ahead features and scores do not move, since they never read what the day recorded.
     assert lakehouse.run(DAILY_JOB, DAY.isoformat()).success
     assert (settings.raw_dir / "flights" / f"delivery_date={DAY}").exists()
-    after = pl.read_parquet(day_file(features_dir(settings), DAY)).sort("flight_id")
+    after = read_features(settings, DAY, DAY + timedelta(days=1)).sort("flight_id")
     assert after.drop("batch_id").equals(before.drop("batch_id"))
     assert lakehouse.run(SCORE_JOB, DAY.isoformat()).success
     rescored = read_scores(settings, DAY, DAY + timedelta(days=1)).sort("flight_id")
     assert rescored["p_late"].equals(scores["p_late"])
-    assert day_file(features_dir(settings, NOWCAST), DAY).exists()
+    assert DAY in feature_days(settings, NOWCAST)
 
     # A day whose day before is missing is refused, not built on a shorter history.
     with pytest.raises(DayBeforeMissing, match="2013-01-22"):

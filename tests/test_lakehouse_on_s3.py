@@ -68,7 +68,6 @@ def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_l
     lh, state = s3_lakehouse
     root = lh.settings.root
     for key in ["raw/flights/delivery_date=2013-01-01/part.parquet", "raw/planes/part.parquet",
-                "ml/features/flight_date=2013-02-28/part.parquet",
                 "ml/registry/audit.jsonl", "ml/feature_definitions.parquet", "monitoring/daily_drift",
                 "reports/index.html", "reports/drift/drift_2013-02.html", f"published/{CURRENT}",
                 "published/_history.jsonl", ".lakehouse_env"]:
@@ -81,7 +80,8 @@ def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_l
     # The warehouse DuckLake: its SQLite catalog is a local file, its data files are in the store.
     assert "warehouse.sqlite" in local and "analytics.duckdb" in local
     assert list(lh.settings.warehouse_data.rglob("*.parquet"))
-    assert list((lh.settings.warehouse_data / "ml" / "flight_delay_scores").rglob("*.parquet"))  # the ML tables too
+    for table in ("flight_features", "flight_delay_scores"):  # the ML tables too
+        assert list((lh.settings.warehouse_data / "ml" / table).rglob("*.parquet")), table
     # The runs' s3:// raw URL reached dbt's process only: a later local run in this process reads local raw.
     assert "LAKEHOUSE_RAW_URL" not in os.environ
 
@@ -196,7 +196,10 @@ def test_make_runs_machinery_builds_three_days_on_an_s3_root_from_the_environmen
             keys = [k for k in before if k.path[0] != "ml"] + [FEATURES_KEY]
             assert backfill_all(context, keys, "test", log=lambda *_: None)
         assert all(r.is_success for r in instance.get_runs())
-        assert sorted(p.rsplit("/", 2)[-2] for p in fs.glob("boot/lake/ml/features/*/part.parquet")) == [
-            "flight_date=2013-01-01", "flight_date=2013-01-02", "flight_date=2013-01-03"]
+        from resources.core.settings import Settings
+        from resources.ml.store import feature_days
+
+        assert [str(d) for d in feature_days(Settings.from_env())] == ["2013-01-01", "2013-01-02", "2013-01-03"]
+        assert fs.glob("boot/lake/warehouse/ml/flight_features/*.parquet")  # the lake's files are on the store
         assert len(fs.glob("boot/lake/raw/flights/*/part.parquet")) == 3
     assert not (tmp_path / "lakehouse").exists()  # nothing went to the local default of three_day_home

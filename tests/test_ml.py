@@ -19,7 +19,7 @@ from resources.ml.features import (
 )
 from resources.ml.registry import ArtifactIntegrityError, Registry
 from resources.ml.scoring import read_scores
-from resources.ml.store import day_file, features_dir, load_feature_inputs, scores_archive_dir
+from resources.ml.store import load_feature_inputs, read_features, scores_archive_dir
 from resources.ml.training import TimeSplit
 from tests.conftest import APPROVAL, promote_config
 
@@ -153,7 +153,7 @@ def test_every_feature_declares_an_availability_rule_and_as_of_precedes_the_flig
         "gate_agent_mood (known 'forecast')"]
     settings = ml_lakehouse.settings
     for horizon in HORIZONS:
-        stored = pl.read_parquet(day_file(features_dir(settings, horizon), date(2013, 2, 10)))
+        stored = read_features(settings, date(2013, 2, 10), date(2013, 2, 11), horizon)
         flights = load_feature_inputs(settings, date(2013, 2, 10), date(2013, 2, 11)).flights.filter(
             pl.col("flight_date") == date(2013, 2, 10)).select("flight_id", "scheduled_departure_utc")
         rows = stored.join(flights, on="flight_id")
@@ -257,11 +257,11 @@ def test_promotion_needs_approval_and_a_better_model_and_can_roll_back(ml_lakeho
 def test_features_of_a_day_never_change_when_later_days_arrive(lakehouse):
     assert lakehouse.run(REFERENCE_JOB).success
     assert lakehouse.run(DAILY_JOB, "2013-01-01", "2013-01-10").success
-    path = day_file(features_dir(lakehouse.settings), date(2013, 1, 10))
-    before = pl.read_parquet(path)
+    jan_10 = (date(2013, 1, 10), date(2013, 1, 11))
+    before = read_features(lakehouse.settings, *jan_10)
     assert lakehouse.run(DAILY_JOB, "2013-01-11", "2013-01-15").success
     assert lakehouse.run(DAILY_JOB, "2013-01-08", "2013-01-15").success  # rebuilds Jan 10 with later days present
-    after = pl.read_parquet(path)
+    after = read_features(lakehouse.settings, *jan_10)
     assert before.height == after.height > 900
     assert after.drop("batch_id").equals(before.drop("batch_id"))
 
@@ -284,9 +284,8 @@ def test_features_built_in_passes_equal_one_pass_over_the_window(ml_lakehouse):
     passes = pl.concat(parts).sort("flight_id")
     assert passes.height == whole.height > 30_000
     assert passes.equals(whole.sort("flight_id"))
-    # ... and the stored files (written by the build, in passes) hold exactly these rows.
-    stored = pl.concat([pl.read_parquet(day_file(features_dir(settings), start + timedelta(days=i)))
-                        for i in range((end - start).days)]).sort("flight_id")
+    # ... and the stored table (written by the build, in passes) holds exactly these rows.
+    stored = read_features(settings, start, end).sort("flight_id")
     assert stored.equals(whole.sort("flight_id"))
 
 

@@ -20,7 +20,7 @@ from resources.ml.candidate import leakage_audit_path
 from resources.ml.features import FEATURES, Feature, FeatureInputs, build_features
 from resources.ml.registry import BACKTEST, Registry
 from resources.ml.scoring import read_scores
-from resources.ml.store import features_dir, load_feature_inputs, load_labels, read_days
+from resources.ml.store import feature_table, load_feature_inputs, load_labels, read_features, write_lake_days
 from resources.ml.training import predict
 from tests.conftest import promote_config
 
@@ -32,7 +32,7 @@ LATE_SQL = "(f.cancelled or f.diverted or f.arr_delay >= 15)::int"
 
 def test_audit_names_a_planted_missingness_leak_and_a_value_leak(ml_lakehouse):
     settings = ml_lakehouse.settings
-    data = read_days(features_dir(settings), date(2013, 1, 1), date(2013, 2, 1)).join(
+    data = read_features(settings, date(2013, 1, 1), date(2013, 2, 1)).join(
         load_labels(settings, date(2013, 1, 1), date(2013, 2, 1)), on="flight_id")
     clean = leakage_audit(data)
     assert clean.filter(pl.col("problem").is_not_null()).height == 0
@@ -57,12 +57,12 @@ def test_training_fails_before_registering_when_a_feature_file_leaks(lakehouse):
     assert lakehouse.run(DAILY_JOB, "2013-01-01", "2013-01-20").success
     settings = lakehouse.settings
     labels = load_labels(settings, date(2013, 1, 1), date(2013, 1, 21))
-    for path in sorted(features_dir(settings).glob("flight_date=*/part.parquet")):
-        day = pl.read_parquet(path)
-        leaky = day.join(labels, on="flight_id").with_columns(
-            pl.when(pl.col("is_late") == 1).then(None).otherwise(pl.col("wx_visibility_mi")).alias("wx_visibility_mi"),
-        ).drop("is_late")
-        leaky.write_parquet(path)
+    features = read_features(settings)
+    leaky = features.join(labels, on="flight_id").with_columns(
+        pl.when(pl.col("is_late") == 1).then(None).otherwise(pl.col("wx_visibility_mi")).alias("wx_visibility_mi"),
+    ).drop("is_late")
+    write_lake_days(settings, feature_table(), {d: leaky.filter(pl.col("flight_date") == d)
+                                                for d in features["flight_date"].unique()})
     split = {"train_start": "2013-01-01", "validation_start": "2013-01-11", "test_start": "2013-01-16",
              "test_end": "2013-01-21"}
     result = lakehouse.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": split}}},

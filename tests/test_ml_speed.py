@@ -48,14 +48,14 @@ def test_the_window_sample_is_training_samples_rows_read_a_month_at_a_time(ml_la
     """Training reads its window in chunks and picks the sample from the flight ids alone: the same
     rows in the same order as ``training_sample`` over the whole window held at once."""
 
-    from resources.ml.store import features_dir, load_labels, read_days
+    from resources.ml.store import load_labels, read_features
     from resources.ml.training import TimeSplit
     from resources.ml.window import LabelledWindow
 
     settings = ml_lakehouse.settings
     split = TimeSplit(date(2013, 1, 1), date(2013, 2, 1), date(2013, 2, 15), date(2013, 3, 1))
     window = LabelledWindow(settings, split)
-    whole = read_days(features_dir(settings), date(2013, 1, 1), date(2013, 2, 1)).join(
+    whole = read_features(settings, date(2013, 1, 1), date(2013, 2, 1)).join(
         load_labels(settings, date(2013, 1, 1), date(2013, 2, 1)), on="flight_id", how="inner")
     for rows in (5_000, 20_000):
         sample, available = window.sample("train", rows)

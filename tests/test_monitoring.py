@@ -20,8 +20,7 @@ from assets.monitoring.reports import DRIFT_KEY, QUALITY_KEY
 from resources.catalog.publish import connect_catalog
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.registry import Registry
-from resources.ml.scoring import read_scores
-from resources.ml.store import SCORES_TABLE, features_dir, write_lake_days
+from resources.ml.store import SCORES_TABLE, feature_table, read_lake_days, write_lake_days
 from resources.monitoring.reports import read_alerts, workspace_dir
 
 DRIFT_CHECK = dg.AssetCheckKey(DRIFT_KEY, "drift_share_within_threshold")
@@ -51,31 +50,16 @@ def materialization(lh, key):
 
 
 @contextmanager
-def edited(paths, edit, tmp_path):
-    """Rewrite day files with ``edit`` for the duration of the block, then put the originals back."""
-    backup = tmp_path / "backup"
-    for path in paths:
-        (backup / path.parent.parent.name / path.parent.name).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, backup / path.parent.parent.name / path.parent.name / path.name)
-        edit(pl.read_parquet(path)).write_parquet(path)
-    try:
-        yield
-    finally:
-        for path in paths:
-            shutil.copy2(backup / path.parent.parent.name / path.parent.name / path.name, path)
-
-
-@contextmanager
-def edited_scores(settings, start: date, end: date, edit):
-    """Rewrite the day-ahead scores of [start, end) in the lake with ``edit`` for the duration of
-    the block (no archive: this is a test's edit, not a re-scoring), then put the originals back."""
-    original = read_scores(settings, start, end)
+def edited(settings, table: str, start: date, end: date, edit, horizon: str | None = None):
+    """Rewrite the rows of ``ml.<table>`` for [start, end) with ``edit`` for the duration of the
+    block (a test's edit: nothing archived), then put the originals back."""
+    original = read_lake_days(settings, table, start, end, horizon)
     by_day = lambda frame: {d: frame.filter(pl.col("flight_date") == d) for d in original["flight_date"].unique()}  # noqa: E731
-    write_lake_days(settings, SCORES_TABLE, by_day(edit(original)), "day_ahead")
+    write_lake_days(settings, table, by_day(edit(original)), horizon)
     try:
         yield
     finally:
-        write_lake_days(settings, SCORES_TABLE, by_day(original), "day_ahead")
+        write_lake_days(settings, table, by_day(original), horizon)
 
 
 def test_quality_is_not_computed_before_the_actuals_arrive(ml_lakehouse):
@@ -134,12 +118,12 @@ def test_in_sample_months_never_alert_and_out_of_sample_ones_do(monitored, tmp_p
     """Scores turned upside down (ROC AUC ~0.2): in January (in-sample) the check still passes; on the
     out-of-sample days of February it fails, naming the month and the out-of-sample AUC."""
     flip = lambda f: f.with_columns((1 - pl.col("p_late")).alias("p_late"))  # noqa: E731
-    with edited_scores(monitored.settings, date(2013, 1, 1), date(2013, 2, 1), flip):
+    with edited(monitored.settings, SCORES_TABLE, date(2013, 1, 1), date(2013, 2, 1), flip, "day_ahead"):
         assert monitor(monitored, "2013-01-01").success
         assert sidecar(monitored, "quality", "2013-01")["in_sample_roc_auc"] < 0.4
         assert latest_check(monitored, QUALITY_CHECK).passed
     try:
-        with edited_scores(monitored.settings, date(2013, 2, 15), date(2013, 3, 1), flip):
+        with edited(monitored.settings, SCORES_TABLE, date(2013, 2, 15), date(2013, 3, 1), flip, "day_ahead"):
             assert monitor(monitored, "2013-02-01").success
             evaluation = latest_check(monitored, QUALITY_CHECK)
             details = json.loads(evaluation.metadata["details"].value)
@@ -228,12 +212,12 @@ def test_index_opens_in_headless_chromium_with_its_chart_and_links(monitored):
 def test_a_planted_shift_is_detected_in_its_month_and_named_in_the_alert(monitored, tmp_path):
     """One feature (distance) and p_late shifted in February: the drift check fails for February
     only, and the alert names both; the changed inputs rebuild the Evidently report."""
-    feb_features = sorted(features_dir(monitored.settings).glob("flight_date=2013-02-*/part.parquet"))
     assert json.loads((workspace_dir(monitored.settings) / "runs.json").read_text())
     try:
-        with edited(feb_features, lambda f: f.with_columns(pl.col("distance_mi") * 1.5), tmp_path / "f"), \
-                edited_scores(monitored.settings, date(2013, 2, 1), date(2013, 3, 1),
-                              lambda f: f.with_columns((pl.col("p_late") + 0.15).clip(0, 1))):
+        feb = (date(2013, 2, 1), date(2013, 3, 1))
+        with edited(monitored.settings, feature_table(), *feb, lambda f: f.with_columns(pl.col("distance_mi") * 1.5)), \
+                edited(monitored.settings, SCORES_TABLE, *feb,
+                       lambda f: f.with_columns((pl.col("p_late") + 0.15).clip(0, 1)), "day_ahead"):
             assert monitor(monitored, "2013-01-01", "2013-02-01").success
             evaluation = latest_check(monitored, DRIFT_CHECK)
             assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN

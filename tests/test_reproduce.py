@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date, timedelta
 
 import polars as pl
 
 from resources.ml.reproduce import reproduce
-from resources.ml.store import features_dir
+from resources.ml.store import feature_table, read_features, write_lake_days
 from tests.conftest import make_lakehouse
 
 
@@ -20,9 +21,9 @@ def test_the_production_model_is_reproduced_and_a_changed_day_is_named(ml_lakeho
     shutil.copytree(src, tmp_path / "lakehouse")
     shutil.copytree(src.parent / f"{src.name}.secrets", tmp_path / "lakehouse.secrets")
     lh = make_lakehouse(tmp_path / "lakehouse")
-    day = features_dir(lh.settings) / "flight_date=2013-01-10" / "part.parquet"
-    frame = pl.read_parquet(day)
-    frame.with_columns(pl.col("distance_mi") * 2).write_parquet(day)  # features edited by hand
+    jan_10 = date(2013, 1, 10)
+    frame = read_features(lh.settings, jan_10, jan_10 + timedelta(days=1))
+    write_lake_days(lh.settings, feature_table(), {jan_10: frame.with_columns(pl.col("distance_mi") * 2)})  # edited
     changed = reproduce(lh.settings)
     assert not changed["equal"]
     assert any(d.startswith("data version") for d in changed["differs"])

@@ -23,7 +23,7 @@ from resources.catalog.publish import connect_catalog
 from resources.ml.features import FEATURE_NAMES
 from resources.ml.registry import Registry, new_version
 from resources.ml.scoring import read_scores
-from resources.ml.store import day_file, features_dir
+from resources.ml.store import read_features
 from resources.serving.requests import MAX_FLIGHTS, RequestError, decode_body, parse_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,7 +139,7 @@ def test_served_scores_equal_batch_scores_with_the_same_features(service, ml_lak
         hh, mm = sent["scheduled_arrival"].split(":")
         assert got["features"]["sched_arr_minute_of_day"] == int(hh) * 60 + int(mm), sent
     # The feature values returned are the batch feature file's.
-    features = pl.read_parquet(day_file(features_dir(settings), DAY)).sort("flight_id")
+    features = read_features(settings, DAY, DAY + timedelta(days=1)).sort("flight_id")
     returned = pl.DataFrame([s["features"] for s in body["scores"]], schema=features.select(FEATURE_NAMES).schema)
     order = pl.Series([s["flight_id"] for s in body["scores"]])
     assert returned.with_columns(flight_id=order).sort("flight_id").drop("flight_id").equals(
@@ -299,7 +299,7 @@ def test_a_nowcast_answer_equals_the_batch_nowcast_and_exists_two_hours_before_d
     departure = pl.col("scheduled_departure_utc").dt.convert_time_zone("UTC")
     assert made.select((pl.col("as_of") <= departure - pl.duration(hours=2)).all()).item()
     # The served features are the nowcast feature file's, the day's operations included.
-    features = pl.read_parquet(day_file(features_dir(settings, "nowcast_2h"), DAY)).sort("flight_id")
+    features = read_features(settings, DAY, DAY + timedelta(days=1), "nowcast_2h").sort("flight_id")
     names = list(body["scores"][0]["features"])
     assert "ops_prev_leg_dep_delay" in names and len(names) > len(FEATURE_NAMES)
     returned = pl.DataFrame([s["features"] for s in body["scores"]], schema=features.select(names).schema)

@@ -16,7 +16,7 @@ from resources.ml.backtest import (
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.plots import curves_png, md_image
 from resources.ml.registry import Registry
-from resources.ml.store import features_dir
+from resources.ml.store import feature_table
 from resources.ml.window import LabelledWindow
 
 BACKTEST_KEY = dg.AssetKey(["ml", "backtest"])
@@ -44,7 +44,7 @@ def build_backtest_asset(monthly: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         months = [(s, _month_end(s)) for s in (date.fromisoformat(k) for k in context.partition_keys)]
         first = first_feature_day(settings)
         if first is None:
-            raise ValueError(f"no features under {features_dir(settings)}: materialize ml/flight_features")
+            raise ValueError(f"no features in ml.{feature_table()}: materialize ml/flight_features")
         window = LabelledWindow(settings)
         for start, end in months:
             version = f"backtest-{start:%Y-%m}-{basis.source_version}"

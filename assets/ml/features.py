@@ -16,7 +16,7 @@ from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.availability import DAY_AHEAD, NOWCAST
 from resources.ml.feature_build import build_and_store_features
 from resources.ml.features import DATA_SCIENCE, FEATURES_BY_HORIZON
-from resources.ml.store import features_dir
+from resources.ml.store import feature_table
 
 FLIGHTS = dg.AssetKey(["curated", "fct_flights"])
 SCHEDULES = dg.AssetKey(["curated", "fct_schedules"])
@@ -58,7 +58,7 @@ def build_features_asset(daily: dg.PartitionsDefinition, horizon: str) -> dg.Ass
     key = KEYS[horizon]
 
     @dg.asset(
-        key=key, group_name="ml", kinds={"polars", "parquet"}, owners=[DATA_SCIENCE],
+        key=key, group_name="ml", kinds={"polars", "ducklake"}, owners=[DATA_SCIENCE],
         partitions_def=daily, backfill_policy=SINGLE_RUN, automation_condition=downstream(), pool=WAREHOUSE_POOL,
         deps=DEPS[horizon], metadata={"dagster/column_schema": feature_schema(horizon)},
         check_specs=[dg.AssetCheckSpec("point_in_time", asset=key, blocking=True,
@@ -73,7 +73,7 @@ def build_features_asset(daily: dg.PartitionsDefinition, horizon: str) -> dg.Ass
         yield dg.MaterializeResult(
             metadata={**run_row_count(built.rows, len(built.rows_by_day)), "features": len(FEATURES_BY_HORIZON[horizon]),
                       "days": len(built.rows_by_day), "horizon": horizon,
-                      "path": dg.MetadataValue.path(str(features_dir(settings, horizon)))},
+                      "table": f"ml.{feature_table(horizon)}"},
             check_results=[dg.AssetCheckResult(check_name="point_in_time", passed=True, metadata={
                 "days_checked": ", ".join(map(str, built.time_checked)), "horizon": horizon})],
         )

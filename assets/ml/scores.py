@@ -22,14 +22,15 @@ WHEN = {DAY_AHEAD: "at 22:00 New York time the evening before the day (before it
 def build_scores_asset(daily: dg.PartitionsDefinition, horizon: str = DAY_AHEAD) -> dg.AssetsDefinition:
     key = horizon_key("flight_delay_scores", horizon)
 
-    @dg.asset(key=key, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE],
+    @dg.asset(key=key, group_name="ml", kinds={"scikit-learn", "ducklake"}, owners=[DATA_SCIENCE],
               partitions_def=daily, backfill_policy=SINGLE_RUN,
               deps=[horizon_key("flight_features", horizon), PRODUCTION_KEY],
               automation_condition=downstream(),
               metadata={"dagster/column_schema": table_schema(SCORE_SCHEMA)},
               description=f"Every flight scheduled that day scored once by the {horizon} production model, "
               f"predicted {WHEN.get(horizon, horizon)}: flight_id, flight_date, horizon, as_of, p_late, "
-              "model_version, scored_at, batch_id. Re-scoring replaces a day atomically and archives the "
+              "model_version, scored_at, batch_id (ml.flight_delay_scores in the warehouse DuckLake). Re-scoring "
+              "replaces a run's days in one transaction and archives the "
               "replaced version.")
     def _scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
         settings, window = lakehouse.settings(), context.partition_time_window

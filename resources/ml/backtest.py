@@ -61,10 +61,10 @@ class MonthResult:
 
 
 def first_feature_day(settings: Settings) -> date | None:
-    from resources.ml.store import features_dir
+    from resources.ml.store import feature_days
 
-    days = sorted(p.parent.name.split("=", 1)[1] for p in features_dir(settings).glob("flight_date=*/part.parquet"))
-    return date.fromisoformat(days[0]) if days else None
+    days = feature_days(settings)
+    return days[0] if days else None
 
 
 def backtest_month(window, first: date, start: date, end: date, family: str, params: dict,

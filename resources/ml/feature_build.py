@@ -1,4 +1,4 @@
-"""Build a window's features for each horizon, check them against time, store one file per day."""
+"""Build a window's features for each horizon, check them against time, store them in the lake."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
 from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST
 from resources.ml.features import FEATURES_BY_HORIZON, assert_point_in_time, build_features
-from resources.ml.store import day_file, feature_definitions_path, features_dir, load_feature_inputs
+from resources.ml.store import feature_definitions_path, feature_table, load_feature_inputs, write_lake_days
 from resources.raw.zone import by_day, days_in
 
 
@@ -70,9 +70,9 @@ def build_and_store_features(settings: Settings, start: date, end: date, chunk_d
             require_day_before(inputs.flights, chunk)
         for horizon in horizons:
             features = build_features(inputs, a, b, horizon)
-            for day, part in by_day(features, "flight_date", chunk).items():
-                write_parquet_atomic(part, day_file(features_dir(settings, horizon), day))
-                rows[day] = part.height
+            parts = by_day(features, "flight_date", chunk)
+            write_lake_days(settings, feature_table(horizon), parts)  # the chunk's days: one transaction
+            rows.update({day: part.height for day, part in parts.items()})
     write_parquet_atomic(
         pl.DataFrame([{"name": f.name, "description": f.description, "dtype": f.dtype, "kind": f.kind,
                        "known": f.known, "owner": f.owner,

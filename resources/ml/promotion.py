@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sklearn.metrics import roc_auc_score
 
-from resources.core.parquet_io import read_parquet
 from resources.core.settings import Settings
 from resources.ml.availability import DAY_AHEAD, HORIZONS
 from resources.ml.lifecycle import CANDIDATE, PREPRODUCTION
 from resources.ml.registry import Registry
 from resources.ml.scoring import now_utc, score_frame, validate_scores
-from resources.ml.store import features_dir, load_labels, read_days
+from resources.ml.store import feature_days, load_labels, read_features
 from resources.ml.training import predict
 
 
@@ -23,15 +22,17 @@ def prove_newest_candidate(settings: Settings, horizon: str = DAY_AHEAD) -> dict
     version = registry.latest(CANDIDATE, horizon)
     if version is None:
         raise ValueError(f"no {horizon} candidate model in the registry: materialize its model_candidate asset")
-    days = sorted(features_dir(settings, horizon).glob("flight_date=*/part.parquet"))
-    sample = read_parquet(days[-1])
+    days = feature_days(settings, horizon)
+    if not days:
+        raise ValueError(f"no {horizon} features: materialize its flight_features asset first")
+    sample = read_features(settings, days[-1], days[-1] + timedelta(days=1), horizon)
     try:
         scores = score_frame(registry.load(version), sample, version, now_utc())
         validate_scores(scores, sample)
     except Exception as exc:
         registry.record_preproduction(version, False, {"error": str(exc)})
         raise
-    details = {"sample_day": days[-1].parent.name, "rows": sample.height,
+    details = {"sample_day": f"flight_date={days[-1]}", "rows": sample.height,
                "p_late_mean": round(float(scores["p_late"].mean()), 4)}
     registry.record_preproduction(version, True, details)
     return {"model_version": version, "horizon": horizon, "status": PREPRODUCTION, **details}
@@ -42,7 +43,7 @@ def production_auc_on_window(settings: Settings, registry: Registry, split: dict
     The gate decides on validation, never on the test window (the holdout is judged once, when
     the candidate is registered, and decides nothing)."""
     start, end = date.fromisoformat(split["validation_start"]), date.fromisoformat(split["test_start"])
-    window = read_days(features_dir(settings, horizon), start, end).join(load_labels(settings, start, end), on="flight_id")
+    window = read_features(settings, start, end, horizon).join(load_labels(settings, start, end), on="flight_id")
     model = registry.load(registry.production_version(horizon))
     return float(roc_auc_score(window["is_late"].to_numpy(), predict(model, window)))
 

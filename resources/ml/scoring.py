@@ -8,15 +8,16 @@ published stays traceable (and is in backups).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
 
 from resources.ml.availability import DAY_AHEAD
-from resources.ml.store import ML_SCHEMA, SCORES_TABLE, day_file, read_lake_days, scores_archive_dir, write_lake_days
+from resources.ml.store import (ML_SCHEMA, SCORES_TABLE, feature_days, feature_table, read_features, read_lake_days,
+                                scores_archive_dir, write_lake_days)
 from resources.ml.training import predict
-from resources.core.parquet_io import read_parquet_many, write_parquet_atomic
+from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
 
 SCORE_SCHEMA = {
@@ -98,36 +99,36 @@ SCORE_CHUNK_DAYS = 31
 
 def score_days(settings: Settings, registry, days: list[date],
                horizon: str = DAY_AHEAD) -> tuple[str, dict[date, int], int]:
-    """Score each day from its own feature file of ``horizon`` with that horizon's verified
-    production model. Returns the
-    model version, each day's row count and how many replaced days were archived. A day whose
-    feature file exists but is empty (an accepted empty delivery) gets an empty score file."""
-    from resources.ml.store import features_dir
-
+    """Score each day from its features of ``horizon`` with that horizon's verified production
+    model. Returns the model version, each day's row count and how many replaced days were
+    archived. A day whose features were built empty (an accepted empty delivery) gets no scores,
+    and counts as scored."""
     version = registry.production_version(horizon)
     if version is None:
         raise ValueError(f"no {horizon} production model: train one and launch the promote_model job with an "
                          "approval")
     pipeline = registry.load(version)
-    for day in days:
-        path = day_file(features_dir(settings, horizon), day)
-        if not path.exists():
-            raise ValueError(f"no {horizon} features for {day} ({path}): materialize them for that partition first")
+    built = set(feature_days(settings, horizon))
+    missing = [day for day in days if day not in built]
+    if missing:
+        raise ValueError(f"no {horizon} features for {', '.join(map(str, missing[:5]))}"
+                         f"{' ...' if len(missing) > 5 else ''} (ml.{feature_table(horizon)}): materialize them for "
+                         "those partitions first")
     scored_at, archived, rows = now_utc(), 0, {}
     for i in range(0, len(days), SCORE_CHUNK_DAYS):
         chunk = days[i:i + SCORE_CHUNK_DAYS]
-        frames = read_parquet_many([day_file(features_dir(settings, horizon), day) for day in chunk])
-        nonempty = [f for f in frames if f.height]
-        scores_all = (score_frame(pipeline, pl.concat(nonempty, how="vertical_relaxed"), version, scored_at)
-                      if nonempty else None)
-        offset, per_day = 0, {}
-        for day, day_features in zip(chunk, frames):
-            if day_features.height:
-                scores = scores_all.slice(offset, day_features.height)
-                offset += day_features.height
-            else:
-                scores = score_frame(pipeline, day_features, version, scored_at)
-            validate_scores(scores, day_features)
+        features = read_features(settings, chunk[0], chunk[-1] + timedelta(days=1), horizon)
+        if features.height:
+            features = features.filter(pl.col("flight_date").is_in(chunk))
+        scores_all = score_frame(pipeline, features, version, scored_at) if features.height else None
+        per_day = {}
+        for day in chunk:
+            if scores_all is None:
+                per_day[day] = pl.DataFrame(schema=SCORE_SCHEMA)
+                continue
+            keep = features["flight_date"] == day  # rows are by day then flight: the same order in both
+            scores = scores_all.filter(keep)
+            validate_scores(scores, features.filter(keep))
             per_day[day] = scores
         archived += len(write_days(settings, per_day, horizon))  # the chunk's days: one transaction
         rows.update({day: scores.height for day, scores in per_day.items()})

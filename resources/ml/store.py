@@ -1,6 +1,6 @@
 """Where ML data lives in the lakehouse, and reading the curated inputs it is built from.
 
-    ml/features/flight_date=YYYY-MM-DD/part.parquet    one file per day (point-in-time features)
+    ml.flight_features[_nowcast_2h] (warehouse DuckLake)  point-in-time features, per horizon
     ml.flight_delay_scores (warehouse DuckLake)        the current scores, both horizons
     ml/scores_archive/flight_date=.../<scored_at>.parquet   every replaced version of a day's scores
     ml/models/<model_version>/model.joblib             artifacts (sha256 in the registry)
@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from resources.ml.availability import DAY_AHEAD
@@ -29,10 +30,21 @@ def day_file(base: Path, day: date) -> Path:
     return base / f"flight_date={day.isoformat()}" / "part.parquet"
 
 
-def features_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
-    """Day files of a horizon's features: ``ml/features`` for the production (day-ahead) horizon,
-    ``ml/features_<horizon>`` for the others."""
-    return ml_dir(settings) / _of_horizon("features", horizon)
+def feature_table(horizon: str = DAY_AHEAD) -> str:
+    """The lake table of a horizon's features: ``ml.flight_features`` for the production
+    (day-ahead) horizon, ``ml.flight_features_<horizon>`` for the others."""
+    return _of_horizon("flight_features", horizon)
+
+
+def read_features(settings: Settings, start: date | None = None, end: date | None = None,
+                  horizon: str = DAY_AHEAD, columns: list[str] | None = None) -> pl.DataFrame:
+    """A horizon's features of the days in [start, end), by day then flight."""
+    return read_lake_days(settings, feature_table(horizon), start, end, columns=columns)
+
+
+def feature_days(settings: Settings, horizon: str = DAY_AHEAD) -> list[date]:
+    """The days whose features of ``horizon`` are built (an empty day included)."""
+    return lake_days(settings, feature_table(horizon))
 
 
 def _of_horizon(name: str, horizon: str) -> str:
@@ -89,11 +101,11 @@ def load_feature_inputs(settings: Settings, start: date, end: date) -> FeatureIn
 
 def labelled_days(settings: Settings) -> tuple[date, date]:
     """The first day with features and the last day with delivered flights (labels known)."""
-    days = sorted(p.parent.name.split("=", 1)[1] for p in features_dir(settings).glob("flight_date=*/part.parquet"))
+    days = feature_days(settings)
     (last,) = _read_warehouse(settings, ("select max(flight_date) as d from curated.fct_flights", []))
     if not days or last["d"][0] is None:
         raise ValueError("no labelled days: materialize the daily build and ml/flight_features first")
-    return date.fromisoformat(days[0]), last["d"][0]
+    return days[0], last["d"][0]
 
 
 def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
@@ -111,6 +123,8 @@ ML_SCHEMA = "ml"
 SCORES_TABLE = "flight_delay_scores"
 # What analysts read about each ML table of the lake (the published catalog's table comments).
 LAKE_TABLE_DESCRIPTIONS = {
+    "flight_features": "Point-in-time day-ahead features per flight (see ml.feature_definitions).",
+    "flight_features_nowcast_2h": "Point-in-time nowcast features per flight (see ml.feature_definitions).",
     SCORES_TABLE: "Current scores: one p_late per scheduled flight and horizon (day_ahead: at 22:00 New York time "
                   "the evening before; nowcast_2h: two hours before departure) from that horizon's production "
                   "model, with the prediction time as_of.",
@@ -176,28 +190,15 @@ def write_lake_days(settings: Settings, table: str, days: dict[date, pl.DataFram
 
 def lake_days(settings: Settings, table: str, horizon: str | None = None) -> list[date]:
     """The days of ``ml.<table>`` (of ``horizon``) written so far, oldest first."""
-    if not _lake_exists(settings):
-        return []
-    (found,) = _read_warehouse(settings, (
-        f"select flight_date from {ML_SCHEMA}.{PARTITIONS_TABLE} where table_name = ? "
-        "and horizon is not distinct from ? order by 1", [table, horizon]))
-    return found["flight_date"].to_list()
-
-
-def _lake_exists(settings: Settings) -> bool:
-    if not settings.warehouse_catalog.exists() and settings.warehouse_metadata.startswith("sqlite:"):
-        return False
-    with open_warehouse(settings, read_only=True) as con:
-        return bool(con.execute("select 1 from information_schema.tables where table_catalog = current_database() "
-                                "and table_schema = ? and table_name = ?", [ML_SCHEMA, PARTITIONS_TABLE]).fetchall())
+    found = _query_lake(settings, PARTITIONS_TABLE, f"select flight_date from {ML_SCHEMA}.{PARTITIONS_TABLE} "
+                        "where table_name = ? and horizon is not distinct from ? order by 1", [table, horizon])
+    return found["flight_date"].to_list() if found.height else []
 
 
 def read_lake_days(settings: Settings, table: str, start: date | None = None, end: date | None = None,
                    horizon: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
     """Rows of ``ml.<table>`` for days in [start, end) (all days without bounds), of ``horizon``,
     ordered by day and flight; only ``columns`` if given. Empty (no columns) when nothing is there."""
-    if table not in _lake_tables(settings):
-        return pl.DataFrame()
     cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
     where, params = ["true"], []
     if start is not None:
@@ -206,19 +207,21 @@ def read_lake_days(settings: Settings, table: str, start: date | None = None, en
         where.append("flight_date < ?"), params.append(end)
     if horizon is not None:
         where.append("horizon = ?"), params.append(horizon)
-    (frame,) = _read_warehouse(settings, (
-        f'select {cols} from {ML_SCHEMA}."{table}" where {" and ".join(where)} order by flight_date, flight_id',
-        params))
-    return frame
+    return _query_lake(settings, table, f'select {cols} from {ML_SCHEMA}."{table}" where {" and ".join(where)} '
+                       "order by flight_date, flight_id", params)
 
 
-def _lake_tables(settings: Settings) -> set[str]:
+def _query_lake(settings: Settings, table: str, sql: str, params: list) -> pl.DataFrame:
+    """``sql`` over ``ml.<table>``; empty (no columns) when the table was never written."""
     if not settings.warehouse_catalog.exists() and settings.warehouse_metadata.startswith("sqlite:"):
-        return set()
-    (found,) = _read_warehouse(settings, (
-        "select table_name from information_schema.tables where table_catalog = current_database() "
-        "and table_schema = ?", [ML_SCHEMA]))
-    return set(found["table_name"].to_list()) if found.height else set()
+        return pl.DataFrame()  # no lake yet (attaching would create one)
+    try:
+        (frame,) = _read_warehouse(settings, (sql, params))
+    except duckdb.CatalogException as exc:
+        if f"{table} does not exist" in str(exc) or f"{ML_SCHEMA} does not exist" in str(exc):
+            return pl.DataFrame()
+        raise
+    return frame
 
 
 def read_days(base: Path, start: date | None = None, end: date | None = None,
@@ -245,8 +248,6 @@ def catalog_views(settings: Settings):
 
     registry = ml_dir(settings) / "registry"
     return [
-        ExternalView("ml", "flight_features", str(features_dir(settings) / "*" / "part.parquet"),
-                     "Point-in-time features per flight (see ml.feature_definitions)."),
         ExternalView("ml", "feature_definitions", str(feature_definitions_path(settings)),
                      "Name, description, dtype and owner of every model feature."),
         # ``scores*`` is both horizons' directories (ml/scores, ml/scores_nowcast_2h); archived

@@ -25,7 +25,7 @@ import polars as pl
 
 from resources.core.settings import Settings
 from resources.ml.availability import DAY_AHEAD
-from resources.ml.store import features_dir, load_labels, read_days
+from resources.ml.store import load_labels, read_features
 from resources.ml.training import TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, TimeSplit
 
 CHUNK_DAYS = 31
@@ -71,7 +71,7 @@ class LabelledWindow:
         """Features (or only ``columns`` of them) plus ``is_late`` of ``part``, CHUNK_DAYS at a
         time, in date then flight order."""
         for start, stop in self.spans(part):
-            features = read_days(features_dir(self.settings, self.horizon), start, stop, columns)
+            features = read_features(self.settings, start, stop, self.horizon, columns)
             if features.height:
                 yield features.join(self.labels(start, stop), on="flight_id", how="inner").sort("flight_id")
 

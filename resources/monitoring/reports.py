@@ -59,7 +59,7 @@ from resources.monitoring.quality import (
 )
 from resources.monitoring.report_jobs import ReportJob, ReportWriter
 from resources.ml.scoring import read_scores
-from resources.ml.store import features_dir, load_labels, read_days
+from resources.ml.store import feature_table, load_labels, read_days, read_features
 from resources.core.file_lock import exclusive
 from resources.core.parquet_io import append_lines, write_parquet_atomic, write_text_atomic
 from resources.core.settings import Settings
@@ -153,9 +153,9 @@ def scored_month(settings: Settings, start: date, end: date) -> tuple[pl.DataFra
     if scores.height == 0:
         return None
     version = Counter(scores["model_version"].to_list()).most_common(1)[0][0]
-    features = read_days(features_dir(settings), start, end)
+    features = read_features(settings, start, end)
     if features.height == 0:
-        raise ValueError(f"scores exist for {start}..{end} but no features under {features_dir(settings)}")
+        raise ValueError(f"scores exist for {start}..{end} but no features in ml.{feature_table()}")
     current = features.join(scores.filter(pl.col("model_version") == version).select("flight_id", PREDICTION),
                             on="flight_id", how="inner")
     return current, version
@@ -186,7 +186,7 @@ def reference_for(settings: Settings, registry, version: str, start: date) -> pl
     """The 42 days of features before ``start`` with this model's p_late; None with fewer than
     14 days of history (the first month of data is not judged)."""
     ref_start, ref_end = reference_window(start)
-    features = read_days(features_dir(settings), ref_start, ref_end)
+    features = read_features(settings, ref_start, ref_end)
     if features.height == 0 or features["flight_date"].n_unique() < MIN_REFERENCE_DAYS:
         return None
     return with_predictions(settings, registry, version, features)
@@ -220,9 +220,9 @@ def model_drift_profile(settings: Settings, registry, version: str, log: Log = p
     if not split.get("train_start"):
         raise ValueError(f"model {version} has no training split in its registry record: cannot calibrate drift")
     train_start, train_end = (date.fromisoformat(split[k]) for k in ("train_start", "validation_start"))
-    window = read_days(features_dir(settings), train_start, train_end)
+    window = read_features(settings, train_start, train_end)
     if window.height == 0:
-        raise ValueError(f"no features under {features_dir(settings)} for {version}'s training window "
+        raise ValueError(f"no features in ml.{feature_table()} for {version}'s training window "
                          f"{train_start}..{train_end}: cannot calibrate drift")
     profile = (record.get("monitoring") or {}).get("drift_profile")
     if not profile or profile.get("version") != PROFILE_VERSION:

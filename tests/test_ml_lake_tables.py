@@ -1,0 +1,59 @@
+"""ML tables in the warehouse DuckLake: a run's days are replaced in one transaction, or not at all."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import polars as pl
+import pytest
+
+from resources.core.settings import Settings
+from resources.ml.store import lake_days, read_lake_days, write_lake_days
+
+pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build
+
+D1, D2 = date(2013, 1, 1), date(2013, 1, 2)
+
+
+def _rows(day: date, n: int, value: float = 1.0) -> pl.DataFrame:
+    return pl.DataFrame({"flight_id": [f"{day}-{i}" for i in range(n)], "flight_date": [day] * n,
+                         "horizon": ["day_ahead"] * n, "x": [value] * n,
+                         "note": ["it's \"$(rm -rf /)\"; drop table x; --"] * n,
+                         "as_of": [datetime(2013, 1, 1, 3, tzinfo=timezone.utc)] * n})
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    s = Settings(root=tmp_path / "lakehouse", env="dev")
+    s.ensure()
+    return s
+
+
+def test_days_are_replaced_whole_and_an_empty_day_counts_as_written(settings):
+    assert read_lake_days(settings, "t").height == 0 and lake_days(settings, "t") == []
+    write_lake_days(settings, "t", {D1: _rows(D1, 3), D2: _rows(D2, 0)})
+    assert lake_days(settings, "t") == [D1, D2]  # D2 was built, with no rows
+    write_lake_days(settings, "t", {D1: _rows(D1, 2, 5.0)})
+    got = read_lake_days(settings, "t")
+    assert got["x"].to_list() == [5.0, 5.0] and got["note"][0] == _rows(D1, 1)["note"][0]
+    assert got.schema["as_of"] == pl.Datetime("us", "UTC")
+
+
+def test_a_failure_inside_the_transaction_leaves_the_previous_rows(settings):
+    write_lake_days(settings, "t", {D1: _rows(D1, 3)})
+
+    def fail(con, days):
+        raise RuntimeError("killed half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        write_lake_days(settings, "t", {D1: _rows(D1, 1, 9.0)}, before_replace=fail)
+    assert read_lake_days(settings, "t")["x"].to_list() == [1.0, 1.0, 1.0]
+
+
+def test_a_new_column_is_added_and_other_horizons_are_untouched(settings):
+    write_lake_days(settings, "s", {D1: _rows(D1, 2)}, "day_ahead")
+    nowcast = _rows(D1, 1, 7.0).with_columns(pl.lit("nowcast_2h").alias("horizon"), pl.lit(3.0).alias("extra"))
+    write_lake_days(settings, "s", {D1: nowcast}, "nowcast_2h")
+    assert read_lake_days(settings, "s", horizon="day_ahead")["extra"].to_list() == [None, None]
+    assert read_lake_days(settings, "s", D1, D2, "nowcast_2h")["x"].to_list() == [7.0]
+    assert lake_days(settings, "s", "nowcast_2h") == [D1] == lake_days(settings, "s", "day_ahead")
