@@ -57,3 +57,4 @@ def test_a_new_column_is_added_and_other_horizons_are_untouched(settings):
     assert read_lake_days(settings, "s", horizon="day_ahead")["extra"].to_list() == [None, None]
     assert read_lake_days(settings, "s", D1, D2, "nowcast_2h")["x"].to_list() == [7.0]
     assert lake_days(settings, "s", "nowcast_2h") == [D1] == lake_days(settings, "s", "day_ahead")
+

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import psycopg2
 
+from resources.core.duckdb_connect import attach_ducklake, connect
 from resources.core.settings import Settings
 from resources.warehouse.lock import open_warehouse
 from tests.conftest import PASSWORD, local_s3_server
@@ -108,3 +109,41 @@ def test_two_writers_on_a_postgresql_catalog_with_data_on_s3_build_what_one_loca
         assert remote[name].equals(expected[name]), name
     assert not state_files  # no table data on either machine: it is all in the store
     print("\n".join(logs))  # the conflicts that were built again, if any (pytest -s shows them)
+
+
+def test_an_ml_write_that_loses_a_commit_race_to_another_machine_is_made_again(postgres, tmp_path):
+    """With the catalog in PostgreSQL, a writer on another machine is not behind this machine's
+    lock: it commits ``ml.<table>`` between our transaction's start and its commit, DuckLake refuses
+    our commit, and the write is made again whole on the new snapshot."""
+    from datetime import date
+
+    import resources.ml.store as store
+
+    con = psycopg2.connect(host=postgres["DAGSTER_PG_HOST"], port=postgres["DAGSTER_PG_PORT"], user="dagster",
+                           password=PASSWORD, dbname="postgres")
+    con.autocommit = True
+    con.cursor().execute("create database lake")
+    con.close()
+    catalog = (f"postgres:dbname=lake host={postgres['DAGSTER_PG_HOST']} port={postgres['DAGSTER_PG_PORT']} "
+               f"user=dagster password={PASSWORD}")
+    here = Settings.from_env({"LAKEHOUSE_ROOT": str(tmp_path / "lake"), "LAKEHOUSE_WAREHOUSE_CATALOG": catalog})
+    d1, d2 = date(2013, 1, 1), date(2013, 1, 2)
+    rows = lambda d, n, x: pl.DataFrame({"flight_id": [f"{d}-{i}" for i in range(n)], "flight_date": [d] * n,  # noqa: E731
+                                         "x": [x] * n})
+    store.write_lake_days(here, "t", {d1: rows(d1, 3, 1.0), d2: rows(d2, 3, 1.0)})
+    raced, attempts = [], []
+
+    def the_other_machine_commits_first(_con, _days):
+        attempts.append(1)
+        if not raced:  # its own connection to the same catalog and files, and no lock of this machine
+            raced.append(True)
+            with connect() as other:
+                attach_ducklake(other, catalog, here.warehouse_data, "lake")
+                other.execute("delete from lake.ml.t where flight_date = ?", [d2])
+                other.execute("insert into lake.ml.t values (?, ?, 2.0)", [f"{d2}-0", d2])
+
+    store.write_lake_days(here, "t", {d1: rows(d1, 2, 4.0)}, before_replace=the_other_machine_commits_first)
+    assert raced == [True] and len(attempts) == 2  # refused once, made again
+    assert store.read_lake_days(here, "t", d1, d2)["x"].to_list() == [4.0, 4.0]
+    assert store.read_lake_days(here, "t", d2)["x"].to_list() == [2.0]  # the other machine's write stands
+    assert store.lake_days(here, "t") == [d1, d2]

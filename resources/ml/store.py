@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from resources.ml.availability import DAY_AHEAD
 from resources.ml.features import FLIGHT_LOOKBACK_DAYS, WEATHER_LOOKBACK_DAYS, FeatureInputs, labels
 from resources.core.parquet_io import read_parquet_many
 from resources.core.settings import Settings
+from resources.warehouse.conflicts import is_commit_conflict
 from resources.warehouse.lock import open_warehouse, warehouse_lock
 
 
@@ -150,6 +153,23 @@ def write_lake_days(settings: Settings, table: str, days: dict[date, pl.DataFram
     transaction before the old rows go (e.g. to archive them)."""
     if not days:
         return
+    # Writers on other machines (a PostgreSQL catalog) are not behind this machine's lock: a commit
+    # that lost to one of theirs is made again whole (the transaction replaces its days, so
+    # repeating it is safe); one writer per partition stays the rule (the Dagster pools).
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return _write_lake_days_once(settings, table, days, horizon, before_replace)
+        except duckdb.Error as exc:
+            if attempt == CONFLICT_ATTEMPTS or not is_commit_conflict(exc):
+                raise
+            time.sleep(0.2 * attempt + random.random() * 0.3)
+
+
+CONFLICT_ATTEMPTS = 4
+
+
+def _write_lake_days_once(settings: Settings, table: str, days: dict[date, pl.DataFrame], horizon: str | None,
+                          before_replace) -> None:
     with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
         con.execute("begin transaction")
         try:
@@ -184,7 +204,10 @@ def write_lake_days(settings: Settings, table: str, days: dict[date, pl.DataFram
                             [[table, horizon, d, days[d].height] for d in day_list])
             con.execute("commit")
         except BaseException:
-            con.execute("rollback")
+            try:
+                con.execute("rollback")
+            except duckdb.Error:  # a failed commit has already ended the transaction
+                pass
             raise
 
 

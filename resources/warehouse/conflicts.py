@@ -26,3 +26,8 @@ def failure_summary(results: dict, limit: int = 5) -> str:
     lines = [f"{r.get('unique_id')}: {(r.get('message') or '').strip()[:300]}" for r in failed[:limit]]
     more = f" (and {len(failed) - limit} more)" if len(failed) > limit else ""
     return "; ".join(lines) + more if lines else "no failed node in run_results.json"
+
+
+def is_commit_conflict(exc: BaseException) -> bool:
+    """A DuckDB error that is a DuckLake commit conflict (another writer committed first)."""
+    return any(c in str(exc) for c in CONFLICT)
