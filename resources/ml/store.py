@@ -135,6 +135,7 @@ LAKE_TABLE_DESCRIPTIONS = {
 # Which days of which table were written, with their row count: a day written with no rows (an
 # accepted empty delivery) is there, a day never written is not.
 PARTITIONS_TABLE = "_partitions"
+CONFLICT_ATTEMPTS = 4  # a write that lost a commit race to another machine is made again, this often at most
 
 
 def _lake_type(con, frame: pl.DataFrame) -> dict[str, str]:
@@ -163,9 +164,6 @@ def write_lake_days(settings: Settings, table: str, days: dict[date, pl.DataFram
             if attempt == CONFLICT_ATTEMPTS or not is_commit_conflict(exc):
                 raise
             time.sleep(0.2 * attempt + random.random() * 0.3)
-
-
-CONFLICT_ATTEMPTS = 4
 
 
 def _write_lake_days_once(settings: Settings, table: str, days: dict[date, pl.DataFrame], horizon: str | None,
