@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from resources.core.duckdb_connect import copy_sqlite_catalog
 from resources.core.settings import Settings
 from resources.ml.registry import Registry
 from resources.ml.scoring import now_utc, read_scores, score_days, score_frame, validate_scores, write_days
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.copytree(source.root / "ml", root / "ml",
                         ignore=shutil.ignore_patterns("scores_archive", "backtest_scores"))
         settings = Settings(root=root, env=source.env)
-        shutil.copy2(source.warehouse_catalog, settings.warehouse_catalog)  # the lake holds the features
+        copy_sqlite_catalog(source.warehouse_catalog, settings.warehouse_catalog)  # the lake holds the features
         shutil.copytree(source.warehouse_data, settings.warehouse_data)
         from resources.core.secrets_store import secrets_dir  # the registry key lives beside the root
         if secrets_dir(source).exists():

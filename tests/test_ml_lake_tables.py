@@ -58,3 +58,34 @@ def test_a_new_column_is_added_and_other_horizons_are_untouched(settings):
     assert read_lake_days(settings, "s", D1, D2, "nowcast_2h")["x"].to_list() == [7.0]
     assert lake_days(settings, "s", "nowcast_2h") == [D1] == lake_days(settings, "s", "day_ahead")
 
+
+
+def test_a_held_reader_sees_every_later_commit_and_a_lakehouse_built_again(settings):
+    import shutil
+
+    write_lake_days(settings, "t", {D1: _rows(D1, 1)})
+    assert read_lake_days(settings, "t").height == 1  # the process now holds a reader on this lake
+    write_lake_days(settings, "t", {D2: _rows(D2, 2).with_columns(pl.lit(2.0).alias("later"))})
+    write_lake_days(settings, "u", {D1: _rows(D1, 4)})  # a table created after the reader opened
+    assert read_lake_days(settings, "t")["later"].to_list() == [None, 2.0, 2.0]
+    assert read_lake_days(settings, "u").height == 4
+    shutil.rmtree(settings.warehouse_data)  # removed by hand and built again at the same path
+    for name in ("warehouse.sqlite", "warehouse.sqlite-wal", "warehouse.sqlite-shm"):
+        (settings.local_root / name).unlink(missing_ok=True)
+    write_lake_days(settings, "t", {D1: _rows(D1, 5, 3.0)})
+    assert read_lake_days(settings, "t")["x"].to_list() == [3.0] * 5
+    assert lake_days(settings, "u") == []
+
+
+def test_the_sqlite_catalog_is_in_wal_mode_so_a_reader_never_fails_a_commit(settings):
+    import sqlite3
+
+    from resources.warehouse.lock import warehouse_reader
+
+    write_lake_days(settings, "t", {D1: _rows(D1, 1)})
+    assert sqlite3.connect(settings.warehouse_catalog).execute("pragma journal_mode").fetchone()[0] == "wal"
+    with warehouse_reader(settings) as reader:  # a reader's open transaction, e.g. a long copy
+        assert reader.execute("select count(*) from ml.t").fetchone()[0] == 1
+        write_lake_days(settings, "t", {D2: _rows(D2, 2)})  # commits ("database is locked" before WAL)
+        assert reader.execute("select count(*) from ml.t").fetchone()[0] == 1  # its snapshot holds
+    assert read_lake_days(settings, "t").height == 3

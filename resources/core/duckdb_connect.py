@@ -14,8 +14,10 @@ A machine that may reach DuckDB's extension repository can use it instead by poi
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import sqlite3
 from pathlib import Path
 
 import duckdb
@@ -84,6 +86,33 @@ def sql_str(value: str) -> str:
 WAREHOUSE_ALIAS = "warehouse"
 
 
+def prepare_sqlite_catalog(metadata: str) -> None:
+    """Put a SQLite metadata catalog (``sqlite:<path>``) in write-ahead-log mode, creating the file
+    if needed. In SQLite's default mode a reader's open transaction makes a writer's commit fail at
+    once ("database is locked"), and a DuckLake reader holds one for each of its transactions; in
+    WAL mode readers and the one writer never block each other. The mode is stored in the file, so
+    this is done once; while another process holds a catalog still in the old mode it is left for
+    the next call. The WAL file (``<path>-wal``) is part of the catalog: copy the folder, or use
+    ``copy_sqlite_catalog``, never the ``.sqlite`` file alone."""
+    if not metadata.startswith("sqlite:"):
+        return
+    path = Path(metadata.split(":", 1)[1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path, timeout=1.0)) as db:
+        if db.execute("pragma journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                db.execute("pragma journal_mode = wal")
+            except sqlite3.OperationalError:  # in use by another process: the next call switches it
+                pass
+
+
+def copy_sqlite_catalog(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite catalog, its write-ahead log included (SQLite's backup API)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(source)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
 def attach_ducklake(con: duckdb.DuckDBPyConnection, metadata: str, data: str | Path, alias: str,
                     read_only: bool = False, snapshot: int | None = None) -> None:
     """Attach the DuckLake whose metadata catalog is ``metadata`` (``sqlite:<path>`` or
@@ -92,6 +121,7 @@ def attach_ducklake(con: duckdb.DuckDBPyConnection, metadata: str, data: str | P
     on every attach (OVERRIDE_DATA_PATH): the catalog stores the path it was created with, and a
     copied or moved lakehouse must read its own files. ``snapshot``: the catalog as of that
     snapshot (time travel; read-only)."""
+    prepare_sqlite_catalog(metadata)
     options = [f"data_path {sql_str(str(data).rstrip('/') + '/')}", "override_data_path true"]
     if read_only or snapshot is not None:
         options.append("read_only")

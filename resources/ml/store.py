@@ -22,7 +22,7 @@ from resources.ml.features import FLIGHT_LOOKBACK_DAYS, WEATHER_LOOKBACK_DAYS, F
 from resources.core.parquet_io import read_parquet_many
 from resources.core.settings import Settings
 from resources.warehouse.conflicts import is_commit_conflict
-from resources.warehouse.lock import open_warehouse, warehouse_lock
+from resources.warehouse.lock import open_warehouse, warehouse_lock, warehouse_reader
 
 
 def ml_dir(settings: Settings) -> Path:
@@ -61,12 +61,8 @@ def scores_archive_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
 def _read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.DataFrame]:
     """Run read-only queries on the warehouse, all on one committed snapshot: one transaction,
     so a dbt build committing meanwhile is neither waited for nor half seen."""
-    with open_warehouse(settings, read_only=True) as con:
-        con.execute("begin transaction")
-        try:
-            return [pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table()) for sql, params in queries]
-        finally:
-            con.execute("rollback")
+    with warehouse_reader(settings) as con:
+        return [pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table()) for sql, params in queries]
 
 
 def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") -> tuple[tuple[str, list], ...]:
