@@ -64,9 +64,9 @@ def write_days(settings: Settings, scores_by_day: dict[date, pl.DataFrame], hori
     archived: list[Path] = []
 
     def archive(con, days: list[date]) -> None:
-        old = pl.from_arrow(con.sql(
+        old = pl.from_arrow(con.execute(
             f'select * from {ML_SCHEMA}."{SCORES_TABLE}" where horizon = ? and flight_date in (select unnest(?)) '
-            "order by flight_date, flight_id", params=[horizon, days]).to_arrow_table())
+            "order by flight_date, flight_id", [horizon, days]).fetch_arrow_table())
         for (day,), rows in old.partition_by("flight_date", as_dict=True).items() if old.height else ():
             stamp = rows["scored_at"][0].strftime("%Y%m%dT%H%M%S%f")
             path = scores_archive_dir(settings, horizon) / f"flight_date={day}" / f"{stamp}_{rows['model_version'][0]}.parquet"

@@ -62,7 +62,9 @@ def _read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.D
     """Run read-only queries on the warehouse, all on one committed snapshot: one transaction,
     so a dbt build committing meanwhile is neither waited for nor half seen."""
     with warehouse_reader(settings) as con:
-        return [pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table()) for sql, params in queries]
+        # execute(), not sql(): a relation built with parameters ran 30x slower here (3.4 s vs 0.1 s
+        # for a month of features), its filters not pushed into the scan.
+        return [pl.from_arrow(con.execute(sql, params or None).fetch_arrow_table()) for sql, params in queries]
 
 
 def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") -> tuple[tuple[str, list], ...]:
