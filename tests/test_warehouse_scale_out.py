@@ -71,15 +71,20 @@ def _january(con) -> tuple[dict, pl.DataFrame]:
     return days, rows.drop([c for c in rows.columns if c in PER_RUN])
 
 
-def test_two_writers_on_a_postgresql_catalog_with_data_on_s3_build_what_one_local_writer_builds(
-        ml_lakehouse, postgres, tmp_path, monkeypatch):
+def _lake_database(postgres: dict) -> str:
+    """A database of its own for the lake's catalog on the test's PostgreSQL; its DuckLake URL."""
     con = psycopg2.connect(host=postgres["DAGSTER_PG_HOST"], port=postgres["DAGSTER_PG_PORT"], user="dagster",
                            password=PASSWORD, dbname="postgres")
     con.autocommit = True
     con.cursor().execute("create database lake")
     con.close()
-    catalog = (f"postgres:dbname=lake host={postgres['DAGSTER_PG_HOST']} port={postgres['DAGSTER_PG_PORT']} "
-               f"user=dagster password={PASSWORD}")
+    return (f"postgres:dbname=lake host={postgres['DAGSTER_PG_HOST']} port={postgres['DAGSTER_PG_PORT']} "
+            f"user=dagster password={PASSWORD}")
+
+
+def test_two_writers_on_a_postgresql_catalog_with_data_on_s3_build_what_one_local_writer_builds(
+        ml_lakehouse, postgres, tmp_path, monkeypatch):
+    catalog = _lake_database(postgres)
     with local_s3_server() as aws:
         import s3fs
 
@@ -119,13 +124,7 @@ def test_an_ml_write_that_loses_a_commit_race_to_another_machine_is_made_again(p
 
     import resources.ml.store as store
 
-    con = psycopg2.connect(host=postgres["DAGSTER_PG_HOST"], port=postgres["DAGSTER_PG_PORT"], user="dagster",
-                           password=PASSWORD, dbname="postgres")
-    con.autocommit = True
-    con.cursor().execute("create database lake")
-    con.close()
-    catalog = (f"postgres:dbname=lake host={postgres['DAGSTER_PG_HOST']} port={postgres['DAGSTER_PG_PORT']} "
-               f"user=dagster password={PASSWORD}")
+    catalog = _lake_database(postgres)
     here = Settings.from_env({"LAKEHOUSE_ROOT": str(tmp_path / "lake"), "LAKEHOUSE_WAREHOUSE_CATALOG": catalog})
     d1, d2 = date(2013, 1, 1), date(2013, 1, 2)
     rows = lambda d, n, x: pl.DataFrame({"flight_id": [f"{d}-{i}" for i in range(n)], "flight_date": [d] * n,  # noqa: E731
