@@ -181,8 +181,9 @@ def _write_lake_days_once(settings: Settings, table: str, days: dict[date, pl.Da
             if not have:
                 cols = ", ".join(f'"{c}" {t}' for c, t in wanted.items())
                 con.execute(f'create table {ML_SCHEMA}."{table}" ({cols})')
-            for column in wanted.keys() - have.keys() if have else ():
-                con.execute(f'alter table {ML_SCHEMA}."{table}" add column "{column}" {wanted[column]}')
+            else:
+                for column in wanted.keys() - have.keys():
+                    con.execute(f'alter table {ML_SCHEMA}."{table}" add column "{column}" {wanted[column]}')
             day_list = sorted(days)
             where = "flight_date in (select unnest($days))" + (" and horizon = $horizon" if horizon else "")
             params = {"days": day_list, **({"horizon": horizon} if horizon else {})}
@@ -219,13 +220,9 @@ def read_lake_days(settings: Settings, table: str, start: date | None = None, en
     """Rows of ``ml.<table>`` for days in [start, end) (all days without bounds), of ``horizon``,
     ordered by day and flight; only ``columns`` if given. Empty (no columns) when nothing is there."""
     cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-    where, params = ["true"], []
-    if start is not None:
-        where.append("flight_date >= ?"), params.append(start)
-    if end is not None:
-        where.append("flight_date < ?"), params.append(end)
-    if horizon is not None:
-        where.append("horizon = ?"), params.append(horizon)
+    bounds = [("flight_date >= ?", start), ("flight_date < ?", end), ("horizon = ?", horizon)]
+    where = ["true", *(test for test, value in bounds if value is not None)]
+    params = [value for _, value in bounds if value is not None]
     return _query_lake(settings, table, f'select {cols} from {ML_SCHEMA}."{table}" where {" and ".join(where)} '
                        "order by flight_date, flight_id", params)
 
