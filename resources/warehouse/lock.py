@@ -83,7 +83,10 @@ def _catalog_identity(settings: Settings) -> tuple | None:
     path is another catalog, and a connection held on the old one would read the old data."""
     if not settings.warehouse_metadata.startswith("sqlite:"):
         return None
-    st = settings.warehouse_catalog.stat()
+    try:
+        st = settings.warehouse_catalog.stat()
+    except FileNotFoundError:
+        return None
     return st.st_dev, st.st_ino
 
 
@@ -97,13 +100,13 @@ def warehouse_reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
            hashlib.sha256(key_bytes).hexdigest())
     with _HELD_LOCK:
         entry = _HELD.get(key)
-        if entry is not None and entry[2] != _identity_or_none(settings):
+        if entry is not None and entry[2] != _catalog_identity(settings):
             _HELD.pop(key)
             _close_when_free(entry)
             entry = None
         if entry is None:
             con = _connection(settings, True, key_bytes)
-            entry = (con, threading.Lock(), _identity_or_none(settings))
+            entry = (con, threading.Lock(), _catalog_identity(settings))
             _HELD[key] = entry
             while len(_HELD) > MAX_HELD:
                 _close_when_free(_HELD.popitem(last=False)[1])
@@ -115,13 +118,6 @@ def warehouse_reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
             yield con
         finally:
             con.execute("rollback")
-
-
-def _identity_or_none(settings: Settings) -> tuple | None:
-    try:
-        return _catalog_identity(settings)
-    except FileNotFoundError:
-        return None
 
 
 def _close_when_free(entry: tuple) -> None:
