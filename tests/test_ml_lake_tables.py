@@ -89,3 +89,4 @@ def test_the_sqlite_catalog_is_in_wal_mode_so_a_reader_never_fails_a_commit(sett
         write_lake_days(settings, "t", {D2: _rows(D2, 2)})  # commits ("database is locked" before WAL)
         assert reader.execute("select count(*) from ml.t").fetchone()[0] == 1  # its snapshot holds
     assert read_lake_days(settings, "t").height == 3
+

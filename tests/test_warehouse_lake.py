@@ -107,3 +107,47 @@ def test_publish_and_feature_reads_neither_wait_for_a_writer_nor_see_its_open_tr
         assert con.execute("select count(*) from curated.dim_carriers").fetchone()[0] == done["carriers"]["n"][0]
         assert con.execute("select warehouse_snapshot from catalog.version").fetchone()[0] == committed
         assert con.execute("select warehouse_snapshot from catalog.versions").fetchall() == [(committed,)]
+
+
+def test_a_writer_killed_mid_write_leaves_the_previous_rows_and_maintenance_removes_its_files(tmp_path):
+    """kill -9 during a large write: the day still reads as before, and the files the killed
+    transaction had written (never committed) are removed by the maintenance."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from datetime import timedelta
+
+    from resources.core.settings import Settings
+    from resources.ml.store import read_lake_days, write_lake_days
+    from resources.warehouse.maintenance import maintain
+    from tests.test_ml_lake_tables import D1, _rows
+
+    settings = Settings(root=tmp_path / "lakehouse", env="dev")
+    settings.ensure()
+    write_lake_days(settings, "t", {D1: _rows(D1, 1)})
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+import numpy as np, polars as pl
+from datetime import date
+from pathlib import Path
+from resources.core.settings import Settings
+from resources.ml.store import write_lake_days
+n = 30_000_000
+rows = pl.DataFrame({{"flight_id": np.arange(n).astype(str), "flight_date": [date(2013, 1, 1)] * n,
+                     "x": np.random.rand(n)}})
+print("writing", flush=True)
+write_lake_days(Settings(root=Path({str(settings.root)!r}), env="dev"), "t", {{date(2013, 1, 1): rows}})
+"""], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    deadline = time.monotonic() + 60
+    files = lambda: set(settings.warehouse_data.rglob("*.parquet"))  # noqa: E731
+    before = files()
+    while files() == before and time.monotonic() < deadline:  # its first data file is out
+        time.sleep(0.05)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert read_lake_days(settings, "t")["x"].to_list() == [1.0]  # the killed write never happened
+    assert files() > before  # ... but left a file behind
+    done = maintain(settings, timedelta(0))
+    assert done.orphans_deleted >= 1 and files() <= before
+    assert read_lake_days(settings, "t")["x"].to_list() == [1.0]

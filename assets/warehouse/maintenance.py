@@ -27,7 +27,8 @@ def build_maintenance_asset() -> dg.AssetsDefinition:
         kinds={"ducklake"},
         owners=[DATA_ENGINEERING],
         description="DuckLake maintenance of the warehouse: merges small files, expires snapshots "
-        "older than keep_days and deletes the files no kept snapshot reads.",
+        "older than keep_days and deletes the files no kept snapshot reads, and files no snapshot ever "
+        "committed (left by a writer killed mid-write).",
     )
     def warehouse_maintenance(config: MaintenanceConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
         done = maintain(lakehouse.settings(), timedelta(days=config.keep_days))
@@ -37,6 +38,7 @@ def build_maintenance_asset() -> dg.AssetsDefinition:
             "live_bytes": done.bytes_after,
             "snapshots_expired": done.snapshots_expired,
             "files_deleted": done.files_deleted,
+            "orphaned_files_deleted": done.orphans_deleted,
         })
 
     return warehouse_maintenance

@@ -29,6 +29,7 @@ class Maintenance:
     bytes_after: int
     snapshots_expired: int
     files_deleted: int
+    orphans_deleted: int = 0
 
 
 def _live_files(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
@@ -51,5 +52,10 @@ def maintain(settings: Settings, keep: timedelta = DEFAULT_KEEP) -> Maintenance:
             f"call ducklake_expire_snapshots('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
         deleted = con.execute(
             f"call ducklake_cleanup_old_files('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
+        # Files no snapshot ever committed: what a writer killed mid-transaction (kill -9, a full
+        # disk) had already written. Only as old as ``keep``, so a write in flight keeps its files.
+        orphans = con.execute(
+            f"call ducklake_delete_orphaned_files('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
         files_after, bytes_after = _live_files(con)
-    return Maintenance(files_before, files_after, bytes_before, bytes_after, len(expired), len(deleted))
+    return Maintenance(files_before, files_after, bytes_before, bytes_after, len(expired), len(deleted),
+                       len(orphans))
