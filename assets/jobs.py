@@ -7,7 +7,7 @@ import dagster as dg
 from assets.automation import automation_sensor
 from assets.catalog.publish import CATALOG_KEY
 from assets.ml.keys import horizon_key
-from assets.ml.model import FEATURES_KEY, PRODUCTION_KEY, SCORES_KEY
+from assets.ml.model import FEATURES_KEY, PRODUCTION_KEY, SCORES_KEY, promotion_job_config
 from resources.ml.availability import DAY_AHEAD, HORIZONS
 from assets.ml.backtest import BACKTEST_KEY
 from assets.monitoring.reports import DRIFT_KEY, QUALITY_KEY
@@ -61,9 +61,10 @@ def build_jobs(daily: dg.PartitionsDefinition, monthly: dg.PartitionsDefinition,
         description=f"Train, register a {h} candidate, and prove it in pre-production.",
     ) for h in HORIZONS]
     promote_job = dg.define_asset_job(
-        PROMOTE_JOB, selection=dg.AssetSelection.assets(PRODUCTION_KEY),
+        PROMOTE_JOB, selection=dg.AssetSelection.assets(PRODUCTION_KEY), config=promotion_job_config(),
         description="Promote (or roll back) a horizon's production model. Launch with run config "
-        "ops: {ml__production_model: {config: {approver: ..., reason: ..., horizon: day_ahead}}}.",
+        "ops: {ml__production_model: {config: {approver: ..., reason: ..., horizon: day_ahead}}}; "
+        "a blank approver or reason is refused at submit.",
     )
     score_jobs = [dg.define_asset_job(
         of_horizon(SCORE_JOB, h), selection=dg.AssetSelection.assets(horizon_key("flight_delay_scores", h)),

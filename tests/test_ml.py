@@ -223,12 +223,10 @@ def test_promotion_needs_approval_and_a_better_model_and_can_roll_back(ml_lakeho
     # No approval at all is refused by the launchpad's config schema, before a run exists...
     with pytest.raises(dg.DagsterInvalidConfigError, match="approver"):
         ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(model_version="flight-delay-99990101T000000-worse"))
-    # ...and a blank one inside the run, with the refusal audited.
-    no_approval = ml_lakehouse.run(
-        PROMOTE_JOB, run_config=promote_config(model_version="flight-delay-99990101T000000-worse",
-                                               approver=" ", reason=""),
-        raise_on_error=False)
-    assert no_approval.success and "approver and reason are required" in refused(no_approval)
+    # ...and a blank one by the job's config mapping, before a run exists too.
+    with pytest.raises(dg.DagsterConfigMappingFunctionError):
+        ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(
+            model_version="flight-delay-99990101T000000-worse", approver=" ", reason=""))
 
     _register_copy(registry, original, "flight-delay-99990102T000000-better", 0.99)
     assert ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(
@@ -242,8 +240,8 @@ def test_promotion_needs_approval_and_a_better_model_and_can_roll_back(ml_lakeho
     events = [(e["event"], e["version"]) for e in registry.audit()]
     assert ("promotion_refused", "flight-delay-99990101T000000-worse") in events
     refusals = [e for e in registry.audit() if e["event"] == "promotion_refused"]
+    assert not any("approver and reason" in r["refusal"] for r in refusals)  # the blank one never ran
     assert "does not beat production" in refusals[0]["refusal"]
-    assert "approver and reason are required" in refusals[1]["refusal"]
     promoted = [e for e in registry.audit() if e["event"] == "promoted"][-1]
     assert promoted["actor"] == "pytest" and promoted["previous_version"] == original
     # The gate compares on the validation window (the production model's own, here): never the holdout.

@@ -7,9 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from assets.ml.model import PRODUCTION_KEY
 from assets.ml.promote import refused
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.registry import Registry, registry_dir
@@ -98,8 +100,20 @@ def test_refused_rollback_and_blank_approval_are_audited(copied):
     run = copied.run(PROMOTE_JOB, raise_on_error=False,
                      run_config=promote_config(action="rollback", approver="ana", reason="no earlier model"))
     assert run.success and "no earlier production version" in refused(run)
-    blank = copied.run(PROMOTE_JOB, raise_on_error=False, run_config=promote_config(approver="  ", reason="r"))
+    # The job refuses a blank approval at submit: no run is created and nothing is recorded.
+    runs, lines = len(copied.instance.get_runs()), len(registry.audit())
+    for blank in ({"approver": "  ", "reason": "r"}, {"approver": "ana", "reason": ""}):
+        with pytest.raises(dg.DagsterConfigMappingFunctionError) as info:
+            copied.run(PROMOTE_JOB, run_config=promote_config(**blank))
+        assert "non-blank approver and reason" in str(info.value.__cause__)
+    assert len(copied.instance.get_runs()) == runs and len(registry.audit()) == lines
+    # The asset's own materialization (what "Materialize all" or a backfill runs, with no config)
+    # succeeds as a refusal, audited; production is unchanged.
+    production = registry.production_version()
+    blank = copied.defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=copied.instance, asset_selection=[PRODUCTION_KEY])
     assert blank.success and "approver and reason" in refused(blank)
+    assert not blank.get_asset_materialization_events() and registry.production_version() == production
     events = registry.audit()
     assert events[-2]["event"] == "rollback_refused" and events[-2]["actor"] == "ana"
     assert events[-1]["event"] == "promotion_refused" and events[-1]["actor"] == "<empty>"

@@ -57,11 +57,12 @@ class TrainingConfig(dg.Config):
 
 class PromotionConfig(dg.Config):
     """Launch the promote_model job with these filled in: the approval is recorded in the audit.
-    Approver and reason are required, so the launchpad refuses a run without them before it is
-    queued; blank text is refused (and audited) inside."""
+    The job refuses a missing or blank approver or reason at submit (`promotion_job_config`). The
+    asset's own materialization ("Materialize all" included) needs none: without an approval it
+    records a refusal, audited, and production is unchanged."""
 
-    approver: str = Field(description="Who approves: recorded verbatim in ml.model_audit.")
-    reason: str = Field(description="Why: recorded verbatim in ml.model_audit.")
+    approver: str = Field(default="", description="Who approves: recorded verbatim in ml.model_audit.")
+    reason: str = Field(default="", description="Why: recorded verbatim in ml.model_audit.")
     action: str = Field(default="promote", description="'promote' or 'rollback'.")
     model_version: str = ""  # default: the newest pre-production version of the horizon
     horizon: str = Field(default=DAY_AHEAD, description="day_ahead or nowcast_2h: whose production model changes "
@@ -143,3 +144,28 @@ def build_ml_assets(daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]
     return [*(build_features_asset(daily, h) for h in HORIZONS),
             *(a for h in HORIZONS for a in build_lifecycle_assets(h)),
             production_model, *(build_scores_asset(daily, h) for h in HORIZONS)]
+
+PRODUCTION_OP = PRODUCTION_KEY.to_python_identifier()  # "ml__production_model", the key in run config
+
+
+def require_approval(run_config: dict) -> dict:
+    """The promote_model job's run config, refused before a run exists when the approver or the
+    reason is blank (Dagster's config schema can require a string, not a non-blank one)."""
+    config = run_config["ops"][PRODUCTION_OP]["config"]
+    blank = [name for name in ("approver", "reason") if not config[name].strip()]
+    if blank:
+        raise ValueError(f"promote_model needs a non-blank approver and reason: {' and '.join(blank)} "
+                         f"{'is' if len(blank) == 1 else 'are'} blank. Nothing was run or recorded.")
+    return run_config
+
+
+def promotion_job_config() -> dg.ConfigMapping:
+    """The launchpad's schema for promote_model: the asset's config with approver and reason required,
+    checked non-blank by `require_approval` when the run is submitted."""
+    fields = dict(PromotionConfig.to_config_schema().as_field().config_type.fields)
+    for name in ("approver", "reason"):
+        fields[name] = dg.Field(str, is_required=True, description=fields[name].description)
+    return dg.ConfigMapping(config_fn=require_approval, config_schema={
+        "ops": {PRODUCTION_OP: {"config": fields}},
+        # `make promote` quiets the console logger; the rest of a run config is not the job's to take.
+        "loggers": dg.Field(dg.Permissive(), is_required=False)})

@@ -15,6 +15,7 @@ import dagster as dg
 
 from assets.definitions import build_definitions
 from assets.jobs import PROMOTE_JOB
+from assets.ml.model import PRODUCTION_OP
 from resources.core.runs import process_tags, sweep_dead_runs
 from resources.ml.availability import DAY_AHEAD, HORIZONS
 
@@ -43,11 +44,15 @@ def main(argv: list[str] | None = None) -> int:
               "action": "rollback" if args.rollback else "promote", "horizon": args.horizon}
     instance = dg.DagsterInstance.get()
     sweep_dead_runs(instance)
-    result = build_definitions().resolve_job_def(PROMOTE_JOB).execute_in_process(
-        instance=instance, raise_on_error=False, tags=process_tags(),
-        run_config={"ops": {"ml__production_model": {"config": config}},
-                    "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )
+    try:
+        result = build_definitions().resolve_job_def(PROMOTE_JOB).execute_in_process(
+            instance=instance, raise_on_error=False, tags=process_tags(),
+            run_config={"ops": {PRODUCTION_OP: {"config": config}},
+                        "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+    except dg.DagsterConfigMappingFunctionError as exc:  # refused at submit: no run exists
+        print(f"refused: {exc.__cause__ or exc}", file=sys.stderr)
+        return 1
     refusal = refused(result)
     if not result.success or refusal:
         failure = next((e for e in result.all_events if e.is_step_failure), None)

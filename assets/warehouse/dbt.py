@@ -201,7 +201,9 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Se
             event = event.with_metadata({**event.metadata, **extra[key]})
         yield event
     for key, days in per_day.items():  # after the outputs: each day's own count (common.per_partition)
-        yield from per_partition(key, {d: {"dagster/row_count": n} for d, n in days.items()})
+        # The UI's Columns table shows the latest materialization's schema, which is a day's event.
+        schema = {k: extra[key][k] for k in ("dagster/column_schema", "dagster/relation_identifier")}
+        yield from per_partition(key, {d: {"dagster/row_count": n, **schema} for d, n in days.items()})
 
 
 def build_dbt_assets(project: DbtProject, daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
