@@ -30,10 +30,11 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+import psutil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if sys.path[:1] != [str(REPO_ROOT)]:  # this tree's code first, before the editable install's
@@ -94,43 +95,8 @@ def run_step(job: str, partitions: str | None, config: dict, result_file: Path) 
 
 # --- parent: memory of a process tree --------------------------------------------------------
 
-def _parents_from_proc() -> dict[int, int]:
-    parents = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:  # gone between listing and reading
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
-        parents[int(entry.name)] = int(stat[stat.rindex(b")") + 2:].split()[1])
-    return parents
-
-
-def _rss_from_proc(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
 def tree_rss(root: int) -> tuple[int, int]:
     """(sum of RSS in bytes, number of processes) over ``root`` and all its descendants."""
-    if os.path.isdir("/proc"):
-        children: dict[int, list[int]] = defaultdict(list)
-        for pid, ppid in _parents_from_proc().items():
-            children[ppid].append(pid)
-        pids, todo = [], [root]
-        while todo:
-            pid = todo.pop()
-            pids.append(pid)
-            todo.extend(children.get(pid, ()))
-        return sum(_rss_from_proc(p) for p in pids), len(pids)
-    import psutil  # not in requirements: only needed where /proc is missing (macOS)
-
     try:
         procs = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
     except psutil.NoSuchProcess:
@@ -139,7 +105,7 @@ def tree_rss(root: int) -> tuple[int, int]:
     for proc in procs:
         try:
             total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
+        except psutil.NoSuchProcess:  # gone between listing and reading
             pass
     return total, len(procs)
 

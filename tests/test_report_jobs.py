@@ -7,6 +7,7 @@ from functools import partial
 
 import numpy as np
 import polars as pl
+import psutil
 import pytest
 
 from resources.core.settings import Settings
@@ -117,10 +118,10 @@ def test_workers_end_when_the_run_is_killed(tmp_path):
                              text=True, cwd=Path(__file__).parents[1],
                              env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     workers = [int(p) for p in child.stdout.readline().split()]
-    assert len(workers) == 2 and all(os.path.exists(f"/proc/{p}") for p in workers)
+    assert len(workers) == 2 and all(psutil.pid_exists(p) for p in workers)
     child.send_signal(signal.SIGKILL)
     child.wait()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+    while time.monotonic() < deadline and any(psutil.pid_exists(p) for p in workers):
         time.sleep(0.2)
-    assert not [p for p in workers if os.path.exists(f"/proc/{p}")], "report workers outlived their run"
+    assert not [p for p in workers if psutil.pid_exists(p)], "report workers outlived their run"

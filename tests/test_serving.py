@@ -367,6 +367,30 @@ def test_hostile_bodies_over_http_are_4xx_and_a_slow_body_is_dropped(service):
                 pass
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert time.monotonic() - started < 20
+    # Headers sent a byte a second get the same answer: the request line and headers have a deadline.
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        answer = b""
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            s.settimeout(1)
+            try:
+                answer += s.recv(4096)
+            except TimeoutError:
+                continue
+            if answer:
+                break
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert time.monotonic() - started < 20
+    # A client that sends its headers at once is not affected, also on a kept-alive connection.
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        for _ in range(2):
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = s.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
 
 
 def test_the_service_is_not_a_tail_number_oracle(service, ml_lakehouse):

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 
 import dagster as dg
+import psutil
 from dagster._core.events import DagsterEventType
 from dagster._core.launcher import DefaultRunLauncher
 
 PID_TAG, HOST_TAG = "lakehouse/pid", "lakehouse/host"
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-# Clock granularity of /proc start times (1/100 s) plus the run record's own rounding.
+# Clock granularity of process start times (1/100 s) plus the run record's own rounding.
 START_SLACK_S = 2.0
 
 
@@ -40,37 +40,20 @@ def process_tags() -> dict[str, str]:
     return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
-def _process_start(pid: int) -> float | None:
-    """Epoch seconds when ``pid`` started, None if unknown (no /proc); raises if gone or a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        raise ProcessLookupError(pid) from None
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and parentheses
-    if fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent
-        raise ProcessLookupError(pid)
-    boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                if line.startswith("btime "))
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-
-
 def process_alive(pid: int, run_started: float | None = None) -> bool:
     """Whether ``pid`` still runs and (when ``run_started`` is given) started before the run did."""
     if pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):  # killed, not yet reaped
+            return False
+        started = process.create_time()
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:  # exists, owned by someone else
-        pass
-    try:
-        started = _process_start(pid)
-    except ProcessLookupError:
-        return False
-    return started is None or run_started is None or started <= run_started + START_SLACK_S
+    except psutil.AccessDenied:  # exists, owned by someone else
+        return True
+    return run_started is None or started <= run_started + START_SLACK_S
 
 
 def _launched_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:

@@ -18,6 +18,7 @@ import os
 import sys
 
 from starlette.applications import Starlette
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,6 +30,7 @@ from resources.serving.service import ScoringService, ServiceUnavailable
 
 DEFAULT_PORT = 8080
 BODY_SECONDS = 10  # a 1 MB body on loopback arrives in milliseconds; a client slower than this is dropped
+HEADER_SECONDS = 10  # the same for a request line and its headers (at most 16 kB)
 log = logging.getLogger("lakehouse.serving")
 
 
@@ -90,6 +92,46 @@ def create_app(service: ScoringService) -> Starlette:
     ])
 
 
+class HeaderDeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's line and headers.
+
+    uvicorn bounds the time between requests (keep-alive), not the time a request's headers take
+    to arrive, so a client sending a header byte a second held a connection for as long as it
+    liked. The deadline starts when the connection opens and again after each response; a request
+    whose headers have not all arrived by then gets a 408 and the connection is closed."""
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def _arm(self) -> None:
+        self._waiting_for = self.cycle  # a new request replaces the cycle once its headers are parsed
+        self._deadline = self.loop.call_later(HEADER_SECONDS, self._headers_too_slow)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._deadline is not None and self.cycle is not self._waiting_for:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def on_response_complete(self) -> None:
+        answered = self.cycle
+        super().on_response_complete()  # may start a pipelined request whose headers already arrived
+        if not self.transport.is_closing() and self.cycle is answered:
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(exc)
+
+    def _headers_too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            self.transport.close()
+
+
 def port_from_env(environ: dict[str, str] | None = None) -> int:
     value = (os.environ if environ is None else environ).get("SERVE_PORT") or str(DEFAULT_PORT)
     if not value.isdigit() or not 0 < int(value) < 65536:
@@ -110,10 +152,9 @@ def main() -> int:
     print(f"serving model {service.model.version} over catalog {service.catalog.version} "
           f"on http://127.0.0.1:{port}", flush=True)
     # Loopback only: the service has no authentication; put a gateway in front to expose it.
-    # Headers are bounded in size (16 kB), not in time: uvicorn times out idle keep-alive
-    # connections only; a gateway in front bounds header time.
+    # Headers are bounded in size (16 kB) and in time (HEADER_SECONDS), bodies by BODY_SECONDS.
     uvicorn.run(create_app(service), host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                h11_max_incomplete_event_size=16 * 1024)
+                http=HeaderDeadlineProtocol, h11_max_incomplete_event_size=16 * 1024)
     return 0
 
 
