@@ -42,8 +42,8 @@ from dagster._daemon.backfill import execute_backfill_iteration
 
 from assets.definitions import build_definitions
 from assets.jobs import PROMOTE_JOB, PUBLISH_JOB
-from assets.ml.promote import refused
 from assets.ml.model import PRODUCTION_KEY
+from assets.ml.promote import refused
 from resources.catalog.publish import connect_catalog
 from resources.core.runs import process_tags, sweep_dead_runs
 from resources.core.settings import REPO_ROOT, Settings

@@ -11,20 +11,19 @@ from dagster_dbt import DbtCliResource
 
 from assets.catalog.publish import build_catalog_asset
 from assets.common import daily_partitions, monthly_partitions
-from assets.warehouse.dbt import build_dbt_assets, dbt_project
-from assets.warehouse.maintenance import build_maintenance_asset
 from assets.jobs import DAY_AHEAD_JOB, build_jobs
+from assets.ml.backtest import build_backtest_asset
 from assets.ml.day_ahead import build_day_ahead_sensor
 from assets.ml.model import FEATURES_KEY, NOWCAST_FEATURES_KEY, build_ml_assets
-from assets.ml.backtest import build_backtest_asset
 from assets.monitoring.daily import build_daily_monitoring
 from assets.monitoring.reports import build_alert_sensors, build_monitoring
 from assets.raw.deliveries import build_raw_asset
 from assets.raw.landing import build_landing_sensor
+from assets.warehouse.dbt import build_dbt_assets, dbt_project
+from assets.warehouse.maintenance import build_maintenance_asset
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.runs import heal_sensor
 from resources.raw.sources import load_sources
-
 
 EXECUTOR_ENV = "LAKEHOUSE_EXECUTOR"
 

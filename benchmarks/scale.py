@@ -21,10 +21,10 @@ high-water mark of the step's processes (not sampled; see Measured).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
-import io
 import subprocess
 import sys
 import tarfile
@@ -41,7 +41,14 @@ if sys.path[:1] != [str(REPO_ROOT)]:  # this tree's code first, before the edita
     sys.path.insert(0, str(REPO_ROOT))
 
 from assets.jobs import (  # noqa: E402
-    BACKTEST_JOB, DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB,
+    BACKTEST_JOB,
+    DAILY_JOB,
+    MONITOR_JOB,
+    PROMOTE_JOB,
+    PUBLISH_JOB,
+    REFERENCE_JOB,
+    SCORE_JOB,
+    TRAIN_JOB,
 )
 from resources.raw.scale_data import ScaleDataError, generate, parse_sf  # noqa: E402
 

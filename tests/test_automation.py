@@ -7,6 +7,7 @@ import dagster as dg
 
 from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB
 
+
 def _requested(result, defs) -> set[tuple[str, str | None]]:
     keys = {k for a in defs.resolve_asset_graph().assets_defs for k in a.keys}
     return {(k.to_user_string(), p) for k in keys for p in result.get_requested_partitions(k)}

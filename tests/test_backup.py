@@ -11,10 +11,10 @@ import shutil
 import pytest
 
 from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, of_horizon
-from resources.ml.availability import NOWCAST
 from resources.catalog.publish import connect_catalog
-from resources.core.backup import BackupError, manifest_mac, registry_key, backup, restore, verify
+from resources.core.backup import BackupError, backup, manifest_mac, registry_key, restore, verify
 from resources.core.settings import Settings
+from resources.ml.availability import NOWCAST
 from tests.conftest import make_lakehouse
 
 FLIGHTS = "select md5(string_agg(flight_id || coalesce(tailnum_key, '') || coalesce(arr_delay::varchar, ''), ',' order by flight_id)), count(*) from curated.fct_flights"

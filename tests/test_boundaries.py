@@ -139,8 +139,8 @@ def test_the_sandbox_cannot_reopen_the_shared_catalog_writable(day):
 
 def test_a_copied_catalog_and_warehouse_read_only_their_own_files(day, tmp_path):
     from resources.core.settings import Settings
-    from tests.conftest import moved_copy
     from resources.warehouse.lock import open_warehouse
+    from tests.conftest import moved_copy
 
     with moved_copy(day.settings.root, tmp_path / "moved" / "lakehouse") as dst:
         moved = Settings(root=dst, env="dev")

@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 
 from assets.definitions import build_definitions
-from resources.raw.ingest import apply_contract
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.pseudonym import MissingKeyError, load_key, pseudonymize
 from resources.core.settings import EnvironmentMismatch, Settings
+from resources.raw.ingest import apply_contract
 from resources.raw.sources import ColumnContract, DailyPartitioning, SourceSpec
 from resources.warehouse.lock import WarehouseBusy, warehouse_lock
 

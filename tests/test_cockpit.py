@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from assets.definitions import build_definitions
-from assets.jobs import REFERENCE_JOB, DAILY_JOB
+from assets.jobs import DAILY_JOB, REFERENCE_JOB
 
 # Not tables: model artifacts (their records are the ml.model_registry table) and HTML reports.
 NOT_TABLES = {"ml/model_candidate", "ml/model_preproduction", "ml/model_candidate_nowcast_2h",

@@ -2,12 +2,10 @@
 
 from datetime import date, datetime, timedelta, timezone
 
-import polars as pl
-
 import pytest
 
 from assets.jobs import DAILY_JOB, DAY_AHEAD_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
-from assets.ml.day_ahead import FLIGHTS_KEY, is_materialized, due_days, published_through
+from assets.ml.day_ahead import FLIGHTS_KEY, due_days, is_materialized, published_through
 from resources.ml.availability import NOWCAST
 from resources.ml.feature_build import DayBeforeMissing, build_and_store_features
 from resources.ml.scoring import read_scores

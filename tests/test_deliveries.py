@@ -14,9 +14,9 @@ import yaml
 from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB
 from resources.catalog.publish import connect_catalog
 from resources.raw.ingest import CUT_REASON
-from resources.raw.zone import ingest
 from resources.raw.sources import DEFAULT_SOURCES_FILE, embedded_data_dir, load_sources
 from resources.raw.volume import read_override_audit
+from resources.raw.zone import ingest
 from resources.warehouse.lock import open_warehouse
 from tests.conftest import make_lakehouse
 

@@ -9,11 +9,23 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from resources.monitoring.drift import (
-    AFTER_TRAINING, EXCLUDED, FLOOR, HELD_OUT, SAW_MONTH, drift_profile, fit_binning, judge, merge_profiles,
-    profile_for_month, psi, psi_by_group, reference_window, window_drift,
-)
 from resources.ml.features import FEATURES
+from resources.monitoring.drift import (
+    AFTER_TRAINING,
+    EXCLUDED,
+    FLOOR,
+    HELD_OUT,
+    SAW_MONTH,
+    drift_profile,
+    fit_binning,
+    judge,
+    merge_profiles,
+    profile_for_month,
+    psi,
+    psi_by_group,
+    reference_window,
+    window_drift,
+)
 from resources.monitoring.reports import daily_auc
 
 pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build

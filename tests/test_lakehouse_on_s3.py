@@ -14,13 +14,22 @@ import polars as pl
 import pytest
 
 from assets.definitions import build_definitions
-from assets.jobs import DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB, of_horizon
-from resources.ml.availability import NOWCAST
+from assets.jobs import (
+    DAILY_JOB,
+    MONITOR_JOB,
+    PROMOTE_JOB,
+    PUBLISH_JOB,
+    REFERENCE_JOB,
+    SCORE_JOB,
+    TRAIN_JOB,
+    of_horizon,
+)
 from resources.catalog.publish import CURRENT, connect_catalog, current_pointer
 from resources.catalog.versions import connect_catalog_as_of, kept_versions
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.secrets_store import secrets_dir
 from resources.core.settings import Settings
+from resources.ml.availability import NOWCAST
 from resources.ml.registry import Registry
 from tests.conftest import APPROVAL, SPLIT, Lakehouse, local_s3_server, promote_config
 

@@ -6,15 +6,20 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import dagster as dg
-import pytest
 import polars as pl
+import pytest
 
 from assets.jobs import DAILY_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB
 from assets.ml.promote import refused
 from resources.catalog.publish import connect_catalog
 from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST
 from resources.ml.features import (
-    FEATURES_BY_HORIZON, Feature, LeakageError, assert_point_in_time, build_features, time_violations,
+    FEATURES_BY_HORIZON,
+    Feature,
+    LeakageError,
+    assert_point_in_time,
+    build_features,
+    time_violations,
     undeclared_rules,
 )
 from resources.ml.registry import ArtifactIntegrityError, Registry
@@ -22,6 +27,7 @@ from resources.ml.scoring import read_scores
 from resources.ml.store import load_feature_inputs, read_features, scores_archive_dir
 from resources.ml.training import TimeSplit
 from tests.conftest import APPROVAL, promote_config
+
 
 def test_every_flight_of_a_scored_day_appears_once_from_the_production_model(ml_lakehouse):
     registry = Registry(ml_lakehouse.settings)

@@ -10,9 +10,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from assets.jobs import BACKTEST_JOB, DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, TRAIN_JOB
+from assets.ml.backtest import BACKTEST_KEY
 from assets.ml.model import CANDIDATE_KEY
 from assets.ml.promote import refused
-from assets.ml.backtest import BACKTEST_KEY
 from resources.catalog.publish import connect_catalog
 from resources.ml.audit import leakage_audit
 from resources.ml.backtest import backtest_scores_dir

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from resources.ml.training import (TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, sample_record, training_sample)
+from resources.ml.training import TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, sample_record, training_sample
 
 
 def _frame(n: int) -> pl.DataFrame:

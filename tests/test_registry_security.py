@@ -14,11 +14,11 @@ from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCOR
 from assets.ml.model import PRODUCTION_KEY
 from assets.ml.promote import refused
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.registry import Registry, registry_dir
-from resources.ml.store import SCORES_TABLE, lake_days
-from resources.ml.registry_chain import RegistryTampered
 from resources.core.secrets_store import MissingKeyError
 from resources.core.settings import REPO_ROOT
+from resources.ml.registry import Registry, registry_dir
+from resources.ml.registry_chain import RegistryTampered
+from resources.ml.store import SCORES_TABLE, lake_days
 from tests.conftest import make_lakehouse, moved_copy, promote_config
 
 SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-01-11", "test_start": "2013-01-16",

@@ -12,13 +12,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from resources.raw.ingest import apply_contract, read_delivery
-from resources.raw.zone import ingest
-from resources.raw.scale_data import (
-    FLIGHT_STRIDE, ScaleDataError, _read_text_frame, generate, parse_sf, scaled_sources_doc,
-)
 from resources.core.settings import Settings
+from resources.raw.ingest import apply_contract, read_delivery
+from resources.raw.scale_data import (
+    FLIGHT_STRIDE,
+    ScaleDataError,
+    _read_text_frame,
+    generate,
+    parse_sf,
+    scaled_sources_doc,
+)
 from resources.raw.sources import DEFAULT_SOURCES_FILE, load_sources
+from resources.raw.zone import ingest
 
 pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build
 

@@ -428,7 +428,7 @@ def test_the_service_path_reads_nothing_after_its_prediction_time(ml_lakehouse):
     known = delivered_requests(settings, DAY, 40)
     flights = parse_request({"flights": [known[0] | {"flight_number": 9999}, *known[1:]]})
     for horizon in HORIZONS:
-        def served(inputs, start, end):
+        def served(inputs, start, end, horizon=horizon):
             day = type(state)(inputs, state.targets)
             rows = request_rows(flights, cat, day.targets.schema, key, day.targets)
             features, unchanged = features_for_day(day, start, rows, horizon)

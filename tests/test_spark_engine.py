@@ -17,8 +17,13 @@ import pytest
 
 from resources.core.pseudonym import load_key, pseudonymize
 from resources.warehouse.lock import open_warehouse
-from resources.warehouse.spark_engine import (SPARK_BUILD, MovedSparkDir, claim_spark_dir, pseudonymize_series,
-                                              session_config)
+from resources.warehouse.spark_engine import (
+    SPARK_BUILD,
+    MovedSparkDir,
+    claim_spark_dir,
+    pseudonymize_series,
+    session_config,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,9 +7,8 @@ import polars as pl
 import pytest
 import yaml
 
-from resources.raw.ingest import CUT_REASON, read_delivery
-from resources.raw.zone import ingest, raw_path
 from resources.core.settings import Settings
+from resources.raw.ingest import CUT_REASON, read_delivery
 from resources.raw.sources import (
     DEFAULT_SOURCES_FILE,
     ColumnContract,
@@ -20,6 +19,7 @@ from resources.raw.sources import (
     load_sources,
 )
 from resources.raw.volume import VolumeContractError, VolumeOverride, check_volume, read_override_audit
+from resources.raw.zone import ingest, raw_path
 
 pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build
 

@@ -8,11 +8,11 @@ import dagster as dg
 from assets.automation import republish
 from assets.common import DATA_ENGINEERING, WAREHOUSE_POOL
 from resources.catalog.publish import product_views, publish_catalog
+from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.registry import Registry
-from resources.raw.archive import catalog_views as raw_views
 from resources.ml.store import catalog_views as ml_views
 from resources.monitoring.reports import catalog_views as monitoring_views
-from resources.core.lakehouse_resource import LakehouseResource
+from resources.raw.archive import catalog_views as raw_views
 
 CATALOG_KEY = dg.AssetKey(["catalog", "analytics"])
 CATALOG_TABLES_SCHEMA = dg.TableSchema(columns=[

@@ -11,7 +11,12 @@ from assets.common import SINGLE_RUN, frame_table, table_schema
 from assets.ml.model import CANDIDATE_KEY, FEATURES_KEY, ML_KINDS
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.backtest import (
-    BACKTEST_SCORE_SCHEMA, backtest_basis, backtest_month, first_feature_day, record_backtest_model, write_month,
+    BACKTEST_SCORE_SCHEMA,
+    backtest_basis,
+    backtest_month,
+    first_feature_day,
+    record_backtest_model,
+    write_month,
 )
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.plots import curves_png, md_image

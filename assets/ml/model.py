@@ -16,8 +16,15 @@ from assets.automation import downstream, month_closed
 from assets.common import frame_table
 from assets.ml.features import build_features_asset
 from assets.ml.keys import (  # noqa: F401 (other layers import the keys from here too)
-    CANDIDATE_KEY, FEATURES_KEY, ML_KINDS, NOWCAST_FEATURES_KEY, NOWCAST_SCORES_KEY, PREPRODUCTION_KEY, PRODUCTION_KEY,
-    SCORES_KEY, horizon_key,
+    CANDIDATE_KEY,
+    FEATURES_KEY,
+    ML_KINDS,
+    NOWCAST_FEATURES_KEY,
+    NOWCAST_SCORES_KEY,
+    PREPRODUCTION_KEY,
+    PRODUCTION_KEY,
+    SCORES_KEY,
+    horizon_key,
 )
 from assets.ml.scores import build_scores_asset
 from resources.core.lakehouse_resource import LakehouseResource

@@ -7,7 +7,7 @@ import dagster as dg
 
 from assets.automation import downstream
 from assets.common import SINGLE_RUN, per_partition, run_row_count, table_schema
-from assets.ml.keys import ML_KINDS, PRODUCTION_KEY, horizon_key
+from assets.ml.keys import PRODUCTION_KEY, horizon_key
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.availability import DAY_AHEAD, NOWCAST
 from resources.ml.features import DATA_SCIENCE

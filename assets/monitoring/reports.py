@@ -12,15 +12,25 @@ from assets.automation import month_closed
 from assets.common import SINGLE_RUN, frame_table, location
 from assets.ml.model import FEATURES_KEY, SCORES_KEY
 from resources.core.lakehouse_resource import LakehouseResource
+from resources.core.settings import Settings
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.registry import Registry
-from resources.monitoring.report_jobs import ReportWriter
 from resources.monitoring.quality import quality_alarm_breaches
+from resources.monitoring.report_jobs import ReportWriter
 from resources.monitoring.reports import (
-    alarm_rows, append_alert, build_index, drift_breaches, md_trend, monitor_drift_month, monitor_quality_month,
-    month_key, quality_breaches, read_sidecars, sample_label, workspace_session,
+    alarm_rows,
+    append_alert,
+    build_index,
+    drift_breaches,
+    md_trend,
+    monitor_drift_month,
+    monitor_quality_month,
+    month_key,
+    quality_breaches,
+    read_sidecars,
+    sample_label,
+    workspace_session,
 )
-from resources.core.settings import Settings
 
 DRIFT_KEY = dg.AssetKey(["monitoring", "drift_report"])
 QUALITY_KEY = dg.AssetKey(["monitoring", "quality_report"])

@@ -6,9 +6,9 @@ from assets.automation import on_delivery, on_reference_delivery
 from assets.common import DATA_ENGINEERING, SINGLE_RUN, per_partition, run_row_count, table_schema
 from assets.common import location as location_metadata
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.raw.zone import IngestSummary, ingest
 from resources.raw.sources import SourceSpec
 from resources.raw.volume import OVERRIDE_AUDIT_FILE, VolumeOverride
+from resources.raw.zone import IngestSummary, ingest
 
 CONTRACT_TYPES = {"int": "Int64", "float": "Float64", "string": "String", "date": "Date",
                   "datetime_utc": "Datetime(UTC)"}

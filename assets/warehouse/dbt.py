@@ -9,8 +9,8 @@ snapshots, dimensions) is unpartitioned.
 import os
 import random
 import time
-from pathlib import Path
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,13 +18,13 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
 from assets.automation import downstream
-from assets.common import WAREHOUSE_POOL, DATA_ENGINEERING, SINGLE_RUN, per_partition, run_row_count
+from assets.common import DATA_ENGINEERING, SINGLE_RUN, WAREHOUSE_POOL, per_partition, run_row_count
 from resources.core.file_lock import exclusive
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.settings import DBT_PROJECT_DIR, REPORTS_URL, Settings, environment
+from resources.warehouse.conflicts import failure_summary, only_commit_conflicts
 from resources.warehouse.lock import open_warehouse, warehouse_lock
 from resources.warehouse.partition_counts import rows_per_day
-from resources.warehouse.conflicts import failure_summary, only_commit_conflicts
 from resources.warehouse.selection import tests_on_unbuilt_daily_models
 
 DAILY_SELECT = "tag:daily"

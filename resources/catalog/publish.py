@@ -31,14 +31,14 @@ from pathlib import Path
 
 import duckdb
 
+from resources.catalog import versions
+from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, sql_str
 from resources.core.file_lock import exclusive
 from resources.core.object_store import register_object_store
 from resources.core.parquet_io import sha256_file, upload_file_atomic, write_text_atomic
-from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.core.pseudonym import load_key, register_udf
-from resources.catalog import versions
+from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.ml.store import LAKE_TABLE_DESCRIPTIONS, ML_SCHEMA
-from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, sql_str
 
 # warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline, and so
 # do tables whose name starts with "_" (bookkeeping such as ml._partitions).

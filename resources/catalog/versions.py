@@ -21,9 +21,9 @@ from pathlib import Path
 
 import duckdb
 
+from resources.core.duckdb_connect import connect
 from resources.core.parquet_io import append_lines
 from resources.core.settings import REPO_ROOT, Settings
-from resources.core.duckdb_connect import connect
 
 HISTORY = "_history.jsonl"
 VERSION_FORMAT = "v%Y%m%dT%H%M%S%fZ"

@@ -10,14 +10,14 @@ s3fs) for ``LAKEHOUSE_ROOT=s3://...`` (resources/core/settings.py).
 
 from __future__ import annotations
 
-import hashlib
 import errno
+import hashlib
 import os
 import shutil
 import time
 import uuid
-from glob import escape as glob_escape
 from collections.abc import Callable
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import BinaryIO
 

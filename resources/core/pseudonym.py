@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from resources.core.secrets_store import MissingKeyError as MissingKeyError, load_or_create_key  # noqa: F401 (re-exported)
+
+from resources.core.secrets_store import MissingKeyError as MissingKeyError  # noqa: F401 (re-exported)
+from resources.core.secrets_store import load_or_create_key
 from resources.core.settings import Settings
 
 KEY_ENV = "LAKEHOUSE_PSEUDONYM_KEY"

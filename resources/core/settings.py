@@ -70,7 +70,7 @@ class Settings:
     catalog_url: str | None = None
 
     @classmethod
-    def at(cls, root: str | Path, env: str = "dev", environ: dict[str, str] | None = None) -> "Settings":
+    def at(cls, root: str | Path, env: str = "dev", environ: dict[str, str] | None = None) -> Settings:
         """Settings for a root given as a local path or an s3:// URL."""
         environ = dict(os.environ if environ is None else environ)
         text = str(root)
@@ -91,7 +91,7 @@ class Settings:
         return self.state if self.state is not None else self.root
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         environ = dict(os.environ if environ is None else environ)
         env = environ.get("LAKEHOUSE_ENV", "dev").strip() or "dev"
         if env not in ENVIRONMENTS:
@@ -173,7 +173,7 @@ class Settings:
     def lock_path(self) -> Path:
         return self.local_root / ".warehouse.lock"
 
-    def ensure(self) -> "Settings":
+    def ensure(self) -> Settings:
         """Create the root and claim it for this environment, or refuse a foreign root."""
         self.root.mkdir(parents=True, exist_ok=True)
         if self.state is not None:

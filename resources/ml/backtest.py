@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from resources.core.settings import Settings
 from resources.ml.store import ml_dir
 from resources.ml.training import TRAIN_SAMPLE_ROWS, evaluate, fit, predict
-from resources.core.settings import Settings
 
 BACKTEST_SCORE_SCHEMA = {
     "flight_id": pl.String, "flight_date": pl.Date, "p_late": pl.Float64,
@@ -114,8 +114,8 @@ def backtest_basis(registry) -> BacktestBasis:
 
 
 def write_month(settings: Settings, result: MonthResult) -> None:
-    from resources.ml.store import day_file
     from resources.core.parquet_io import write_parquet_atomic
+    from resources.ml.store import day_file
 
     for (day,), part in result.scores.partition_by("flight_date", as_dict=True).items():
         write_parquet_atomic(part, day_file(backtest_scores_dir(settings), day))

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import polars as pl
 
-from resources.monitoring.drift import drift_profile
+from resources.core.parquet_io import write_parquet_atomic
+from resources.core.settings import REPO_ROOT, Settings
 from resources.ml.audit import assert_audit_passes, leakage_audit
 from resources.ml.availability import DAY_AHEAD
 from resources.ml.features import FEATURES_BY_HORIZON, LATE_MINUTES
@@ -19,8 +20,7 @@ from resources.ml.registry import Registry, new_version
 from resources.ml.store import ml_dir
 from resources.ml.training import TimeSplit, TrainingResult, predict, train_and_select
 from resources.ml.window import AUDIT_MAX_ROWS, LabelledWindow
-from resources.core.parquet_io import write_parquet_atomic
-from resources.core.settings import REPO_ROOT, Settings
+from resources.monitoring.drift import drift_profile
 
 REFERENCE_ROWS = 5_000
 

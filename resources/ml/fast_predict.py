@@ -62,7 +62,7 @@ def transform(ct: ColumnTransformer, frame: pl.DataFrame, categorical: set[str])
     """``ct.transform`` of the pandas frame ``to_pandas_features`` would build; None when ``ct``
     holds a block this does not handle."""
     blocks = []
-    for name, transformer, columns in ct.transformers_:
+    for _name, transformer, columns in ct.transformers_:
         names = _columns(ct, columns)
         if transformer == "drop" or not names:
             continue

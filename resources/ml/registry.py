@@ -38,20 +38,28 @@ from resources.core.parquet_io import (
     append_lines,
     is_local,
     read_parquet,
-    sha256_file as sha256_of,
     write_atomic,
     write_parquet_atomic,
     write_text_atomic,
 )
-from resources.ml.registry_chain import (
-    KEY_ENV, RegistryTampered, seal_event, seal_head, seal_record, verify_chain, verify_head, verify_record,
+from resources.core.parquet_io import (
+    sha256_file as sha256_of,
 )
 from resources.core.secrets_store import load_or_create_key
 from resources.core.settings import Settings
-
 from resources.ml import lifecycle
 from resources.ml.availability import DAY_AHEAD
 from resources.ml.lifecycle import BACKTEST, CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED  # noqa: F401
+from resources.ml.registry_chain import (
+    KEY_ENV,
+    RegistryTampered,
+    seal_event,
+    seal_head,
+    seal_record,
+    verify_chain,
+    verify_head,
+    verify_record,
+)
 
 
 class ArtifactIntegrityError(RuntimeError):

@@ -20,9 +20,9 @@ import numpy as np
 
 from resources.core.settings import Settings
 from resources.ml.candidate import code_version
-from resources.ml.window import LabelledWindow
 from resources.ml.registry import Registry
 from resources.ml.training import TimeSplit, fit, predict_chunks
+from resources.ml.window import LabelledWindow
 
 TOLERANCE = 1e-9
 

@@ -13,12 +13,20 @@ from pathlib import Path
 
 import polars as pl
 
-from resources.ml.availability import DAY_AHEAD
-from resources.ml.store import (ML_SCHEMA, SCORES_TABLE, feature_days, feature_table, read_features, read_lake_days,
-                                scores_archive_dir, write_lake_days)
-from resources.ml.training import predict
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
+from resources.ml.availability import DAY_AHEAD
+from resources.ml.store import (
+    ML_SCHEMA,
+    SCORES_TABLE,
+    feature_days,
+    feature_table,
+    read_features,
+    read_lake_days,
+    scores_archive_dir,
+    write_lake_days,
+)
+from resources.ml.training import predict
 
 SCORE_SCHEMA = {
     "flight_id": pl.String,

@@ -17,10 +17,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from resources.ml.availability import DAY_AHEAD
-from resources.ml.features import FLIGHT_LOOKBACK_DAYS, WEATHER_LOOKBACK_DAYS, FeatureInputs, labels
 from resources.core.parquet_io import read_parquet_many
 from resources.core.settings import Settings
+from resources.ml.availability import DAY_AHEAD
+from resources.ml.features import FLIGHT_LOOKBACK_DAYS, WEATHER_LOOKBACK_DAYS, FeatureInputs, labels
 from resources.warehouse.conflicts import is_commit_conflict
 from resources.warehouse.lock import open_warehouse, warehouse_lock, warehouse_reader
 

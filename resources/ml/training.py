@@ -24,8 +24,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from resources.ml.features import CATEGORICAL, FEATURE_NAMES
 from resources.ml import fast_predict
+from resources.ml.features import CATEGORICAL, FEATURE_NAMES
 
 NUMERIC = tuple(n for n in FEATURE_NAMES if n not in CATEGORICAL)
 

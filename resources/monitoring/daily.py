@@ -18,8 +18,14 @@ from resources.core.settings import Settings
 from resources.ml.store import load_labels
 from resources.monitoring.drift import judge, profile_for_month
 from resources.monitoring.reports import (
-    daily_drift_rows, daily_quality_rows, missing_actuals, model_drift_profile, out_of_sample_from,
-    reference_for, scored_month, write_daily_rows,
+    daily_drift_rows,
+    daily_quality_rows,
+    missing_actuals,
+    model_drift_profile,
+    out_of_sample_from,
+    reference_for,
+    scored_month,
+    write_daily_rows,
 )
 
 

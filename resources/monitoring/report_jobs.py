@@ -125,7 +125,7 @@ class ReportWriter:
         self.pool: ProcessPoolExecutor | None = None
         self.project = self.workspace = ""
 
-    def __enter__(self) -> "ReportWriter":
+    def __enter__(self) -> ReportWriter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -48,21 +48,31 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from resources.monitoring.drift import (
-    FIT_LABELS, MIN_REFERENCE_DAYS, PREDICTION, DriftVerdict, drift_profile, judge, merge_profiles,
-    profile_for_month, reference_window,
-)
-from resources.monitoring.drift import EXCLUDED as DRIFT_EXCLUDED, PROFILE_VERSION
-from resources.ml.features import CATEGORICAL
-from resources.monitoring.quality import (
-    calibration_error, judge_quality, read_backtest_metrics,
-)
-from resources.monitoring.report_jobs import ReportJob, ReportWriter
-from resources.ml.scoring import read_scores
-from resources.ml.store import feature_table, load_labels, read_days, read_features
 from resources.core.file_lock import exclusive
 from resources.core.parquet_io import append_lines, write_parquet_atomic, write_text_atomic
 from resources.core.settings import Settings
+from resources.ml.features import CATEGORICAL
+from resources.ml.scoring import read_scores
+from resources.ml.store import feature_table, load_labels, read_days, read_features
+from resources.monitoring.drift import EXCLUDED as DRIFT_EXCLUDED
+from resources.monitoring.drift import (
+    FIT_LABELS,
+    MIN_REFERENCE_DAYS,
+    PREDICTION,
+    PROFILE_VERSION,
+    DriftVerdict,
+    drift_profile,
+    judge,
+    merge_profiles,
+    profile_for_month,
+    reference_window,
+)
+from resources.monitoring.quality import (
+    calibration_error,
+    judge_quality,
+    read_backtest_metrics,
+)
+from resources.monitoring.report_jobs import ReportJob, ReportWriter
 
 # Evidently is imported lazily inside the functions below, after this: no telemetry.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -249,7 +259,9 @@ def _fixed_psi(column: str, value: float) -> str:
     flight, nulls as a bin), so the HTML's per-column values, drifted columns and share are the
     headline's own, not a second computation on Evidently's null-dropped sample."""
     from evidently.legacy.calculations.stattests.registry import (
-        StatTest, _registered_stat_tests, register_stattest,
+        StatTest,
+        _registered_stat_tests,
+        register_stattest,
     )
     from evidently.legacy.core import ColumnType
 
@@ -834,8 +846,7 @@ is judged by thresholds fitted without it; calendar features excluded). Open off
 def _dashboard():
     """Panels for the series the index charts: drift share, p_late drift and mean, late rate,
     out-of-sample ROC AUC (and the in-sample one on its own, labelled panel)."""
-    from evidently.sdk.models import DashboardModel, DashboardTabModel
-    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.models import DashboardModel, DashboardTabModel, PanelMetric
     from evidently.sdk.panels import line_plot_panel
 
     panels = [

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from resources.core.parquet_io import append_lines, copy_file, read_parquet, sha256_file as _sha256
+from resources.core.parquet_io import append_lines, copy_file, read_parquet
+from resources.core.parquet_io import sha256_file as _sha256
 from resources.core.settings import Settings
 
 PER_RUN_COLUMNS = ["_batch_id", "_ingested_at"]

@@ -40,7 +40,7 @@ class VolumeOverride:
     days: tuple[date, ...] = ()  # daily sources: the partitions allowed; reference sources: none
 
     @classmethod
-    def parse(cls, days: Iterable[str], approver: str, reason: str) -> "VolumeOverride":
+    def parse(cls, days: Iterable[str], approver: str, reason: str) -> VolumeOverride:
         if not approver.strip() or not reason.strip():
             raise ValueError("allow_volume_override needs a non-blank approver and reason")
         parsed = []

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import polars as pl
 
+from resources.core.parquet_io import remove_if_exists, write_parquet_atomic
+from resources.core.settings import Settings
 from resources.raw.archive import keep_replaced
 from resources.raw.ingest import (
     DATE_COLUMN,
@@ -33,8 +35,6 @@ from resources.raw.ingest import (
     read_delivery,
     with_lineage,
 )
-from resources.core.parquet_io import remove_if_exists, write_parquet_atomic
-from resources.core.settings import Settings
 from resources.raw.sources import SourceSpec
 from resources.raw.volume import (
     VolumeCheck,

@@ -18,11 +18,11 @@ import os
 import sys
 
 from starlette.applications import Starlette
-from uvicorn.protocols.http.h11_impl import H11Protocol
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from resources.core.settings import Settings
 from resources.serving.requests import MAX_BODY_BYTES, RequestError, decode_body, parse_prediction_time, parse_request

@@ -37,11 +37,11 @@ from resources.core.clock import local_to_utc
 from resources.core.pseudonym import load_key, pseudonymize
 from resources.core.settings import Settings
 from resources.ml import lifecycle
+from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST, NOWCAST_LEAD, cutoff_of
 from resources.ml.features import FeatureInputs, build_features, conform, target_rows
 from resources.ml.registry import Registry, registry_dir
 from resources.ml.store import feature_input_queries
 from resources.ml.training import input_columns, predict
-from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST, NOWCAST_LEAD, cutoff_of
 from resources.serving.requests import PredictionTime, RequestError, ScheduledFlight
 
 DAYS_CACHED = 32  # ~1 MB of features and ~10 MB of inputs a day on the year: a month stays warm
@@ -368,7 +368,7 @@ class ScoringService:
                 f"{where}: its {when.horizon} prediction is made at {made.isoformat()} ({rule}); as_of "
                 f"{when.as_of.isoformat()} is earlier, when it did not exist", "as_of", status=422)
 
-    def score(self, flights: list[ScheduledFlight], when: PredictionTime = PredictionTime()) -> dict:
+    def score(self, flights: list[ScheduledFlight], when: PredictionTime = PredictionTime()) -> dict:  # noqa: B008 (frozen)
         models, cat = self._usable()
         model = self._model_for(models, when.horizon)
         for i, f in enumerate(flights):

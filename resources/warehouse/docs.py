@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.core.parquet_io import upload_file_atomic
+from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.warehouse.lock import warehouse_lock
 
 

@@ -19,12 +19,11 @@ from contextlib import contextmanager
 
 import duckdb
 
+from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, prepare_sqlite_catalog
 from resources.core.file_lock import LockBusy, exclusive
 from resources.core.object_store import register_object_store
 from resources.core.pseudonym import load_key, register_udf
 from resources.core.settings import Settings
-from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, prepare_sqlite_catalog
-
 
 WarehouseBusy = LockBusy  # the name callers know
 
