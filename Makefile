@@ -13,18 +13,22 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test test-fast dev serve dbt-spark docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback repair-audit clean
+.PHONY: run test test-fast lint dev serve dbt-spark docs backup restore reproduce monitor-ui sandbox install manifest bench bench-scale promote rollback repair-audit clean
 
 run: install manifest  ## install, then materialize every asset and partition
 	@start=$$(date +%s); $(PY) -m assets.bootstrap; rc=$$?; \
 	  echo "[make run] build wall time: $$(( $$(date +%s) - start ))s"; exit $$rc
 
-test: install manifest  ## the full suite: real runs in temporary lakehouses (installs chromium, postgresql, a JRE if missing)
+test: install manifest lint  ## the full suite: real runs in temporary lakehouses (installs chromium, postgresql, a JRE if missing)
 	@bash deploy/system-packages.sh
 	$(PY) -m pytest
 
-test-fast: install manifest  ## unit tests and dbt unit tests only (no Dagster run, no dbt build)
+test-fast: install manifest lint  ## lint, then unit tests and dbt unit tests only (no Dagster run, no dbt build)
 	$(PY) -m pytest -m fast
+
+lint: install  ## ruff (lint and format check; `$(VENV)/bin/ruff format .` fixes the format)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
 	$(PY) -m resources.core.dev_server -h 127.0.0.1 -p 3000 -w workspace.yaml

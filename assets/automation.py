@@ -54,7 +54,9 @@ def month_closed() -> dg.AutomationCondition:
 
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:
     return dg.AutomationConditionSensorDefinition(
-        "automation_condition_sensor", target=dg.AssetSelection.all(), minimum_interval_seconds=30,
+        "automation_condition_sensor",
+        target=dg.AssetSelection.all(),
+        minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Evaluates every asset's automation condition: nightly deliveries, everything "
         "downstream once its inputs are fresh, monthly monitoring once the month's actuals are final.",

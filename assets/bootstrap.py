@@ -52,8 +52,13 @@ from resources.ml.registry import Registry
 
 LOCATION = "lakehouse"  # the name workspace.yaml gives the code location: runs show under it in the UI
 CODE_MODULE = "assets.definitions"
-DONE = {BulkActionStatus.COMPLETED_SUCCESS, BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_FAILED,
-        BulkActionStatus.FAILED, BulkActionStatus.CANCELED}
+DONE = {
+    BulkActionStatus.COMPLETED_SUCCESS,
+    BulkActionStatus.COMPLETED,
+    BulkActionStatus.COMPLETED_FAILED,
+    BulkActionStatus.FAILED,
+    BulkActionStatus.CANCELED,
+}
 
 BOOTSTRAP_APPROVAL = {
     "approver": "make-run (bootstrap)",
@@ -71,21 +76,25 @@ def split_at_gate(graph, gate: dg.AssetKey = PRODUCTION_KEY) -> tuple[list[dg.As
 
 def synchronous_instance(home: str) -> dg.DagsterInstance:
     """DAGSTER_HOME's storage (the UI sees every run), launching each run in this process."""
-    ref = InstanceRef.from_dir(home, overrides={
-        # Step events are DEBUG: all kept in the runs' records (the UI), only INFO and up printed.
-        "python_logs": {"python_log_level": "INFO"},
-        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
-        "run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher",
-                         "class": "SyncInMemoryRunLauncher"},
-    })
+    ref = InstanceRef.from_dir(
+        home,
+        overrides={
+            # Step events are DEBUG: all kept in the runs' records (the UI), only INFO and up printed.
+            "python_logs": {"python_log_level": "INFO"},
+            "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
+            "run_launcher": {
+                "module": "dagster._core.launcher.sync_in_memory_run_launcher",
+                "class": "SyncInMemoryRunLauncher",
+            },
+        },
+    )
     return dg.DagsterInstance.from_ref(ref)
 
 
 @contextmanager
 def in_process_workspace(instance: dg.DagsterInstance) -> Iterator[WorkspaceProcessContext]:
     origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(executable_path=sys.executable, module_name=CODE_MODULE,
-                             working_directory=str(REPO_ROOT)),
+        LoadableTargetOrigin(executable_path=sys.executable, module_name=CODE_MODULE, working_directory=str(REPO_ROOT)),
         location_name=LOCATION,
     )
     with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context:
@@ -95,16 +104,23 @@ def in_process_workspace(instance: dg.DagsterInstance) -> Iterator[WorkspaceProc
 def submit_backfill(instance: dg.DagsterInstance, graph, keys: list[dg.AssetKey], title: str) -> str:
     """Record an asset backfill of ``keys``, every partition (requested: nothing runs yet)."""
     backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id=make_new_backfill_id(), asset_graph=graph, partition_names=None, asset_selection=keys,
-        backfill_timestamp=time.time(), tags=process_tags(), dynamic_partitions_store=instance,
-        all_partitions=True, title=title, description="make run", run_config=None,
+        backfill_id=make_new_backfill_id(),
+        asset_graph=graph,
+        partition_names=None,
+        asset_selection=keys,
+        backfill_timestamp=time.time(),
+        tags=process_tags(),
+        dynamic_partitions_store=instance,
+        all_partitions=True,
+        title=title,
+        description="make run",
+        run_config=None,
     )
     instance.add_backfill(backfill)
     return backfill.backfill_id
 
 
-def backfill_all(context: WorkspaceProcessContext, keys: list[dg.AssetKey], title: str,
-                 log=print) -> bool:
+def backfill_all(context: WorkspaceProcessContext, keys: list[dg.AssetKey], title: str, log=print) -> bool:
     """One asset backfill of ``keys``, every partition, driven to the end; True if it succeeded."""
     instance = context.instance
     backfill_id = submit_backfill(instance, context.create_request_context().asset_graph, keys, title)
@@ -120,8 +136,10 @@ def backfill_all(context: WorkspaceProcessContext, keys: list[dg.AssetKey], titl
                 continue
             seen.add(run.run_id)
             stats = instance.get_run_stats(run.run_id)
-            log(f"[make run]   run {run.run_id[:8]} {run.status.value.lower()} in "
-                f"{(stats.end_time or 0) - (stats.start_time or 0):.1f}s: {describe(run)}")
+            log(
+                f"[make run]   run {run.run_id[:8]} {run.status.value.lower()} in "
+                f"{(stats.end_time or 0) - (stats.start_time or 0):.1f}s: {describe(run)}"
+            )
     return status in (BulkActionStatus.COMPLETED_SUCCESS, BulkActionStatus.COMPLETED)
 
 
@@ -140,7 +158,8 @@ def describe(run) -> str:
 def approve_first_model(context: WorkspaceProcessContext, horizon: str) -> bool:
     job = build_definitions().resolve_job_def(PROMOTE_JOB)
     result = job.execute_in_process(
-        instance=context.instance, tags=process_tags(),
+        instance=context.instance,
+        tags=process_tags(),
         run_config={"ops": {"ml__production_model": {"config": {**BOOTSTRAP_APPROVAL, "horizon": horizon}}}},
     )
     if (why := refused(result)) is not None:
@@ -159,8 +178,12 @@ def build_team_products(instance: dg.DagsterInstance) -> bool:
     if not team.success:
         print("[make run] the airport_ops team's asset failed: see its run in the UI")
         return False
-    return build_definitions().resolve_job_def(PUBLISH_JOB).execute_in_process(
-        instance=instance, tags=process_tags(), raise_on_error=False).success
+    return (
+        build_definitions()
+        .resolve_job_def(PUBLISH_JOB)
+        .execute_in_process(instance=instance, tags=process_tags(), raise_on_error=False)
+        .success
+    )
 
 
 def main() -> int:
@@ -183,13 +206,16 @@ def main() -> int:
             t = time.perf_counter()
             current = Registry(Settings.from_env()).production_version(horizon)
             if current:  # only the first production model is approved by `make run`; later ones by a person
-                print(f"[make run] {horizon} production model {current} kept; a newer candidate waits for "
-                      "`make promote`")
+                print(
+                    f"[make run] {horizon} production model {current} kept; a newer candidate waits for `make promote`"
+                )
             elif not approve_first_model(context, horizon):
                 return 1
             else:
-                print(f"[make run] approval recorded, {PRODUCTION_KEY.to_user_string()} ({horizon}) in "
-                      f"{time.perf_counter() - t:.1f}s")
+                print(
+                    f"[make run] approval recorded, {PRODUCTION_KEY.to_user_string()} ({horizon}) in "
+                    f"{time.perf_counter() - t:.1f}s"
+                )
         t = time.perf_counter()
         if not backfill_all(context, after, "make run: after the approval gate"):
             return 1
@@ -208,9 +234,13 @@ def summary(settings: Settings) -> str:
         scored = con.execute(
             "select s.horizon, count(distinct s.flight_date), count(*), any_value(s.model_version), "
             "any_value(r.holdout_roc_auc) from ml.flight_delay_scores s join ml.model_registry r using (model_version) "
-            "group by all order by 1").fetchall()
-    lines = "\n".join(f"  ml.flight_delay_scores ({horizon}): {rows:,} scores over {days} days from production model "
-                      f"{model} (test-window ROC AUC {auc:.4f})" for horizon, days, rows, model, auc in scored)
+            "group by all order by 1"
+        ).fetchall()
+    lines = "\n".join(
+        f"  ml.flight_delay_scores ({horizon}): {rows:,} scores over {days} days from production model "
+        f"{model} (test-window ROC AUC {auc:.4f})"
+        for horizon, days, rows, model, auc in scored
+    )
     return f"""
 Lakehouse ({settings.env}): {settings.root}
 Analyst catalog (read-only): {settings.catalog_path}

@@ -31,9 +31,21 @@ def monthly_partitions(sources: dict[str, SourceSpec]) -> dg.MonthlyPartitionsDe
 def frame_table(df: pl.DataFrame, limit: int = 50) -> dg.MetadataValue:
     """A polars frame as a Dagster table (the UI renders it sortable, with column types)."""
     head = df.head(limit)
-    records = [dg.TableRecord({k: (round(v, 4) if isinstance(v, float) else v if isinstance(v, (int, str, bool))
-                                   or v is None else str(v)) for k, v in row.items()})
-               for row in head.iter_rows(named=True)]
+    records = [
+        dg.TableRecord(
+            {
+                k: (
+                    round(v, 4)
+                    if isinstance(v, float)
+                    else v
+                    if isinstance(v, (int, str, bool)) or v is None
+                    else str(v)
+                )
+                for k, v in row.items()
+            }
+        )
+        for row in head.iter_rows(named=True)
+    ]
     return dg.MetadataValue.table(records=records, schema=table_schema(head.schema))
 
 

@@ -48,9 +48,10 @@ def run_executor(environ: dict[str, str] | None = None) -> dg.ExecutorDefinition
     if choice == "celery":
         from dagster_celery import celery_executor
 
-        return celery_executor.configured({"broker": {"env": "LAKEHOUSE_CELERY_BROKER"},
-                                           "backend": {"env": "LAKEHOUSE_CELERY_BACKEND"}},
-                                          name="celery_executor")
+        return celery_executor.configured(
+            {"broker": {"env": "LAKEHOUSE_CELERY_BROKER"}, "backend": {"env": "LAKEHOUSE_CELERY_BACKEND"}},
+            name="celery_executor",
+        )
     raise ValueError(f"{EXECUTOR_ENV} must be in_process or celery, got {choice!r}")
 
 
@@ -69,12 +70,19 @@ def build_definitions(lakehouse: LakehouseResource | None = None) -> dg.Definiti
         [*dbt_reference.keys, *dbt_daily.keys, *(k for a in [*ml, *monitoring] for k in a.keys)]
     )
 
-    daily_keys = [k for a in raw if a.partitions_def for k in a.keys] + list(dbt_daily.keys) + [FEATURES_KEY, NOWCAST_FEATURES_KEY]
+    daily_keys = (
+        [k for a in raw if a.partitions_def for k in a.keys]
+        + list(dbt_daily.keys)
+        + [FEATURES_KEY, NOWCAST_FEATURES_KEY]
+    )
     reference_keys = [k for a in raw if not a.partitions_def for k in a.keys] + list(dbt_reference.keys)
     jobs, schedules, sensors = build_jobs(daily, monthly, daily_keys, reference_keys)
     sensors += [heal_sensor(), build_day_ahead_sensor(daily, DAY_AHEAD_JOB)]
-    sensors += [build_landing_sensor(spec, dg.AssetKey(["raw", name])) for name, spec in sources.items()
-                if spec.is_partitioned and spec.one_file_per_day]
+    sensors += [
+        build_landing_sensor(spec, dg.AssetKey(["raw", name]))
+        for name, spec in sources.items()
+        if spec.is_partitioned and spec.one_file_per_day
+    ]
     sensors += build_alert_sensors([k for c in checks for k in c.check_keys], jobs)
     return dg.Definitions(
         executor=run_executor(),

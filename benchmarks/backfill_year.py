@@ -42,7 +42,9 @@ def main() -> None:
     print(f"reference data + dimensions (1 run):       {reference:7.1f} s")
     print(f"{len(keys)} daily partitions in ONE run:         {year:7.1f} s")
     print(f"catalog publish:                           {publish:7.1f} s")
-    print(f"one run per partition (mean of {len(per_day)}):       {mean:7.1f} s/run -> {mean * len(keys) / 60:.0f} min for {len(keys)}")
+    print(
+        f"one run per partition (mean of {len(per_day)}):       {mean:7.1f} s/run -> {mean * len(keys) / 60:.0f} min for {len(keys)}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,12 @@ from resources.core.lakehouse_resource import LakehouseResource
 
 warnings.filterwarnings("ignore")
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-01-15", "test_start": "2013-01-21",
-         "test_end": "2013-02-01"}
+SPLIT = {
+    "train_start": "2013-01-01",
+    "validation_start": "2013-01-15",
+    "test_start": "2013-01-21",
+    "test_end": "2013-02-01",
+}
 APPROVAL = {"approver": "bench", "reason": "daily increment benchmark"}
 DAY = "2013-02-01"
 TICK = datetime(2013, 2, 2, 2, 5, tzinfo=timezone.utc)
@@ -35,8 +39,9 @@ TICK = datetime(2013, 2, 2, 2, 5, tzinfo=timezone.utc)
 
 def run(defs, instance, job: str, start: str | None = None, end: str | None = None, config: dict | None = None):
     tags = {START: start, END: end or start} if start else {}
-    result = defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags,
-                                                          run_config={**QUIET, **(config or {})})
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance, tags=tags, run_config={**QUIET, **(config or {})}
+    )
     assert result.success, job
 
 
@@ -52,7 +57,8 @@ def requested(result, defs) -> dict[str | None, list[dg.AssetKey]]:
 def execute(defs, instance, keys, partition) -> tuple[float, dict[str, float]]:
     started = time.perf_counter()
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance, asset_selection=keys, partition_key=partition, run_config=QUIET)
+        instance=instance, asset_selection=keys, partition_key=partition, run_config=QUIET
+    )
     assert result.success
     steps = {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(result.run_id)}
     return time.perf_counter() - started, steps
@@ -69,11 +75,11 @@ def main() -> None:
         run(defs, instance, SCORE_JOB, "2013-01-01", "2013-01-31")
         run(defs, instance, PUBLISH_JOB)
         # Conditions remember what they saw: a first evaluation before the tick, as the sensor does.
-        quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance,
-                                                  evaluation_time=TICK.replace(hour=1))
+        quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=TICK.replace(hour=1))
         started = time.perf_counter()
-        tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=TICK,
-                                                 cursor=quiet.cursor)
+        tick = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, evaluation_time=TICK, cursor=quiet.cursor
+        )
         evaluate = time.perf_counter() - started
         rows: list[tuple[str, float]] = [("evaluate conditions (02:05 tick)", evaluate)]
         for partition, keys in requested(tick, defs).items():
@@ -81,8 +87,9 @@ def main() -> None:
             rows += [(f"  step {k}", s) for k, s in steps.items()]
             rows.append((f"run [{partition}]: {len(keys)} assets, overhead", total - sum(steps.values())))
         started = time.perf_counter()
-        after = dg.evaluate_automation_conditions(defs=defs, instance=instance,
-                                                  evaluation_time=TICK.replace(minute=6), cursor=tick.cursor)
+        after = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, evaluation_time=TICK.replace(minute=6), cursor=tick.cursor
+        )
         rows.append(("evaluate conditions (02:06 tick)", time.perf_counter() - started))
         for partition, keys in requested(after, defs).items():
             total, steps = execute(defs, instance, keys, partition)

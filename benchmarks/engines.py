@@ -59,21 +59,49 @@ def side_by_side(work: Path, settings, s3_env: dict[str, str], url: str) -> dict
     """ROUNDS rounds of the three engines, alternating, each from cold: (wall, dbt elapsed) per run."""
     from resources.warehouse.spark_engine import SPARK_BUILD
 
-    base = {**os.environ, **settings.dbt_env(), "DO_NOT_TRACK": "1",
-            "LAKEHOUSE_WINDOW_START": WINDOW[0], "LAKEHOUSE_WINDOW_END": WINDOW[1]}
+    base = {
+        **os.environ,
+        **settings.dbt_env(),
+        "DO_NOT_TRACK": "1",
+        "LAKEHOUSE_WINDOW_START": WINDOW[0],
+        "LAKEHOUSE_WINDOW_END": WINDOW[1],
+    }
     times: dict[str, list[tuple[float, float]]] = {"duckdb": [], "duckdb-s3": [], "spark": []}
     for i in range(ROUNDS):
         for engine, extra in (("duckdb", {}), ("duckdb-s3", {**s3_env, "LAKEHOUSE_RAW_URL": url})):
             target = work / f"{engine}-target-{i}"
-            env = {**base, **extra, "LAKEHOUSE_WAREHOUSE_CATALOG": f"sqlite:{work / f'{engine}-{i}.sqlite'}",
-                   "LAKEHOUSE_WAREHOUSE_DATA": str(work / f"{engine}-{i}") + "/"}
-            times[engine].append(timed(
-                [str(REPO / ".venv" / "bin" / "dbt"), *SPARK_BUILD, "--project-dir", "dbt_project",
-                 "--profiles-dir", "dbt_project", "--target-path", str(target), "--log-path", str(target)],
-                env, target))
+            env = {
+                **base,
+                **extra,
+                "LAKEHOUSE_WAREHOUSE_CATALOG": f"sqlite:{work / f'{engine}-{i}.sqlite'}",
+                "LAKEHOUSE_WAREHOUSE_DATA": str(work / f"{engine}-{i}") + "/",
+            }
+            times[engine].append(
+                timed(
+                    [
+                        str(REPO / ".venv" / "bin" / "dbt"),
+                        *SPARK_BUILD,
+                        "--project-dir",
+                        "dbt_project",
+                        "--profiles-dir",
+                        "dbt_project",
+                        "--target-path",
+                        str(target),
+                        "--log-path",
+                        str(target),
+                    ],
+                    env,
+                    target,
+                )
+            )
         spark_dir = work / f"spark-{i}"
-        times["spark"].append(timed([sys.executable, "-m", "resources.warehouse.spark_engine"],
-                                    {**base, "LAKEHOUSE_SPARK_DIR": str(spark_dir)}, spark_dir / "dbt-target"))
+        times["spark"].append(
+            timed(
+                [sys.executable, "-m", "resources.warehouse.spark_engine"],
+                {**base, "LAKEHOUSE_SPARK_DIR": str(spark_dir)},
+                spark_dir / "dbt-target",
+            )
+        )
         for engine in times:
             wall, dbt = times[engine][-1]
             print(f"round {i + 1} {engine:9s}: wall {wall:6.1f} s, dbt elapsed {dbt:6.1f} s", flush=True)
@@ -91,10 +119,12 @@ def main() -> None:
             times = side_by_side(work, settings, s3_env, url)
         days = sum(1 for _ in (settings.raw_dir / "flights").iterdir())
         median = {engine: statistics.median(w for w, _ in runs) for engine, runs in times.items()}
-        print(f"one month ({days} delivery days) through curated, median of {ROUNDS}: "
-              f"DuckDB {median['duckdb']:.1f} s, DuckDB over S3 {median['duckdb-s3']:.1f} s "
-              f"({median['duckdb-s3'] / median['duckdb']:.2f}x), Spark {median['spark']:.1f} s "
-              f"({median['spark'] / median['duckdb']:.1f}x)")
+        print(
+            f"one month ({days} delivery days) through curated, median of {ROUNDS}: "
+            f"DuckDB {median['duckdb']:.1f} s, DuckDB over S3 {median['duckdb-s3']:.1f} s "
+            f"({median['duckdb-s3'] / median['duckdb']:.2f}x), Spark {median['spark']:.1f} s "
+            f"({median['spark'] / median['duckdb']:.1f}x)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

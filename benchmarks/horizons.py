@@ -42,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--holdout", action="store_true", help="also judge Nov-Dec (once per kept feature set)")
     opts = args.parse_args(argv)
     settings, params = Settings.from_env(), CANDIDATES["blend"][0]
-    print("| horizon | features | validation (Sep-Oct) | walk-forward " + " | ".join(f"{m:%b}" for m in MONTHS)
-          + " | walk-forward mean (Feb-Oct) |" + (" holdout (Nov-Dec) | holdout Brier |" if opts.holdout else ""))
+    print(
+        "| horizon | features | validation (Sep-Oct) | walk-forward "
+        + " | ".join(f"{m:%b}" for m in MONTHS)
+        + " | walk-forward mean (Feb-Oct) |"
+        + (" holdout (Nov-Dec) | holdout Brier |" if opts.holdout else "")
+    )
     print("|---" * (4 + len(MONTHS) + (3 if opts.holdout else 1)) + "|")
     for horizon in HORIZONS:
         names = feature_names(horizon)
@@ -55,12 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         monthly = []
         for start in MONTHS:
             before, _ = window.sample((SPLIT.train_start, start))
-            y_m, p_m, _ = predict_chunks({"m": fit("blend", params, before, names=names)},
-                                         window.chunks((start, month_end(start))))
+            y_m, p_m, _ = predict_chunks(
+                {"m": fit("blend", params, before, names=names)}, window.chunks((start, month_end(start)))
+            )
             monthly.append(roc_auc_score(y_m, p_m["m"]))
         selection = [a for m, a in zip(MONTHS, monthly) if m < SPLIT.test_start]
-        row = (f"| {horizon} | {len(names)} | {validation:.4f} | " + " | ".join(f"{a:.3f}" for a in monthly)
-               + f" | {np.mean(selection):.4f} |")
+        row = (
+            f"| {horizon} | {len(names)} | {validation:.4f} | "
+            + " | ".join(f"{a:.3f}" for a in monthly)
+            + f" | {np.mean(selection):.4f} |"
+        )
         if opts.holdout:
             y_t, p_t, _ = predict_chunks({"m": model}, window.chunks("test"))
             judged = evaluate(y_t, p_t["m"])

@@ -52,9 +52,12 @@ def main() -> int:
         y_t, p_t, _ = predict_chunks({"m": model}, window.chunks("test"))
         validation_p[solver] = p_v["m"]
         monthly = walk_forward(window, first, params)
-        print(f"| {solver} | {roc_auc_score(y_v, p_v['m']):.4f} | {roc_auc_score(y_t, p_t['m']):.4f} | "
-              f"{np.mean(monthly):.4f} ({len(monthly)} months) | {fit_s:.1f} | "
-              f"{int(logistic.named_steps['model'].n_iter_[0])} |", flush=True)
+        print(
+            f"| {solver} | {roc_auc_score(y_v, p_v['m']):.4f} | {roc_auc_score(y_t, p_t['m']):.4f} | "
+            f"{np.mean(monthly):.4f} ({len(monthly)} months) | {fit_s:.1f} | "
+            f"{int(logistic.named_steps['model'].n_iter_[0])} |",
+            flush=True,
+        )
     diff = np.abs(validation_p[SOLVERS[0]] - validation_p[SOLVERS[1]])
     print(f"blend probabilities on validation: max |difference| {diff.max():.4f}, mean {diff.mean():.5f}")
     return 0

@@ -51,7 +51,9 @@ def main() -> int:
     first = first_feature_day(settings)
     base = CANDIDATES["blend"][0]  # (its own learning rate and trees are replaced by each config)
     print(f"train sample {train.height:,} of {available:,} flights; blend of boosted trees and logistic")
-    print("| learning rate, trees | validation | holdout | backtest (mean of Mar, Jun, Sep, Dec) | fit s | predict rows/s |")
+    print(
+        "| learning rate, trees | validation | holdout | backtest (mean of Mar, Jun, Sep, Dec) | fit s | predict rows/s |"
+    )
     print("|---|---|---|---|---|---|")
     for lr, trees in CONFIGS:
         params = {**base, "learning_rate": lr, "max_iter": trees}
@@ -61,9 +63,11 @@ def main() -> int:
         y_v, p_v, _ = predict_chunks({"m": model}, window.chunks("validation"))
         y_t, p_t, seconds = predict_chunks({"m": model}, window.chunks("test"))
         monthly = walk_forward(window, first, params)
-        print(f"| {lr}, {trees} | {roc_auc_score(y_v, p_v['m']):.4f} | {roc_auc_score(y_t, p_t['m']):.4f} | "
-              f"{np.mean(monthly):.4f} ({len(monthly)} months) | {fit_s:.1f} | {len(y_t) / seconds['m']:,.0f} |",
-              flush=True)
+        print(
+            f"| {lr}, {trees} | {roc_auc_score(y_v, p_v['m']):.4f} | {roc_auc_score(y_t, p_t['m']):.4f} | "
+            f"{np.mean(monthly):.4f} ({len(monthly)} months) | {fit_s:.1f} | {len(y_t) / seconds['m']:,.0f} |",
+            flush=True,
+        )
     return 0
 
 

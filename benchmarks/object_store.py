@@ -42,8 +42,11 @@ def one_month(root: str) -> dict[str, float]:
     lh = Lakehouse(lakehouse.settings(), build_definitions(lakehouse), dg.DagsterInstance.ephemeral())
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     seconds = {}
-    for name, job, window in (("reference", REFERENCE_JOB, None), ("daily", DAILY_JOB, WINDOW),
-                              ("publish", PUBLISH_JOB, None)):
+    for name, job, window in (
+        ("reference", REFERENCE_JOB, None),
+        ("daily", DAILY_JOB, WINDOW),
+        ("publish", PUBLISH_JOB, None),
+    ):
         start = time.perf_counter()
         assert lh.run(job, *(window or ()), run_config=quiet).success, name
         seconds[name] = time.perf_counter() - start
@@ -68,11 +71,17 @@ def main() -> None:
                 times["s3"].append(one_month(f"s3://bench/run-{i}"))
                 for where in times:
                     t = times[where][-1]
-                    print(f"round {i + 1} {where:5s}: " + ", ".join(f"{k} {v:5.1f} s" for k, v in t.items())
-                          + f", total {sum(t.values()):5.1f} s", flush=True)
+                    print(
+                        f"round {i + 1} {where:5s}: "
+                        + ", ".join(f"{k} {v:5.1f} s" for k, v in t.items())
+                        + f", total {sum(t.values()):5.1f} s",
+                        flush=True,
+                    )
         median = {where: statistics.median(sum(t.values()) for t in runs) for where, runs in times.items()}
-        print(f"one month raw -> curated -> features -> catalog, median of {ROUNDS}: local folder "
-              f"{median['local']:.1f} s, every zone on S3 {median['s3']:.1f} s ({median['s3'] / median['local']:.2f}x)")
+        print(
+            f"one month raw -> curated -> features -> catalog, median of {ROUNDS}: local folder "
+            f"{median['local']:.1f} s, every zone on S3 {median['s3']:.1f} s ({median['s3'] / median['local']:.2f}x)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

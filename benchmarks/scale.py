@@ -73,6 +73,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 # --- child: one job, in process, on the benchmark's DAGSTER_HOME ------------------------------
 
+
 def run_step(job: str, partitions: str | None, config: dict, result_file: Path) -> int:
     started = time.perf_counter()
     import dagster as dg
@@ -90,17 +91,27 @@ def run_step(job: str, partitions: str | None, config: dict, result_file: Path) 
         keys = job_def.partitions_def.get_partition_keys()
         tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
     loaded = time.perf_counter()
-    result = job_def.execute_in_process(instance=dg.DagsterInstance.get(), tags=tags,
-                                        run_config={**QUIET, **config}, raise_on_error=False)
+    result = job_def.execute_in_process(
+        instance=dg.DagsterInstance.get(), tags=tags, run_config={**QUIET, **config}, raise_on_error=False
+    )
     done = time.perf_counter()
-    result_file.write_text(json.dumps({"success": result.success, "load_s": round(loaded - started, 2),
-                                       "execute_s": round(done - loaded, 2), "run_id": result.run_id,
-                                       "partitions": tags,
-                                       "code": str(Path(assets.definitions.__file__).resolve().parent.parent)}))
+    result_file.write_text(
+        json.dumps(
+            {
+                "success": result.success,
+                "load_s": round(loaded - started, 2),
+                "execute_s": round(done - loaded, 2),
+                "run_id": result.run_id,
+                "partitions": tags,
+                "code": str(Path(assets.definitions.__file__).resolve().parent.parent),
+            }
+        )
+    )
     return 0 if result.success else 1
 
 
 # --- parent: memory of a process tree --------------------------------------------------------
+
 
 def tree_rss(root: int) -> tuple[int, int]:
     """(sum of RSS in bytes, number of processes) over ``root`` and all its descendants."""
@@ -162,8 +173,14 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, progress:
             rss, n = tree_rss(proc.pid)
             peak, procs, samples = max(peak, rss), max(procs, n), samples + 1
             if progress is not None and samples % 50 == 1:
-                _write_json(progress, {"running_s": round(time.perf_counter() - started, 1),
-                                       "peak_tree_mib_so_far": round(peak / MiB, 1), "processes": procs})
+                _write_json(
+                    progress,
+                    {
+                        "running_s": round(time.perf_counter() - started, 1),
+                        "peak_tree_mib_so_far": round(peak / MiB, 1),
+                        "processes": procs,
+                    },
+                )
             time.sleep(SAMPLE_SECONDS)
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not by Popen
     largest = usage.ru_maxrss * 1024  # KiB on Linux
@@ -175,15 +192,29 @@ def measure_step(index: int, name: str, job: str, env: dict[str, str], work: Pat
     log = work / "logs" / f"{index:02d}_{job}.log"
     result_file = work / "logs" / f"{index:02d}_{job}.json"
     load_start = os.getloadavg()[0]
-    m = measure([sys.executable, str(code / "benchmarks" / "scale.py"), "--step", str(index),
-                 "--result", str(result_file)], code, env, log, work / "logs" / f"{index:02d}_{job}.progress.json")
+    m = measure(
+        [sys.executable, str(code / "benchmarks" / "scale.py"), "--step", str(index), "--result", str(result_file)],
+        code,
+        env,
+        log,
+        work / "logs" / f"{index:02d}_{job}.progress.json",
+    )
     child = json.loads(result_file.read_text()) if result_file.exists() else {}
     return StepResult(
-        step=name, job=job, success=m.returncode == 0 and bool(child.get("success")), wall_s=round(m.wall_s, 1),
-        load_s=child.get("load_s"), execute_s=child.get("execute_s"),
-        peak_tree_mib=round(m.peak_tree_bytes / MiB, 1), ru_maxrss_mib=round(m.largest_process_bytes / MiB, 1),
-        peak_processes=m.peak_processes, samples=m.samples, loadavg_1m_start=round(load_start, 2),
-        loadavg_1m_end=round(os.getloadavg()[0], 2), log=str(log), partitions=child.get("partitions", {}),
+        step=name,
+        job=job,
+        success=m.returncode == 0 and bool(child.get("success")),
+        wall_s=round(m.wall_s, 1),
+        load_s=child.get("load_s"),
+        execute_s=child.get("execute_s"),
+        peak_tree_mib=round(m.peak_tree_bytes / MiB, 1),
+        ru_maxrss_mib=round(m.largest_process_bytes / MiB, 1),
+        peak_processes=m.peak_processes,
+        samples=m.samples,
+        loadavg_1m_start=round(load_start, 2),
+        loadavg_1m_end=round(os.getloadavg()[0], 2),
+        log=str(log),
+        partitions=child.get("partitions", {}),
     )
 
 
@@ -221,38 +252,53 @@ def _catalog_counts(lakehouse: Path) -> dict:
 
     with connect_catalog(Settings(root=lakehouse, env="dev")) as con:
         flights, distinct = con.execute(
-            "select count(*), count(distinct flight_id) from curated.fct_flights").fetchall()[0]
+            "select count(*), count(distinct flight_id) from curated.fct_flights"
+        ).fetchall()[0]
         scores = con.execute("select count(*) from ml.flight_delay_scores").fetchall()[0][0]
         timings = []
         for _ in range(5):  # a fresh analyst connection's first query included (the first of the five)
             t = time.perf_counter()
             rows = len(con.execute(ANALYST_AGGREGATE).fetchall())
             timings.append(time.perf_counter() - t)
-    return {"fct_flights": flights, "distinct_flight_id": distinct, "scores": scores,
-            "analyst_aggregate_rows": rows, "analyst_aggregate_first_s": round(timings[0], 3),
-            "analyst_aggregate_median_s": round(sorted(timings)[2], 3)}
+    return {
+        "fct_flights": flights,
+        "distinct_flight_id": distinct,
+        "scores": scores,
+        "analyst_aggregate_rows": rows,
+        "analyst_aggregate_first_s": round(timings[0], 3),
+        "analyst_aggregate_median_s": round(sorted(timings)[2], 3),
+    }
 
 
 def print_table(steps: list[StepResult]) -> None:
-    print(f"{'step':<28} {'job':<16} {'wall s':>8} {'load s':>7} {'tree MiB':>9} {'ru_maxrss MiB':>13} "
-          f"{'procs':>5} {'load1m':>7}  status")
+    print(
+        f"{'step':<28} {'job':<16} {'wall s':>8} {'load s':>7} {'tree MiB':>9} {'ru_maxrss MiB':>13} "
+        f"{'procs':>5} {'load1m':>7}  status"
+    )
     for s in steps:
         load = f"{s.load_s:7.1f}" if s.load_s is not None else f"{'-':>7}"
-        print(f"{s.step:<28} {s.job:<16} {s.wall_s:8.1f} {load} {s.peak_tree_mib:9.0f} "
-              f"{s.ru_maxrss_mib:13.0f} {s.peak_processes:5d} {s.loadavg_1m_end:7.2f}  "
-              f"{'ok' if s.success else 'FAILED'}")
+        print(
+            f"{s.step:<28} {s.job:<16} {s.wall_s:8.1f} {load} {s.peak_tree_mib:9.0f} "
+            f"{s.ru_maxrss_mib:13.0f} {s.peak_processes:5d} {s.loadavg_1m_end:7.2f}  "
+            f"{'ok' if s.success else 'FAILED'}"
+        )
 
 
 def snapshot_code(work: Path) -> Path:
     """The committed tree (git archive HEAD) with its own dbt manifest: a checkout that others
     edit during an hour-long run would otherwise change the code between steps."""
     code = work / "code"
-    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             check=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", "HEAD"], cwd=REPO_ROOT, capture_output=True, check=True
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(code, filter="data")
-    subprocess.run([str(Path(sys.executable).parent / "dbt"), "parse", "--profiles-dir", ".", "--quiet"],
-                   cwd=code / "dbt_project", check=True, env={**os.environ, "DO_NOT_TRACK": "1"})
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "parse", "--profiles-dir", ".", "--quiet"],
+        cwd=code / "dbt_project",
+        check=True,
+        env={**os.environ, "DO_NOT_TRACK": "1"},
+    )
     return code
 
 
@@ -264,36 +310,59 @@ def benchmark(sf: int, keep: bool, workdir: Path | None, snapshot: bool = False)
     home.mkdir()
     # The instance config of `make run` (run queue, pools, run monitoring), in a home of our own.
     shutil.copyfile(code / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    print(f"[bench-scale] SF={sf} in {work}" + (f", code of {_git('rev-parse', 'HEAD')[:12]} in {code}"
-                                                 if snapshot else ""), flush=True)
+    print(
+        f"[bench-scale] SF={sf} in {work}"
+        + (f", code of {_git('rev-parse', 'HEAD')[:12]} in {code}" if snapshot else ""),
+        flush=True,
+    )
 
     started = time.perf_counter()
     dataset = generate(sf, data)
     generate_s = time.perf_counter() - started
-    print(f"[bench-scale] generated {dataset.flights:,} flights over {dataset.days} days, {dataset.planes:,} "
-          f"planes ({dataset.bytes_written / MiB:,.0f} MiB) in {generate_s:.1f}s", flush=True)
+    print(
+        f"[bench-scale] generated {dataset.flights:,} flights over {dataset.days} days, {dataset.planes:,} "
+        f"planes ({dataset.bytes_written / MiB:,.0f} MiB) in {generate_s:.1f}s",
+        flush=True,
+    )
 
-    env = {**os.environ, "LAKEHOUSE_ENV": "dev", "LAKEHOUSE_ROOT": str(lakehouse), "DAGSTER_HOME": str(home),
-           "LAKEHOUSE_SOURCES": dataset.sources_file, "DO_NOT_TRACK": "1",
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-           # dbt's subprocess imports our plugin (resources/) too: from the code being measured.
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "LAKEHOUSE_ENV": "dev",
+        "LAKEHOUSE_ROOT": str(lakehouse),
+        "DAGSTER_HOME": str(home),
+        "LAKEHOUSE_SOURCES": dataset.sources_file,
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # dbt's subprocess imports our plugin (resources/) too: from the code being measured.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     results_file = work / "results.json"
     results = {
-        "sf": sf, "complete": False, "success": False, "flights_generated": dataset.flights,
-        "generate_s": round(generate_s, 1), "dataset": asdict(dataset), "steps": [],
-        "host": {"cpus": os.cpu_count(),
-                 "mem_total_mib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / MiB)},
+        "sf": sf,
+        "complete": False,
+        "success": False,
+        "flights_generated": dataset.flights,
+        "generate_s": round(generate_s, 1),
+        "dataset": asdict(dataset),
+        "steps": [],
+        "host": {
+            "cpus": os.cpu_count(),
+            "mem_total_mib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / MiB),
+        },
         "git": {"commit": _git("rev-parse", "HEAD"), "dirty_files": len(_git("status", "--porcelain").splitlines())},
-        "work_dir": str(work), "code": "git archive HEAD" if snapshot else "working tree",
+        "work_dir": str(work),
+        "code": "git archive HEAD" if snapshot else "working tree",
     }
     steps: list[StepResult] = []
     for index, (name, job, _, _) in enumerate(STEPS):
         step = measure_step(index, name, job, env, work, code)
         steps.append(step)
-        print(f"[bench-scale] {name} ({job}): {'ok' if step.success else 'FAILED'} in {step.wall_s:.1f}s, "
-              f"peak {step.peak_tree_mib:,.0f} MiB", flush=True)
+        print(
+            f"[bench-scale] {name} ({job}): {'ok' if step.success else 'FAILED'} in {step.wall_s:.1f}s, "
+            f"peak {step.peak_tree_mib:,.0f} MiB",
+            flush=True,
+        )
         # Written after every step: a run stopped after an hour still leaves what it measured.
         results["steps"] = [asdict(s) for s in steps]
         _write_json(results_file, results)
@@ -306,8 +375,14 @@ def benchmark(sf: int, keep: bool, workdir: Path | None, snapshot: bool = False)
     counts = _catalog_counts(lakehouse) if ok else {}
     sizes = {"data_set_bytes": dataset.bytes_written, "lakehouse_bytes": _tree_bytes(lakehouse)}
     results |= {
-        "complete": True, "success": ok, "build_s": build_s, "peak_tree_mib": peak, "catalog": counts,
-        "sizes": sizes, "loadavg_end": os.getloadavg(), "kept": keep or not ok,
+        "complete": True,
+        "success": ok,
+        "build_s": build_s,
+        "peak_tree_mib": peak,
+        "catalog": counts,
+        "sizes": sizes,
+        "loadavg_end": os.getloadavg(),
+        "kept": keep or not ok,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     _write_json(results_file, results)
@@ -321,22 +396,30 @@ def benchmark(sf: int, keep: bool, workdir: Path | None, snapshot: bool = False)
 
     print()
     print_table(steps)
-    print(f"\ndata set: {dataset.bytes_written / MiB:,.0f} MiB generated in {generate_s:.1f}s; "
-          f"lakehouse: {sizes['lakehouse_bytes'] / MiB:,.0f} MiB"
-          + (f"; catalog: {counts['fct_flights']:,} flights, {counts['scores']:,} scores" if counts else ""))
+    print(
+        f"\ndata set: {dataset.bytes_written / MiB:,.0f} MiB generated in {generate_s:.1f}s; "
+        f"lakehouse: {sizes['lakehouse_bytes'] / MiB:,.0f} MiB"
+        + (f"; catalog: {counts['fct_flights']:,} flights, {counts['scores']:,} scores" if counts else "")
+    )
     if counts:
-        print(f"analyst aggregate (on-time rate by carrier and month, {counts['analyst_aggregate_rows']} rows) on "
-              f"the published catalog: first {counts['analyst_aggregate_first_s']:.3f} s, "
-              f"median of 5 {counts['analyst_aggregate_median_s']:.3f} s")
+        print(
+            f"analyst aggregate (on-time rate by carrier and month, {counts['analyst_aggregate_rows']} rows) on "
+            f"the published catalog: first {counts['analyst_aggregate_first_s']:.3f} s, "
+            f"median of 5 {counts['analyst_aggregate_median_s']:.3f} s"
+        )
     scoring = next((s for s in steps if s.job == SCORE_JOB and s.execute_s), None)
     if counts and scoring is not None:
-        print(f"scoring: {counts['scores']:,} flights in {scoring.execute_s:.1f} s of run time "
-              f"({counts['scores'] / scoring.execute_s:,.0f} rows/s end to end, the run's own overhead included)")
+        print(
+            f"scoring: {counts['scores']:,} flights in {scoring.execute_s:.1f} s of run time "
+            f"({counts['scores'] / scoring.execute_s:,.0f} rows/s end to end, the run's own overhead included)"
+        )
     print(f"results: {results_file}" + ("" if ok and not keep else f" (data and lakehouse kept in {work})"))
     if not ok:
         failed = steps[-1]
-        print(f"scale SF={sf}: FAILED at {failed.step} ({failed.job}) after {build_s} s, peak {peak:,.0f} MiB, "
-              f"flights {dataset.flights}")
+        print(
+            f"scale SF={sf}: FAILED at {failed.step} ({failed.job}) after {build_s} s, peak {peak:,.0f} MiB, "
+            f"flights {dataset.flights}"
+        )
         return 1
     print(f"scale SF={sf}: build {build_s:.0f} s, peak {peak:.0f} MiB, flights {counts['fct_flights']}")
     return 0
@@ -347,8 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sf", default=None, help="scale factor (default: the SF environment variable)")
     parser.add_argument("--keep", action="store_true", help="keep the data set and lakehouse")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: TMPDIR)")
-    parser.add_argument("--snapshot", action="store_true",
-                        help="run the committed code (git archive HEAD), not the working tree others may be editing")
+    parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="run the committed code (git archive HEAD), not the working tree others may be editing",
+    )
     parser.add_argument("--step", type=int, default=None, help=argparse.SUPPRESS)  # child mode
     parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -54,18 +54,22 @@ def batched_sequential(settings: Settings, registry: Registry, days: list[date])
     version = registry.production_version()
     pipeline, scored_at = registry.load(version), now_utc()
     for i in range(0, len(days), SCORE_CHUNK_DAYS):
-        chunk = days[i:i + SCORE_CHUNK_DAYS]
+        chunk = days[i : i + SCORE_CHUNK_DAYS]
         frames = [read_features(settings, day, day + timedelta(days=1)) for day in chunk]
         features = pl.concat([f for f in frames if f.height], how="vertical_relaxed")
         p, offset = predict_ordinary(pipeline, features), 0
         for day, day_features in zip(chunk, frames):
             scores = score_frame(pipeline, day_features.head(0), version, scored_at)
             if day_features.height:
-                scores = day_features.select("flight_id", "flight_date", "batch_id").with_columns(
-                    pl.Series("p_late", p[offset:offset + day_features.height], dtype=pl.Float64),
-                    pl.lit(version).alias("model_version"),
-                    pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("scored_at"),
-                ).select(scores.columns)
+                scores = (
+                    day_features.select("flight_id", "flight_date", "batch_id")
+                    .with_columns(
+                        pl.Series("p_late", p[offset : offset + day_features.height], dtype=pl.Float64),
+                        pl.lit(version).alias("model_version"),
+                        pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("scored_at"),
+                    )
+                    .select(scores.columns)
+                )
                 offset += day_features.height
             validate_scores(scores, day_features)
             write_days(settings, {day: scores})
@@ -86,16 +90,18 @@ def main(argv: list[str] | None = None) -> None:
         for f in source.root.iterdir():  # the environment marker and the like
             if f.is_file() and f.suffix != ".duckdb":
                 shutil.copy2(f, root / f.name)
-        shutil.copytree(source.root / "ml", root / "ml",
-                        ignore=shutil.ignore_patterns("scores_archive", "backtest_scores"))
+        shutil.copytree(
+            source.root / "ml", root / "ml", ignore=shutil.ignore_patterns("scores_archive", "backtest_scores")
+        )
         settings = Settings(root=root, env=source.env)
         copy_sqlite_catalog(source.warehouse_catalog, settings.warehouse_catalog)  # the lake holds the features
         shutil.copytree(source.warehouse_data, settings.warehouse_data)
         from resources.core.secrets_store import secrets_dir  # the registry key lives beside the root
+
         if secrets_dir(source).exists():
             shutil.copytree(secrets_dir(source), secrets_dir(settings))
         registry = Registry(settings)
-        days = feature_days(settings)[:args.days]
+        days = feature_days(settings)[: args.days]
         flights = read_features(settings, days[0], days[-1] + timedelta(days=1), columns=["flight_id"]).height
 
         # 1. one predict call per day; 2. score_days as of 1a9b7a4 (a chunk of days per predict_proba
@@ -119,8 +125,9 @@ def main(argv: list[str] | None = None) -> None:
             per_day_s, per_day_scores = timed("per-day, predict_proba", lambda: per_day(settings, registry, days))
         finally:
             scoring.predict = predict
-        pandas_s, pandas_scores = timed("score_days as of 1a9b7a4",
-                                        lambda: batched_sequential(settings, registry, days))
+        pandas_s, pandas_scores = timed(
+            "score_days as of 1a9b7a4", lambda: batched_sequential(settings, registry, days)
+        )
         fast_s, fast_scores = timed("score_days now", lambda: score_days(settings, registry, days))
 
         # Equal to the registered artifact's own predict_proba, computed afresh in one call.
@@ -132,21 +139,28 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         fast = predict(pipeline, features)
         fast_predict_s = time.perf_counter() - started
-        diffs = {label: float(np.max(np.abs(frame["p_late"].to_numpy() - reference))) if len(reference) else 0.0
-                 for label, frame in (("per-day", per_day_scores), ("as of 1a9b7a4", pandas_scores),
-                                      ("now", fast_scores))}
+        diffs = {
+            label: float(np.max(np.abs(frame["p_late"].to_numpy() - reference))) if len(reference) else 0.0
+            for label, frame in (("per-day", per_day_scores), ("as of 1a9b7a4", pandas_scores), ("now", fast_scores))
+        }
         diffs["predict alone"] = float(np.max(np.abs(fast - reference))) if len(reference) else 0.0
 
     load = os.getloadavg()[0]
-    print(f"{len(days)} days, {flights:,} flights, load average {load:.2f}; end to end = read features, "
-          "predict, validate, write scores")
-    for label, seconds in (("per-day, predict_proba", per_day_s), ("score_days as of 1a9b7a4", pandas_s),
-                           ("score_days now", fast_s)):
+    print(
+        f"{len(days)} days, {flights:,} flights, load average {load:.2f}; end to end = read features, "
+        "predict, validate, write scores"
+    )
+    for label, seconds in (
+        ("per-day, predict_proba", per_day_s),
+        ("score_days as of 1a9b7a4", pandas_s),
+        ("score_days now", fast_s),
+    ):
         print(f"{label:28s} {seconds:6.1f} s  {flights / seconds:10,.0f} rows/s")
-    print(f"predict alone, one call:     predict_proba {flights / ordinary_predict_s:,.0f} rows/s, "
-          f"fast_predict {flights / fast_predict_s:,.0f} rows/s ({ordinary_predict_s / fast_predict_s:.2f}x)")
-    print(f"ratio now / as of 1a9b7a4, end to end: {pandas_s / fast_s:.2f}x "
-          f"(/ per-day: {per_day_s / fast_s:.2f}x)")
+    print(
+        f"predict alone, one call:     predict_proba {flights / ordinary_predict_s:,.0f} rows/s, "
+        f"fast_predict {flights / fast_predict_s:,.0f} rows/s ({ordinary_predict_s / fast_predict_s:.2f}x)"
+    )
+    print(f"ratio now / as of 1a9b7a4, end to end: {pandas_s / fast_s:.2f}x (/ per-day: {per_day_s / fast_s:.2f}x)")
     print("max |p - artifact predict_proba|: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
 
 

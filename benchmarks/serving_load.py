@@ -43,10 +43,20 @@ def flights_of(settings: Settings, days: list[date]) -> list[dict]:
         rows = con.execute(
             "select flight_date, carrier, flight_number, origin, dest, scheduled_departure_local, "
             "scheduled_arrival_local from curated.fct_flights where flight_date between ? and ? order by flight_id",
-            [min(days), max(days)]).fetchall()
-    return [{"date": d.isoformat(), "carrier": c, "flight_number": n, "origin": o, "dest": de,
-             "scheduled_departure": "24:00" if dep.date() > d else dep.strftime("%H:%M"),
-             "scheduled_arrival": arr.strftime("%H:%M")} for d, c, n, o, de, dep, arr in rows]
+            [min(days), max(days)],
+        ).fetchall()
+    return [
+        {
+            "date": d.isoformat(),
+            "carrier": c,
+            "flight_number": n,
+            "origin": o,
+            "dest": de,
+            "scheduled_departure": "24:00" if dep.date() > d else dep.strftime("%H:%M"),
+            "scheduled_arrival": arr.strftime("%H:%M"),
+        }
+        for d, c, n, o, de, dep, arr in rows
+    ]
 
 
 class Client:
@@ -65,9 +75,11 @@ def pct(values: list[float], q: float) -> float:
 
 def summary(name: str, lat: list[float], seconds: float, flights_per_request: int, errors: int) -> str:
     ms = [x * 1000 for x in lat]
-    return (f"{name}: {len(lat)} requests in {seconds:.1f} s = {len(lat) / seconds:.0f} req/s, "
-            f"{len(lat) * flights_per_request / seconds:,.0f} flights/s; latency p50 {pct(ms, 50):.1f} ms, "
-            f"p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms; errors {errors}")
+    return (
+        f"{name}: {len(lat)} requests in {seconds:.1f} s = {len(lat) / seconds:.0f} req/s, "
+        f"{len(lat) * flights_per_request / seconds:,.0f} flights/s; latency p50 {pct(ms, 50):.1f} ms, "
+        f"p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms; errors {errors}"
+    )
 
 
 def open_loop(port: int, flights: list[dict], rate: int, n: int) -> str:

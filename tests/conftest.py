@@ -40,8 +40,14 @@ class Lakehouse:
     defs: dg.Definitions
     instance: dg.DagsterInstance
 
-    def run(self, job: str, start: str | None = None, end: str | None = None, raise_on_error: bool = True,
-            run_config: dict | None = None):
+    def run(
+        self,
+        job: str,
+        start: str | None = None,
+        end: str | None = None,
+        raise_on_error: bool = True,
+        run_config: dict | None = None,
+    ):
         tags = {}
         if start:
             tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end or start}
@@ -77,8 +83,12 @@ def lakehouse(tmp_path) -> Lakehouse:
 
 
 # The ML lifecycle on Jan-Feb 2013: trained on January, judged on late February.
-SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-02-01",
-         "test_start": "2013-02-15", "test_end": "2013-03-01"}
+SPLIT = {
+    "train_start": "2013-01-01",
+    "validation_start": "2013-02-01",
+    "test_start": "2013-02-15",
+    "test_end": "2013-03-01",
+}
 APPROVAL = {"approver": "pytest", "reason": "test deployment"}
 
 
@@ -95,14 +105,13 @@ def ml_lakehouse(tmp_path_factory):
     assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL)).success
     assert lh.run(SCORE_JOB, "2013-01-01", "2013-02-28").success
     # The nowcast horizon has a model of its own, promoted and scored like the day-ahead one.
-    assert lh.run(of_horizon(TRAIN_JOB, NOWCAST),
-                  run_config={"ops": {"ml__model_candidate_nowcast_2h": {"config": SPLIT}}}).success
+    assert lh.run(
+        of_horizon(TRAIN_JOB, NOWCAST), run_config={"ops": {"ml__model_candidate_nowcast_2h": {"config": SPLIT}}}
+    ).success
     assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL, horizon=NOWCAST)).success
     assert lh.run(of_horizon(SCORE_JOB, NOWCAST), "2013-01-01", "2013-02-28").success
     assert lh.run(PUBLISH_JOB).success
     return lh
-
-
 
 
 @contextmanager
@@ -152,8 +161,11 @@ def local_s3_server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:
@@ -161,8 +173,12 @@ def local_s3_server():
                 break
             except OSError:
                 time.sleep(0.1)
-        yield {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "local",
-               "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+        yield {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -172,9 +188,12 @@ def upload_raw_zone(aws_env: dict[str, str], raw_dir: Path, bucket: str, prefix:
     """Copy a raw zone to ``s3://bucket/prefix/raw`` on that server; returns the URL."""
     import s3fs
 
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": aws_env["AWS_ENDPOINT_URL"]},
-                           key=aws_env["AWS_ACCESS_KEY_ID"], secret=aws_env["AWS_SECRET_ACCESS_KEY"],
-                           skip_instance_cache=True)
+    fs = s3fs.S3FileSystem(
+        client_kwargs={"endpoint_url": aws_env["AWS_ENDPOINT_URL"]},
+        key=aws_env["AWS_ACCESS_KEY_ID"],
+        secret=aws_env["AWS_SECRET_ACCESS_KEY"],
+        skip_instance_cache=True,
+    )
     fs.mkdir(bucket)
     fs.put(str(raw_dir) + "/", f"{bucket}/{prefix}/raw/", recursive=True)
     return f"s3://{bucket}/{prefix}/raw"
@@ -209,18 +228,43 @@ def postgres():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     data = work / "data"
-    subprocess.run(_as_postgres([initdb, "-D", str(data), "-U", "dagster", "--auth=scram-sha-256",
-                                 f"--pwfile={work / 'pw'}", "-E", "UTF8", "--no-instructions"]),
-                   check=True, capture_output=True)
-    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-l", str(work / "log"), "-w", "start",
-                                 "-o", f"-h 127.0.0.1 -p {port} -k {work}"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                "dagster",
+                "--auth=scram-sha-256",
+                f"--pwfile={work / 'pw'}",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        _as_postgres(
+            [pg_ctl, "-D", str(data), "-l", str(work / "log"), "-w", "start", "-o", f"-h 127.0.0.1 -p {port} -k {work}"]
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         con = psycopg2.connect(host="127.0.0.1", port=port, user="dagster", password=PASSWORD, dbname="postgres")
         con.autocommit = True
         con.cursor().execute("create database dagster")
         con.close()
-        yield {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(port), "DAGSTER_PG_USER": "dagster",
-               "DAGSTER_PG_PASSWORD": PASSWORD, "DAGSTER_PG_DB": "dagster"}
+        yield {
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": str(port),
+            "DAGSTER_PG_USER": "dagster",
+            "DAGSTER_PG_PASSWORD": PASSWORD,
+            "DAGSTER_PG_DB": "dagster",
+        }
     finally:
         subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
         shutil.rmtree(work, ignore_errors=True)

@@ -32,8 +32,10 @@ def test_backup_restore_rebuilds_the_same_flights_and_scores(ml_lakehouse, tmp_p
     files = manifest["files"]
     assert any(k.startswith("raw/flights/") for k in files) and "ml/registry/audit.jsonl" in files
     assert any(k.startswith("ml/models/") for k in files)
-    assert not any(k.endswith(".duckdb") or k.startswith(("ml/features/", "ml/scores/")) or "secrets" in k
-                   or k.endswith(".key") for k in files)  # derived data and keys stay out
+    assert not any(
+        k.endswith(".duckdb") or k.startswith(("ml/features/", "ml/scores/")) or "secrets" in k or k.endswith(".key")
+        for k in files
+    )  # derived data and keys stay out
 
     # A damaged copy is refused by name, and nothing is written (the keys are at hand: the
     # operator brought them from the secret store).
@@ -56,9 +58,13 @@ def test_backup_restore_rebuilds_the_same_flights_and_scores(ml_lakehouse, tmp_p
     # With the keys, the graph rebuilds everything derived.
     restore(Settings(root=target), tmp_path / "backup")
     lh = make_lakehouse(target)
-    for job, span in ((REFERENCE_JOB, None), (DAILY_JOB, ("2013-01-01", "2013-02-28")),
-                      (SCORE_JOB, ("2013-01-01", "2013-02-28")),
-                      (of_horizon(SCORE_JOB, NOWCAST), ("2013-01-01", "2013-02-28")), (PUBLISH_JOB, None)):
+    for job, span in (
+        (REFERENCE_JOB, None),
+        (DAILY_JOB, ("2013-01-01", "2013-02-28")),
+        (SCORE_JOB, ("2013-01-01", "2013-02-28")),
+        (of_horizon(SCORE_JOB, NOWCAST), ("2013-01-01", "2013-02-28")),
+        (PUBLISH_JOB, None),
+    ):
         assert lh.run(job, *(span or ())).success, job
     assert checksums(lh.settings) == checksums(source)
     with pytest.raises(BackupError, match="not empty"):
@@ -83,14 +89,25 @@ def _small_backup(tmp_path):
     return settings, json.loads((tmp_path / "backup" / "manifest.json").read_text())
 
 
-@pytest.mark.parametrize("rel", ["../lakehouse.secrets/registry.key", "../evil.txt", "/tmp/evil.txt",
-                                 "raw/../../evil.txt", "warehouse.sqlite", "raw/$(touch x)/../../x"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "../lakehouse.secrets/registry.key",
+        "../evil.txt",
+        "/tmp/evil.txt",
+        "raw/../../evil.txt",
+        "warehouse.sqlite",
+        "raw/$(touch x)/../../x",
+    ],
+)
 def test_a_forged_backup_is_refused_by_name_and_writes_nothing(tmp_path, rel):
     settings, manifest = _small_backup(tmp_path)
     payload = b"forged"
-    forged = {**manifest, "files": {**manifest["files"], rel: {"sha256": hashlib.sha256(payload).hexdigest(),
-                                                                 "bytes": len(payload)}}}
-    where = (tmp_path / "backup" / "data" / rel.lstrip("/"))
+    forged = {
+        **manifest,
+        "files": {**manifest["files"], rel: {"sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}},
+    }
+    where = tmp_path / "backup" / "data" / rel.lstrip("/")
     where.parent.mkdir(parents=True, exist_ok=True)
     where.write_bytes(payload)
     # Without the key (an attacker's edit) the MAC does not verify ...
@@ -104,7 +121,11 @@ def test_a_forged_backup_is_refused_by_name_and_writes_nothing(tmp_path, rel):
     (tmp_path / "backup" / "manifest.json").write_text(json.dumps(forged))
     with pytest.raises(BackupError, match=re.escape(rel)):
         restore(target, tmp_path / "backup")
-    assert not target.root.exists() and not (tmp_path / "evil.txt").exists() and not (tmp_path / "restored" / "evil.txt").exists()
+    assert (
+        not target.root.exists()
+        and not (tmp_path / "evil.txt").exists()
+        and not (tmp_path / "restored" / "evil.txt").exists()
+    )
     assert (tmp_path / "restored" / "lakehouse.secrets" / "registry.key").read_bytes() != payload
 
 

@@ -71,12 +71,16 @@ def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
     raw = day.settings.raw_dir / "flights" / "*" / "part.parquet"
     key = day.settings.secrets_dir / "pseudonym.key"
     assert key.exists()
-    attacks = [f"select * from read_parquet('{raw}')", "select * from read_parquet('raw/flights/*/part.parquet')",
-               f"select * from read_csv('{key}')", f"select * from read_blob('{key}')",
-               f"select * from read_text('{day.settings.root}/raw/_volume_overrides.jsonl')",
-               f"attach 'ducklake:sqlite:{day.settings.warehouse_catalog}' as wh (read_only)",
-               f"attach '{day.settings.warehouse_catalog}' as wh (type sqlite)",
-               f"copy (select 1) to '{day.settings.raw_dir}/planted.parquet'"]
+    attacks = [
+        f"select * from read_parquet('{raw}')",
+        "select * from read_parquet('raw/flights/*/part.parquet')",
+        f"select * from read_csv('{key}')",
+        f"select * from read_blob('{key}')",
+        f"select * from read_text('{day.settings.root}/raw/_volume_overrides.jsonl')",
+        f"attach 'ducklake:sqlite:{day.settings.warehouse_catalog}' as wh (read_only)",
+        f"attach '{day.settings.warehouse_catalog}' as wh (type sqlite)",
+        f"copy (select 1) to '{day.settings.raw_dir}/planted.parquet'",
+    ]
     reopen = ["set enable_external_access = true", "set allowed_directories = ['/']", "reset allowed_paths"]
     with connect_catalog(day.settings) as con:
         assert con.execute(COUNT).fetchone()[0] == 943
@@ -94,8 +98,11 @@ def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
         export = day.settings.sandbox_dir / "bounded" / "mine.parquet"
         con.execute(f"copy mine to '{export}'")  # the analyst's own folder is theirs
         assert con.execute(f"select sum(n) from read_parquet('{export}')").fetchone()[0] == 943
-        for sql in [*attacks, f"attach '{day.settings.sandbox_dir}/neighbour.duckdb' as theirs",
-                    f"copy mine to '{day.settings.sandbox_dir}/mine.csv'"]:
+        for sql in [
+            *attacks,
+            f"attach '{day.settings.sandbox_dir}/neighbour.duckdb' as theirs",
+            f"copy mine to '{day.settings.sandbox_dir}/mine.csv'",
+        ]:
             with pytest.raises(duckdb.Error, match=DENIED):
                 con.execute(sql)
         for sql in reopen:
@@ -122,8 +129,11 @@ def test_the_sandbox_cannot_reopen_the_shared_catalog_writable(day):
             for mode in ("", " (read_only)"):
                 with pytest.raises(duckdb.Error, match=DENIED):
                     con.execute(f"attach '{path}' as a2{mode}")
-        for sql in ("copy from database memory to a2", f"export database '{day.settings.root}/exported'",
-                    f"copy (select 1) to '{catalog}'"):
+        for sql in (
+            "copy from database memory to a2",
+            f"export database '{day.settings.root}/exported'",
+            f"copy (select 1) to '{catalog}'",
+        ):
             with pytest.raises(duckdb.Error):
                 con.execute(sql)
         # The one-off link it was attached through is gone: reattaching it makes an empty database

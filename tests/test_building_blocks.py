@@ -46,13 +46,26 @@ def test_pseudonym_is_keyed_stable_and_never_the_clear_value(tmp_path):
 
 def test_contract_names_column_value_and_reason():
     spec = SourceSpec(
-        name="t", description="", location="x.csv", format="csv",
-        columns=(ColumnContract("d", "string", nullable=False), ColumnContract("n", "int"),
-                 ColumnContract("v", "float")),
+        name="t",
+        description="",
+        location="x.csv",
+        format="csv",
+        columns=(
+            ColumnContract("d", "string", nullable=False),
+            ColumnContract("n", "int"),
+            ColumnContract("v", "float"),
+        ),
         partitioning=DailyPartitioning(("d",), None, None),
     )
-    df = pl.DataFrame({"_source_row": [1, 2, 3], "d": ["2013-01-01", None, "2013-01-01"],
-                       "n": ["1", "2", "x"], "v": ["10", "1.5", None], "extra": ["a", "b", "c"]})
+    df = pl.DataFrame(
+        {
+            "_source_row": [1, 2, 3],
+            "d": ["2013-01-01", None, "2013-01-01"],
+            "n": ["1", "2", "x"],
+            "v": ["10", "1.5", None],
+            "extra": ["a", "b", "c"],
+        }
+    )
     res = apply_contract(spec, df)
     assert res.valid["n"].to_list() == [1] and res.valid["v"].dtype == pl.Float64
     assert res.rejected["_reason"].to_list() == ["column 'd': null is not allowed", "column 'n': x is not a valid int"]
@@ -109,7 +122,10 @@ def test_rows_outside_the_declared_partitions_are_quarantined_not_dropped(tmp_pa
     csv = tmp_path / "f.csv"
     csv.write_text("d,n\n2013-01-01,1\n2012-12-31,2\nnot a date,3\n2013-01-02,4\n")
     spec = SourceSpec(
-        name="f", description="", location=str(csv), format="csv",
+        name="f",
+        description="",
+        location=str(csv),
+        format="csv",
         columns=(ColumnContract("d", "string", nullable=False), ColumnContract("n", "int")),
         partitioning=DailyPartitioning(("d",), date(2013, 1, 1), date(2013, 1, 3)),
     )

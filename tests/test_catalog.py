@@ -35,7 +35,9 @@ def test_open_analyst_session_neither_blocks_nor_breaks_a_run(lakehouse, tmp_pat
     stop = tmp_path / "stop"
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(lakehouse.settings.catalog_path), str(stop)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert reader.stdout.readline().strip() == "ready"
@@ -61,8 +63,12 @@ def test_catalog_is_read_only_and_has_the_zones(year_lakehouse):
         with pytest.raises(duckdb.Error, match="read-only"):
             con.execute("create table curated.mine as select 1")
         version = con.execute("select version, environment from catalog.version").fetchone()
-        columns = {r[0] for r in con.execute(
-            "select column_name from information_schema.columns where table_name = 'fct_flights'").fetchall()}
+        columns = {
+            r[0]
+            for r in con.execute(
+                "select column_name from information_schema.columns where table_name = 'fct_flights'"
+            ).fetchall()
+        }
     assert {"staging", "curated", "catalog"} <= schemas
     assert "intermediate" not in schemas and "main" not in schemas
     assert version[1] == "dev" and version[0].startswith("v")
@@ -86,14 +92,24 @@ def test_sandbox_writes_its_own_tables_and_reads_the_catalog(year_lakehouse):
 
 def test_catalog_columns_lets_analysts_search_every_column_with_its_meaning(ml_lakehouse):
     with connect_catalog(ml_lakehouse.settings) as con:
-        desc = dict(((s, t, c), d) for s, t, c, d in con.execute(
-            "select schema_name, table_name, column_name, description from catalog.columns").fetchall())
-        types = dict(con.execute("select column_name, data_type from catalog.columns "
-                                 "where schema_name = 'curated' and table_name = 'fct_flights'").fetchall())
+        desc = dict(
+            ((s, t, c), d)
+            for s, t, c, d in con.execute(
+                "select schema_name, table_name, column_name, description from catalog.columns"
+            ).fetchall()
+        )
+        types = dict(
+            con.execute(
+                "select column_name, data_type from catalog.columns "
+                "where schema_name = 'curated' and table_name = 'fct_flights'"
+            ).fetchall()
+        )
         hits = con.execute("select count(*) from catalog.columns where description ilike '%pseudonym%'").fetchone()[0]
         listed = con.execute("select count(*) from catalog.columns").fetchone()[0]
-        actual = con.execute("select count(*) from information_schema.columns where table_schema <> 'catalog' "
-                             "and table_catalog = current_database()").fetchone()[0]
+        actual = con.execute(
+            "select count(*) from information_schema.columns where table_schema <> 'catalog' "
+            "and table_catalog = current_database()"
+        ).fetchone()[0]
     assert desc[("curated", "fct_flights", "flight_id")] == "Unique flight key: YYYYMMDD-carrier-flight-origin-HHMM."
     assert types["flight_date"] == "DATE"
     assert desc[("ml", "flight_features", "origin")] == "Departure airport (EWR, JFK, LGA)."
@@ -106,6 +122,7 @@ def test_time_travel_opens_any_kept_version_by_name_or_time_and_says_what_change
     from resources.catalog.versions import VersionNotKept, connect_catalog_as_of, published_at
 
     monkeypatch.setenv("LAKEHOUSE_CATALOG_KEEP", "2")
+
     def current():
         with connect_catalog(lakehouse.settings) as con:
             return con.execute("select version from catalog.version").fetchone()[0]
@@ -116,8 +133,9 @@ def test_time_travel_opens_any_kept_version_by_name_or_time_and_says_what_change
     assert lakehouse.run(PUBLISH_JOB).success
     second = current()
     with connect_catalog(lakehouse.settings) as con:
-        rows = con.execute("select version, tables_changed, changes::varchar, code_version from catalog.versions "
-                           "order by version").fetchall()
+        rows = con.execute(
+            "select version, tables_changed, changes::varchar, code_version from catalog.versions order by version"
+        ).fetchall()
         now_flights = con.execute("select count(*) from curated.fct_flights").fetchone()[0]
     assert [r[0] for r in rows] == [first, second]
     assert rows[1][1] >= 1 and '"table": "curated.fct_flights"' in rows[1][2] and rows[1][3]
@@ -139,6 +157,8 @@ def test_time_travel_opens_any_kept_version_by_name_or_time_and_says_what_change
 def test_every_curated_column_is_described(ml_lakehouse):
     """The catalog is searchable by meaning: no curated column (dims, facts, snapshots) without one."""
     with connect_catalog(ml_lakehouse.settings) as con:
-        bare = con.execute("select table_name || '.' || column_name from catalog.columns "
-                           "where schema_name = 'curated' and description = '' order by 1").fetchall()
+        bare = con.execute(
+            "select table_name || '.' || column_name from catalog.columns "
+            "where schema_name = 'curated' and description = '' order by 1"
+        ).fetchall()
     assert bare == []

@@ -13,8 +13,12 @@ from resources.ml.store import SCORES_TABLE, feature_days, lake_days, read_featu
 from tests.conftest import APPROVAL, promote_config
 
 DAY = date(2013, 1, 21)
-SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-01-11", "test_start": "2013-01-16",
-         "test_end": "2013-01-21"}
+SPLIT = {
+    "train_start": "2013-01-01",
+    "validation_start": "2013-01-11",
+    "test_start": "2013-01-16",
+    "test_end": "2013-01-21",
+}
 
 
 def test_a_day_is_scored_from_its_timetable_before_its_flights_arrive(lakehouse):
@@ -28,10 +32,17 @@ def test_a_day_is_scored_from_its_timetable_before_its_flights_arrive(lakehouse)
     # is due; once they are (02:00), Jan 21 is, though none of its flights is delivered.
     first, last = date(2013, 1, 1), date(2013, 12, 31)
     scored = lambda d: d < DAY or d in lake_days(settings, SCORES_TABLE, "day_ahead")  # (earlier days: a backfill's)  # noqa: E731
-    assert due_days(datetime(2013, 1, 21, 6, tzinfo=timezone.utc), first, last, lambda d: d < date(2013, 1, 20),
-                    scored) == []
-    assert due_days(datetime(2013, 1, 21, 7, 5, tzinfo=timezone.utc), first, last,
-                    lambda d: is_materialized(lakehouse.instance, FLIGHTS_KEY, d), scored) == [DAY]
+    assert (
+        due_days(datetime(2013, 1, 21, 6, tzinfo=timezone.utc), first, last, lambda d: d < date(2013, 1, 20), scored)
+        == []
+    )
+    assert due_days(
+        datetime(2013, 1, 21, 7, 5, tzinfo=timezone.utc),
+        first,
+        last,
+        lambda d: is_materialized(lakehouse.instance, FLIGHTS_KEY, d),
+        scored,
+    ) == [DAY]
     assert lakehouse.run(DAY_AHEAD_JOB, DAY.isoformat()).success
     assert not (settings.raw_dir / "flights" / f"delivery_date={DAY}").exists()
     assert DAY not in feature_days(settings, NOWCAST)  # the nowcast needs the day's flights
@@ -66,7 +77,11 @@ def test_the_timetable_of_tomorrow_is_published_at_noon_new_york_time():
     never = lambda d: False  # noqa: E731
     noon = datetime(2013, 7, 4, 16, 0, tzinfo=timezone.utc)  # EDT
     assert due_days(noon, date(2013, 1, 1), date(2013, 12, 31), every_day, never) == [
-        date(2013, 7, 3), date(2013, 7, 4), date(2013, 7, 5)]
+        date(2013, 7, 3),
+        date(2013, 7, 4),
+        date(2013, 7, 5),
+    ]
     assert due_days(noon, date(2013, 7, 5), date(2013, 12, 31), never, never) == [date(2013, 7, 5)]
     assert due_days(noon, date(2013, 1, 1), date(2013, 7, 4), every_day, lambda d: d < date(2013, 7, 4)) == [
-        date(2013, 7, 4)]
+        date(2013, 7, 4)
+    ]

@@ -50,11 +50,15 @@ def test_rerunning_a_partition_changes_nothing(lakehouse):
     lakehouse.build(DAY)
     first_raw = raw_partition(lakehouse, DAY).drop("_batch_id", "_ingested_at")
     with connect_catalog(lakehouse.settings) as con:
-        first = con.sql("select * exclude (batch_id, ingested_at) from curated.fct_flights order by flight_id").to_arrow_table()
+        first = con.sql(
+            "select * exclude (batch_id, ingested_at) from curated.fct_flights order by flight_id"
+        ).to_arrow_table()
     assert lakehouse.run(DAILY_JOB, DAY).success
     assert lakehouse.run(PUBLISH_JOB).success
     with connect_catalog(lakehouse.settings) as con:
-        second = con.sql("select * exclude (batch_id, ingested_at) from curated.fct_flights order by flight_id").to_arrow_table()
+        second = con.sql(
+            "select * exclude (batch_id, ingested_at) from curated.fct_flights order by flight_id"
+        ).to_arrow_table()
     assert first.num_rows == day_of_flights(DAY).height == 943
     assert second.equals(first)
     # Lineage names the delivery as declared, not this machine's site-packages path.
@@ -69,8 +73,12 @@ def test_corrupted_delivery_is_quarantined_and_nothing_is_lost(tmp_path, monkeyp
     corrupted = frame.with_columns(
         pl.when(pl.col("i") == 3).then(pl.lit("soon")).otherwise(pl.col("dep_delay")).alias("dep_delay"),
         pl.when(pl.col("i") == 7).then(pl.lit(None)).otherwise(pl.col("carrier")).alias("carrier"),
-        pl.when(pl.col("i") == 11).then(pl.lit("2013"))
-        .when(pl.col("i") == 15).then(pl.lit("3")).otherwise(pl.col("day")).alias("day"),
+        pl.when(pl.col("i") == 11)
+        .then(pl.lit("2013"))
+        .when(pl.col("i") == 15)
+        .then(pl.lit("3"))
+        .otherwise(pl.col("day"))
+        .alias("day"),
     ).drop("i")
     monkeypatch.setenv("LAKEHOUSE_SOURCES", str(sources_with_daily_flights(tmp_path, corrupted, DAY)))
     lh = make_lakehouse(tmp_path / "lakehouse")
@@ -90,13 +98,17 @@ def test_corrupted_delivery_is_quarantined_and_nothing_is_lost(tmp_path, monkeyp
     assert set(quarantine["_source_row"].to_list()) == {4, 8, 12, 16}  # 1-based rows of the file
 
     meta = next(
-        e.materialization.metadata for e in result.get_asset_materialization_events()
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
         if e.asset_key == dg.AssetKey(["raw", "flights"])
     )
     assert meta["delivered_rows"].value == 943
     assert meta["raw_rows"].value == 939 and meta["quarantined_rows"].value == 4
-    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "no_quarantined_rows"
-                 and c.asset_key == dg.AssetKey(["raw", "flights"]))
+    check = next(
+        c
+        for c in result.get_asset_check_evaluations()
+        if c.check_name == "no_quarantined_rows" and c.asset_key == dg.AssetKey(["raw", "flights"])
+    )
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
 
 
@@ -116,7 +128,7 @@ def test_missing_column_fails_with_file_and_column(tmp_path, monkeypatch):
 
 def test_unreadable_delivery_fails_naming_the_file(tmp_path, monkeypatch):
     sources = sources_with_daily_flights(tmp_path, day_of_flights(DAY), DAY)
-    (tmp_path / "deliveries" / f"flights_{DAY}.csv").write_bytes(b"year,month\n2013,1,1,1\n\x00\xff\"")
+    (tmp_path / "deliveries" / f"flights_{DAY}.csv").write_bytes(b'year,month\n2013,1,1,1\n\x00\xff"')
     monkeypatch.setenv("LAKEHOUSE_SOURCES", str(sources))
     lh = make_lakehouse(tmp_path / "lakehouse")
     result = lh.run(DAILY_JOB, DAY, raise_on_error=False)
@@ -132,8 +144,13 @@ def step_failure_message(result) -> str:
 
 
 def override(day: str, approver: str, reason: str) -> dict:
-    return {"ops": {"raw__flights": {"config": {"allow_volume_override": {
-        "days": [day], "approver": approver, "reason": reason}}}}}
+    return {
+        "ops": {
+            "raw__flights": {
+                "config": {"allow_volume_override": {"days": [day], "approver": approver, "reason": reason}}
+            }
+        }
+    }
 
 
 def curated_rows(lh, day: str) -> int:
@@ -175,8 +192,11 @@ def test_short_redeliveries_are_refused_until_an_audited_override(tmp_path, monk
     tricky = 'carrier strike; "quotes", $(rm -rf /) and `backticks`'
     result = lh.run(DAILY_JOB, day, run_config=override(day, "ops-lead", tricky))  # the 288 rows
     assert pq.read_metadata(raw_file).num_rows == curated_rows(lh, day) == 288
-    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
-                if e.asset_key == dg.AssetKey(["raw", "flights"]))
+    meta = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["raw", "flights"])
+    )
     assert meta["delivered_rows"].value == meta["raw_rows"].value + meta["quarantined_rows"].value == 288
     assert meta["volume_expected_min_rows"].value == 576 and meta["volume_trailing_median"].value == 914.5
     assert meta["volume_overrides"].value[0]["reason"] == tricky
@@ -186,12 +206,16 @@ def test_short_redeliveries_are_refused_until_an_audited_override(tmp_path, monk
     assert lh.run(PUBLISH_JOB).success
     assert pq.read_metadata(raw_file).num_rows == curated_rows(lh, day) == 0
     with connect_catalog(lh.settings) as con:
-        per_day = dict(con.execute("select flight_date::varchar, count(*) from curated.fct_flights group by 1").fetchall())
+        per_day = dict(
+            con.execute("select flight_date::varchar, count(*) from curated.fct_flights group by 1").fetchall()
+        )
     assert per_day == {"2013-01-01": 842, "2013-01-02": 943, "2013-01-03": 914, "2013-01-04": 915}
 
     audit = read_override_audit(lh.settings)
     assert [(a["partition"], a["delivered_rows"], a["expected_min_rows"], a["approver"]) for a in audit] == [
-        (day, 288, 576, "ops-lead"), (day, 0, 458, "ops-lead")]
+        (day, 288, 576, "ops-lead"),
+        (day, 0, 458, "ops-lead"),
+    ]
     assert audit[0]["reason"] == tricky and audit[0]["file"].endswith(f"flights_{day}.csv")
     raw_line = (lh.settings.raw_dir / "_volume_overrides.jsonl").read_text().splitlines()[0]
     assert json.loads(raw_line)["reason"] == tricky
@@ -224,13 +248,24 @@ def test_ragged_rows_are_quarantined_never_padded_or_cut(tmp_path, monkeypatch):
         delivery.write_text(body)
         if label == "cut after distance":  # one through Dagster (metadata), the others directly
             result = lh.run(DAILY_JOB, DAY)
-            meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
-                        if e.asset_key == dg.AssetKey(["raw", "flights"]))
-            assert (meta["delivered_rows"].value, meta["raw_rows"].value, meta["quarantined_rows"].value) == (943, 941, 2)
-            assert meta["quarantine_reasons"].value == {"last row not ended by a line end": 1,
-                                                        "row has 20 fields, header has 19": 1}
+            meta = next(
+                e.materialization.metadata
+                for e in result.get_asset_materialization_events()
+                if e.asset_key == dg.AssetKey(["raw", "flights"])
+            )
+            assert (meta["delivered_rows"].value, meta["raw_rows"].value, meta["quarantined_rows"].value) == (
+                943,
+                941,
+                2,
+            )
+            assert meta["quarantine_reasons"].value == {
+                "last row not ended by a line end": 1,
+                "row has 20 fields, header has 19": 1,
+            }
         else:
-            summary = ingest(lh.settings, load_sources()["flights"], f"run-{len(label)}", date(2013, 1, 2), date(2013, 1, 3))
+            summary = ingest(
+                lh.settings, load_sources()["flights"], f"run-{len(label)}", date(2013, 1, 2), date(2013, 1, 3)
+            )
             assert (summary.delivered, summary.raw_rows, summary.quarantined) == (943, 941, 2)
         raw = raw_partition(lh, DAY)
         quarantine = pl.read_parquet(lh.settings.quarantine_dir / "flights" / f"delivery_date={DAY}" / "part.parquet")
@@ -257,10 +292,14 @@ def test_a_redelivery_keeps_the_replaced_batch_and_a_rerun_archives_nothing(tmp_
     first = raw_partition(lh, DAY)
 
     # The carrier corrects one delay and sends the day again, with one bad row this time.
-    fixed = frame.with_row_index("i").with_columns(
-        pl.when(pl.col("i") == 0).then(pl.lit("99")).otherwise(pl.col("dep_delay")).alias("dep_delay"),
-        pl.when(pl.col("i") == 5).then(pl.lit("soon")).otherwise(pl.col("arr_delay")).alias("arr_delay"),
-    ).drop("i")
+    fixed = (
+        frame.with_row_index("i")
+        .with_columns(
+            pl.when(pl.col("i") == 0).then(pl.lit("99")).otherwise(pl.col("dep_delay")).alias("dep_delay"),
+            pl.when(pl.col("i") == 5).then(pl.lit("soon")).otherwise(pl.col("arr_delay")).alias("arr_delay"),
+        )
+        .drop("i")
+    )
     sources_with_daily_flights(tmp_path, fixed, DAY)
     assert lh.run(DAILY_JOB, DAY).success
     log = [json.loads(line) for line in (archive_dir(lh.settings) / "_archive.jsonl").read_text().splitlines()]

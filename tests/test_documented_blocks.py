@@ -34,9 +34,15 @@ def test_the_documented_blocks_are_found():
 @pytest.mark.parametrize("name, code", documented_blocks(), ids=[n for n, _ in documented_blocks()])
 def test_a_documented_block_runs_as_written_twice(ml_lakehouse, tmp_path, name, code):
     (tmp_path / "lakehouse").symlink_to(ml_lakehouse.settings.root)
-    env = {**os.environ, "LAKEHOUSE_ROOT": str(ml_lakehouse.settings.root), "LAKEHOUSE_ENV": "dev",
-           "PYTHONPATH": str(REPO_ROOT), "USER": "docs-reader"}
+    env = {
+        **os.environ,
+        "LAKEHOUSE_ROOT": str(ml_lakehouse.settings.root),
+        "LAKEHOUSE_ENV": "dev",
+        "PYTHONPATH": str(REPO_ROOT),
+        "USER": "docs-reader",
+    }
     for attempt in (1, 2):
-        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, f"{name}, run {attempt}:\n{code}\n{done.stderr[-2000:]}"

@@ -41,27 +41,36 @@ def synthetic(start: date, days: int, seed: int = 0, per_day: int = 400) -> pl.D
     rng = np.random.default_rng(seed)
     n = days * per_day
     day_index = np.repeat(np.arange(days), per_day)
-    return pl.DataFrame({
-        "flight_date": [start + timedelta(days=int(i)) for i in day_index],
-        "distance_mi": rng.gamma(4, 250, n),
-        TEMP: 30 + 0.3 * day_index + rng.normal(0, 6, n),
-        "carrier": rng.choice(["UA", "B6", "EV", "DL", "AA", "MQ"], n, p=[.25, .2, .2, .15, .1, .1]),
-        GUST: pl.Series(np.where(rng.random(n) < 0.8, np.nan, rng.normal(25, 5, n))).fill_nan(None),
-        "is_holiday": (day_index % 30 == 0).astype(float),
-        "p_late": rng.beta(2, 6, n),
-    }, strict=False)
+    return pl.DataFrame(
+        {
+            "flight_date": [start + timedelta(days=int(i)) for i in day_index],
+            "distance_mi": rng.gamma(4, 250, n),
+            TEMP: 30 + 0.3 * day_index + rng.normal(0, 6, n),
+            "carrier": rng.choice(["UA", "B6", "EV", "DL", "AA", "MQ"], n, p=[0.25, 0.2, 0.2, 0.15, 0.1, 0.1]),
+            GUST: pl.Series(np.where(rng.random(n) < 0.8, np.nan, rng.normal(25, 5, n))).fill_nan(None),
+            "is_holiday": (day_index % 30 == 0).astype(float),
+            "p_late": rng.beta(2, 6, n),
+        },
+        strict=False,
+    )
 
 
 def test_psi_per_day_in_one_pass_equals_psi_of_each_day_alone():
     frame = synthetic(date(2013, 3, 1), 5)
-    reference, current = frame.filter(pl.col("flight_date") < date(2013, 3, 4)), frame.filter(
-        pl.col("flight_date") >= date(2013, 3, 4))
+    reference, current = (
+        frame.filter(pl.col("flight_date") < date(2013, 3, 4)),
+        frame.filter(pl.col("flight_date") >= date(2013, 3, 4)),
+    )
     for column in ("distance_mi", "carrier", GUST):
         drift = window_drift(reference, current, [column])
         for i, day in enumerate(drift.days):
-            alone = psi_by_group(fit_binning(reference[column]), reference[column],
-                                 current.filter(pl.col("flight_date") == day)[column],
-                                 np.zeros(400, dtype=np.int64), 1)[1]
+            alone = psi_by_group(
+                fit_binning(reference[column]),
+                reference[column],
+                current.filter(pl.col("flight_date") == day)[column],
+                np.zeros(400, dtype=np.int64),
+                1,
+            )[1]
             assert drift.daily[column][i] == pytest.approx(alone)
         assert drift.period[column] == pytest.approx(psi(reference[column], current[column]))
 
@@ -107,20 +116,27 @@ def test_an_unusual_training_month_alarms_on_thresholds_fitted_without_it():
     quiet on its held-out thresholds, and a month after training gets the full ones."""
     train = synthetic(date(2013, 1, 1), 181)  # Jan 1 .. Jun 30
     in_feb = pl.col("flight_date").is_between(date(2013, 2, 1), date(2013, 3, 1), closed="left")
-    train = train.with_columns(pl.when(in_feb).then(pl.col("distance_mi") * 1.5).otherwise(pl.col("distance_mi"))
-                               .alias("distance_mi"))
+    train = train.with_columns(
+        pl.when(in_feb).then(pl.col("distance_mi") * 1.5).otherwise(pl.col("distance_mi")).alias("distance_mi")
+    )
     features = drift_profile(train.drop("p_late"))
     profile = merge_profiles(features, drift_profile(train, columns=["p_late"]))
     assert set(profile["held_out"]) == {f"2013-{m:02d}" for m in range(1, 7)}
     feb_profile, fit = profile_for_month(profile, "2013-02")
     assert fit == HELD_OUT and profile["held_out"]["2013-02"]["windows"] >= 4
     assert "p_late" in profile["held_out"]["2013-02"]["columns"]  # merged into each month too
-    assert feb_profile["columns"]["distance_mi"]["month_threshold"] == FLOOR < profile["columns"]["distance_mi"]["month_threshold"]
+    assert (
+        feb_profile["columns"]["distance_mi"]["month_threshold"]
+        == FLOOR
+        < profile["columns"]["distance_mi"]["month_threshold"]
+    )
 
     def month(start: date, end: date):
         ref_start, ref_end = reference_window(start)
-        return (train.filter(pl.col("flight_date").is_between(ref_start, ref_end, closed="left")),
-                train.filter(pl.col("flight_date").is_between(start, end, closed="left")))
+        return (
+            train.filter(pl.col("flight_date").is_between(ref_start, ref_end, closed="left")),
+            train.filter(pl.col("flight_date").is_between(start, end, closed="left")),
+        )
 
     reference, feb = month(date(2013, 2, 1), date(2013, 3, 1))
     assert not judge(reference, feb, profile, share_warn=0.5).alarm  # the threshold saw February
@@ -147,11 +163,20 @@ def test_too_short_a_training_window_falls_back_to_the_floor():
 
 def test_daily_roc_auc_matches_scikit_learn_and_is_null_for_one_class_days():
     rng = np.random.default_rng(3)
-    frame = pl.DataFrame({"flight_date": [date(2013, 1, 1 + i // 300) for i in range(900)],
-                          "p_late": np.round(rng.random(900), 2),  # ties, like real scores
-                          "is_late": (rng.random(900) < 0.3).astype(np.int8)})
-    frame = frame.with_columns(pl.when(pl.col("flight_date") == date(2013, 1, 3)).then(0)
-                               .otherwise(pl.col("is_late")).cast(pl.Int8).alias("is_late"))
+    frame = pl.DataFrame(
+        {
+            "flight_date": [date(2013, 1, 1 + i // 300) for i in range(900)],
+            "p_late": np.round(rng.random(900), 2),  # ties, like real scores
+            "is_late": (rng.random(900) < 0.3).astype(np.int8),
+        }
+    )
+    frame = frame.with_columns(
+        pl.when(pl.col("flight_date") == date(2013, 1, 3))
+        .then(0)
+        .otherwise(pl.col("is_late"))
+        .cast(pl.Int8)
+        .alias("is_late")
+    )
     out = daily_auc(frame)
     for day, got in zip(out["flight_date"], out["roc_auc"]):
         part = frame.filter(pl.col("flight_date") == day)

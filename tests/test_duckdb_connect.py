@@ -19,7 +19,7 @@ def test_the_packaged_extensions_load_offline():
     with connect() as con:
         for name in PACKAGED:
             con.execute(f"load {name}")
-        loaded = {n for n, in con.execute("select extension_name from duckdb_extensions() where loaded").fetchall()}
+        loaded = {n for (n,) in con.execute("select extension_name from duckdb_extensions() where loaded").fetchall()}
         assert set(PACKAGED) <= loaded
         assert con.execute("select current_setting('allow_unsigned_extensions')").fetchone()[0] is False
         assert con.execute("select current_setting('autoinstall_known_extensions')").fetchone()[0] is False
@@ -58,7 +58,8 @@ NEWER_HEADER = bytes.fromhex(
     "000000000000000000000000000000000000000076322e302e30000000000000"
     "0000000000000000000000000000000000000000643534636262653364660000"
     "000000000000000000000000000000000000000000000000000000007acfe59e"
-    "5b0a7b3491541982a81075af")
+    "5b0a7b3491541982a81075af"
+)
 
 
 def test_a_file_from_a_newer_duckdb_is_named_with_what_to_do(tmp_path):

@@ -10,8 +10,12 @@ from resources.ml import fast_predict
 from resources.ml.features import CATEGORICAL, FEATURE_NAMES
 from resources.ml.training import BUILDERS, NUMERIC, MeanOfProbabilities, predict, to_pandas_features
 
-LEVELS = {"carrier": ["AA", "B6", "DL", "UA", "9E", "OO"], "origin": ["EWR", "JFK", "LGA"],
-          "dest": [f"D{i:02d}" for i in range(40)], "plane_engine_type": ["Turbo-fan", "Turbo-jet", None]}
+LEVELS = {
+    "carrier": ["AA", "B6", "DL", "UA", "9E", "OO"],
+    "origin": ["EWR", "JFK", "LGA"],
+    "dest": [f"D{i:02d}" for i in range(40)],
+    "plane_engine_type": ["Turbo-fan", "Turbo-jet", None],
+}
 
 
 def _features(n: int, seed: int, unseen: bool = False) -> pl.DataFrame:
@@ -19,7 +23,7 @@ def _features(n: int, seed: int, unseen: bool = False) -> pl.DataFrame:
     columns = {}
     for name in FEATURE_NAMES:
         if name in CATEGORICAL:
-            levels = LEVELS.get(name, ["a", "b", "c"]) + (["NEW-1", "it's \"new\""] if unseen else [])
+            levels = LEVELS.get(name, ["a", "b", "c"]) + (["NEW-1", 'it\'s "new"'] if unseen else [])
             columns[name] = pl.Series(name, [levels[i] for i in rng.integers(0, len(levels), n)], dtype=pl.String)
         else:
             values = rng.normal(size=n)
@@ -29,9 +33,11 @@ def _features(n: int, seed: int, unseen: bool = False) -> pl.DataFrame:
     return pl.DataFrame(columns).with_columns(pl.Series("is_late", late))
 
 
-PARAMS = {"logistic": {"C": 1.0, "solver": "newton-cholesky"},
-          "hist_gradient_boosting": {"max_iter": 20, "max_leaf_nodes": 15, "min_samples_leaf": 20},
-          "blend": {"C": 1.0, "solver": "newton-cholesky", "max_iter": 20, "min_samples_leaf": 20}}
+PARAMS = {
+    "logistic": {"C": 1.0, "solver": "newton-cholesky"},
+    "hist_gradient_boosting": {"max_iter": 20, "max_leaf_nodes": 15, "min_samples_leaf": 20},
+    "blend": {"C": 1.0, "solver": "newton-cholesky", "max_iter": 20, "min_samples_leaf": 20},
+}
 
 
 @pytest.mark.fast

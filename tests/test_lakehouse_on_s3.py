@@ -36,7 +36,16 @@ from tests.conftest import APPROVAL, SPLIT, Lakehouse, local_s3_server, promote_
 BUCKET, PREFIX = "lakehouse-test", "team"
 URL = f"s3://{BUCKET}/{PREFIX}"
 # Lineage columns differ between two ingestions of the same files (when, which run).
-PER_RUN = {"ingested_at", "_ingested_at", "batch_id", "_batch_id", "source_file", "_source_file", "scored_at", "model_version"}
+PER_RUN = {
+    "ingested_at",
+    "_ingested_at",
+    "batch_id",
+    "_batch_id",
+    "source_file",
+    "_source_file",
+    "scored_at",
+    "model_version",
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +60,25 @@ def s3_lakehouse(ml_lakehouse, tmp_path_factory):
 
         s3fs.S3FileSystem(skip_instance_cache=True).mkdir(BUCKET)
         settings = Settings.at(URL, "dev").ensure()
-        lh = Lakehouse(settings, build_definitions(LakehouseResource(root=URL, env="dev")),
-                       dg.DagsterInstance.ephemeral())
+        lh = Lakehouse(
+            settings, build_definitions(LakehouseResource(root=URL, env="dev")), dg.DagsterInstance.ephemeral()
+        )
         assert lh.run(REFERENCE_JOB).success
         assert lh.run(DAILY_JOB, "2013-01-01", "2013-02-28").success
         assert lh.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
         assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL)).success
         assert lh.run(SCORE_JOB, "2013-01-01", "2013-02-28").success
-        assert lh.run(of_horizon(TRAIN_JOB, NOWCAST),
-                      run_config={"ops": {"ml__model_candidate_nowcast_2h": {"config": SPLIT}}}).success
+        assert lh.run(
+            of_horizon(TRAIN_JOB, NOWCAST), run_config={"ops": {"ml__model_candidate_nowcast_2h": {"config": SPLIT}}}
+        ).success
         assert lh.run(PROMOTE_JOB, run_config=promote_config(**APPROVAL, horizon=NOWCAST)).success
         assert lh.run(of_horizon(SCORE_JOB, NOWCAST), "2013-01-01", "2013-02-28").success
-        assert lh.run(MONITOR_JOB, "2013-01-01", "2013-02-01",
-                      run_config={"ops": {"monitoring__quality_report": {"config": {"as_of": ""}}}}).success
+        assert lh.run(
+            MONITOR_JOB,
+            "2013-01-01",
+            "2013-02-01",
+            run_config={"ops": {"monitoring__quality_report": {"config": {"as_of": ""}}}},
+        ).success
         assert lh.run(PUBLISH_JOB).success
         yield lh, state
 
@@ -76,10 +91,18 @@ def _table(con, name: str, order: str) -> pl.DataFrame:
 def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_lakehouse):
     lh, state = s3_lakehouse
     root = lh.settings.root
-    for key in ["raw/flights/delivery_date=2013-01-01/part.parquet", "raw/planes/part.parquet",
-                "ml/registry/audit.jsonl", "ml/feature_definitions.parquet", "monitoring/daily_drift",
-                "reports/index.html", "reports/drift/drift_2013-02.html", f"published/{CURRENT}",
-                "published/_history.jsonl", ".lakehouse_env"]:
+    for key in [
+        "raw/flights/delivery_date=2013-01-01/part.parquet",
+        "raw/planes/part.parquet",
+        "ml/registry/audit.jsonl",
+        "ml/feature_definitions.parquet",
+        "monitoring/daily_drift",
+        "reports/index.html",
+        "reports/drift/drift_2013-02.html",
+        f"published/{CURRENT}",
+        "published/_history.jsonl",
+        ".lakehouse_env",
+    ]:
         assert (root / key).exists(), key
     version = Registry(lh.settings).production_version()
     assert (root / "ml" / "models" / version / "model.joblib").exists()
@@ -100,12 +123,20 @@ def test_the_s3_run_equals_the_local_run_row_for_row(s3_lakehouse, ml_lakehouse)
     with connect_catalog(ml_lakehouse.settings) as a, connect_catalog(lh.settings) as b:
         counts_a = dict(((s, t), n) for s, t, n in a.execute("select * from catalog.tables").fetchall())
         counts_b = dict(((s, t), n) for s, t, n in b.execute("select * from catalog.tables").fetchall())
-        for table in ["curated.fct_flights", "staging.stg_nycflights__flights", "ml.flight_features",
-                      "ml.flight_delay_scores", "ml.model_registry"]:
+        for table in [
+            "curated.fct_flights",
+            "staging.stg_nycflights__flights",
+            "ml.flight_features",
+            "ml.flight_delay_scores",
+            "ml.model_registry",
+        ]:
             schema, name = table.split(".")
             assert counts_a[(schema, name)] == counts_b[(schema, name)] > 0, table
-        for table, order in [("curated.fct_flights", "flight_id"), ("ml.flight_features", "flight_id"),
-                             ("ml.flight_delay_scores", "flight_id")]:
+        for table, order in [
+            ("curated.fct_flights", "flight_id"),
+            ("ml.flight_features", "flight_id"),
+            ("ml.flight_delay_scores", "flight_id"),
+        ]:
             x, y = _table(a, table, order), _table(b, table, order)
             assert x.columns == y.columns
             differ = [c for c in x.columns if not x[c].equals(y[c])]
@@ -193,7 +224,11 @@ def test_make_runs_machinery_builds_three_days_on_an_s3_root_from_the_environmen
 
     home = three_day_home(tmp_path, monkeypatch, REPO_ROOT / "dagster_home" / "dagster.yaml")
     with local_s3_server() as aws:
-        for name, value in {**aws, "LAKEHOUSE_ROOT": "s3://boot/lake", "LAKEHOUSE_STATE_DIR": str(tmp_path / "st")}.items():
+        for name, value in {
+            **aws,
+            "LAKEHOUSE_ROOT": "s3://boot/lake",
+            "LAKEHOUSE_STATE_DIR": str(tmp_path / "st"),
+        }.items():
             monkeypatch.setenv(name, value)
         import s3fs
 

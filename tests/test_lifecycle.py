@@ -12,9 +12,15 @@ def ev(event, version, **kw):
 
 
 def test_status_follows_the_events_and_one_version_is_production_at_a_time():
-    events = [ev("registered", "v1"), ev("preproduction_passed", "v1"), ev("promoted", "v1"),
-              ev("registered", "v2"), ev("preproduction_passed", "v2"), ev("promoted", "v2"),
-              ev("registered_backtest", "b1")]
+    events = [
+        ev("registered", "v1"),
+        ev("preproduction_passed", "v1"),
+        ev("promoted", "v1"),
+        ev("registered", "v2"),
+        ev("preproduction_passed", "v2"),
+        ev("promoted", "v2"),
+        ev("registered_backtest", "b1"),
+    ]
     status = lc.statuses(events)
     assert status == {"v1": lc.RETIRED, "v2": lc.PRODUCTION, "b1": lc.BACKTEST}
     assert lc.production_version(status) == "v2"
@@ -35,8 +41,14 @@ def test_promotion_policy_names_each_refusal():
 
 
 def test_rollback_returns_to_the_previous_production_and_needs_one():
-    events = [ev("registered", "v1"), ev("preproduction_passed", "v1"), ev("promoted", "v1"),
-              ev("registered", "v2"), ev("preproduction_passed", "v2"), ev("promoted", "v2")]
+    events = [
+        ev("registered", "v1"),
+        ev("preproduction_passed", "v1"),
+        ev("promoted", "v1"),
+        ev("registered", "v2"),
+        ev("preproduction_passed", "v2"),
+        ev("promoted", "v2"),
+    ]
     status = lc.statuses(events)
     assert lc.rollback_target(events, status) == "v1"
     assert lc.rollback_refusal(status, "v1", "ann", "bad") is None
@@ -44,14 +56,24 @@ def test_rollback_returns_to_the_previous_production_and_needs_one():
     assert lc.production_version(lc.statuses(after)) == "v1"
     assert lc.rollback_target(after, lc.statuses(after)) == "v2"  # rolling back a rollback
     first = events[:3]
-    assert "no earlier production" in lc.rollback_refusal(lc.statuses(first), lc.rollback_target(first, lc.statuses(first)), "a", "b")
+    assert "no earlier production" in lc.rollback_refusal(
+        lc.statuses(first), lc.rollback_target(first, lc.statuses(first)), "a", "b"
+    )
 
 
 def test_each_horizon_has_its_own_production_model_promotions_and_rollbacks():
-    events = [ev("registered", "d1"), ev("preproduction_passed", "d1"), ev("promoted", "d1"),
-              ev("registered", "n1", horizon="nowcast_2h"), ev("preproduction_passed", "n1"), ev("promoted", "n1"),
-              ev("registered", "d2", horizon="day_ahead"), ev("preproduction_passed", "d2"), ev("promoted", "d2"),
-              ev("rollback_refused", None, horizon="nowcast_2h")]
+    events = [
+        ev("registered", "d1"),
+        ev("preproduction_passed", "d1"),
+        ev("promoted", "d1"),
+        ev("registered", "n1", horizon="nowcast_2h"),
+        ev("preproduction_passed", "n1"),
+        ev("promoted", "n1"),
+        ev("registered", "d2", horizon="day_ahead"),
+        ev("preproduction_passed", "d2"),
+        ev("promoted", "d2"),
+        ev("rollback_refused", None, horizon="nowcast_2h"),
+    ]
     day_ahead, nowcast = lc.for_horizon(events, "day_ahead"), lc.for_horizon(events, "nowcast_2h")
     # Promoting d2 retires d1 only: the nowcast's production model stays.
     assert lc.statuses(day_ahead) == {"d1": lc.RETIRED, "d2": lc.PRODUCTION}

@@ -34,14 +34,18 @@ def test_every_flight_of_a_scored_day_appears_once_from_the_production_model(ml_
     for horizon in HORIZONS:  # each from its own production model
         production = registry.production_version(horizon)
         with connect_catalog(ml_lakehouse.settings) as con:
-            per_day = con.execute("""
+            per_day = con.execute(
+                """
                 select f.flight_date, count(*) as flights, count(s.flight_id) as scored,
                        count(distinct s.flight_id) as distinct_scored, min(s.model_version), max(s.model_version)
                 from curated.fct_flights f left join ml.flight_delay_scores s on s.flight_id = f.flight_id
                      and s.horizon = $1
-                group by 1 order by 1""", [horizon]).fetchall()
-            p = con.execute("select min(p_late), max(p_late) from ml.flight_delay_scores where horizon = $1",
-                            [horizon]).fetchone()
+                group by 1 order by 1""",
+                [horizon],
+            ).fetchall()
+            p = con.execute(
+                "select min(p_late), max(p_late) from ml.flight_delay_scores where horizon = $1", [horizon]
+            ).fetchone()
         assert len(per_day) == 59
         assert all(n == scored == distinct for _, n, scored, distinct, _, _ in per_day), horizon
         assert {r[4] for r in per_day} == {r[5] for r in per_day} == {production}
@@ -51,8 +55,10 @@ def test_every_flight_of_a_scored_day_appears_once_from_the_production_model(ml_
 
 def test_registry_audit_and_features_in_the_catalog(ml_lakehouse):
     with connect_catalog(ml_lakehouse.settings) as con:
-        registry = con.execute("select model_version, status, holdout_roc_auc, test_start from ml.model_registry "
-                               "where status <> 'backtest' order by horizon").fetchall()
+        registry = con.execute(
+            "select model_version, status, holdout_roc_auc, test_start from ml.model_registry "
+            "where status <> 'backtest' order by horizon"
+        ).fetchall()
         audit = con.execute("select horizon, event from ml.model_audit order by event_at").fetchall()
         definitions = con.execute("select count(*), count(distinct owner) from ml.feature_definitions").fetchone()
         features = con.execute("select count(*) from ml.flight_features").fetchone()[0]
@@ -67,8 +73,9 @@ def test_registry_audit_and_features_in_the_catalog(ml_lakehouse):
 
 def test_time_splits_do_not_overlap(ml_lakehouse):
     record = Registry(ml_lakehouse.settings).record(Registry(ml_lakehouse.settings).production_version())
-    split = TimeSplit(*(date.fromisoformat(record["split"][k]) for k in
-                        ("train_start", "validation_start", "test_start", "test_end")))
+    split = TimeSplit(
+        *(date.fromisoformat(record["split"][k]) for k in ("train_start", "validation_start", "test_start", "test_end"))
+    )
     days = pl.DataFrame({"d": pl.date_range(date(2013, 1, 1), date(2013, 2, 28), eager=True)})
     assigned = days.with_columns(split.assign(pl.col("d")).alias("s"))
     spans = assigned.group_by("s").agg(pl.col("d").min().alias("lo"), pl.col("d").max().alias("hi")).sort("lo")
@@ -85,19 +92,27 @@ def _features_as_they_were(inputs, start, end):
     previous day (its flights arriving after the cut-off included)."""
     features = build_features(inputs, start, end, DAY_AHEAD)
     weather = inputs.weather
-    hourly = weather.select("origin", pl.col("observed_hour_local").alias("_hour"),
-                            pl.col("visibility_mi").alias("visibility_at_departure"))
+    hourly = weather.select(
+        "origin", pl.col("observed_hour_local").alias("_hour"), pl.col("visibility_mi").alias("visibility_at_departure")
+    )
     daily = weather.group_by("origin", pl.col("observed_hour_local").dt.date().alias("flight_date")).agg(
-        pl.col("precip_in").sum().alias("origin_day_precip_in"))
+        pl.col("precip_in").sum().alias("origin_day_precip_in")
+    )
     flights = inputs.flights.with_columns(
-        (pl.col("cancelled") | pl.col("diverted") | (pl.col("arr_delay") >= 15)).cast(pl.Float64).alias("_late"))
+        (pl.col("cancelled") | pl.col("diverted") | (pl.col("arr_delay") >= 15)).cast(pl.Float64).alias("_late")
+    )
     yesterday = flights.group_by("origin", (pl.col("flight_date") + pl.duration(days=1)).alias("flight_date")).agg(
-        pl.col("_late").mean().alias("late_rate_whole_previous_day"))
+        pl.col("_late").mean().alias("late_rate_whole_previous_day")
+    )
     day = flights.filter(pl.col("flight_date").is_between(start, end, closed="left")).select(
-        "flight_id", "origin", "flight_date", pl.col("scheduled_departure_local").dt.truncate("1h").alias("_hour"))
-    old = (day.join(hourly, on=["origin", "_hour"], how="left").join(daily, on=["origin", "flight_date"], how="left")
-           .join(yesterday, on=["origin", "flight_date"], how="left")
-           .select("flight_id", "visibility_at_departure", "origin_day_precip_in", "late_rate_whole_previous_day"))
+        "flight_id", "origin", "flight_date", pl.col("scheduled_departure_local").dt.truncate("1h").alias("_hour")
+    )
+    old = (
+        day.join(hourly, on=["origin", "_hour"], how="left")
+        .join(daily, on=["origin", "flight_date"], how="left")
+        .join(yesterday, on=["origin", "flight_date"], how="left")
+        .select("flight_id", "visibility_at_departure", "origin_day_precip_in", "late_rate_whole_previous_day")
+    )
     return features.join(old, on="flight_id", how="left")
 
 
@@ -113,8 +128,10 @@ def test_time_guard_passes_todays_features_and_fails_the_old_ones(ml_lakehouse, 
         assert caught == old
     else:  # two hours before a midday departure the previous day is usually known
         assert {"visibility_at_departure", "origin_day_precip_in"} <= caught <= old
-    planted = {"taxi_guess": (pl.col("dep_delay") > 30).cast(pl.Float64),
-               "late_share_at_origin": pl.col("arrived_late").cast(pl.Float64).mean().over("origin")}
+    planted = {
+        "taxi_guess": (pl.col("dep_delay") > 30).cast(pl.Float64),
+        "late_share_at_origin": pl.col("arrived_late").cast(pl.Float64).mean().over("origin"),
+    }
     # Predicted from the delivered rows, a flight's own actuals are there to be read: caught.
     delivered = replace(inputs, schedules=None)
     assert time_violations(delivered, day, horizon, extra=planted) == ["late_share_at_origin", "taxi_guess"]
@@ -135,10 +152,14 @@ def test_the_flights_predicted_are_the_published_timetable_not_the_delivered_day
     todays = pl.col("flight_date") == day
     first, second = inputs.schedules.filter(todays).sort("flight_id")["flight_id"].head(2)
     added = inputs.flights.filter(todays & (pl.col("flight_id") == first)).with_columns(
-        pl.lit("added-on-the-day").alias("flight_id"))
+        pl.lit("added-on-the-day").alias("flight_id")
+    )
     retailed = inputs.flights.with_columns(
-        pl.when(todays & (pl.col("flight_id") == second)).then(pl.lit("another aircraft"))
-        .otherwise(pl.col("tailnum_key")).alias("tailnum_key"))
+        pl.when(todays & (pl.col("flight_id") == second))
+        .then(pl.lit("another aircraft"))
+        .otherwise(pl.col("tailnum_key"))
+        .alias("tailnum_key")
+    )
     changed = replace(inputs, flights=pl.concat([retailed, added]))
     built = build_features(changed, day, day + timedelta(days=1), horizon)
     assert "added-on-the-day" not in built["flight_id"].to_list()
@@ -149,19 +170,27 @@ def test_the_flights_predicted_are_the_published_timetable_not_the_delivered_day
         planes = ["flight_id", *[c for c in reference.columns if c.startswith("plane_")]]
         assert len(planes) > 3 and built.select(planes).equals(reference.select(planes))
     # Without a timetable for the day, its delivered rows are the flights predicted.
-    assert "added-on-the-day" in build_features(replace(changed, schedules=inputs.schedules.clear()),
-                                                day, day + timedelta(days=1), horizon)["flight_id"].to_list()
+    assert (
+        "added-on-the-day"
+        in build_features(replace(changed, schedules=inputs.schedules.clear()), day, day + timedelta(days=1), horizon)[
+            "flight_id"
+        ].to_list()
+    )
 
 
 def test_every_feature_declares_an_availability_rule_and_as_of_precedes_the_flight(ml_lakehouse):
     assert undeclared_rules(FEATURES_BY_HORIZON[NOWCAST]) == []
     assert undeclared_rules((Feature("gate_agent_mood", "numeric", "?", known="forecast"),)) == [
-        "gate_agent_mood (known 'forecast')"]
+        "gate_agent_mood (known 'forecast')"
+    ]
     settings = ml_lakehouse.settings
     for horizon in HORIZONS:
         stored = read_features(settings, date(2013, 2, 10), date(2013, 2, 11), horizon)
-        flights = load_feature_inputs(settings, date(2013, 2, 10), date(2013, 2, 11)).flights.filter(
-            pl.col("flight_date") == date(2013, 2, 10)).select("flight_id", "scheduled_departure_utc")
+        flights = (
+            load_feature_inputs(settings, date(2013, 2, 10), date(2013, 2, 11))
+            .flights.filter(pl.col("flight_date") == date(2013, 2, 10))
+            .select("flight_id", "scheduled_departure_utc")
+        )
         rows = stored.join(flights, on="flight_id")
         assert rows.height == stored.height > 800 and set(stored["horizon"]) == {horizon}
         if horizon == DAY_AHEAD:  # 22:00 New York time (EST: 03:00 UTC) on the evening before
@@ -212,8 +241,10 @@ def _register_copy(registry: Registry, source: str, version: str, validation_auc
     record = registry.record(source)
     pipeline = registry.load(source)
     record = {k: v for k, v in record.items() if not k.startswith("artifact")}
-    registry.register(pipeline, {**record, "model_version": version,
-                                 "validation": {**record["validation"], "roc_auc": validation_auc}})
+    registry.register(
+        pipeline,
+        {**record, "model_version": version, "validation": {**record["validation"], "roc_auc": validation_auc}},
+    )
     registry.record_preproduction(version, True, {"note": "pytest"})
 
 
@@ -231,16 +262,21 @@ def test_promotion_needs_approval_and_a_better_model_and_can_roll_back(ml_lakeho
         ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(model_version="flight-delay-99990101T000000-worse"))
     # ...and a blank one by the job's config mapping, before a run exists too.
     with pytest.raises(dg.DagsterConfigMappingFunctionError):
-        ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(
-            model_version="flight-delay-99990101T000000-worse", approver=" ", reason=""))
+        ml_lakehouse.run(
+            PROMOTE_JOB,
+            run_config=promote_config(model_version="flight-delay-99990101T000000-worse", approver=" ", reason=""),
+        )
 
     _register_copy(registry, original, "flight-delay-99990102T000000-better", 0.99)
-    assert ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(
-        model_version="flight-delay-99990102T000000-better", **APPROVAL)).success
+    assert ml_lakehouse.run(
+        PROMOTE_JOB, run_config=promote_config(model_version="flight-delay-99990102T000000-better", **APPROVAL)
+    ).success
     assert registry.production_version() == "flight-delay-99990102T000000-better"
 
-    assert ml_lakehouse.run(PROMOTE_JOB, run_config=promote_config(
-        action="rollback", approver="pytest", reason="rolling back a test promotion")).success
+    assert ml_lakehouse.run(
+        PROMOTE_JOB,
+        run_config=promote_config(action="rollback", approver="pytest", reason="rolling back a test promotion"),
+    ).success
     assert registry.production_version() == original
 
     events = [(e["event"], e["version"]) for e in registry.audit()]
@@ -252,10 +288,15 @@ def test_promotion_needs_approval_and_a_better_model_and_can_roll_back(ml_lakeho
     assert promoted["actor"] == "pytest" and promoted["previous_version"] == original
     # The gate compares on the validation window (the production model's own, here): never the holdout.
     assert promoted["metrics"]["production_validation_roc_auc"] == pytest.approx(
-        registry.record(original)["validation"]["roc_auc"], abs=1e-9)
+        registry.record(original)["validation"]["roc_auc"], abs=1e-9
+    )
     assert events[-1] == ("rolled_back", original)
-    assert json.loads((ml_lakehouse.settings.root / "ml" / "registry" / "models" /
-                       f"{original}.json").read_text())["model_version"] == original
+    assert (
+        json.loads((ml_lakehouse.settings.root / "ml" / "registry" / "models" / f"{original}.json").read_text())[
+            "model_version"
+        ]
+        == original
+    )
 
 
 def test_features_of_a_day_never_change_when_later_days_arrive(lakehouse):
@@ -304,11 +345,15 @@ def test_features_do_not_depend_on_the_installations_pseudonym_key(ml_lakehouse)
     inputs = load_feature_inputs(ml_lakehouse.settings, start, end)
 
     def rekey(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.with_columns(pl.col("tailnum_key").map_elements(
-            lambda k: hashlib.sha256(f"other installation {k}".encode()).hexdigest(), return_dtype=pl.String))
+        return frame.with_columns(
+            pl.col("tailnum_key").map_elements(
+                lambda k: hashlib.sha256(f"other installation {k}".encode()).hexdigest(), return_dtype=pl.String
+            )
+        )
 
-    other = FeatureInputs(rekey(inputs.flights), inputs.weather, rekey(inputs.planes), inputs.dates,
-                          rekey(inputs.schedules))
+    other = FeatureInputs(
+        rekey(inputs.flights), inputs.weather, rekey(inputs.planes), inputs.dates, rekey(inputs.schedules)
+    )
     mine, theirs = build_features(inputs, start, end), build_features(other, start, end)
     assert inputs.flights.filter(pl.col("flight_date") >= start)["tailnum_key"].null_count() > 100
     assert theirs.equals(mine)

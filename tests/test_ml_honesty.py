@@ -24,16 +24,24 @@ from resources.ml.store import feature_table, load_feature_inputs, load_labels, 
 from resources.ml.training import predict
 from tests.conftest import promote_config
 
-AIRCRAFT = ("plane_leg_of_day", "plane_legs_of_day", "plane_gap_minutes", "plane_turn_slack_minutes",
-            "plane_age_years", "plane_seats", "plane_engines",
-            "plane_engine_type")
+AIRCRAFT = (
+    "plane_leg_of_day",
+    "plane_legs_of_day",
+    "plane_gap_minutes",
+    "plane_turn_slack_minutes",
+    "plane_age_years",
+    "plane_seats",
+    "plane_engines",
+    "plane_engine_type",
+)
 LATE_SQL = "(f.cancelled or f.diverted or f.arr_delay >= 15)::int"
 
 
 def test_audit_names_a_planted_missingness_leak_and_a_value_leak(ml_lakehouse):
     settings = ml_lakehouse.settings
     data = read_features(settings, date(2013, 1, 1), date(2013, 2, 1)).join(
-        load_labels(settings, date(2013, 1, 1), date(2013, 2, 1)), on="flight_id")
+        load_labels(settings, date(2013, 1, 1), date(2013, 2, 1)), on="flight_id"
+    )
     clean = leakage_audit(data)
     assert clean.filter(pl.col("problem").is_not_null()).height == 0
     assert clean.height == len(FEATURES) and clean["value_roc_auc"].max() < 0.8
@@ -47,7 +55,10 @@ def test_audit_names_a_planted_missingness_leak_and_a_value_leak(ml_lakehouse):
     audit = leakage_audit(planted.with_columns(pl.lit(1.0).alias("taxi_out_minutes")), [*FEATURES, after_departure])
     problems = dict(audit.filter(pl.col("problem").is_not_null()).select("feature", "problem").iter_rows())
     assert set(problems) == {"wx_precip_in", "wx_temp_f", "taxi_out_minutes"}
-    assert "decided by the outcome" in problems["wx_precip_in"] or "missingness alone separates" in problems["wx_precip_in"]
+    assert (
+        "decided by the outcome" in problems["wx_precip_in"]
+        or "missingness alone separates" in problems["wx_precip_in"]
+    )
     assert "value alone separates" in problems["wx_temp_f"]
     assert "no availability rule" in problems["taxi_out_minutes"]
 
@@ -58,15 +69,27 @@ def test_training_fails_before_registering_when_a_feature_file_leaks(lakehouse):
     settings = lakehouse.settings
     labels = load_labels(settings, date(2013, 1, 1), date(2013, 1, 21))
     features = read_features(settings)
-    leaky = features.join(labels, on="flight_id").with_columns(
-        pl.when(pl.col("is_late") == 1).then(None).otherwise(pl.col("wx_visibility_mi")).alias("wx_visibility_mi"),
-    ).drop("is_late")
-    write_lake_days(settings, feature_table(), {d: leaky.filter(pl.col("flight_date") == d)
-                                                for d in features["flight_date"].unique()})
-    split = {"train_start": "2013-01-01", "validation_start": "2013-01-11", "test_start": "2013-01-16",
-             "test_end": "2013-01-21"}
-    result = lakehouse.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": split}}},
-                           raise_on_error=False)
+    leaky = (
+        features.join(labels, on="flight_id")
+        .with_columns(
+            pl.when(pl.col("is_late") == 1).then(None).otherwise(pl.col("wx_visibility_mi")).alias("wx_visibility_mi")
+        )
+        .drop("is_late")
+    )
+    write_lake_days(
+        settings,
+        feature_table(),
+        {d: leaky.filter(pl.col("flight_date") == d) for d in features["flight_date"].unique()},
+    )
+    split = {
+        "train_start": "2013-01-01",
+        "validation_start": "2013-01-11",
+        "test_start": "2013-01-16",
+        "test_end": "2013-01-21",
+    }
+    result = lakehouse.run(
+        TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": split}}}, raise_on_error=False
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = str(failure.step_failure_data.error.cause or failure.step_failure_data.error)
@@ -86,12 +109,22 @@ def test_a_missing_aircraft_carries_no_label_information(ml_lakehouse):
     before = build_features(inputs, day, date(2013, 2, 21))
     on_day = inputs.flights.filter(pl.col("flight_date") == day)
     blank = on_day.filter(pl.col("tailnum_key").is_not_null())["flight_id"].gather_every(5)
-    def blanked_tails(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.with_columns(pl.when(pl.col("flight_id").is_in(blank.implode())).then(None)
-                                  .otherwise(pl.col("tailnum_key")).alias("tailnum_key"))
 
-    after = build_features(FeatureInputs(blanked_tails(inputs.flights), inputs.weather, inputs.planes, inputs.dates,
-                                         blanked_tails(inputs.schedules)), day, date(2013, 2, 21))
+    def blanked_tails(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            pl.when(pl.col("flight_id").is_in(blank.implode()))
+            .then(None)
+            .otherwise(pl.col("tailnum_key"))
+            .alias("tailnum_key")
+        )
+
+    after = build_features(
+        FeatureInputs(
+            blanked_tails(inputs.flights), inputs.weather, inputs.planes, inputs.dates, blanked_tails(inputs.schedules)
+        ),
+        day,
+        date(2013, 2, 21),
+    )
     # Nothing about a blanked flight is missing: it takes a real flight's aircraft (same carrier and
     # origin that day), so its feature row is the row of a comparable flight that has one.
     blanked = after.filter(pl.col("flight_id").is_in(blank.implode()))
@@ -101,8 +134,9 @@ def test_a_missing_aircraft_carries_no_label_information(ml_lakehouse):
     for row in blanked.head(20).iter_rows(named=True):
         carrier, origin = row["carrier"], row["origin"]
         same = donors.filter((pl.col("carrier") == carrier) & (pl.col("origin") == origin))
-        assert same.filter(pl.all_horizontal(
-            [pl.col(c).eq_missing(row[c]) for c in AIRCRAFT])).height > 0, row["flight_id"]
+        assert same.filter(pl.all_horizontal([pl.col(c).eq_missing(row[c]) for c in AIRCRAFT])).height > 0, row[
+            "flight_id"
+        ]
     others = [c for c in before.columns if c not in AIRCRAFT]
     assert after.select(others).equals(before.select(others))
     p_before = predict(model, before.filter(pl.col("flight_id").is_in(blank.implode())))
@@ -111,8 +145,9 @@ def test_a_missing_aircraft_carries_no_label_information(ml_lakehouse):
     # The real flights without a tail number (all cancelled) are not singled out any more.
     scores = read_scores(settings)
     with connect_catalog(settings) as con:
-        tailless = pl.from_arrow(con.sql(
-            "select flight_id from curated.fct_flights where tailnum_key is null").to_arrow_table())
+        tailless = pl.from_arrow(
+            con.sql("select flight_id from curated.fct_flights where tailnum_key is null").to_arrow_table()
+        )
     tailless_p = scores.join(tailless, on="flight_id")["p_late"]
     assert tailless_p.len() > 100 and tailless_p.mean() < 0.9
 
@@ -138,15 +173,19 @@ def test_backtest_is_out_of_sample_never_promotable_and_recomputes_from_the_cata
     events = lh.instance.fetch_materializations(BACKTEST_KEY, limit=10).records
     months = {e.partition_key: e.asset_materialization.metadata for e in events}
     assert set(months) == {"2013-01-01", "2013-02-01"}
-    assert months["2013-01-01"]["dagster/row_count"].value == 0 and "no earlier" in months["2013-01-01"]["skipped"].value
+    assert (
+        months["2013-01-01"]["dagster/row_count"].value == 0 and "no earlier" in months["2013-01-01"]["skipped"].value
+    )
     scores = pl.read_parquet(backtest_scores_dir(settings) / "*" / "part.parquet")
     assert scores["flight_date"].min() == date(2013, 2, 1)
     assert (scores["trained_through"] < scores["flight_date"]).all()
     version = scores["model_version"][0]
     assert registry.statuses()[version] == BACKTEST
-    run = lh.run(PROMOTE_JOB, run_config=promote_config(model_version=version, approver="pytest",
-                                                         reason="try a backtest model"),
-                 raise_on_error=False)
+    run = lh.run(
+        PROMOTE_JOB,
+        run_config=promote_config(model_version=version, approver="pytest", reason="try a backtest model"),
+        raise_on_error=False,
+    )
     assert "backtest, not pre-production" in refused(run) and registry.production_version() == production
     assert lh.run(PUBLISH_JOB).success
     with connect_catalog(settings) as con:
@@ -154,13 +193,15 @@ def test_backtest_is_out_of_sample_never_promotable_and_recomputes_from_the_cata
                                      join curated.fct_flights f using (flight_id) order by flight_id""").fetchall()
         table = con.execute("select month, roc_auc, flights from ml.backtest_metrics").fetchall()
         holdout, test_start, test_end = con.execute(
-            "select holdout_roc_auc, test_start, test_end from ml.model_registry where model_version = ?",
-            [production]).fetchone()
-        prod = con.execute(f"""select s.p_late, {LATE_SQL} from ml.flight_delay_scores s
+            "select holdout_roc_auc, test_start, test_end from ml.model_registry where model_version = ?", [production]
+        ).fetchone()
+        prod = con.execute(
+            f"""select s.p_late, {LATE_SQL} from ml.flight_delay_scores s
                                join curated.fct_flights f using (flight_id)
                                where s.horizon = 'day_ahead' and s.flight_date >= ?::date
                                      and s.flight_date < ?::date""",
-                           [test_start, test_end]).fetchall()
+            [test_start, test_end],
+        ).fetchall()
     y, p = np.array([r[1] for r in recomputed]), np.array([r[0] for r in recomputed])
     assert table == [("2013-02", pytest.approx(roc_auc_score(y, p), abs=1e-12), len(y))]
     assert months["2013-02-01"]["roc_auc"].value == pytest.approx(table[0][1], abs=1e-12)
@@ -174,11 +215,16 @@ def test_single_run_backfills_record_each_days_own_row_count(ml_lakehouse):
     from assets.ml.model import FEATURES_KEY, SCORES_KEY
 
     with connect_catalog(ml_lakehouse.settings) as con:
-        per_day = dict(con.execute("select flight_date::varchar, count(*) from curated.fct_flights "
-                                   "where flight_date in ('2013-01-05', '2013-02-11') group by 1").fetchall())
+        per_day = dict(
+            con.execute(
+                "select flight_date::varchar, count(*) from curated.fct_flights "
+                "where flight_date in ('2013-01-05', '2013-02-11') group by 1"
+            ).fetchall()
+        )
     for key in (FEATURES_KEY, SCORES_KEY):
         for day, flights in per_day.items():
             record = ml_lakehouse.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1).records[0]
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
+            ).records[0]
             assert record.asset_materialization.metadata["dagster/row_count"].value == flights, (key, day)
     assert per_day["2013-01-05"] != per_day["2013-02-11"]

@@ -16,10 +16,16 @@ D1, D2 = date(2013, 1, 1), date(2013, 1, 2)
 
 
 def _rows(day: date, n: int, value: float = 1.0) -> pl.DataFrame:
-    return pl.DataFrame({"flight_id": [f"{day}-{i}" for i in range(n)], "flight_date": [day] * n,
-                         "horizon": ["day_ahead"] * n, "x": [value] * n,
-                         "note": ["it's \"$(rm -rf /)\"; drop table x; --"] * n,
-                         "as_of": [datetime(2013, 1, 1, 3, tzinfo=timezone.utc)] * n})
+    return pl.DataFrame(
+        {
+            "flight_id": [f"{day}-{i}" for i in range(n)],
+            "flight_date": [day] * n,
+            "horizon": ["day_ahead"] * n,
+            "x": [value] * n,
+            "note": ['it\'s "$(rm -rf /)"; drop table x; --'] * n,
+            "as_of": [datetime(2013, 1, 1, 3, tzinfo=timezone.utc)] * n,
+        }
+    )
 
 
 @pytest.fixture
@@ -59,7 +65,6 @@ def test_a_new_column_is_added_and_other_horizons_are_untouched(settings):
     assert lake_days(settings, "s", "nowcast_2h") == [D1] == lake_days(settings, "s", "day_ahead")
 
 
-
 def test_a_held_reader_sees_every_later_commit_and_a_lakehouse_built_again(settings):
     import shutil
 
@@ -89,4 +94,3 @@ def test_the_sqlite_catalog_is_in_wal_mode_so_a_reader_never_fails_a_commit(sett
         write_lake_days(settings, "t", {D2: _rows(D2, 2)})  # commits ("database is locked" before WAL)
         assert reader.execute("select count(*) from ml.t").fetchone()[0] == 1  # its snapshot holds
     assert read_lake_days(settings, "t").height == 3
-

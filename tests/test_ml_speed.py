@@ -11,11 +11,13 @@ from resources.ml.training import TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, sample_r
 
 def _frame(n: int) -> pl.DataFrame:
     rng = np.random.default_rng(1)
-    return pl.DataFrame({
-        "flight_id": [f"f{i:07d}" for i in range(n)],
-        "flight_date": [date(2013, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 200, n)],
-        "is_late": rng.integers(0, 2, n),
-    })
+    return pl.DataFrame(
+        {
+            "flight_id": [f"f{i:07d}" for i in range(n)],
+            "flight_date": [date(2013, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 200, n)],
+            "is_late": rng.integers(0, 2, n),
+        }
+    )
 
 
 @pytest.mark.fast
@@ -56,12 +58,14 @@ def test_the_window_sample_is_training_samples_rows_read_a_month_at_a_time(ml_la
     split = TimeSplit(date(2013, 1, 1), date(2013, 2, 1), date(2013, 2, 15), date(2013, 3, 1))
     window = LabelledWindow(settings, split)
     whole = read_features(settings, date(2013, 1, 1), date(2013, 2, 1)).join(
-        load_labels(settings, date(2013, 1, 1), date(2013, 2, 1)), on="flight_id", how="inner")
+        load_labels(settings, date(2013, 1, 1), date(2013, 2, 1)), on="flight_id", how="inner"
+    )
     for rows in (5_000, 20_000):
         sample, available = window.sample("train", rows)
         assert available == whole.height > rows
         assert sample.equals(training_sample(whole, rows).select(sample.columns))
     everything, available = window.sample("train", None)
     assert everything.height == available and everything["flight_id"].is_sorted()
-    assert sum(c.height for c in window.chunks("all")) == len(set(pl.concat(
-        [c.select("flight_id") for c in window.chunks("all")])["flight_id"]))
+    assert sum(c.height for c in window.chunks("all")) == len(
+        set(pl.concat([c.select("flight_id") for c in window.chunks("all")])["flight_id"])
+    )

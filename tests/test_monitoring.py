@@ -42,7 +42,9 @@ def sidecar(lh, kind, month) -> dict:
 
 
 def latest_check(lh, key):
-    return lh.instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key].event.asset_check_evaluation
+    return lh.instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[
+        key
+    ].event.asset_check_evaluation
 
 
 def materialization(lh, key):
@@ -187,8 +189,10 @@ def test_rerunning_unchanged_inputs_skips_evidently(monitored):
     assert materialization(monitored, QUALITY_KEY)["evidently_runs_skipped"].value == 1
     assert monitored.run(PUBLISH_JOB).success
     with connect_catalog(monitored.settings) as con:
-        jan = con.execute("select count(*), count(distinct metric_date) from monitoring.daily_metrics "
-                          "where metric_date < date '2013-02-01'").fetchone()
+        jan = con.execute(
+            "select count(*), count(distinct metric_date) from monitoring.daily_metrics "
+            "where metric_date < date '2013-02-01'"
+        ).fetchone()
     assert jan == (31, 31)
 
 
@@ -198,10 +202,21 @@ def test_index_opens_in_headless_chromium_with_its_chart_and_links(monitored):
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     index = monitored.settings.reports_dir / "index.html"
     dom = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={index.parent / '.chromium'}",
-         "--dump-dom", index.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={index.parent / '.chromium'}",
+            "--dump-dom",
+            index.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     links = re.findall(r'<a href="([^"]+)"', dom)
     assert 'id="reports"' in dom and len(links) == 3
@@ -215,9 +230,16 @@ def test_a_planted_shift_is_detected_in_its_month_and_named_in_the_alert(monitor
     assert json.loads((workspace_dir(monitored.settings) / "runs.json").read_text())
     try:
         feb = (date(2013, 2, 1), date(2013, 3, 1))
-        with edited(monitored.settings, feature_table(), *feb, lambda f: f.with_columns(pl.col("distance_mi") * 1.5)), \
-                edited(monitored.settings, SCORES_TABLE, *feb,
-                       lambda f: f.with_columns((pl.col("p_late") + 0.15).clip(0, 1)), "day_ahead"):
+        with (
+            edited(monitored.settings, feature_table(), *feb, lambda f: f.with_columns(pl.col("distance_mi") * 1.5)),
+            edited(
+                monitored.settings,
+                SCORES_TABLE,
+                *feb,
+                lambda f: f.with_columns((pl.col("p_late") + 0.15).clip(0, 1)),
+                "day_ahead",
+            ),
+        ):
             assert monitor(monitored, "2013-01-01", "2013-02-01").success
             evaluation = latest_check(monitored, DRIFT_CHECK)
             assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
@@ -230,8 +252,11 @@ def test_a_planted_shift_is_detected_in_its_month_and_named_in_the_alert(monitor
                 resources={"lakehouse": LakehouseResource(root=str(monitored.settings.root), env="dev")},
             )
             sensor(context)
-            alerts = [a for a in read_alerts(monitored.settings)
-                      if a["kind"] == "check_failed" and a["check"] == DRIFT_CHECK.to_user_string()]
+            alerts = [
+                a
+                for a in read_alerts(monitored.settings)
+                if a["kind"] == "check_failed" and a["check"] == DRIFT_CHECK.to_user_string()
+            ]
             assert len(alerts) == 1
             details = json.loads(alerts[0]["details"])
             assert list(details) == ["2013-02"]  # the planted month, and only it
@@ -239,8 +264,16 @@ def test_a_planted_shift_is_detected_in_its_month_and_named_in_the_alert(monitor
             assert details["2013-02"]["drifted"][:1] == ["p_late"] and "distance_mi" in details["2013-02"]["drifted"]
             assert "distance_mi" in details["2013-02"]["reason"] and details["2013-02"]["prediction_drifted"]
             sensor(context)  # the same failed evaluation is not alerted twice
-            assert len([a for a in read_alerts(monitored.settings) if a["kind"] == "check_failed"
-                        and a["check"] == DRIFT_CHECK.to_user_string()]) == 1
+            assert (
+                len(
+                    [
+                        a
+                        for a in read_alerts(monitored.settings)
+                        if a["kind"] == "check_failed" and a["check"] == DRIFT_CHECK.to_user_string()
+                    ]
+                )
+                == 1
+            )
     finally:
         assert monitor(monitored, "2013-02-01").success
 

@@ -34,9 +34,12 @@ def test_a_day_writes_its_own_rows_which_the_monthly_run_reproduces(ml_lakehouse
     quality = pl.read_parquet(base / "daily_quality" / f"day={DAY}.parquet")
     assert 0.5 < quality["roc_auc"][0] < 1.0
     record = lh.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=DAILY_METRICS_KEY, asset_partitions=[DAY]), limit=1).records[0]
+        dg.AssetRecordsFilter(asset_key=DAILY_METRICS_KEY, asset_partitions=[DAY]), limit=1
+    ).records[0]
     meta = record.asset_materialization.metadata
-    assert meta["flights_scored"].value == day_row["flights_scored"][0] and meta["roc_auc"].value == quality["roc_auc"][0]
+    assert (
+        meta["flights_scored"].value == day_row["flights_scored"][0] and meta["roc_auc"].value == quality["roc_auc"][0]
+    )
 
     # The month's report computes every day of February; that day's row is the same.
     assert job.execute_in_process(instance=lh.instance, asset_selection=[DRIFT_KEY], partition_key="2013-02-01").success

@@ -21,7 +21,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.fast
-@pytest.mark.parametrize("bad", ["/data/raw", "s3://b/raw/", "s3://b/r'aw", "s3://b/$(touch x)'", "gs://b/raw", " s3://b/raw", "s3://b/r aw"])
+@pytest.mark.parametrize(
+    "bad", ["/data/raw", "s3://b/raw/", "s3://b/r'aw", "s3://b/$(touch x)'", "gs://b/raw", " s3://b/raw", "s3://b/r aw"]
+)
 def test_a_raw_url_that_is_not_a_plain_s3_url_is_refused_by_name(bad):
     with pytest.raises(ValueError, match="LAKEHOUSE_RAW_URL"):
         raw_url({"LAKEHOUSE_RAW_URL": bad})
@@ -41,13 +43,37 @@ def s3_server():
 
 def _dbt_build(settings, warehouse: Path, target: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     warehouse.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **settings.dbt_env(), **extra_env, "LAKEHOUSE_WAREHOUSE_CATALOG": f"sqlite:{warehouse / 'lake.sqlite'}",
-           "LAKEHOUSE_WAREHOUSE_DATA": str(warehouse / "data") + "/",
-           "LAKEHOUSE_WINDOW_START": "2013-01-01", "LAKEHOUSE_WINDOW_END": "2013-02-01", "DO_NOT_TRACK": "1"}
-    return subprocess.run([str(Path(sys.executable).parent / "dbt"), "build", "--exclude-resource-type", "unit_test",
-                           "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
-                           "--target-path", str(target), "--log-path", str(target)],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    env = {
+        **os.environ,
+        **settings.dbt_env(),
+        **extra_env,
+        "LAKEHOUSE_WAREHOUSE_CATALOG": f"sqlite:{warehouse / 'lake.sqlite'}",
+        "LAKEHOUSE_WAREHOUSE_DATA": str(warehouse / "data") + "/",
+        "LAKEHOUSE_WINDOW_START": "2013-01-01",
+        "LAKEHOUSE_WINDOW_END": "2013-02-01",
+        "DO_NOT_TRACK": "1",
+    }
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "build",
+            "--exclude-resource-type",
+            "unit_test",
+            "--project-dir",
+            "dbt_project",
+            "--profiles-dir",
+            "dbt_project",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @contextmanager
@@ -72,8 +98,9 @@ def test_the_dbt_build_reads_the_raw_zone_from_s3_and_equals_the_local_build(ml_
     parked = ml_lakehouse.settings.raw_dir.with_name("raw.parked")
     os.rename(ml_lakehouse.settings.raw_dir, parked)
     try:
-        remote = _dbt_build(ml_lakehouse.settings, tmp_path / "s3", tmp_path / "t-s3",
-                            {**s3_server, "LAKEHOUSE_RAW_URL": url})
+        remote = _dbt_build(
+            ml_lakehouse.settings, tmp_path / "s3", tmp_path / "t-s3", {**s3_server, "LAKEHOUSE_RAW_URL": url}
+        )
     finally:
         os.rename(parked, ml_lakehouse.settings.raw_dir)
     assert remote.returncode == 0, remote.stdout[-3000:]
@@ -84,6 +111,8 @@ def test_the_dbt_build_reads_the_raw_zone_from_s3_and_equals_the_local_build(ml_
     assert a.hash_rows().sum() == b.hash_rows().sum()  # the checksum of every value
     assert a.equals(b)
     with _lake(tmp_path / "s3") as con:
-        views = con.execute(f"select sql from __ducklake_metadata_{WAREHOUSE_ALIAS}.ducklake_view "
-                            "where view_name = 'stg_nycflights__flights' and end_snapshot is null").fetchone()[0]
+        views = con.execute(
+            f"select sql from __ducklake_metadata_{WAREHOUSE_ALIAS}.ducklake_view "
+            "where view_name = 'stg_nycflights__flights' and end_snapshot is null"
+        ).fetchone()[0]
     assert url in views  # the staging view reads the store, not a local path

@@ -23,8 +23,10 @@ from tests.conftest import PASSWORD, three_day_home
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNS = "select count(*), count(*) filter (where status = 'SUCCESS') from runs"
-DAYS = ("select count(distinct partition) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION' "
-        "and asset_key like %s")
+DAYS = (
+    "select count(distinct partition) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION' "
+    "and asset_key like %s"
+)
 
 
 def _recorded(postgres: dict[str, str], *queries: tuple[str, list]) -> list[tuple]:
@@ -32,8 +34,9 @@ def _recorded(postgres: dict[str, str], *queries: tuple[str, list]) -> list[tupl
     the first row of each (sql, params)."""
     import psycopg2
 
-    con = psycopg2.connect(host="127.0.0.1", port=int(postgres["DAGSTER_PG_PORT"]), user="dagster",
-                           password=PASSWORD, dbname="dagster")
+    con = psycopg2.connect(
+        host="127.0.0.1", port=int(postgres["DAGSTER_PG_PORT"]), user="dagster", password=PASSWORD, dbname="dagster"
+    )
     try:
         with con, con.cursor() as cur:
             out = []
@@ -61,7 +64,8 @@ def test_a_partition_backfill_runs_through_the_production_instance_on_postgres(p
         keys = [k for k in before if k.path[0] in ("raw", "staging")]
         assert backfill_all(context, keys, "prod instance test", log=lambda *_: None)
     (runs, succeeded), (backfills,), (days,) = _recorded(
-        postgres, (RUNS, []), ("select count(*) from bulk_actions", []), (DAYS, ['%"raw", "flights"%']))
+        postgres, (RUNS, []), ("select count(*) from bulk_actions", []), (DAYS, ['%"raw", "flights"%'])
+    )
     assert runs >= 1 and succeeded == runs and backfills == 1
     assert days == 3  # one materialization per daily partition of raw/flights, 2013-01-01..03
 
@@ -92,8 +96,11 @@ def redis_broker():
 
     port = _free_port()
     work = Path(tempfile.mkdtemp(prefix="lakehouse-redis-"))
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(work)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(work)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         client = redis.Redis(host="127.0.0.1", port=port)
         for _ in range(100):
@@ -112,12 +119,26 @@ def redis_broker():
 @contextmanager
 def celery_worker(env: dict[str, str], log: Path):
     """One dagster-celery worker (its own process group, so the Celery children stop with it)."""
-    cmd = [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-           "-y", str(REPO_ROOT / "deploy" / "prod" / "celery.yaml"), "--name", "pytest", "--", "--concurrency", "1"]
+    cmd = [
+        str(Path(sys.executable).parent / "dagster-celery"),
+        "worker",
+        "start",
+        "-A",
+        "dagster_celery.app",
+        "-y",
+        str(REPO_ROOT / "deploy" / "prod" / "celery.yaml"),
+        "--name",
+        "pytest",
+        "--",
+        "--concurrency",
+        "1",
+    ]
     # dagster-celery starts `celery` from PATH: the venv's, whether or not the venv is activated.
     env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         yield proc
     finally:
@@ -128,13 +149,18 @@ def celery_worker(env: dict[str, str], log: Path):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_a_partition_backfill_runs_its_steps_on_a_celery_worker_through_redis(postgres, redis_broker, tmp_path,
-                                                                               monkeypatch):
+def test_a_partition_backfill_runs_its_steps_on_a_celery_worker_through_redis(
+    postgres, redis_broker, tmp_path, monkeypatch
+):
     """The multi-node option: the same backfill with LAKEHOUSE_EXECUTOR=celery. Every step is a task
     on Redis, executed by a worker process that records it in the instance's PostgreSQL; the run
     itself only waits for the results."""
-    for name, value in {**postgres, "LAKEHOUSE_EXECUTOR": "celery", "LAKEHOUSE_CELERY_BROKER": redis_broker,
-                        "LAKEHOUSE_CELERY_BACKEND": redis_broker}.items():
+    for name, value in {
+        **postgres,
+        "LAKEHOUSE_EXECUTOR": "celery",
+        "LAKEHOUSE_CELERY_BROKER": redis_broker,
+        "LAKEHOUSE_CELERY_BACKEND": redis_broker,
+    }.items():
         monkeypatch.setenv(name, value)
     home = three_day_home(tmp_path, monkeypatch, REPO_ROOT / "deploy" / "prod" / "dagster.yaml")
     instance = synchronous_instance(str(home))
@@ -144,9 +170,12 @@ def test_a_partition_backfill_runs_its_steps_on_a_celery_worker_through_redis(po
         ok = backfill_all(context, keys, "celery test", log=lambda *_: None)
         assert ok, (tmp_path / "worker.log").read_text()[-3000:]
     (runs, succeeded), (steps,), (on_worker,), (days,) = _recorded(
-        postgres, (RUNS, []), ("select count(*) from event_logs where dagster_event_type = 'STEP_SUCCESS'", []),
+        postgres,
+        (RUNS, []),
+        ("select count(*) from event_logs where dagster_event_type = 'STEP_SUCCESS'", []),
         ("select count(*) from event_logs where event like %s", ["%in celery worker%"]),
-        (DAYS, ['%"raw", "weather"%']))
+        (DAYS, ['%"raw", "weather"%']),
+    )
     assert runs >= 1 and succeeded == runs
     assert steps >= 1 and on_worker == steps  # every step ran in the worker, none in the run's process
     assert days == 3

@@ -26,8 +26,12 @@ from resources.warehouse.lock import open_warehouse, warehouse_lock
 from tests.conftest import APPROVAL, make_lakehouse, promote_config
 
 RANGE_CHECK = dg.AssetCheckKey(QUALITY_KEY, "quality_within_backtest_range")
-SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-04-01",
-         "test_start": "2013-05-01", "test_end": "2013-06-01"}
+SPLIT = {
+    "train_start": "2013-01-01",
+    "validation_start": "2013-04-01",
+    "test_start": "2013-05-01",
+    "test_end": "2013-06-01",
+}
 MAY = (date(2013, 5, 1), date(2013, 6, 1))
 
 
@@ -44,7 +48,9 @@ def quality_lakehouse(tmp_path_factory):
 
 
 def monitor(lh, start, end=None):
-    return lh.run(MONITOR_JOB, start, end, run_config={"ops": {"monitoring__quality_report": {"config": {"as_of": ""}}}})
+    return lh.run(
+        MONITOR_JOB, start, end, run_config={"ops": {"monitoring__quality_report": {"config": {"as_of": ""}}}}
+    )
 
 
 def sidecar(lh, kind, month) -> dict:
@@ -52,15 +58,20 @@ def sidecar(lh, kind, month) -> dict:
 
 
 def latest_check(lh, key):
-    return lh.instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key].event.asset_check_evaluation
+    return lh.instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[
+        key
+    ].event.asset_check_evaluation
 
 
 def alarms_in_index(lh) -> dict[str, list[str]]:
     """The index's drift-vs-quality table: month -> [drift alarm, quality alarm, agree]."""
     index = (lh.settings.reports_dir / "index.html").read_text()
     table = re.search(r'<table id="alarms">.*?</table>', index, re.S).group(0)
-    rows = re.findall(r'<tr data-month="([\d-]+)"><td>[\d-]+</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>'
-                      r'<td[^>]*>([^<]*)</td>', table)
+    rows = re.findall(
+        r'<tr data-month="([\d-]+)"><td>[\d-]+</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>'
+        r"<td[^>]*>([^<]*)</td>",
+        table,
+    )
     return {m: [d, q, a] for m, d, q, a in rows}
 
 
@@ -77,8 +88,13 @@ def planted_drop(settings, start: date, end: date, below: float) -> tuple[list[s
     for share in np.arange(0.05, 0.65, 0.05):
         k = int(share * len(late))
         flipped = labelled.with_columns(
-            pl.when(pl.col("flight_id").is_in(late[:k])).then(0).when(pl.col("flight_id").is_in(on_time[:k])).then(1)
-            .otherwise(pl.col("is_late")).alias("is_late"))
+            pl.when(pl.col("flight_id").is_in(late[:k]))
+            .then(0)
+            .when(pl.col("flight_id").is_in(on_time[:k]))
+            .then(1)
+            .otherwise(pl.col("is_late"))
+            .alias("is_late")
+        )
         if (value := auc(flipped)) < below:
             return late[:k], on_time[:k], value
     raise AssertionError(f"swapping 60 % of late flights leaves ROC AUC {value:.3f} >= {below:.3f}")
@@ -89,22 +105,35 @@ def swapped_labels(settings, start: date, end: date, to_on_time: list[str], to_l
     """Swap outcomes in the warehouse (``to_on_time``: arrived on time; ``to_late``: 60 minutes
     late); the original rows are put back on exit."""
     with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
-        original = pl.from_arrow(con.sql(
-            "select flight_id, cancelled, diverted, arr_delay from curated.fct_flights "
-            "where flight_date >= ? and flight_date < ?", params=[start, end]).to_arrow_table())
+        original = pl.from_arrow(
+            con.sql(
+                "select flight_id, cancelled, diverted, arr_delay from curated.fct_flights "
+                "where flight_date >= ? and flight_date < ?",
+                params=[start, end],
+            ).to_arrow_table()
+        )
     changed = original.filter(pl.col("flight_id").is_in(to_on_time + to_late))
     assert changed.height == len(to_on_time) + len(to_late)
 
     def write(rows: pl.DataFrame) -> None:
         with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
             con.register("planted", rows.to_arrow())
-            con.execute("update curated.fct_flights as f set cancelled = p.cancelled, diverted = p.diverted, "
-                        "arr_delay = p.arr_delay from planted p where f.flight_id = p.flight_id")
+            con.execute(
+                "update curated.fct_flights as f set cancelled = p.cancelled, diverted = p.diverted, "
+                "arr_delay = p.arr_delay from planted p where f.flight_id = p.flight_id"
+            )
 
-    write(changed.with_columns(
-        pl.lit(False).alias("cancelled"), pl.lit(False).alias("diverted"),
-        pl.when(pl.col("flight_id").is_in(to_on_time)).then(0).otherwise(60)
-        .cast(original.schema["arr_delay"]).alias("arr_delay")))
+    write(
+        changed.with_columns(
+            pl.lit(False).alias("cancelled"),
+            pl.lit(False).alias("diverted"),
+            pl.when(pl.col("flight_id").is_in(to_on_time))
+            .then(0)
+            .otherwise(60)
+            .cast(original.schema["arr_delay"])
+            .alias("arr_delay"),
+        )
+    )
     try:
         yield
     finally:
@@ -130,7 +159,10 @@ def test_an_untouched_out_of_sample_month_is_judged_against_the_backtest_range_a
     assert backtest["month"].to_list() == ["2013-02", "2013-03", "2013-04", "2013-05"]
     used = backtest.filter(pl.col("month").is_in(rng["months"]))
     assert len(rng["months"]) >= MIN_RANGE_MONTHS and set(rng["months"]) | set(rng["excluded"]) == {
-        "2013-02", "2013-03", "2013-04"}
+        "2013-02",
+        "2013-03",
+        "2013-04",
+    }
     assert rng["roc_auc"] == [round(used["roc_auc"].min(), 4), round(used["roc_auc"].max(), 4)]
     assert may["quality_figures"]["roc_auc"] >= rng["roc_auc"][0]
     assert may["quality_figures"]["calibration_error"] == pytest.approx(may["calibration_error"], abs=1e-4)
@@ -158,7 +190,9 @@ def test_a_planted_quality_drop_raises_the_quality_alarm_naming_metric_and_range
     quiet = sidecar(lh, "quality", "2013-05")
     try:
         # 0.02 below the range: October 2013 was 0.006 below the backtest months before it.
-        to_on_time, to_late, planted = planted_drop(lh.settings, *MAY, below=quiet["quality_range"]["roc_auc"][0] - 0.02)
+        to_on_time, to_late, planted = planted_drop(
+            lh.settings, *MAY, below=quiet["quality_range"]["roc_auc"][0] - 0.02
+        )
         with swapped_labels(lh.settings, *MAY, to_on_time, to_late):
             assert monitor(lh, "2013-05-01").success
             may = sidecar(lh, "quality", "2013-05")
@@ -166,7 +200,9 @@ def test_a_planted_quality_drop_raises_the_quality_alarm_naming_metric_and_range
             assert may["roc_auc"] == pytest.approx(planted, abs=0.002)  # the planted labels reached monitoring
             assert may["roc_auc"] < quiet["quality_range"]["roc_auc"][0] < quiet["roc_auc"]
             assert may["quality_alarm"] and may["quality_status"] == "judged"
-            assert re.search(r"ROC AUC 0\.\d{3} below the backtest range 0\.\d{3}\.\.0\.\d{3} of 2013-0", may["quality_reason"])
+            assert re.search(
+                r"ROC AUC 0\.\d{3} below the backtest range 0\.\d{3}\.\.0\.\d{3} of 2013-0", may["quality_reason"]
+            )
             assert may["quality_range"] == quiet["quality_range"]  # the labels of May never set May's range
 
             evaluation = latest_check(lh, RANGE_CHECK)
@@ -176,8 +212,12 @@ def test_a_planted_quality_drop_raises_the_quality_alarm_naming_metric_and_range
             assert details["2013-05"]["range"]["months"] == quiet["quality_range"]["months"]
 
             sensor = lh.defs.resolve_sensor_def("monitoring_alerts")
-            sensor(dg.build_sensor_context(instance=lh.instance, resources={
-                "lakehouse": LakehouseResource(root=str(lh.settings.root), env="dev")}))
+            sensor(
+                dg.build_sensor_context(
+                    instance=lh.instance,
+                    resources={"lakehouse": LakehouseResource(root=str(lh.settings.root), env="dev")},
+                )
+            )
             alerts = [a for a in read_alerts(lh.settings) if a.get("check") == RANGE_CHECK.to_user_string()]
             assert len(alerts) == 1 and "2013-05" in json.loads(alerts[0]["details"])
 
@@ -198,10 +238,20 @@ def test_the_range_is_the_last_six_backtest_months_so_a_weak_first_month_sets_no
     floor for every later month, and November (0.666) and December (0.652) stayed quiet."""
     from resources.monitoring.quality import RANGE_MONTHS, judge_quality, quality_range
 
-    aucs = {"2013-02": 0.615, "2013-03": 0.656, "2013-04": 0.686, "2013-05": 0.746, "2013-06": 0.735,
-            "2013-07": 0.771, "2013-08": 0.686, "2013-09": 0.721, "2013-10": 0.686}
-    backtest = pl.DataFrame({"month": list(aucs), "roc_auc": list(aucs.values()),
-                             "calibration_error": [0.05] * len(aucs)})
+    aucs = {
+        "2013-02": 0.615,
+        "2013-03": 0.656,
+        "2013-04": 0.686,
+        "2013-05": 0.746,
+        "2013-06": 0.735,
+        "2013-07": 0.771,
+        "2013-08": 0.686,
+        "2013-09": 0.721,
+        "2013-10": 0.686,
+    }
+    backtest = pl.DataFrame(
+        {"month": list(aucs), "roc_auc": list(aucs.values()), "calibration_error": [0.05] * len(aucs)}
+    )
     november = quality_range(backtest, "2013-11")
     assert RANGE_MONTHS == 6 and november.months == ("2013-05", "2013-06", "2013-07", "2013-08", "2013-09", "2013-10")
     assert november.roc_auc == (0.686, 0.771)

@@ -21,8 +21,12 @@ from resources.ml.registry_chain import RegistryTampered
 from resources.ml.store import SCORES_TABLE, lake_days
 from tests.conftest import make_lakehouse, moved_copy, promote_config
 
-SPLIT = {"train_start": "2013-01-01", "validation_start": "2013-01-11", "test_start": "2013-01-16",
-         "test_end": "2013-01-21"}
+SPLIT = {
+    "train_start": "2013-01-01",
+    "validation_start": "2013-01-11",
+    "test_start": "2013-01-16",
+    "test_end": "2013-01-21",
+}
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +101,11 @@ def test_an_edited_actor_breaks_the_chain(copied):
 
 def test_refused_rollback_and_blank_approval_are_audited(copied):
     registry = Registry(copied.settings)
-    run = copied.run(PROMOTE_JOB, raise_on_error=False,
-                     run_config=promote_config(action="rollback", approver="ana", reason="no earlier model"))
+    run = copied.run(
+        PROMOTE_JOB,
+        raise_on_error=False,
+        run_config=promote_config(action="rollback", approver="ana", reason="no earlier model"),
+    )
     assert run.success and "no earlier production version" in refused(run)
     # The job refuses a blank approval at submit: no run is created and nothing is recorded.
     runs, lines = len(copied.instance.get_runs()), len(registry.audit())
@@ -111,7 +118,8 @@ def test_refused_rollback_and_blank_approval_are_audited(copied):
     # succeeds as a refusal, audited; production is unchanged.
     production = registry.production_version()
     blank = copied.defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=copied.instance, asset_selection=[PRODUCTION_KEY])
+        instance=copied.instance, asset_selection=[PRODUCTION_KEY]
+    )
     assert blank.success and "approver and reason" in refused(blank)
     assert not blank.get_asset_materialization_events() and registry.production_version() == production
     events = registry.audit()
@@ -123,10 +131,20 @@ def test_refused_rollback_and_blank_approval_are_audited(copied):
 def test_make_promote_runs_no_shell_code_from_its_arguments(copied, tmp_path):
     approver = f'a"; touch {tmp_path}/X; echo "'
     reason = f"$(touch {tmp_path}/Y) `touch {tmp_path}/Z` $HOME 'q'"
-    env = {**os.environ, "LAKEHOUSE_ROOT": str(copied.settings.root), "DAGSTER_HOME": str(tmp_path),
-           "LAKEHOUSE_ENV": "dev"}
-    done = subprocess.run(["make", "-s", "promote", f"APPROVER={approver}", f"REASON={reason}"],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "LAKEHOUSE_ROOT": str(copied.settings.root),
+        "DAGSTER_HOME": str(tmp_path),
+        "LAKEHOUSE_ENV": "dev",
+    }
+    done = subprocess.run(
+        ["make", "-s", "promote", f"APPROVER={approver}", f"REASON={reason}"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode != 0, done.stdout  # nothing new to promote: refused, and make says so
     assert "refused" in done.stderr
     assert not any((tmp_path / name).exists() for name in "XYZ")
@@ -224,8 +242,14 @@ def test_a_torn_last_line_is_removed_only_by_the_audited_repair_command(copied, 
         Registry(settings).repair_torn_line("  ", "torn")
     env = {**os.environ, "LAKEHOUSE_ROOT": str(settings.root), "DAGSTER_HOME": str(tmp_path), "LAKEHOUSE_ENV": "dev"}
     reason = f"power cut; $(touch {tmp_path}/X) 'q'"
-    done = subprocess.run(["make", "-s", "repair-audit", "APPROVER=ops-lead", f"REASON={reason}"],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["make", "-s", "repair-audit", "APPROVER=ops-lead", f"REASON={reason}"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "X").exists()
     registry = Registry(settings)

@@ -18,13 +18,29 @@ from resources.monitoring.reports import quality_report, workspace_dir
 def _job(settings: Settings, month: int, seed: int) -> ReportJob:
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, 2_000)
-    frame = pl.DataFrame({"flight_id": [f"f{i}" for i in range(2_000)], "is_late": y,
-                          "p_late": np.clip(0.3 * y + rng.random(2_000) * 0.7, 0, 1)})
+    frame = pl.DataFrame(
+        {
+            "flight_id": [f"f{i}" for i in range(2_000)],
+            "is_late": y,
+            "p_late": np.clip(0.3 * y + rng.random(2_000) * 0.7, 0, 1),
+        }
+    )
     period = f"2013-{month:02d}"
-    build = partial(quality_report, frame, date(2013, month, 1), ["quality", "out_of_sample", f"period:{period}"],
-                    {"period": period})
-    return ReportJob("quality", period, settings.reports_dir, build, {"seed": seed, "inputs_sha256": str(seed)},
-                     f"Quality {period}: it's \"$(quoted)\" `x`")
+    build = partial(
+        quality_report,
+        frame,
+        date(2013, month, 1),
+        ["quality", "out_of_sample", f"period:{period}"],
+        {"period": period},
+    )
+    return ReportJob(
+        "quality",
+        period,
+        settings.reports_dir,
+        build,
+        {"seed": seed, "inputs_sha256": str(seed)},
+        f'Quality {period}: it\'s "$(quoted)" `x`',
+    )
 
 
 def _stored_runs(settings: Settings) -> set[str]:
@@ -114,9 +130,13 @@ def test_workers_end_when_the_run_is_killed(tmp_path):
 
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    child = subprocess.Popen([sys.executable, str(script), str(tmp_path / "lakehouse")], stdout=subprocess.PIPE,
-                             text=True, cwd=Path(__file__).parents[1],
-                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "lakehouse")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
     workers = [int(p) for p in child.stdout.readline().split()]
     assert len(workers) == 2 and all(psutil.pid_exists(p) for p in workers)
     child.send_signal(signal.SIGKILL)

@@ -43,8 +43,12 @@ def test_a_killed_in_process_run_is_marked_failed_and_frees_the_queue(tmp_path):
     assert "max_concurrent_runs: 2" in config
     (home / "dagster.yaml").write_text(config.replace("max_concurrent_runs: 2", "max_concurrent_runs: 1"))
     env = {**os.environ, "DAGSTER_HOME": str(home), "DO_NOT_TRACK": "1"}
-    child = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path / "lakehouse")], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(tmp_path / "lakehouse")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.environ["DAGSTER_HOME"], saved = str(home), os.environ.get("DAGSTER_HOME")
     try:
         instance = dg.DagsterInstance.get()
@@ -61,10 +65,12 @@ def test_a_killed_in_process_run_is_marked_failed_and_frees_the_queue(tmp_path):
         assert run.tags[PID_TAG] == str(child.pid)
 
         # A run queued from the UI / a sensor: the dead run holds the only slot.
-        origin = RemoteJobOrigin(RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("lakehouse"), "__repository__"),
-                                 "ingest__daily")
-        queued = instance.add_run(DagsterRun(job_name="ingest__daily", status=dg.DagsterRunStatus.QUEUED,
-                                             remote_job_origin=origin))
+        origin = RemoteJobOrigin(
+            RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("lakehouse"), "__repository__"), "ingest__daily"
+        )
+        queued = instance.add_run(
+            DagsterRun(job_name="ingest__daily", status=dg.DagsterRunStatus.QUEUED, remote_job_origin=origin)
+        )
         assert _dequeuable(instance) == []  # what blocked the queue forever before
 
         # The sensor `make dev` runs every minute does the sweep; `make run` does it first thing.
@@ -119,10 +125,17 @@ def test_a_locally_launched_run_whose_worker_died_is_marked_failed(tmp_path):
         try:
             # A re-execution from the UI copies the parent's tags: a dead in-process pid tag on a
             # launched run must not count, its own worker's pid does.
-            run = instance.add_run(DagsterRun(job_name="j", status=dg.DagsterRunStatus.STARTING, remote_job_origin=origin,
-                                              tags={PID_TAG: "999999999", HOST_TAG: os.uname().nodename}))
-            instance.report_engine_event(f"Started process for run (pid: {worker.pid}).", run,
-                                         EngineEventData.in_process(worker.pid))
+            run = instance.add_run(
+                DagsterRun(
+                    job_name="j",
+                    status=dg.DagsterRunStatus.STARTING,
+                    remote_job_origin=origin,
+                    tags={PID_TAG: "999999999", HOST_TAG: os.uname().nodename},
+                )
+            )
+            instance.report_engine_event(
+                f"Started process for run (pid: {worker.pid}).", run, EngineEventData.in_process(worker.pid)
+            )
             assert sweep_dead_runs(instance) == []
         finally:
             worker.kill()

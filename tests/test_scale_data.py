@@ -36,8 +36,10 @@ def embedded() -> dict[str, pl.DataFrame]:
     base = load_sources(DEFAULT_SOURCES_FILE)
     flights = _read_text_frame(base["flights"].delivery_path())
     day = pl.date(pl.col("year").cast(pl.Int32), pl.col("month").cast(pl.Int32), pl.col("day").cast(pl.Int32))
-    return {"flights": flights.with_columns(day.alias("__day")),
-            "planes": _read_text_frame(base["planes"].delivery_path())}
+    return {
+        "flights": flights.with_columns(day.alias("__day")),
+        "planes": _read_text_frame(base["planes"].delivery_path()),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +50,18 @@ def sf2(tmp_path_factory):
 
 
 def flight_ids(frame: pl.DataFrame) -> pl.Series:
-    return frame.select(pl.format("{}-{}-{}-{}-{}-{}-{}", "year", "month", "day", "carrier", "flight", "origin",
-                                  pl.col("sched_dep_time").str.zfill(4)))[:, 0]
+    return frame.select(
+        pl.format(
+            "{}-{}-{}-{}-{}-{}-{}",
+            "year",
+            "month",
+            "day",
+            "carrier",
+            "flight",
+            "origin",
+            pl.col("sched_dep_time").str.zfill(4),
+        )
+    )[:, 0]
 
 
 def test_sf2_doubles_each_day_with_distinct_flights_and_matching_planes(sf2, embedded):
@@ -92,8 +104,12 @@ def test_generated_sources_change_only_locations_and_scaled_floors(sf2):
     assert scaled.keys() == base.keys()
     for name, spec in scaled.items():
         b = base[name]
-        assert (spec.columns, spec.partitioning, spec.format, spec.null_values) == \
-               (b.columns, b.partitioning, b.format, b.null_values), name
+        assert (spec.columns, spec.partitioning, spec.format, spec.null_values) == (
+            b.columns,
+            b.partitioning,
+            b.format,
+            b.null_values,
+        ), name
         assert spec.location.startswith(sf2.root) and "{embedded}" not in spec.location
         scaled_copies = ("flights", "planes", "schedules")  # the timetable is part of the flights file
         factor = 2 if name in scaled_copies else 1
@@ -122,8 +138,10 @@ def test_sf1_is_the_embedded_data(tmp_path, embedded):
     spec = load_sources(Path(out.sources_file))["flights"]
     assert spec.volume.min_rows == base.volume.min_rows
     whole = apply_contract(base, read_delivery(base, base.delivery_path())).valid
-    assert load_sources(Path(out.sources_file))["planes"].delivery_path().read_bytes() == \
-           load_sources(DEFAULT_SOURCES_FILE)["planes"].delivery_path().read_bytes()
+    assert (
+        load_sources(Path(out.sources_file))["planes"].delivery_path().read_bytes()
+        == load_sources(DEFAULT_SOURCES_FILE)["planes"].delivery_path().read_bytes()
+    )
     for day in DAYS[:2]:
         # What the pipeline reads from the day's file: the embedded rows of that day, typed alike.
         got = apply_contract(spec, read_delivery(spec, spec.delivery_path(day)))
@@ -145,9 +163,16 @@ def test_bad_input_is_refused_by_name(tmp_path, embedded):
     with pytest.raises(ScaleDataError, match="outside the flights partitions"):
         generate(2, tmp_path / "late", [date(2014, 1, 1)])
     # A flight number at the stride would collide with copy 1 of flight 0: refused, naming the row.
-    flights = embedded["flights"].drop("__day").with_columns(
-        pl.when(pl.int_range(pl.len()) == 4).then(pl.lit(str(FLIGHT_STRIDE))).otherwise(pl.col("flight"))
-        .alias("flight"))
+    flights = (
+        embedded["flights"]
+        .drop("__day")
+        .with_columns(
+            pl.when(pl.int_range(pl.len()) == 4)
+            .then(pl.lit(str(FLIGHT_STRIDE)))
+            .otherwise(pl.col("flight"))
+            .alias("flight")
+        )
+    )
     base_dir = tmp_path / "base"
     base_dir.mkdir()
     flights.write_csv(base_dir / "flights.csv")
@@ -158,11 +183,17 @@ def test_bad_input_is_refused_by_name(tmp_path, embedded):
 
 
 def test_scaled_doc_keeps_ratios():
-    doc = {"sources": {"flights": {"location": "x", "volume": {"min_rows": 400, "max_drop": 0.5}},
-                       "airlines": {"location": "y", "volume": {"min_rows": 10}}}}
+    doc = {
+        "sources": {
+            "flights": {"location": "x", "volume": {"min_rows": 400, "max_drop": 0.5}},
+            "airlines": {"location": "y", "volume": {"min_rows": 10}},
+        }
+    }
     out = scaled_sources_doc(doc, 100, {"flights": "/d/flights_{date}.csv"})
-    assert out["sources"]["flights"] == {"location": "/d/flights_{date}.csv",
-                                         "volume": {"min_rows": 40_000, "max_drop": 0.5}}
+    assert out["sources"]["flights"] == {
+        "location": "/d/flights_{date}.csv",
+        "volume": {"min_rows": 40_000, "max_drop": 0.5},
+    }
     assert out["sources"]["airlines"] == {"location": "y", "volume": {"min_rows": 10}}
     assert doc["sources"]["flights"]["volume"]["min_rows"] == 400  # the base document is left alone
 
@@ -175,10 +206,13 @@ def test_benchmark_measures_the_whole_process_tree(tmp_path):
     sys.modules.setdefault("bench_scale", bench)  # its dataclasses resolve annotations through it
     spec.loader.exec_module(bench)
     child = "import time; b = bytearray(150 * 2**20); time.sleep(2)"
-    parent = (f"import subprocess, sys; b = bytearray(200 * 2**20); "
-              f"sys.exit(subprocess.run([sys.executable, '-c', {child!r}]).returncode)")
-    m = bench.measure([sys.executable, "-c", parent], tmp_path, dict(os.environ), tmp_path / "log",
-                      tmp_path / "progress.json")
+    parent = (
+        f"import subprocess, sys; b = bytearray(200 * 2**20); "
+        f"sys.exit(subprocess.run([sys.executable, '-c', {child!r}]).returncode)"
+    )
+    m = bench.measure(
+        [sys.executable, "-c", parent], tmp_path, dict(os.environ), tmp_path / "log", tmp_path / "progress.json"
+    )
     assert m.returncode == 0 and m.samples >= 3
     assert m.peak_processes == 2
     assert m.peak_tree_bytes >= 340 * 2**20
@@ -186,4 +220,3 @@ def test_benchmark_measures_the_whole_process_tree(tmp_path):
     assert json.loads((tmp_path / "progress.json").read_text())["processes"] >= 1
     failed = bench.measure([sys.executable, "-c", "raise SystemExit(3)"], tmp_path, dict(os.environ), tmp_path / "log")
     assert failed.returncode == 3
-

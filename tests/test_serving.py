@@ -40,8 +40,14 @@ def _free_port() -> int:
 def serving(root: Path):
     port = _free_port()
     env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "LAKEHOUSE_ENV": "dev", "SERVE_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "resources.serving.app"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resources.serving.app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -60,8 +66,12 @@ def serving(root: Path):
 
 def call(url: str, path: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    req = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET",
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        url + path,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"content-type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, json.loads(r.read())
@@ -75,12 +85,21 @@ def delivered_requests(settings, day: date, n: int | None = None) -> list[dict]:
     with connect_catalog(settings) as con:
         rows = con.execute(
             "select flight_date, carrier, flight_number, origin, dest, scheduled_departure_local, "
-            "scheduled_arrival_local from curated.fct_flights where flight_date = ? order by flight_id", [day],
+            "scheduled_arrival_local from curated.fct_flights where flight_date = ? order by flight_id",
+            [day],
         ).fetchall()
-    return [{"date": d.isoformat(), "carrier": c, "flight_number": n_, "origin": o, "dest": de,
-             "scheduled_departure": "24:00" if dep.date() > d else dep.strftime("%H:%M"),
-             "scheduled_arrival": arr.strftime("%H:%M")}
-            for d, c, n_, o, de, dep, arr in rows][:n]
+    return [
+        {
+            "date": d.isoformat(),
+            "carrier": c,
+            "flight_number": n_,
+            "origin": o,
+            "dest": de,
+            "scheduled_departure": "24:00" if dep.date() > d else dep.strftime("%H:%M"),
+            "scheduled_arrival": arr.strftime("%H:%M"),
+        }
+        for d, c, n_, o, de, dep, arr in rows
+    ][:n]
 
 
 @pytest.fixture(scope="module")
@@ -91,19 +110,28 @@ def service(ml_lakehouse):
 
 @pytest.mark.fast
 def test_request_fields_are_checked_and_named():
-    good = {"date": "2013-02-20", "carrier": "UA", "flight_number": 1545, "origin": "EWR", "dest": "IAH",
-            "scheduled_departure": "05:15", "scheduled_arrival": "08:19"}
+    good = {
+        "date": "2013-02-20",
+        "carrier": "UA",
+        "flight_number": 1545,
+        "origin": "EWR",
+        "dest": "IAH",
+        "scheduled_departure": "05:15",
+        "scheduled_arrival": "08:19",
+    }
     (f,) = parse_request(good)
     assert f.flight_id == "20130220-UA-1545-EWR-0515" and f.sched_arr_time == 819 and f.tailnum is None
-    bad = [({"scheduled_departure": "5:15"}, "flights[0].scheduled_departure"),
-           ({"scheduled_arrival": "25:00"}, "flights[0].scheduled_arrival"),
-           ({"date": "2013-02-30"}, "flights[0].date"),
-           ({"flight_number": "1545"}, "flights[0].flight_number"),
-           ({"flight_number": True}, "flights[0].flight_number"),
-           ({"carrier": "UA'; drop table x; --"}, "flights[0].carrier"),
-           ({"origin": "$(rm -rf /)"}, "flights[0].origin"),
-           ({"tailnum": "`id`"}, "flights[0].tailnum"),
-           ({"gate": "B12"}, "flights[0].gate")]
+    bad = [
+        ({"scheduled_departure": "5:15"}, "flights[0].scheduled_departure"),
+        ({"scheduled_arrival": "25:00"}, "flights[0].scheduled_arrival"),
+        ({"date": "2013-02-30"}, "flights[0].date"),
+        ({"flight_number": "1545"}, "flights[0].flight_number"),
+        ({"flight_number": True}, "flights[0].flight_number"),
+        ({"carrier": "UA'; drop table x; --"}, "flights[0].carrier"),
+        ({"origin": "$(rm -rf /)"}, "flights[0].origin"),
+        ({"tailnum": "`id`"}, "flights[0].tailnum"),
+        ({"gate": "B12"}, "flights[0].gate"),
+    ]
     for change, field in bad:
         with pytest.raises(RequestError) as err:
             parse_request({"flights": [good | change]})
@@ -124,8 +152,9 @@ def test_served_scores_equal_batch_scores_with_the_same_features(service, ml_lak
     assert len(flights) > 800  # every flight of the day, cancelled ones (no tail number) included
     status, body = call(service, "/v1/score", {"flights": flights})
     assert status == 200, body
-    served = pl.DataFrame([{"flight_id": s["flight_id"], "served": s["p_late"], "schedule": s["schedule"]}
-                           for s in body["scores"]])
+    served = pl.DataFrame(
+        [{"flight_id": s["flight_id"], "served": s["p_late"], "schedule": s["schedule"]} for s in body["scores"]]
+    )
     batch = read_scores(settings, DAY, DAY + timedelta(days=1))
     joined = batch.join(served, on="flight_id", how="full", coalesce=True)
     assert joined.height == batch.height == len(flights) and joined["served"].null_count() == 0
@@ -142,8 +171,12 @@ def test_served_scores_equal_batch_scores_with_the_same_features(service, ml_lak
     features = read_features(settings, DAY, DAY + timedelta(days=1)).sort("flight_id")
     returned = pl.DataFrame([s["features"] for s in body["scores"]], schema=features.select(FEATURE_NAMES).schema)
     order = pl.Series([s["flight_id"] for s in body["scores"]])
-    assert returned.with_columns(flight_id=order).sort("flight_id").drop("flight_id").equals(
-        features.select(FEATURE_NAMES))
+    assert (
+        returned.with_columns(flight_id=order)
+        .sort("flight_id")
+        .drop("flight_id")
+        .equals(features.select(FEATURE_NAMES))
+    )
 
 
 def test_a_new_flight_joins_the_days_schedule_and_a_single_flight_is_answered(service, ml_lakehouse):
@@ -193,13 +226,15 @@ def test_model_and_health_describe_the_verified_production_model(service, ml_lak
     assert status == 200
     assert body["model_version"] == registry.production_version()
     assert body["holdout"]["test"]["roc_auc"] == registry.record(body["model_version"])["test"]["roc_auc"]
-    approval = [e for e in registry.audit() if e["event"] in ("promoted", "rolled_back")
-                and e.get("horizon") == "day_ahead"][-1]
+    approval = [
+        e for e in registry.audit() if e["event"] in ("promoted", "rolled_back") and e.get("horizon") == "day_ahead"
+    ][-1]
     assert approval["version"] == body["model_version"]
     assert body["horizons"]["day_ahead"]["model_version"] == body["model_version"]
     assert body["horizons"]["nowcast_2h"]["model_version"] == registry.production_version("nowcast_2h")
-    assert {k: body["approval"][k] for k in ("event", "actor", "reason")} == \
-        {k: approval[k] for k in ("event", "actor", "reason")}
+    assert {k: body["approval"][k] for k in ("event", "actor", "reason")} == {
+        k: approval[k] for k in ("event", "actor", "reason")
+    }
     status, health = call(service, "/healthz")
     assert status == 200 and health["model_version"] == body["model_version"]
 
@@ -220,8 +255,11 @@ def test_promotion_and_rollback_are_picked_up_and_a_forged_registry_is_refused(m
         # A second model through the real lifecycle: registered, pre-production passed, approved.
         record = registry.record(first)
         second = new_version()
-        registry.register(registry.load(first), {k: v for k, v in record.items() if not k.startswith(
-            ("artifact_", "reference_", "registered_at", "mac"))} | {"model_version": second})
+        registry.register(
+            registry.load(first),
+            {k: v for k, v in record.items() if not k.startswith(("artifact_", "reference_", "registered_at", "mac"))}
+            | {"model_version": second},
+        )
         registry.record_preproduction(second, True, {"checks": "pytest"})
         registry.promote(second, "pytest", "pick-up without restart", candidate_auc=0.99, production_auc=0.5)
         status, body = call(url, "/v1/score", one)
@@ -242,8 +280,9 @@ def test_promotion_and_rollback_are_picked_up_and_a_forged_registry_is_refused(m
     artifact = root / registry.record(first)["artifact_path"]
     artifact.write_bytes(artifact.read_bytes() + b"\0")
     env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "LAKEHOUSE_ENV": "dev", "SERVE_PORT": str(_free_port())}
-    done = subprocess.run([sys.executable, "-m", "resources.serving.app"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "resources.serving.app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2 and "refuses to start" in done.stderr and "does not verify" in done.stderr
 
 
@@ -254,10 +293,15 @@ def test_prediction_time_fields_are_checked_and_named():
     assert parse_prediction_time({"flights": []}).horizon == "day_ahead"
     when = parse_prediction_time({"horizon": "nowcast_2h", "as_of": "2013-02-20T03:30:00Z"})
     assert when.horizon == "nowcast_2h" and when.as_of.isoformat() == "2013-02-20T03:30:00+00:00"
-    for body, field in (({"horizon": "next_week"}, "horizon"), ({"as_of": "2013-02-20"}, "as_of"),
-                        ({"as_of": "2013-02-20T03:30:00"}, "as_of"),  # no offset: whose 03:30?
-                        ({"as_of": "2013-W08-3T03:30Z"}, "as_of"), ({"as_of": "2013-02-30T03:30:00Z"}, "as_of"),
-                        ({"as_of": 1361331000}, "as_of"), ({"as_of": "$(date)"}, "as_of")):
+    for body, field in (
+        ({"horizon": "next_week"}, "horizon"),
+        ({"as_of": "2013-02-20"}, "as_of"),
+        ({"as_of": "2013-02-20T03:30:00"}, "as_of"),  # no offset: whose 03:30?
+        ({"as_of": "2013-W08-3T03:30Z"}, "as_of"),
+        ({"as_of": "2013-02-30T03:30:00Z"}, "as_of"),
+        ({"as_of": 1361331000}, "as_of"),
+        ({"as_of": "$(date)"}, "as_of"),
+    ):
         with pytest.raises(RequestError) as err:
             parse_prediction_time(body)
         assert err.value.field == field and err.value.status == 400, body
@@ -281,8 +325,18 @@ def test_a_nowcast_answer_equals_the_batch_nowcast_and_exists_two_hours_before_d
     assert status == 200, body
     nowcast = Registry(settings).production_version("nowcast_2h")
     assert nowcast and nowcast != Registry(settings).production_version()
-    served = pl.DataFrame([{"flight_id": s["flight_id"], "served": s["p_late"], "served_as_of": s["as_of"],
-                            "horizon": s["horizon"], "version": s["model_version"]} for s in body["scores"]])
+    served = pl.DataFrame(
+        [
+            {
+                "flight_id": s["flight_id"],
+                "served": s["p_late"],
+                "served_as_of": s["as_of"],
+                "horizon": s["horizon"],
+                "version": s["model_version"],
+            }
+            for s in body["scores"]
+        ]
+    )
     assert set(served["horizon"]) == {"nowcast_2h"} and set(served["version"]) == {nowcast}
     batch = read_scores(settings, DAY, DAY + timedelta(days=1), "nowcast_2h")
     assert set(batch["horizon"]) == {"nowcast_2h"} and set(batch["model_version"]) == {nowcast}
@@ -292,8 +346,12 @@ def test_a_nowcast_answer_equals_the_batch_nowcast_and_exists_two_hours_before_d
     assert (joined["served_as_of"] == joined["as_of"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")).all()
     # Every nowcast is made two hours before its scheduled departure, never later.
     with connect_catalog(settings) as con:
-        dep = pl.from_arrow(con.sql("select flight_id, scheduled_departure_utc from curated.fct_flights "
-                                    "where flight_date = $1", params=[DAY]).to_arrow_table())
+        dep = pl.from_arrow(
+            con.sql(
+                "select flight_id, scheduled_departure_utc from curated.fct_flights where flight_date = $1",
+                params=[DAY],
+            ).to_arrow_table()
+        )
     made = batch.join(dep, on="flight_id")
     assert made.height == batch.height
     departure = pl.col("scheduled_departure_utc").dt.convert_time_zone("UTC")
@@ -325,16 +383,25 @@ def test_a_nowcast_is_refused_before_its_time_and_for_a_day_not_delivered(servic
 
 @pytest.mark.fast
 def test_hostile_bodies_and_week_dates_are_a_400_naming_what_is_wrong():
-    for raw, words in ((b"[" * 5000 + b"]" * 5000, "nests deeper"),
-                       (b'{"flights": ' + b"[" * 50 + b"]" * 50 + b"}", "nests deeper"),
-                       (b'{"flights": [{"flight_number": ' + b"9" * 5001 + b"}]}", "5001 digits"),
-                       (b'{"flights": [{"flight_number": NaN}]}', "NaN is not a JSON number"),
-                       (b"\xff\xfe", "not JSON")):
+    for raw, words in (
+        (b"[" * 5000 + b"]" * 5000, "nests deeper"),
+        (b'{"flights": ' + b"[" * 50 + b"]" * 50 + b"}", "nests deeper"),
+        (b'{"flights": [{"flight_number": ' + b"9" * 5001 + b"}]}", "5001 digits"),
+        (b'{"flights": [{"flight_number": NaN}]}', "NaN is not a JSON number"),
+        (b"\xff\xfe", "not JSON"),
+    ):
         with pytest.raises(RequestError, match=words) as err:
             decode_body(raw)
         assert err.value.status == 400 and err.value.field == "body"
-    good = {"date": "2013-06-03", "carrier": "DL", "flight_number": 1547, "origin": "LGA", "dest": "ATL",
-            "scheduled_departure": "06:00", "scheduled_arrival": "08:59"}
+    good = {
+        "date": "2013-06-03",
+        "carrier": "DL",
+        "flight_number": 1547,
+        "origin": "LGA",
+        "dest": "ATL",
+        "scheduled_departure": "06:00",
+        "scheduled_arrival": "08:59",
+    }
     for bad in ("2013-W23-1", "20130603", "2013-06-3 ", "２０１３-06-03"):
         with pytest.raises(RequestError, match="YYYY-MM-DD") as err:
             parse_request({"flights": [good | {"date": bad}]})
@@ -352,8 +419,9 @@ def test_hostile_bodies_over_http_are_4xx_and_a_slow_body_is_dropped(service):
     host, port = service.removeprefix("http://").split(":")
     started = time.monotonic()
     with socket.create_connection((host, int(port)), timeout=30) as s:
-        s.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                  b"content-length: 1000\r\n\r\n{")
+        s.sendall(
+            b"POST /v1/score HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"
+        )
         answer = b""
         while not answer.endswith(b"}") and time.monotonic() - started < 25:
             try:
@@ -401,8 +469,13 @@ def test_the_service_is_not_a_tail_number_oracle(service, ml_lakehouse):
     with zipfile.ZipFile(embedded_data_dir() / "flights.csv.zip") as zf:
         raw = pl.read_csv(zf.read("flights.csv"), infer_schema=False)
     flight = delivered_requests(ml_lakehouse.settings, DAY, 1)[0]
-    true = raw.filter((pl.col("month") == "2") & (pl.col("day") == "20") & (pl.col("carrier") == flight["carrier"])
-                      & (pl.col("flight") == str(flight["flight_number"])) & (pl.col("origin") == flight["origin"]))
+    true = raw.filter(
+        (pl.col("month") == "2")
+        & (pl.col("day") == "20")
+        & (pl.col("carrier") == flight["carrier"])
+        & (pl.col("flight") == str(flight["flight_number"]))
+        & (pl.col("origin") == flight["origin"])
+    )
     tail = true["tailnum"][0]
     assert tail
     answers = []
@@ -428,10 +501,12 @@ def test_the_service_path_reads_nothing_after_its_prediction_time(ml_lakehouse):
     known = delivered_requests(settings, DAY, 40)
     flights = parse_request({"flights": [known[0] | {"flight_number": 9999}, *known[1:]]})
     for horizon in HORIZONS:
+
         def served(inputs, start, end, horizon=horizon):
             day = type(state)(inputs, state.targets)
             rows = request_rows(flights, cat, day.targets.schema, key, day.targets)
             features, unchanged = features_for_day(day, start, rows, horizon)
             assert not all(unchanged)
             return features
+
         assert time_violations(state.inputs, DAY, horizon, build=served) == [], horizon

@@ -33,8 +33,13 @@ def test_the_spark_udf_gives_the_duckdb_pseudonyms_and_keeps_nulls():
     key = b"k" * 32
     values = pd.Series(["N14228", None, float("nan"), "N'; drop table x; --", ""], dtype=object)
     out = pseudonymize_series(values, key).tolist()
-    assert out == [pseudonymize("N14228", key), None, None, pseudonymize("N'; drop table x; --", key),
-                   pseudonymize("", key)]
+    assert out == [
+        pseudonymize("N14228", key),
+        None,
+        None,
+        pseudonymize("N'; drop table x; --", key),
+        pseudonymize("", key),
+    ]
 
 
 @pytest.mark.fast
@@ -45,7 +50,10 @@ def test_the_session_runs_in_utc_inside_the_lakehouse(tmp_path):
     assert config["spark.sql.session.timeZone"] == "UTC"
     assert config["spark.sql.warehouse.dir"] == str(tmp_path / "spark" / "warehouse")
     assert config["spark.master"] == "local[2]"
-    assert session_config(Settings(root=tmp_path), {"LAKEHOUSE_SPARK_MASTER": "spark://h:7077"})["spark.master"] == "spark://h:7077"
+    assert (
+        session_config(Settings(root=tmp_path), {"LAKEHOUSE_SPARK_MASTER": "spark://h:7077"})["spark.master"]
+        == "spark://h:7077"
+    )
 
 
 @pytest.mark.fast
@@ -61,19 +69,41 @@ def test_a_moved_spark_folder_is_refused_with_both_places_named(tmp_path):
 def test_make_dbt_spark_passes_args_to_dbt_never_to_a_shell(ml_lakehouse, tmp_path):
     marker = tmp_path / "pwned"
     hostile = f'ls --select "x" --quiet; $(touch {marker}) `touch {marker}`'
-    env = {**os.environ, "LAKEHOUSE_ROOT": str(ml_lakehouse.settings.root), "LAKEHOUSE_SPARK_DIR": str(tmp_path / "spark")}
-    done = subprocess.run(["make", "-s", "dbt-spark", f"ARGS={hostile}"], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "LAKEHOUSE_ROOT": str(ml_lakehouse.settings.root),
+        "LAKEHOUSE_SPARK_DIR": str(tmp_path / "spark"),
+    }
+    done = subprocess.run(
+        ["make", "-s", "dbt-spark", f"ARGS={hostile}"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode != 0 and "No such option" in done.stderr  # dbt read '--quiet;' as its own option
     assert not marker.exists()
 
 
 def _spark(root: Path, spark_dir: Path, args: list[str], window: tuple[str, str]) -> subprocess.CompletedProcess:
     # A process of its own: the engine sets LAKEHOUSE_ENGINE=spark and starts a JVM.
-    env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "LAKEHOUSE_SPARK_DIR": str(spark_dir),
-           "LAKEHOUSE_WINDOW_START": window[0], "LAKEHOUSE_WINDOW_END": window[1], "DO_NOT_TRACK": "1"}
-    return subprocess.run([sys.executable, "-m", "resources.warehouse.spark_engine", *args],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    env = {
+        **os.environ,
+        "LAKEHOUSE_ROOT": str(root),
+        "LAKEHOUSE_SPARK_DIR": str(spark_dir),
+        "LAKEHOUSE_WINDOW_START": window[0],
+        "LAKEHOUSE_WINDOW_END": window[1],
+        "DO_NOT_TRACK": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "resources.warehouse.spark_engine", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def _comparable(df: pl.DataFrame) -> pl.DataFrame:
@@ -83,7 +113,7 @@ def _comparable(df: pl.DataFrame) -> pl.DataFrame:
     for name, dtype in df.schema.items():
         col = pl.col(name)
         if isinstance(dtype, pl.Datetime):
-            col = (col.dt.convert_time_zone("UTC").dt.replace_time_zone(None) if dtype.time_zone else col)
+            col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None) if dtype.time_zone else col
             col = col.dt.cast_time_unit("us")
         elif dtype.is_integer():
             col = col.cast(pl.Int64)
@@ -109,7 +139,9 @@ def test_fct_flights_on_spark_equals_the_duckdb_build_row_for_row(spark_january)
     lh, spark_dir, result = spark_january
     assert "Completed successfully" in result.stdout
     with open_warehouse(lh.settings) as con:
-        duck = pl.from_arrow(con.sql("select * from curated.fct_flights where flight_date < date '2013-02-01'").to_arrow_table())
+        duck = pl.from_arrow(
+            con.sql("select * from curated.fct_flights where flight_date < date '2013-02-01'").to_arrow_table()
+        )
     spark = _spark_table(spark_dir, "curated", "fct_flights")
     assert duck.height == 27_004  # the January deliveries
     assert sorted(spark.columns) == sorted(duck.columns)
@@ -155,8 +187,12 @@ def test_a_window_rebuilt_on_spark_replaces_its_days_and_empties_a_day_delivered
     shutil.rmtree(root / "raw" / "flights" / "delivery_date=2013-01-11")
     # The daily models, as the daily asset selects them (on Spark staging and intermediate are
     # tables, so they are rebuilt with it rather than read through as views).
-    result = _spark(root, spark_dir, ["build", "--select", "tag:daily", "--indirect-selection", "cautious"],
-                    ("2013-01-10", "2013-01-12"))
+    result = _spark(
+        root,
+        spark_dir,
+        ["build", "--select", "tag:daily", "--indirect-selection", "cautious"],
+        ("2013-01-10", "2013-01-12"),
+    )
     assert result.returncode == 0, "\n".join(line[:300] for line in result.stdout.splitlines()[-25:])
     after = _spark_table(spark_dir, "curated", "fct_flights")
     after_per_day = dict(after.group_by("flight_date").len().iter_rows())

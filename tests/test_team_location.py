@@ -39,10 +39,13 @@ def test_the_platform_still_declares_every_column_the_team_consumes():
     declared = declared_columns()
     assert contract_violations(contract, declared) == []
     # Dropping a consumed column is caught, naming table, column and owning team.
-    broken = {**declared, "curated.fct_flights": {c: t for c, t in declared["curated.fct_flights"].items()
-                                                  if c != "origin"}}
+    broken = {
+        **declared,
+        "curated.fct_flights": {c: t for c, t in declared["curated.fct_flights"].items() if c != "origin"},
+    }
     assert contract_violations(contract, broken) == [
-        "curated.fct_flights.origin: column missing (owner team:data-engineering)"]
+        "curated.fct_flights.origin: column missing (owner team:data-engineering)"
+    ]
 
 
 @pytest.mark.fast
@@ -65,8 +68,10 @@ def test_the_teams_table_is_built_from_the_catalog_and_published_under_its_schem
     rows = result.get_asset_materialization_events()[0].materialization.metadata["dagster/row_count"].value
     assert rows > 0
     with duckdb.connect(str(root / "analytics.duckdb"), read_only=True) as con:
-        departed = con.execute("select count(*) from curated.fct_flights f join ml.flight_delay_scores "
-                               "using (flight_id) where not f.cancelled").fetchone()[0]
+        departed = con.execute(
+            "select count(*) from curated.fct_flights f join ml.flight_delay_scores "
+            "using (flight_id) where not f.cancelled"
+        ).fetchone()[0]
     lh = make_lakehouse(root)
     assert lh.run(PUBLISH_JOB).success
     with duckdb.connect(str(root / "analytics.duckdb"), read_only=True) as con:
@@ -79,23 +84,29 @@ def test_the_teams_table_is_built_from_the_catalog_and_published_under_its_schem
     before = product.read_bytes()
     contract = load_contract()
     contract["products"]["ml.flight_delay_scores"]["columns"]["p_on_time"] = {"type": "double", "meaning": "x"}
-    with pytest.raises(ContractBroken, match=r"ml\.flight_delay_scores\.p_on_time: column missing \(owner team:data-science\)"):
+    with pytest.raises(
+        ContractBroken, match=r"ml\.flight_delay_scores\.p_on_time: column missing \(owner team:data-science\)"
+    ):
         build_expected_late_departures(root, contract)
     assert product.read_bytes() == before
 
 
 def test_global_lineage_crosses_the_two_code_locations(tmp_path):
     """workspace.yaml as `make dev` loads it: each location in its own code server process."""
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance, WorkspaceProcessContext(
-        instance, WorkspaceFileTarget([str(REPO_ROOT / "workspace.yaml")])
-    ) as context:
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
+        WorkspaceProcessContext(instance, WorkspaceFileTarget([str(REPO_ROOT / "workspace.yaml")])) as context,
+    ):
         request = context.create_request_context()
         entries = request.get_code_location_entries()
         assert {"lakehouse", "airport_ops"} <= set(entries)
         assert all(e.load_error is None for e in entries.values()), [e.load_error for e in entries.values()]
         graph = request.asset_graph
         team = graph.get(TEAM_KEY)
-        assert {dg.AssetKey(["curated", "fct_flights"]), dg.AssetKey(["ml", "flight_delay_scores"]),
-                dg.AssetKey(["catalog", "analytics"])} <= set(team.parent_keys)
+        assert {
+            dg.AssetKey(["curated", "fct_flights"]),
+            dg.AssetKey(["ml", "flight_delay_scores"]),
+            dg.AssetKey(["catalog", "analytics"]),
+        } <= set(team.parent_keys)
         fct = graph.get(dg.AssetKey(["curated", "fct_flights"]))
         assert fct.is_materializable and TEAM_KEY in fct.child_keys  # the platform's asset, edge to the team's

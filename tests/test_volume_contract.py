@@ -27,9 +27,15 @@ COLUMNS = (ColumnContract("d", "date", nullable=False), ColumnContract("n", "int
 
 
 def daily_spec(folder: Path, volume: VolumeContract | None) -> SourceSpec:
-    return SourceSpec(name="s", description="", location=str(folder / "s_{date}.csv"), format="csv",
-                      columns=COLUMNS, partitioning=DailyPartitioning(("d",), date(2013, 1, 1), date(2013, 2, 1)),
-                      volume=volume)
+    return SourceSpec(
+        name="s",
+        description="",
+        location=str(folder / "s_{date}.csv"),
+        format="csv",
+        columns=COLUMNS,
+        partitioning=DailyPartitioning(("d",), date(2013, 1, 1), date(2013, 2, 1)),
+        volume=volume,
+    )
 
 
 def deliver(folder: Path, day: str, rows: int) -> None:
@@ -45,20 +51,24 @@ def write_sources(tmp_path: Path, edit) -> Path:
     return path
 
 
-@pytest.mark.parametrize("source, volume, message", [
-    ("flights", {"min_rows": -1}, "source 'flights', field 'volume.min_rows'"),
-    ("flights", {"max_drop": 1.5}, "source 'flights', field 'volume.max_drop'"),
-    ("flights", {"max_drop": "half"}, "source 'flights', field 'volume.max_drop'"),
-    ("flights", {"max_shrink": 1}, "source 'flights', field 'volume.max_shrink'"),
-    ("weather", {"trailing_days": 0}, "source 'weather', field 'volume.trailing_days'"),
-    ("weather", {"may_be_empty": "no"}, "source 'weather', field 'volume.may_be_empty'"),
-    ("planes", {"trailing_days": 7}, "source 'planes', field 'volume.trailing_days': only daily sources"),
-    ("airlines", {"min_row": 5}, "source 'airlines', field 'volume.min_row': unknown"),
-    ("airports", [100], "source 'airports', field 'volume'"),
-])
+@pytest.mark.parametrize(
+    "source, volume, message",
+    [
+        ("flights", {"min_rows": -1}, "source 'flights', field 'volume.min_rows'"),
+        ("flights", {"max_drop": 1.5}, "source 'flights', field 'volume.max_drop'"),
+        ("flights", {"max_drop": "half"}, "source 'flights', field 'volume.max_drop'"),
+        ("flights", {"max_shrink": 1}, "source 'flights', field 'volume.max_shrink'"),
+        ("weather", {"trailing_days": 0}, "source 'weather', field 'volume.trailing_days'"),
+        ("weather", {"may_be_empty": "no"}, "source 'weather', field 'volume.may_be_empty'"),
+        ("planes", {"trailing_days": 7}, "source 'planes', field 'volume.trailing_days': only daily sources"),
+        ("airlines", {"min_row": 5}, "source 'airlines', field 'volume.min_row': unknown"),
+        ("airports", [100], "source 'airports', field 'volume'"),
+    ],
+)
 def test_a_malformed_volume_names_source_and_field(tmp_path, source, volume, message):
     def edit(sources):
         sources[source]["volume"] = volume
+
     with pytest.raises(SourceConfigError, match=message.replace("(", r"\(")):
         load_sources(write_sources(tmp_path, edit))
 
@@ -96,8 +106,9 @@ def test_a_failing_day_stops_the_whole_window_before_anything_is_written(tmp_pat
     # The window's own earlier days are the trailing history: median(10, 12) = 11 -> floor 6.
     assert "s_2013-01-03.csv for partition 2013-01-03 holds 4 valid rows" in str(refused.value)
     assert "expects 6 or more" in str(refused.value)
-    assert str(refused.value).endswith("ops: {raw__s: {config: {allow_volume_override: "
-                                       "{days: [2013-01-03], approver: ..., reason: ...}}}}")
+    assert str(refused.value).endswith(
+        "ops: {raw__s: {config: {allow_volume_override: {days: [2013-01-03], approver: ..., reason: ...}}}}"
+    )
     assert not (settings.raw_dir / "s").exists()
 
     override = VolumeOverride.parse(["2013-01-03"], "ana", "holiday schedule")
@@ -106,7 +117,8 @@ def test_a_failing_day_stops_the_whole_window_before_anything_is_written(tmp_pat
     assert [c.overridden for c in summary.volume_checks] == [False, False, True, False]
     audit = read_override_audit(settings)
     assert [(a["partition"], a["raw_rows"], a["expected_min_rows"], a["file"]) for a in audit] == [
-        ("2013-01-03", 4, 6, str(folder / "s_2013-01-03.csv"))]
+        ("2013-01-03", 4, 6, str(folder / "s_2013-01-03.csv"))
+    ]
 
 
 def test_trailing_counts_come_from_existing_partitions(tmp_path):
@@ -134,9 +146,14 @@ def test_trailing_counts_come_from_existing_partitions(tmp_path):
 def test_reference_snapshot_may_not_shrink_by_half(tmp_path):
     settings = Settings(root=tmp_path / "lh").ensure()
     csv = tmp_path / "ref.csv"
-    spec = SourceSpec(name="ref", description="", location=str(csv), format="csv",
-                      columns=(ColumnContract("k", "string", nullable=False),),
-                      volume=VolumeContract(min_rows=2, max_drop=0.5))
+    spec = SourceSpec(
+        name="ref",
+        description="",
+        location=str(csv),
+        format="csv",
+        columns=(ColumnContract("k", "string", nullable=False),),
+        volume=VolumeContract(min_rows=2, max_drop=0.5),
+    )
     csv.write_text("k\n" + "".join(f"k{i}\n" for i in range(10)))
     ingest(settings, spec, "run00001")
     csv.write_text("k\na\nb\nc\n")
@@ -151,8 +168,13 @@ def test_reference_snapshot_may_not_shrink_by_half(tmp_path):
 
 
 def test_read_delivery_numbers_records_not_lines(tmp_path):
-    spec = SourceSpec(name="t", description="", location="x", format="csv",
-                      columns=(ColumnContract("a", "int"), ColumnContract("b", "string"), ColumnContract("c", "int")))
+    spec = SourceSpec(
+        name="t",
+        description="",
+        location="x",
+        format="csv",
+        columns=(ColumnContract("a", "int"), ColumnContract("b", "string"), ColumnContract("c", "int")),
+    )
     path = tmp_path / "t.csv"
     # BOM, CRLF, a quoted newline, a short row, a blank line and a long row with a quote inside.
     path.write_bytes(b'\xef\xbb\xbfa,b,c\r\n1,"two\r\nlines",3\r\n4,5\r\n\r\n6,7,8,"say ""hi"""\r\n9,NA,10')
@@ -160,8 +182,12 @@ def test_read_delivery_numbers_records_not_lines(tmp_path):
     assert df["_source_row"].to_list() == [1, 2, 3, 4, 5]
     assert df["b"].to_list() == ["two\r\nlines", "5", None, "7", None]
     assert df["_record_error"].to_list() == [
-        None, "row has 2 fields, header has 3", "row has 0 fields, header has 3",
-        'row has 4 fields, header has 3 (beyond the header: ["say \\"hi\\""])', CUT_REASON]
+        None,
+        "row has 2 fields, header has 3",
+        "row has 0 fields, header has 3",
+        'row has 4 fields, header has 3 (beyond the header: ["say \\"hi\\""])',
+        CUT_REASON,
+    ]
     path.write_bytes(b"a,b,c\n1,2,\xff\n")
     with pytest.raises(Exception, match=r"t\.csv.*not UTF-8"):
         read_delivery(spec, path)
@@ -185,8 +211,14 @@ def test_a_redelivery_that_shrinks_a_day_by_more_than_max_shrink_needs_the_overr
     deliver(folder, "2013-01-03", 80)  # a fifth fewer is allowed
     ingest(settings, spec, "run00003", date(2013, 1, 3), date(2013, 1, 4))
     deliver(folder, "2013-01-03", 55)
-    ingest(settings, spec, "run00004", date(2013, 1, 3), date(2013, 1, 4),
-           override=VolumeOverride.parse(["2013-01-03"], "ana", "carrier withdrew a route"))
+    ingest(
+        settings,
+        spec,
+        "run00004",
+        date(2013, 1, 3),
+        date(2013, 1, 4),
+        override=VolumeOverride.parse(["2013-01-03"], "ana", "carrier withdrew a route"),
+    )
     assert pl.read_parquet(raw_path(settings, "s", date(2013, 1, 3))).height == 55
     assert [(a["raw_rows"], a["expected_min_rows"]) for a in read_override_audit(settings)] == [(55, 64)]
     unchecked = daily_spec(folder, VolumeContract(min_rows=2, max_drop=0.5, trailing_days=3, max_shrink=None))
@@ -196,8 +228,13 @@ def test_a_redelivery_that_shrinks_a_day_by_more_than_max_shrink_needs_the_overr
 
 def test_a_last_row_without_a_line_end_is_quarantined(tmp_path):
     """Finding: with distance last, a final row cut from 733 to 7 (no newline) entered raw as 7 mi."""
-    spec = SourceSpec(name="t", description="", location="x", format="csv",
-                      columns=(ColumnContract("origin", "string"), ColumnContract("distance", "int")))
+    spec = SourceSpec(
+        name="t",
+        description="",
+        location="x",
+        format="csv",
+        columns=(ColumnContract("origin", "string"), ColumnContract("distance", "int")),
+    )
     path = tmp_path / "t.csv"
     path.write_text("origin,distance\nEWR,1400\nLGA,7")
     df = read_delivery(spec, path)
@@ -216,8 +253,13 @@ def test_rows_repeated_within_a_delivery_are_quarantined_naming_the_first(tmp_pa
     """Finding: 100 duplicated rows entered raw (956 -> 1,056) and staging."""
     from resources.raw.ingest import apply_contract
 
-    spec = SourceSpec(name="t", description="", location="x", format="csv",
-                      columns=(ColumnContract("k", "string"), ColumnContract("n", "int")))
+    spec = SourceSpec(
+        name="t",
+        description="",
+        location="x",
+        format="csv",
+        columns=(ColumnContract("k", "string"), ColumnContract("n", "int")),
+    )
     path = tmp_path / "t.csv"
     path.write_text('k,n\na,1\nb,2\na,1\n"a",1\na,2\nb,2\n,\n,\n')
     result = apply_contract(spec, read_delivery(spec, path))
@@ -226,4 +268,5 @@ def test_rows_repeated_within_a_delivery_are_quarantined_naming_the_first(tmp_pa
         3: "row repeats row 1 of the delivery exactly (a duplicate)",
         4: "row repeats row 1 of the delivery exactly (a duplicate)",
         6: "row repeats row 2 of the delivery exactly (a duplicate)",
-        8: "row repeats row 7 of the delivery exactly (a duplicate)"}
+        8: "row repeats row 7 of the delivery exactly (a duplicate)",
+    }

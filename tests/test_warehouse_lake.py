@@ -32,9 +32,12 @@ def _at(settings, snapshot: int, sql: str):
 
 
 def _maintain(lh, keep_days: float) -> dict:
-    result = dg.materialize([lh.defs.get_assets_def(MAINTENANCE_KEY)], instance=lh.instance,
-                            resources={"lakehouse": lh.defs.resources["lakehouse"]},
-                            run_config={"ops": {"warehouse__maintenance": {"config": {"keep_days": keep_days}}}})
+    result = dg.materialize(
+        [lh.defs.get_assets_def(MAINTENANCE_KEY)],
+        instance=lh.instance,
+        resources={"lakehouse": lh.defs.resources["lakehouse"]},
+        run_config={"ops": {"warehouse__maintenance": {"config": {"keep_days": keep_days}}}},
+    )
     assert result.success
     (event,) = result.asset_materializations_for_node("warehouse__maintenance")
     return {k: v.value for k, v in event.metadata.items()}
@@ -126,7 +129,11 @@ def test_a_writer_killed_mid_write_leaves_the_previous_rows_and_maintenance_remo
     settings = Settings(root=tmp_path / "lakehouse", env="dev")
     settings.ensure()
     write_lake_days(settings, "t", {D1: _rows(D1, 1)})
-    writer = subprocess.Popen([sys.executable, "-c", f"""
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import numpy as np, polars as pl
 from datetime import date
 from pathlib import Path
@@ -137,7 +144,11 @@ rows = pl.DataFrame({{"flight_id": np.arange(n).astype(str), "flight_date": [dat
                      "x": np.random.rand(n)}})
 print("writing", flush=True)
 write_lake_days(Settings(root=Path({str(settings.root)!r}), env="dev"), "t", {{date(2013, 1, 1): rows}})
-"""], stdout=subprocess.PIPE, text=True)
+""",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert writer.stdout.readline().strip() == "writing"
     deadline = time.monotonic() + 60
     files = lambda: set(settings.warehouse_data.rglob("*.parquet"))  # noqa: E731

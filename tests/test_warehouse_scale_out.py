@@ -53,8 +53,14 @@ sys.exit(0 if result.success else 1)
 
 def _writer(environ: dict[str, str], job: str, window: tuple[str, str] | None = None) -> subprocess.Popen:
     start, end = window or ("", "")
-    return subprocess.Popen([sys.executable, "-c", WRITER, job, start, end, ROOT], cwd=REPO_ROOT,
-                            env={**os.environ, **environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, job, start, end, ROOT],
+        cwd=REPO_ROOT,
+        env={**os.environ, **environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _finished(proc: subprocess.Popen) -> str:
@@ -64,34 +70,61 @@ def _finished(proc: subprocess.Popen) -> str:
 
 
 def _january(con) -> tuple[dict, pl.DataFrame]:
-    days = dict(con.execute("select flight_date::varchar, count(*) from curated.fct_flights "
-                            "where flight_date < date '2013-02-01' group by 1").fetchall())
-    rows = pl.from_arrow(con.sql("select * from curated.fct_flights "
-                                 "where flight_date < date '2013-02-01' order by flight_id").fetch_arrow_table())
+    days = dict(
+        con.execute(
+            "select flight_date::varchar, count(*) from curated.fct_flights "
+            "where flight_date < date '2013-02-01' group by 1"
+        ).fetchall()
+    )
+    rows = pl.from_arrow(
+        con.sql(
+            "select * from curated.fct_flights where flight_date < date '2013-02-01' order by flight_id"
+        ).fetch_arrow_table()
+    )
     return days, rows.drop([c for c in rows.columns if c in PER_RUN])
 
 
 def _lake_database(postgres: dict) -> str:
     """A database of its own for the lake's catalog on the test's PostgreSQL; its DuckLake URL."""
-    con = psycopg2.connect(host=postgres["DAGSTER_PG_HOST"], port=postgres["DAGSTER_PG_PORT"], user="dagster",
-                           password=PASSWORD, dbname="postgres")
+    con = psycopg2.connect(
+        host=postgres["DAGSTER_PG_HOST"],
+        port=postgres["DAGSTER_PG_PORT"],
+        user="dagster",
+        password=PASSWORD,
+        dbname="postgres",
+    )
     con.autocommit = True
     con.cursor().execute("create database lake")
     con.close()
-    return (f"postgres:dbname=lake host={postgres['DAGSTER_PG_HOST']} port={postgres['DAGSTER_PG_PORT']} "
-            f"user=dagster password={PASSWORD}")
+    return (
+        f"postgres:dbname=lake host={postgres['DAGSTER_PG_HOST']} port={postgres['DAGSTER_PG_PORT']} "
+        f"user=dagster password={PASSWORD}"
+    )
 
 
 def test_two_writers_on_a_postgresql_catalog_with_data_on_s3_build_what_one_local_writer_builds(
-        ml_lakehouse, postgres, tmp_path, monkeypatch):
+    ml_lakehouse, postgres, tmp_path, monkeypatch
+):
     catalog = _lake_database(postgres)
     with local_s3_server() as aws:
         import s3fs
 
-        s3fs.S3FileSystem(client_kwargs={"endpoint_url": aws["AWS_ENDPOINT_URL"]}, key="local", secret="local",
-                          skip_instance_cache=True).mkdir("lake")
-        machines = [{**aws, "LAKEHOUSE_STATE_DIR": str(tmp_path / name), "LAKEHOUSE_WAREHOUSE_CATALOG": catalog,
-                     "LAKEHOUSE_PSEUDONYM_KEY": KEY, "DO_NOT_TRACK": "1"} for name in ("a", "b")]
+        s3fs.S3FileSystem(
+            client_kwargs={"endpoint_url": aws["AWS_ENDPOINT_URL"]},
+            key="local",
+            secret="local",
+            skip_instance_cache=True,
+        ).mkdir("lake")
+        machines = [
+            {
+                **aws,
+                "LAKEHOUSE_STATE_DIR": str(tmp_path / name),
+                "LAKEHOUSE_WAREHOUSE_CATALOG": catalog,
+                "LAKEHOUSE_PSEUDONYM_KEY": KEY,
+                "DO_NOT_TRACK": "1",
+            }
+            for name in ("a", "b")
+        ]
         _finished(_writer(machines[0], "reference"))
         _finished(_writer(machines[0], "daily", ("2013-01-01", "2013-01-01")))  # the tables exist
         # Both halves of January at once, one per machine: the same tables, different days.
@@ -127,8 +160,10 @@ def test_an_ml_write_that_loses_a_commit_race_to_another_machine_is_made_again(p
     catalog = _lake_database(postgres)
     here = Settings.from_env({"LAKEHOUSE_ROOT": str(tmp_path / "lake"), "LAKEHOUSE_WAREHOUSE_CATALOG": catalog})
     d1, d2 = date(2013, 1, 1), date(2013, 1, 2)
-    rows = lambda d, n, x: pl.DataFrame({"flight_id": [f"{d}-{i}" for i in range(n)], "flight_date": [d] * n,  # noqa: E731
-                                         "x": [x] * n})
+
+    def rows(d, n, x):
+        return pl.DataFrame({"flight_id": [f"{d}-{i}" for i in range(n)], "flight_date": [d] * n, "x": [x] * n})
+
     store.write_lake_days(here, "t", {d1: rows(d1, 3, 1.0), d2: rows(d2, 3, 1.0)})
     raced, attempts = [], []
 

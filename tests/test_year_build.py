@@ -13,22 +13,21 @@ from tests.conftest import FULL_YEAR_FLIGHTS
 
 
 def test_year_backfills_in_one_run(year_lakehouse):
-    runs = year_lakehouse.instance.get_run_records(
-        filters=dg.RunsFilter(job_name=DAILY_JOB)
-    )
+    runs = year_lakehouse.instance.get_run_records(filters=dg.RunsFilter(job_name=DAILY_JOB))
     assert len(runs) == 1
-    materialized = year_lakehouse.instance.get_materialized_partitions(
-        dg.AssetKey(["curated", "fct_flights"])
-    )
+    materialized = year_lakehouse.instance.get_materialized_partitions(dg.AssetKey(["curated", "fct_flights"]))
     assert len(materialized) == 365
-    records = year_lakehouse.instance.fetch_materializations(dg.AssetKey(["curated", "fct_flights"]), limit=1000).records
+    records = year_lakehouse.instance.fetch_materializations(
+        dg.AssetKey(["curated", "fct_flights"]), limit=1000
+    ).records
     latest: dict[str, dict] = {}
     for r in records:  # newest first: each day's own record (written after the run's) wins
         latest.setdefault(r.partition_key, r.asset_materialization.metadata)
     assert len(latest) == 365 and sum(m["dagster/row_count"].value for m in latest.values()) == 336_776
     assert latest["2013-12-31"]["dagster/row_count"].value == 776  # that day's own count
-    run_level = next(r.asset_materialization.metadata for r in records
-                     if "dagster/column_schema" in r.asset_materialization.metadata)
+    run_level = next(
+        r.asset_materialization.metadata for r in records if "dagster/column_schema" in r.asset_materialization.metadata
+    )
     # The run's window (the year) is not any day's row count: Dagster copies it onto every day.
     assert run_level["rows_in_run"].value == 336_776 and "dagster/row_count" not in run_level
     assert "flight_id" in [c.name for c in run_level["dagster/column_schema"].schema.columns]
@@ -99,9 +98,7 @@ def test_pseudonymized_key_joins_flights_to_planes(year_lakehouse):
         joined = con.execute(
             "select count(*) from curated.fct_flights f join curated.dim_planes p using (tailnum_key)"
         ).fetchone()[0]
-        columns = con.execute(
-            "select table_schema, table_name, column_name from information_schema.columns"
-        ).fetchall()
+        columns = con.execute("select table_schema, table_name, column_name from information_schema.columns").fetchall()
         leaked = con.execute(
             "select count(*) from curated.fct_flights where tailnum_key in ('N14228', 'N24211')"
         ).fetchone()[0]

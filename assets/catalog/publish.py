@@ -1,6 +1,5 @@
 """The analyst catalog as an asset: republished after the layers it exposes."""
 
-
 from collections.abc import Sequence
 
 import dagster as dg
@@ -15,11 +14,13 @@ from resources.monitoring.reports import catalog_views as monitoring_views
 from resources.raw.archive import catalog_views as raw_views
 
 CATALOG_KEY = dg.AssetKey(["catalog", "analytics"])
-CATALOG_TABLES_SCHEMA = dg.TableSchema(columns=[
-    dg.TableColumn("schema_name", "varchar", "Zone: staging, curated, snapshots, ml, monitoring, catalog."),
-    dg.TableColumn("table_name", "varchar", "Table as analysts query it: <schema_name>.<table_name>."),
-    dg.TableColumn("row_count", "bigint", "Rows in this published version."),
-])
+CATALOG_TABLES_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("schema_name", "varchar", "Zone: staging, curated, snapshots, ml, monitoring, catalog."),
+        dg.TableColumn("table_name", "varchar", "Table as analysts query it: <schema_name>.<table_name>."),
+        dg.TableColumn("row_count", "bigint", "Rows in this published version."),
+    ]
+)
 
 
 def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -44,19 +45,27 @@ def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         products, refused = product_views(settings)
         for name in refused:
             context.log.warning(f"{name}: not published (a platform schema or not a plain lower-case name)")
-        result = publish_catalog(settings, [*ml_views(settings), *monitoring_views(settings), *raw_views(settings),
-                                            *products])
-        return dg.MaterializeResult(metadata={
-            "path": dg.MetadataValue.path(str(result.catalog_path)),
-            "version": result.version,
-            "tables": len(result.row_counts),
-            "dagster/row_count": sum(result.row_counts.values()),
-            # The same rows as the catalog.tables table analysts query (column schema above).
-            "tables_published": dg.MetadataValue.table(
-                records=[dg.TableRecord({"schema_name": k.split(".", 1)[0], "table_name": k.split(".", 1)[1],
-                                         "row_count": n}) for k, n in sorted(result.row_counts.items())],
-                schema=CATALOG_TABLES_SCHEMA),
-            "published_bytes": result.bytes_published,
-        })
+        result = publish_catalog(
+            settings, [*ml_views(settings), *monitoring_views(settings), *raw_views(settings), *products]
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(result.catalog_path)),
+                "version": result.version,
+                "tables": len(result.row_counts),
+                "dagster/row_count": sum(result.row_counts.values()),
+                # The same rows as the catalog.tables table analysts query (column schema above).
+                "tables_published": dg.MetadataValue.table(
+                    records=[
+                        dg.TableRecord(
+                            {"schema_name": k.split(".", 1)[0], "table_name": k.split(".", 1)[1], "row_count": n}
+                        )
+                        for k, n in sorted(result.row_counts.items())
+                    ],
+                    schema=CATALOG_TABLES_SCHEMA,
+                ),
+                "published_bytes": result.bytes_published,
+            }
+        )
 
     return analyst_catalog

@@ -33,8 +33,14 @@ def _month_end(start: date) -> date:
 
 def build_backtest_asset(monthly: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
-        key=BACKTEST_KEY, group_name="ml", kinds=ML_KINDS, owners=[DATA_SCIENCE], partitions_def=monthly,
-        backfill_policy=SINGLE_RUN, output_required=False, deps=[FEATURES_KEY, CANDIDATE_KEY],
+        key=BACKTEST_KEY,
+        group_name="ml",
+        kinds=ML_KINDS,
+        owners=[DATA_SCIENCE],
+        partitions_def=monthly,
+        backfill_policy=SINGLE_RUN,
+        output_required=False,
+        deps=[FEATURES_KEY, CANDIDATE_KEY],
         automation_condition=month_closed(),  # extends by the month that just closed
         metadata={"dagster/column_schema": table_schema(BACKTEST_SCORE_SCHEMA)},
         description="Walk-forward backtest: each month from the second on is scored by a model with the "
@@ -56,21 +62,41 @@ def build_backtest_asset(monthly: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             result = backtest_month(window, first, start, end, basis.family, basis.params, version)
             if result is None:
                 # Recorded, so the partition counts as done (a backfill marks an unmaterialized one failed).
-                yield dg.AssetMaterialization(asset_key=BACKTEST_KEY, partition=start.isoformat(), metadata={
-                    "dagster/row_count": 0, "skipped": "no earlier labelled days to train on (or no flights)"})
+                yield dg.AssetMaterialization(
+                    asset_key=BACKTEST_KEY,
+                    partition=start.isoformat(),
+                    metadata={
+                        "dagster/row_count": 0,
+                        "skipped": "no earlier labelled days to train on (or no flights)",
+                    },
+                )
                 continue
             write_month(settings, result)
             record_backtest_model(registry, result, basis)
             m = result.metrics
-            yield dg.AssetMaterialization(asset_key=BACKTEST_KEY, partition=start.isoformat(), metadata={
-                "dagster/row_count": m["flights"], "model_version": version, "replays": basis.source_version,
-                **{k: m[k] for k in ("roc_auc", "pr_auc", "brier", "calibration_error", "late_rate", "train_rows")
-                   if m.get(k) is not None},
-                "trained_through": str(m["trained_through"]),
-                "metrics": frame_table(pl.DataFrame([m])),
-                "curves": dg.MetadataValue.md(md_image(curves_png(
-                    result.y, result.p, f"backtest {result.month}: trained through {m['trained_through']}"),
-                    "ROC, precision-recall and calibration")),
-            })
+            yield dg.AssetMaterialization(
+                asset_key=BACKTEST_KEY,
+                partition=start.isoformat(),
+                metadata={
+                    "dagster/row_count": m["flights"],
+                    "model_version": version,
+                    "replays": basis.source_version,
+                    **{
+                        k: m[k]
+                        for k in ("roc_auc", "pr_auc", "brier", "calibration_error", "late_rate", "train_rows")
+                        if m.get(k) is not None
+                    },
+                    "trained_through": str(m["trained_through"]),
+                    "metrics": frame_table(pl.DataFrame([m])),
+                    "curves": dg.MetadataValue.md(
+                        md_image(
+                            curves_png(
+                                result.y, result.p, f"backtest {result.month}: trained through {m['trained_through']}"
+                            ),
+                            "ROC, precision-recall and calibration",
+                        )
+                    ),
+                },
+            )
 
     return backtest

@@ -28,19 +28,22 @@ def published_through(now: datetime) -> date:
     return local.date() + timedelta(days=1 if local.time() >= SCHEDULE_PUBLISHED_LOCAL else 0)
 
 
-def due_days(now: datetime, first_day: date, last_day: date, delivered: Callable[[date], bool],
-             scored: Callable[[date], bool]) -> list[date]:
+def due_days(
+    now: datetime, first_day: date, last_day: date, delivered: Callable[[date], bool], scored: Callable[[date], bool]
+) -> list[date]:
     """Days (oldest first, at most CATCH_UP_DAYS) whose timetable is published and whose day before
     is delivered (or precedes the first day), and which have no scores yet."""
     newest = min(published_through(now), last_day)
     days = [newest - timedelta(days=i) for i in range(CATCH_UP_DAYS)]
-    return sorted(d for d in days if d >= first_day and (d == first_day or delivered(d - timedelta(days=1)))
-                  and not scored(d))
+    return sorted(
+        d for d in days if d >= first_day and (d == first_day or delivered(d - timedelta(days=1))) and not scored(d)
+    )
 
 
 def is_materialized(instance: dg.DagsterInstance, key: dg.AssetKey, day: date) -> bool:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day.isoformat()]), limit=1).records
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day.isoformat()]), limit=1
+    ).records
     return bool(records)
 
 
@@ -48,15 +51,23 @@ def build_day_ahead_sensor(daily: dg.DailyPartitionsDefinition, job_name: str) -
     first = daily.start.date()
     last = daily.end.date() - timedelta(days=1) if daily.end else date.max
 
-    @dg.sensor(name="day_ahead_scores", job_name=job_name, minimum_interval_seconds=60,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Requests a day's timetable, day-ahead features and scores as soon as its "
-               "timetable is published (noon the day before) and the day before's flights are delivered.")
+    @dg.sensor(
+        name="day_ahead_scores",
+        job_name=job_name,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Requests a day's timetable, day-ahead features and scores as soon as its "
+        "timetable is published (noon the day before) and the day before's flights are delivered.",
+    )
     def day_ahead_scores(context: dg.SensorEvaluationContext):
         instance = context.instance
-        for day in due_days(datetime.now(ZoneInfo("UTC")), first, last,
-                            lambda d: is_materialized(instance, FLIGHTS_KEY, d),
-                            lambda d: is_materialized(instance, SCORES_KEY, d)):
+        for day in due_days(
+            datetime.now(ZoneInfo("UTC")),
+            first,
+            last,
+            lambda d: is_materialized(instance, FLIGHTS_KEY, d),
+            lambda d: is_materialized(instance, SCORES_KEY, d),
+        ):
             yield dg.RunRequest(run_key=f"day_ahead:{day}", partition_key=day.isoformat())
 
     return day_ahead_scores

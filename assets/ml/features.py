@@ -27,8 +27,12 @@ DAY_BEFORE = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow
 
 KEYS = {DAY_AHEAD: FEATURES_KEY, NOWCAST: NOWCAST_FEATURES_KEY}
 DEPS = {
-    DAY_AHEAD: [dg.AssetDep(SCHEDULES), dg.AssetDep(FLIGHTS, partition_mapping=DAY_BEFORE),
-                dg.AssetDep(WEATHER, partition_mapping=DAY_BEFORE), *REFERENCE],
+    DAY_AHEAD: [
+        dg.AssetDep(SCHEDULES),
+        dg.AssetDep(FLIGHTS, partition_mapping=DAY_BEFORE),
+        dg.AssetDep(WEATHER, partition_mapping=DAY_BEFORE),
+        *REFERENCE,
+    ],
     NOWCAST: [FLIGHTS, WEATHER, *REFERENCE],
 }
 DESCRIPTIONS = {
@@ -43,39 +47,65 @@ DESCRIPTIONS = {
 
 
 def feature_schema(horizon: str) -> dg.TableSchema:
-    return dg.TableSchema(columns=[
-        dg.TableColumn("flight_id", "string", "Flight key (curated.fct_flights, curated.fct_schedules)."),
-        dg.TableColumn("flight_date", "date", "Scheduled date: the partition."),
-        dg.TableColumn("batch_id", "string", "Raw batch the flight's row came from (lineage)."),
-        dg.TableColumn("horizon", "string", f"The prediction horizon: {horizon}."),
-        dg.TableColumn("as_of", "timestamp", "Prediction time (UTC): every feature reads only rows known then."),
-        *[dg.TableColumn(f.name, f.dtype, f"{f.description} Rule: {f.known}. Owner: {f.owner}.")
-          for f in FEATURES_BY_HORIZON[horizon]],
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn("flight_id", "string", "Flight key (curated.fct_flights, curated.fct_schedules)."),
+            dg.TableColumn("flight_date", "date", "Scheduled date: the partition."),
+            dg.TableColumn("batch_id", "string", "Raw batch the flight's row came from (lineage)."),
+            dg.TableColumn("horizon", "string", f"The prediction horizon: {horizon}."),
+            dg.TableColumn("as_of", "timestamp", "Prediction time (UTC): every feature reads only rows known then."),
+            *[
+                dg.TableColumn(f.name, f.dtype, f"{f.description} Rule: {f.known}. Owner: {f.owner}.")
+                for f in FEATURES_BY_HORIZON[horizon]
+            ],
+        ]
+    )
 
 
 def build_features_asset(daily: dg.PartitionsDefinition, horizon: str) -> dg.AssetsDefinition:
     key = KEYS[horizon]
 
     @dg.asset(
-        key=key, group_name="ml", kinds={"polars", "ducklake"}, owners=[DATA_SCIENCE],
-        partitions_def=daily, backfill_policy=SINGLE_RUN, automation_condition=downstream(), pool=WAREHOUSE_POOL,
-        deps=DEPS[horizon], metadata={"dagster/column_schema": feature_schema(horizon)},
-        check_specs=[dg.AssetCheckSpec("point_in_time", asset=key, blocking=True,
-                                       description="Features must not move when every row not yet known at "
-                                       "the prediction time (later weather, departures, outcomes) is "
-                                       "rewritten with garbage; every feature declares its availability rule.")],
+        key=key,
+        group_name="ml",
+        kinds={"polars", "ducklake"},
+        owners=[DATA_SCIENCE],
+        partitions_def=daily,
+        backfill_policy=SINGLE_RUN,
+        automation_condition=downstream(),
+        pool=WAREHOUSE_POOL,
+        deps=DEPS[horizon],
+        metadata={"dagster/column_schema": feature_schema(horizon)},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "point_in_time",
+                asset=key,
+                blocking=True,
+                description="Features must not move when every row not yet known at "
+                "the prediction time (later weather, departures, outcomes) is "
+                "rewritten with garbage; every feature declares its availability rule.",
+            )
+        ],
         description=DESCRIPTIONS[horizon],
     )
     def _features(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
         settings, window = lakehouse.settings(), context.partition_time_window
         built = build_and_store_features(settings, window.start.date(), window.end.date(), horizons=(horizon,))
         yield dg.MaterializeResult(
-            metadata={**run_row_count(built.rows, len(built.rows_by_day)), "features": len(FEATURES_BY_HORIZON[horizon]),
-                      "days": len(built.rows_by_day), "horizon": horizon,
-                      "table": f"ml.{feature_table(horizon)}"},
-            check_results=[dg.AssetCheckResult(check_name="point_in_time", passed=True, metadata={
-                "days_checked": ", ".join(map(str, built.time_checked)), "horizon": horizon})],
+            metadata={
+                **run_row_count(built.rows, len(built.rows_by_day)),
+                "features": len(FEATURES_BY_HORIZON[horizon]),
+                "days": len(built.rows_by_day),
+                "horizon": horizon,
+                "table": f"ml.{feature_table(horizon)}",
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="point_in_time",
+                    passed=True,
+                    metadata={"days_checked": ", ".join(map(str, built.time_checked)), "horizon": horizon},
+                )
+            ],
         )
         yield from per_partition(key, {d.isoformat(): {"dagster/row_count": n} for d, n in built.rows_by_day.items()})
 

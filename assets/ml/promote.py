@@ -34,21 +34,41 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--approver", default=os.environ.get("PROMOTE_APPROVER", ""))
     parser.add_argument("--reason", default=os.environ.get("PROMOTE_REASON", ""))
-    parser.add_argument("--version", default=os.environ.get("PROMOTE_VERSION", ""),
-                        help="model version (default: newest pre-production)")
-    parser.add_argument("--horizon", default=os.environ.get("PROMOTE_HORIZON") or DAY_AHEAD, choices=HORIZONS,
-                        help="whose production model changes (default: day_ahead)")
+    parser.add_argument(
+        "--version",
+        default=os.environ.get("PROMOTE_VERSION", ""),
+        help="model version (default: newest pre-production)",
+    )
+    parser.add_argument(
+        "--horizon",
+        default=os.environ.get("PROMOTE_HORIZON") or DAY_AHEAD,
+        choices=HORIZONS,
+        help="whose production model changes (default: day_ahead)",
+    )
     parser.add_argument("--rollback", action="store_true", help="return to the previous production model")
     args = parser.parse_args(argv)
-    config = {"approver": args.approver, "reason": args.reason, "model_version": args.version,
-              "action": "rollback" if args.rollback else "promote", "horizon": args.horizon}
+    config = {
+        "approver": args.approver,
+        "reason": args.reason,
+        "model_version": args.version,
+        "action": "rollback" if args.rollback else "promote",
+        "horizon": args.horizon,
+    }
     instance = dg.DagsterInstance.get()
     sweep_dead_runs(instance)
     try:
-        result = build_definitions().resolve_job_def(PROMOTE_JOB).execute_in_process(
-            instance=instance, raise_on_error=False, tags=process_tags(),
-            run_config={"ops": {PRODUCTION_OP: {"config": config}},
-                        "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        result = (
+            build_definitions()
+            .resolve_job_def(PROMOTE_JOB)
+            .execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                tags=process_tags(),
+                run_config={
+                    "ops": {PRODUCTION_OP: {"config": config}},
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                },
+            )
         )
     except dg.DagsterConfigMappingFunctionError as exc:  # refused at submit: no run exists
         print(f"refused: {exc.__cause__ or exc}", file=sys.stderr)
@@ -61,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refused: {message}", file=sys.stderr)
         return 1
     meta = result.get_asset_materialization_events()[0].materialization.metadata
-    print(f"{meta['horizon'].value} production model: {meta['model_version'].value} "
-          f"(previous: {meta['previous_version'].value})")
+    print(
+        f"{meta['horizon'].value} production model: {meta['model_version'].value} "
+        f"(previous: {meta['previous_version'].value})"
+    )
     return 0
 
 

@@ -52,14 +52,31 @@ def _months(context) -> list[tuple[date, date]]:
 
 
 DRIFT_COLUMNS = ["drift_share", "drifted_features", "prediction_drift", "alarm", "status", "threshold_fit", "reason"]
-QUALITY_COLUMNS = ["roc_auc", "calibration_error", "out_of_sample_flights", "in_sample_roc_auc", "backtest_roc_auc",
-                   "late_rate", "auc_drop", "quality_alarm", "quality_status", "quality_reason"]
+QUALITY_COLUMNS = [
+    "roc_auc",
+    "calibration_error",
+    "out_of_sample_flights",
+    "in_sample_roc_auc",
+    "backtest_roc_auc",
+    "late_rate",
+    "auc_drop",
+    "quality_alarm",
+    "quality_status",
+    "quality_reason",
+]
 
 
 def _table(results: dict[str, dict], columns: list[str]) -> dg.MetadataValue:
-    rows = [{"month": m, "sample": sample_label(r.get("sample") or ""), "model_version": r["model_version"],
-             **{c: (", ".join(r[c]) if isinstance(r.get(c), list) else r.get(c)) for c in columns},
-             "evidently_skipped": bool(r.get("evidently_skipped"))} for m, r in sorted(results.items())]
+    rows = [
+        {
+            "month": m,
+            "sample": sample_label(r.get("sample") or ""),
+            "model_version": r["model_version"],
+            **{c: (", ".join(r[c]) if isinstance(r.get(c), list) else r.get(c)) for c in columns},
+            "evidently_skipped": bool(r.get("evidently_skipped")),
+        }
+        for m, r in sorted(results.items())
+    ]
     return frame_table(pl.DataFrame(rows, infer_schema_length=None))
 
 
@@ -69,7 +86,8 @@ def _summary_metadata(settings: Settings, results: dict[str, dict], columns: lis
     entries = read_sidecars(settings.reports_dir)
     alarms = [{k: r[k] for k in ("month", "drift_alarm", "quality_alarm", "agree")} for r in alarm_rows(entries)]
     return {
-        "months": len(results), "by_month": _table(results, columns),
+        "months": len(results),
+        "by_month": _table(results, columns),
         **({"alarms_by_month": frame_table(pl.DataFrame(alarms))} if alarms else {}),
         "trend": dg.MetadataValue.md(md_trend(entries)),
         **location(settings, index, "index"),  # the path, and a link `make dev` serves
@@ -80,12 +98,19 @@ def _summary_metadata(settings: Settings, results: dict[str, dict], columns: lis
 
 
 def build_monitoring(monthly: dg.PartitionsDefinition):
-    @dg.asset(key=DRIFT_KEY, group_name="monitoring", kinds=KINDS, owners=[DATA_SCIENCE],
-              partitions_def=monthly, backfill_policy=SINGLE_RUN, deps=[SCORES_KEY, FEATURES_KEY],
-              automation_condition=month_closed(),
-              description="Monthly drift of the features and of p_late against the 42 days before the month "
-              "(PSI, thresholds calibrated on the training period and stored with the model), an Evidently "
-              "HTML when its inputs changed, and a drift row per day (monitoring.daily_metrics).")
+    @dg.asset(
+        key=DRIFT_KEY,
+        group_name="monitoring",
+        kinds=KINDS,
+        owners=[DATA_SCIENCE],
+        partitions_def=monthly,
+        backfill_policy=SINGLE_RUN,
+        deps=[SCORES_KEY, FEATURES_KEY],
+        automation_condition=month_closed(),
+        description="Monthly drift of the features and of p_late against the 42 days before the month "
+        "(PSI, thresholds calibrated on the training period and stored with the model), an Evidently "
+        "HTML when its inputs changed, and a drift row per day (monitoring.daily_metrics).",
+    )
     def drift_report_asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
         settings, registry = lakehouse.settings(), Registry(lakehouse.settings())
         results = {}
@@ -95,27 +120,36 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
                 if result is not None:
                     results[month_key(start)] = result
             results.update({period: r for (_, period), r in writer.finish().items()})
-        return dg.MaterializeResult(metadata={
-            **_summary_metadata(settings, results, DRIFT_COLUMNS),
-            "alarm_months": ", ".join(m for m, r in sorted(results.items()) if r.get("alarm")) or "none",
-        })
+        return dg.MaterializeResult(
+            metadata={
+                **_summary_metadata(settings, results, DRIFT_COLUMNS),
+                "alarm_months": ", ".join(m for m, r in sorted(results.items()) if r.get("alarm")) or "none",
+            }
+        )
 
-    @dg.asset(key=QUALITY_KEY, group_name="monitoring", kinds=KINDS, owners=[DATA_SCIENCE],
-              partitions_def=monthly, backfill_policy=SINGLE_RUN, output_required=False,
-              automation_condition=month_closed(),
-              deps=[SCORES_KEY, dg.AssetKey(["curated", "fct_flights"])],
-              description="Monthly classification quality of p_late against actual arrivals, once a month's "
-              "actuals have arrived (one day after each flight date). The headline ROC AUC uses only days "
-              "out of sample for the scoring model (on or after its test_start); in-sample days are labelled.")
-    def quality_report_asset(context: dg.AssetExecutionContext, config: MonitoringConfig,
-                             lakehouse: LakehouseResource):
+    @dg.asset(
+        key=QUALITY_KEY,
+        group_name="monitoring",
+        kinds=KINDS,
+        owners=[DATA_SCIENCE],
+        partitions_def=monthly,
+        backfill_policy=SINGLE_RUN,
+        output_required=False,
+        automation_condition=month_closed(),
+        deps=[SCORES_KEY, dg.AssetKey(["curated", "fct_flights"])],
+        description="Monthly classification quality of p_late against actual arrivals, once a month's "
+        "actuals have arrived (one day after each flight date). The headline ROC AUC uses only days "
+        "out of sample for the scoring model (on or after its test_start); in-sample days are labelled.",
+    )
+    def quality_report_asset(context: dg.AssetExecutionContext, config: MonitoringConfig, lakehouse: LakehouseResource):
         settings, registry = lakehouse.settings(), Registry(lakehouse.settings())
         as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()
         results, waiting = {}, {}
         with workspace_session(), ReportWriter(settings) as writer:
             for start, end in _months(context):
-                result = monitor_quality_month(settings, registry, start, end, as_of, log=context.log.info,
-                                               writer=writer)
+                result = monitor_quality_month(
+                    settings, registry, start, end, as_of, log=context.log.info, writer=writer
+                )
                 if result is not None and "waiting" in result:
                     waiting[month_key(start)] = result["waiting"]
                     context.log.info(f"{month_key(start)}: {result['waiting']}; quality not computed")
@@ -126,37 +160,52 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
             build_index(settings.reports_dir)
             context.log.info(f"no month with arrived actuals: {waiting}")
             return  # nothing materialized: quality is not computed before the labels exist
-        yield dg.MaterializeResult(metadata={
-            **_summary_metadata(settings, results, QUALITY_COLUMNS), "waiting_for_actuals": json.dumps(waiting),
-            "quality_alarm_months": ", ".join(m for m, r in sorted(results.items()) if r.get("quality_alarm")) or "none",
-            "holdout_roc_auc": results[max(results)].get("holdout_roc_auc"),
-        })
+        yield dg.MaterializeResult(
+            metadata={
+                **_summary_metadata(settings, results, QUALITY_COLUMNS),
+                "waiting_for_actuals": json.dumps(waiting),
+                "quality_alarm_months": ", ".join(m for m, r in sorted(results.items()) if r.get("quality_alarm"))
+                or "none",
+                "holdout_roc_auc": results[max(results)].get("holdout_roc_auc"),
+            }
+        )
 
-    @dg.asset_check(asset=DRIFT_KEY, name="drift_share_within_threshold",
-                    description="Warns when a month's p_late or any judged feature moved further from the 42 "
-                    "days before it than in any training month (by half again), or the drifted share passes "
-                    "the registry's drift_share_warn. Names what moved.")
+    @dg.asset_check(
+        asset=DRIFT_KEY,
+        name="drift_share_within_threshold",
+        description="Warns when a month's p_late or any judged feature moved further from the 42 "
+        "days before it than in any training month (by half again), or the drifted share passes "
+        "the registry's drift_share_warn. Names what moved.",
+    )
     def drift_check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
         entries = read_sidecars(lakehouse.settings().reports_dir)
         bad = drift_breaches(entries)
         judged = [e for e in entries if e["kind"] == "drift" and e.get("status") == "judged"]
-        return _check_result(bad, len(judged), [e["period"] for e in entries
-                                                if e["kind"] == "drift" and e.get("status") != "judged"])
+        return _check_result(
+            bad, len(judged), [e["period"] for e in entries if e["kind"] == "drift" and e.get("status") != "judged"]
+        )
 
-    @dg.asset_check(asset=QUALITY_KEY, name="auc_drop_within_threshold",
-                    description="Warns when a month's OUT-OF-SAMPLE ROC AUC falls below the holdout ROC AUC by "
-                    "more than the threshold in the model's registry entry. In-sample months never alert.")
+    @dg.asset_check(
+        asset=QUALITY_KEY,
+        name="auc_drop_within_threshold",
+        description="Warns when a month's OUT-OF-SAMPLE ROC AUC falls below the holdout ROC AUC by "
+        "more than the threshold in the model's registry entry. In-sample months never alert.",
+    )
     def quality_check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
         entries = read_sidecars(lakehouse.settings().reports_dir)
         bad, checked = quality_breaches(entries)
-        return _check_result(bad, checked, [e["period"] for e in entries if e["kind"] == "quality"
-                                            and e.get("roc_auc") is None])
+        return _check_result(
+            bad, checked, [e["period"] for e in entries if e["kind"] == "quality" and e.get("roc_auc") is None]
+        )
 
-    @dg.asset_check(asset=QUALITY_KEY, name="quality_within_backtest_range",
-                    description="Warns when a month's out-of-sample ROC AUC falls below, or its calibration error "
-                    "rises above, the range of the walk-forward backtest months before it (the production model's "
-                    "out-of-sample days; for months it was trained or selected on, the backtest's own scores). "
-                    "Details name the metric, the range and the months it came from.")
+    @dg.asset_check(
+        asset=QUALITY_KEY,
+        name="quality_within_backtest_range",
+        description="Warns when a month's out-of-sample ROC AUC falls below, or its calibration error "
+        "rises above, the range of the walk-forward backtest months before it (the production model's "
+        "out-of-sample days; for months it was trained or selected on, the backtest's own scores). "
+        "Details name the metric, the range and the months it came from.",
+    )
     def quality_range_check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
         bad, checked, not_checked = quality_alarm_breaches(read_sidecars(lakehouse.settings().reports_dir))
         return _check_result(bad, checked, not_checked)
@@ -166,16 +215,24 @@ def build_monitoring(monthly: dg.PartitionsDefinition):
 
 def _check_result(bad: dict[str, dict], checked: int, not_checked: list[str]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        passed=not bad, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"months_checked": checked, "months_over_threshold": len(bad),
-                  "months_not_checked": ", ".join(sorted(not_checked)) or "none",
-                  "details": json.dumps(bad, sort_keys=True)},
+        passed=not bad,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "months_checked": checked,
+            "months_over_threshold": len(bad),
+            "months_not_checked": ", ".join(sorted(not_checked)) or "none",
+            "details": json.dumps(bad, sort_keys=True),
+        },
     )
 
 
 def build_alert_sensors(check_keys: list[dg.AssetCheckKey], monitored_jobs: list):
-    @dg.sensor(name="monitoring_alerts", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Records an alert (lakehouse monitoring/alerts.jsonl) for each failed monitoring check.")
+    @dg.sensor(
+        name="monitoring_alerts",
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Records an alert (lakehouse monitoring/alerts.jsonl) for each failed monitoring check.",
+    )
     def check_alerts(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource):
         seen = json.loads(context.cursor) if context.cursor else {}
         settings = lakehouse.settings()
@@ -189,20 +246,32 @@ def build_alert_sensors(check_keys: list[dg.AssetCheckKey], monitored_jobs: list
             evaluation = record.event.asset_check_evaluation if record.event else None
             if evaluation is None or evaluation.passed:
                 continue
-            append_alert(settings, {
-                "kind": "check_failed", "check": key.to_user_string(), "run_id": record.run_id,
-                "severity": evaluation.severity.value,
-                **{k: v.value for k, v in evaluation.metadata.items()},
-            })
+            append_alert(
+                settings,
+                {
+                    "kind": "check_failed",
+                    "check": key.to_user_string(),
+                    "run_id": record.run_id,
+                    "severity": evaluation.severity.value,
+                    **{k: v.value for k, v in evaluation.metadata.items()},
+                },
+            )
             alerts += 1
         context.update_cursor(json.dumps(seen))
         return dg.SkipReason(f"{alerts} alert(s) recorded") if alerts else dg.SkipReason("no new failed checks")
 
-    @dg.run_failure_sensor(name="run_failure_alerts", monitored_jobs=monitored_jobs,
-                           default_status=dg.DefaultSensorStatus.RUNNING)
+    @dg.run_failure_sensor(
+        name="run_failure_alerts", monitored_jobs=monitored_jobs, default_status=dg.DefaultSensorStatus.RUNNING
+    )
     def run_failure_alerts(context: dg.RunFailureSensorContext, lakehouse: LakehouseResource):
-        append_alert(lakehouse.settings(), {"kind": "run_failed", "job": context.dagster_run.job_name,
-                                "run_id": context.dagster_run.run_id,
-                                "error": context.failure_event.message})
+        append_alert(
+            lakehouse.settings(),
+            {
+                "kind": "run_failed",
+                "job": context.dagster_run.job_name,
+                "run_id": context.dagster_run.run_id,
+                "error": context.failure_event.message,
+            },
+        )
 
     return [check_alerts, run_failure_alerts]

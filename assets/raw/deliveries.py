@@ -10,8 +10,13 @@ from resources.raw.sources import SourceSpec
 from resources.raw.volume import OVERRIDE_AUDIT_FILE, VolumeOverride
 from resources.raw.zone import IngestSummary, ingest
 
-CONTRACT_TYPES = {"int": "Int64", "float": "Float64", "string": "String", "date": "Date",
-                  "datetime_utc": "Datetime(UTC)"}
+CONTRACT_TYPES = {
+    "int": "Int64",
+    "float": "Float64",
+    "string": "String",
+    "date": "Date",
+    "datetime_utc": "Datetime(UTC)",
+}
 
 
 class VolumeOverrideConfig(dg.Config):
@@ -98,11 +103,15 @@ def build_raw_asset(spec: SourceSpec, partitions_def: dg.PartitionsDefinition | 
         backfill_policy=SINGLE_RUN if spec.is_partitioned else None,
         # A source published ahead of its day (the timetable) is requested with the day-ahead
         # scores (assets/ml/day_ahead.py): a cron tick would target the day that just ended.
-        automation_condition=(None if spec.published_days_ahead else
-                              on_delivery() if spec.is_partitioned else on_reference_delivery()),
+        automation_condition=(
+            None if spec.published_days_ahead else on_delivery() if spec.is_partitioned else on_reference_delivery()
+        ),
         metadata={"dagster/column_schema": table_schema(contract), "source_location": spec.location},
-        check_specs=[dg.AssetCheckSpec("no_quarantined_rows", asset=key,
-                                       description="Warns when a delivery had rows that broke the contract.")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "no_quarantined_rows", asset=key, description="Warns when a delivery had rows that broke the contract."
+            )
+        ],
     )
     def _raw(context: dg.AssetExecutionContext, config: RawIngestConfig, lakehouse: LakehouseResource):
         settings = lakehouse.settings()
@@ -115,17 +124,30 @@ def build_raw_asset(spec: SourceSpec, partitions_def: dg.PartitionsDefinition | 
         )
         yield dg.MaterializeResult(
             metadata=summary_metadata(summary) | location_metadata(settings, settings.raw_dir / spec.name),
-            check_results=[dg.AssetCheckResult(
-                check_name="no_quarantined_rows",
-                passed=summary.quarantined == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"quarantined_rows": summary.quarantined,
-                          "quarantine": str(settings.quarantine_dir / spec.name)},
-            )],
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="no_quarantined_rows",
+                    passed=summary.quarantined == 0,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "quarantined_rows": summary.quarantined,
+                        "quarantine": str(settings.quarantine_dir / spec.name),
+                    },
+                )
+            ],
         )
         if spec.is_partitioned:  # each day's own accounting, not the run's totals (common.per_partition)
-            yield from per_partition(key, {str(p.day): {
-                "dagster/row_count": p.raw_rows, "delivered_rows": p.delivered, "quarantined_rows": p.quarantined,
-            } for p in summary.partitions if p.day is not None})
+            yield from per_partition(
+                key,
+                {
+                    str(p.day): {
+                        "dagster/row_count": p.raw_rows,
+                        "delivered_rows": p.delivered,
+                        "quarantined_rows": p.quarantined,
+                    }
+                    for p in summary.partitions
+                    if p.day is not None
+                },
+            )
 
     return _raw

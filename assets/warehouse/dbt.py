@@ -5,7 +5,6 @@ the raw flights and receive the partition window as dbt vars; everything else (r
 snapshots, dimensions) is unpartitioned.
 """
 
-
 import os
 import random
 import time
@@ -42,13 +41,16 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
         else:
             group = _GROUPS.get(props["fqn"][1] if len(props["fqn"]) > 2 else "", "curated")
         return spec.replace_attributes(
-            group_name=group, owners=[DATA_ENGINEERING], automation_condition=downstream(),
+            group_name=group, owners=[DATA_ENGINEERING], automation_condition=downstream()
         ).merge_attributes(
             kinds={"duckdb"},
             # The model's page in dbt's documentation site (`make docs`, served by `make dev`).
-            metadata={"dbt_docs": dg.MetadataValue.url(
-                f"{os.environ.get('LAKEHOUSE_REPORTS_URL', REPORTS_URL).rstrip('/')}/dbt-docs/index.html"
-                f"#!/{props['resource_type']}/{unique_id}")},
+            metadata={
+                "dbt_docs": dg.MetadataValue.url(
+                    f"{os.environ.get('LAKEHOUSE_REPORTS_URL', REPORTS_URL).rstrip('/')}/dbt-docs/index.html"
+                    f"#!/{props['resource_type']}/{unique_id}"
+                )
+            },
         )
 
 
@@ -66,7 +68,7 @@ def check_description(test: Mapping[str, Any]) -> str:
             "unique": f"`{column}` is unique.",
             "accepted_values": f"`{column}` only takes the values {kwargs.get('values')}.",
             "relationships": f"Every `{column}` has a row in {str(kwargs.get('to', '')).replace('ref(', '').rstrip(')')}"
-                             f".{kwargs.get('field', '')}.",
+            f".{kwargs.get('field', '')}.",
         }.get(meta.get("name", ""), f"dbt test {test.get('name')}.")
         if meta.get("name") == "dbt_utils.unique_combination_of_columns" or "combination_of_columns" in kwargs:
             text = f"The combination of {kwargs.get('combination_of_columns')} is unique."
@@ -79,8 +81,12 @@ class DescribedChecksTranslator(LakehouseDbtTranslator):
         if spec is None:
             return None
         return dg.AssetCheckSpec(
-            name=spec.name, asset=spec.asset_key, description=check_description(manifest["nodes"][unique_id]),
-            additional_deps=spec.additional_deps, metadata=spec.metadata, blocking=spec.blocking,
+            name=spec.name,
+            asset=spec.asset_key,
+            description=check_description(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps,
+            metadata=spec.metadata,
+            blocking=spec.blocking,
         )
 
 
@@ -95,8 +101,12 @@ def manifest_is_current(project_dir: Path = DBT_PROJECT_DIR) -> bool:
         return False
     built = manifest.stat().st_mtime
     places = [p for p in project_dir.iterdir() if p.name not in ("target", "logs", "dbt_packages")]
-    sources = (f for place in places for f in ([place] if place.is_file() else place.rglob("*"))
-               if f.suffix in (".sql", ".yml", ".yaml", ".csv"))
+    sources = (
+        f
+        for place in places
+        for f in ([place] if place.is_file() else place.rglob("*"))
+        if f.suffix in (".sql", ".yml", ".yaml", ".csv")
+    )
     return all(f.stat().st_mtime <= built for f in sources)
 
 
@@ -113,8 +123,9 @@ def dbt_project() -> DbtProject:
     return project
 
 
-def _relation_metadata(settings: Settings, relations: dict[dg.AssetKey, tuple[str, str]],
-                       window: tuple[str, str] | None = None) -> tuple[dict, dict]:
+def _relation_metadata(
+    settings: Settings, relations: dict[dg.AssetKey, tuple[str, str]], window: tuple[str, str] | None = None
+) -> tuple[dict, dict]:
     """Row counts and schemas, read after dbt has exited (it holds the warehouse's write lock
     while it runs, so they cannot be fetched alongside it). For a daily window: the window's rows
     (not the whole table's) and each day's own count (resources/warehouse/partition_counts.py)."""
@@ -161,8 +172,9 @@ def _build_retrying_conflicts(context: dg.AssetExecutionContext, dbt: DbtCliReso
         results = _run_results(invocation)
         if attempt == CONFLICT_ATTEMPTS or not only_commit_conflicts(results):
             break
-        context.log.warning(f"dbt build attempt {attempt}: DuckLake commit conflict with another writer; "
-                            "building again")
+        context.log.warning(
+            f"dbt build attempt {attempt}: DuckLake commit conflict with another writer; building again"
+        )
         time.sleep(random.uniform(1, 3) * attempt)
     raise dg.Failure(description=f"dbt build failed: {failure_summary(results)}")
 
@@ -174,8 +186,9 @@ def _run_results(invocation) -> dict:
         return {}
 
 
-def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings,
-            dbt_vars: dict[str, str] | None = None) -> Iterator:
+def run_dbt(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings, dbt_vars: dict[str, str] | None = None
+) -> Iterator:
     # Unit tests prove the SQL's rules on fixtures: `make test-fast` runs them; a data build need not.
     args = ["build", "--exclude-resource-type", "unit_test"]
     # Asset keys are [schema, relation] (generate_schema_name keeps zone names as schemas).
@@ -186,8 +199,11 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Se
         args += ["--exclude", *skip] if skip else []
     # profiles.yml and the source locations read the root; the window reaches the SQL as
     # environment, not --vars (macros/partition_window.sql).
-    env = {**settings.dbt_env(), "LAKEHOUSE_WINDOW_START": dbt_vars["window_start"] if dbt_vars else "",
-           "LAKEHOUSE_WINDOW_END": dbt_vars["window_end"] if dbt_vars else ""}
+    env = {
+        **settings.dbt_env(),
+        "LAKEHOUSE_WINDOW_START": dbt_vars["window_start"] if dbt_vars else "",
+        "LAKEHOUSE_WINDOW_END": dbt_vars["window_end"] if dbt_vars else "",
+    }
     with warehouse_lock(settings), environment(env):
         events = _build_retrying_conflicts(context, dbt, args)
         window = (dbt_vars["window_start"], dbt_vars["window_end"]) if dbt_vars else None
@@ -230,9 +246,11 @@ def build_dbt_assets(project: DbtProject, daily: dg.PartitionsDefinition) -> lis
     )
     def dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
         window = context.partition_time_window
-        yield from run_dbt(context, dbt, lakehouse.settings(), {
-            "window_start": window.start.date().isoformat(),
-            "window_end": window.end.date().isoformat(),
-        })
+        yield from run_dbt(
+            context,
+            dbt,
+            lakehouse.settings(),
+            {"window_start": window.start.date().isoformat(), "window_end": window.end.date().isoformat()},
+        )
 
     return [dbt_reference, dbt_daily]

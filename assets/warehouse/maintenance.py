@@ -32,13 +32,15 @@ def build_maintenance_asset() -> dg.AssetsDefinition:
     )
     def warehouse_maintenance(config: MaintenanceConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
         done = maintain(lakehouse.settings(), timedelta(days=config.keep_days))
-        return dg.MaterializeResult(metadata={
-            "live_files": done.files_after,
-            "live_files_before": done.files_before,
-            "live_bytes": done.bytes_after,
-            "snapshots_expired": done.snapshots_expired,
-            "files_deleted": done.files_deleted,
-            "orphaned_files_deleted": done.orphans_deleted,
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "live_files": done.files_after,
+                "live_files_before": done.files_before,
+                "live_bytes": done.bytes_after,
+                "snapshots_expired": done.snapshots_expired,
+                "files_deleted": done.files_deleted,
+                "orphaned_files_deleted": done.orphans_deleted,
+            }
+        )
 
     return warehouse_maintenance

@@ -76,16 +76,16 @@ def has_files(pattern: str) -> bool:
     return bool(glob.glob(pattern))
 
 
-def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings,
-                    result: PublishResult) -> list[tuple[str, str]]:
+def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings, result: PublishResult) -> list[tuple[str, str]]:
     """Copy the warehouse's published schemas into the catalog being written, all from one
     snapshot of the warehouse DuckLake (pinned, so a dbt build committing meanwhile is neither
     waited for nor half copied); the snapshot is recorded as ``warehouse_snapshot``."""
     attach_ducklake(con, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS, read_only=True)
     (result.warehouse_snapshot,) = con.execute(f"select * from {WAREHOUSE_ALIAS}.current_snapshot()").fetchone()
     con.execute(f"detach {WAREHOUSE_ALIAS}")
-    attach_ducklake(con, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS,
-                    snapshot=result.warehouse_snapshot)
+    attach_ducklake(
+        con, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS, snapshot=result.warehouse_snapshot
+    )
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
         "where table_catalog = ? and table_schema in (select unnest(?)) and not starts_with(table_name, '_') "
@@ -121,8 +121,19 @@ def _publish_lock(settings: Settings) -> Iterator[None]:
 
 
 # Schemas the platform writes; another team's product may not take one of them over.
-PLATFORM_SCHEMAS = {"main", "staging", "intermediate", "curated", "snapshots", "reference", "ml", "monitoring",
-                    "catalog", "information_schema", "pg_catalog"}
+PLATFORM_SCHEMAS = {
+    "main",
+    "staging",
+    "intermediate",
+    "curated",
+    "snapshots",
+    "reference",
+    "ml",
+    "monitoring",
+    "catalog",
+    "information_schema",
+    "pg_catalog",
+}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -182,8 +193,12 @@ def _commit_remote(settings: Settings, final: Path, entry: dict) -> None:
     previous version current and an orphan upload that retention removes."""
     upload_file_atomic(final, settings.published_dir / final.name)
     versions.append_history(settings, entry)
-    pointer = {"version": final.stem, "sha256": sha256_file(final), "bytes": final.stat().st_size,
-               "published_at": entry["published_at"]}
+    pointer = {
+        "version": final.stem,
+        "sha256": sha256_file(final),
+        "bytes": final.stat().st_size,
+        "published_at": entry["published_at"],
+    }
     write_text_atomic(settings.published_dir / CURRENT, json.dumps(pointer, sort_keys=True))
 
 
@@ -213,15 +228,18 @@ def refresh_catalog(settings: Settings) -> Path:
     path = versions.local_version(settings, pointer["version"])
     if downloaded and sha256_file(path) != pointer["sha256"]:
         path.unlink(missing_ok=True)
-        raise RuntimeError(f"{settings.published_dir / pointer['version']}.duckdb does not match the sha256 in "
-                           f"{settings.published_dir / CURRENT}: refusing to open it (removed the local copy)")
+        raise RuntimeError(
+            f"{settings.published_dir / pointer['version']}.duckdb does not match the sha256 in "
+            f"{settings.published_dir / CURRENT}: refusing to open it (removed the local copy)"
+        )
     if not (settings.catalog_path.exists() and os.path.samefile(path, settings.catalog_path)):
         _link_current(settings, path)
     return settings.catalog_path
 
 
-def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] | tuple, version: str,
-                   result: PublishResult) -> None:
+def _write_version(
+    tmp: Path, settings: Settings, external: list[ExternalView] | tuple, version: str, result: PublishResult
+) -> None:
     # The staging views call pseudonymize() and read raw/ relative to the root: the copy runs
     # on a connection with the UDF and the root as file_search_path, under the warehouse lock.
     con = connect(tmp, search_path=settings.local_root)
@@ -240,39 +258,55 @@ def _write_version(tmp: Path, settings: Settings, external: list[ExternalView] |
                 con.execute(f'comment on table "{v.schema}"."{v.name}" is {sql_str(v.description)}')
             names.append((v.schema, v.name))
         for schema, name in names:
-            result.row_counts[f"{schema}.{name}"] = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            result.row_counts[f"{schema}.{name}"] = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[
+                0
+            ]
         # A table of contents analysts can query: what is here and which version it is.
         con.execute("create schema if not exists catalog")
         con.execute("create table catalog.tables (schema_name varchar, table_name varchar, row_count bigint)")
         if result.row_counts:
-            con.executemany("insert into catalog.tables values (?, ?, ?)",
-                            [[*k.split(".", 1), n] for k, n in result.row_counts.items()])
+            con.executemany(
+                "insert into catalog.tables values (?, ?, ?)",
+                [[*k.split(".", 1), n] for k, n in result.row_counts.items()],
+            )
         _write_columns(con, column_descriptions(settings, external))
         result.history_entry = _history_entry(con, settings, version, result)
         versions.write_versions_table(con, [*versions.history(settings), result.history_entry])
         con.execute(
             "create table catalog.version as select ? as version, ? as environment, now() as published_at, "
             "? as code_version, ? as production_model, ?::bigint as warehouse_snapshot",
-            [version, settings.env, result.history_entry["code_version"], result.history_entry["production_model"],
-             result.warehouse_snapshot],
+            [
+                version,
+                settings.env,
+                result.history_entry["code_version"],
+                result.history_entry["production_model"],
+                result.warehouse_snapshot,
+            ],
         )
         con.execute("checkpoint")  # everything in the file itself, no WAL beside it
     finally:
         con.close()
 
 
-def _history_entry(con: duckdb.DuckDBPyConnection, settings: Settings, version: str,
-                   result: PublishResult) -> dict:
+def _history_entry(con: duckdb.DuckDBPyConnection, settings: Settings, version: str, result: PublishResult) -> dict:
     counts = result.row_counts
     model = None
     if "ml.model_registry" in counts:
-        row = con.execute("select model_version from ml.model_registry where status = 'production' "
-                          "order by horizon = 'day_ahead' desc limit 1").fetchone()
+        row = con.execute(
+            "select model_version from ml.model_registry where status = 'production' "
+            "order by horizon = 'day_ahead' desc limit 1"
+        ).fetchone()
         model = row[0] if row else None
-    return {"version": version, "published_at": versions.published_at(version).isoformat(),
-            "environment": settings.env, "code_version": versions.code_version(), "production_model": model,
-            "changes": versions.changes(versions.previous_row_counts(settings), counts),
-            "rows_total": sum(counts.values()), "warehouse_snapshot": result.warehouse_snapshot}
+    return {
+        "version": version,
+        "published_at": versions.published_at(version).isoformat(),
+        "environment": settings.env,
+        "code_version": versions.code_version(),
+        "production_model": model,
+        "changes": versions.changes(versions.previous_row_counts(settings), counts),
+        "rows_total": sum(counts.values()),
+        "warehouse_snapshot": result.warehouse_snapshot,
+    }
 
 
 def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str, str], str]:
@@ -294,21 +328,27 @@ def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str,
                 if "://" in v.parquet_glob:
                     register_object_store(mem, force=True)
                 for name, text in mem.execute(
-                        f"select name, description from read_parquet({sql_str(v.parquet_glob)})").fetchall():
+                    f"select name, description from read_parquet({sql_str(v.parquet_glob)})"
+                ).fetchall():
                     out[("ml", "flight_features", name)] = text
     return out
 
 
 def _write_columns(con: duckdb.DuckDBPyConnection, described: dict[tuple[str, str, str], str]) -> None:
     """catalog.columns: every column analysts can query, its type and what it means."""
-    con.execute("create table catalog.columns (schema_name varchar, table_name varchar, column_name varchar, "
-                "data_type varchar, description varchar)")
+    con.execute(
+        "create table catalog.columns (schema_name varchar, table_name varchar, column_name varchar, "
+        "data_type varchar, description varchar)"
+    )
     rows = con.execute(
         "select table_schema, table_name, column_name, data_type from information_schema.columns "
         "where table_catalog = current_database() and table_schema <> 'catalog' "
-        "order by table_schema, table_name, ordinal_position").fetchall()
-    con.executemany("insert into catalog.columns values (?, ?, ?, ?, ?)",
-                    [[s, t, c, d, described.get((s, t, c), "")] for s, t, c, d in rows])
+        "order by table_schema, table_name, ordinal_position"
+    ).fetchall()
+    con.executemany(
+        "insert into catalog.columns values (?, ?, ?, ?, ?)",
+        [[s, t, c, d, described.get((s, t, c), "")] for s, t, c, d in rows],
+    )
 
 
 def _collect_old_versions(settings: Settings) -> None:
@@ -360,8 +400,9 @@ def connect_sandbox(settings: Settings, user: str | None = None) -> duckdb.DuckD
     a confined connection cannot reopen it."""
     user = user or os.environ.get("USER") or "analyst"
     if not USER_NAME.fullmatch(user):
-        raise ValueError(f"sandbox user {user!r}: use letters, digits, '.', '_' or '-' (it names a file in "
-                         f"{settings.sandbox_dir})")
+        raise ValueError(
+            f"sandbox user {user!r}: use letters, digits, '.', '_' or '-' (it names a file in {settings.sandbox_dir})"
+        )
     own = settings.sandbox_dir / user
     own.mkdir(parents=True, exist_ok=True)
     con = connect(settings.sandbox_dir / f"{user}.duckdb")

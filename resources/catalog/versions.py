@@ -39,11 +39,13 @@ def retention(environ: dict | None = None) -> tuple[int, float]:
         keep = int(env.get("LAKEHOUSE_CATALOG_KEEP", "5"))
         days = float(env.get("LAKEHOUSE_CATALOG_KEEP_DAYS", "0"))
     except ValueError as exc:
-        raise ValueError(f"LAKEHOUSE_CATALOG_KEEP must be a whole number and LAKEHOUSE_CATALOG_KEEP_DAYS a "
-                         f"number of days: {exc}") from None
+        raise ValueError(
+            f"LAKEHOUSE_CATALOG_KEEP must be a whole number and LAKEHOUSE_CATALOG_KEEP_DAYS a number of days: {exc}"
+        ) from None
     if keep < 1 or days < 0:
-        raise ValueError(f"LAKEHOUSE_CATALOG_KEEP must be >= 1 (got {keep}) and LAKEHOUSE_CATALOG_KEEP_DAYS >= 0 "
-                         f"(got {days})")
+        raise ValueError(
+            f"LAKEHOUSE_CATALOG_KEEP must be >= 1 (got {keep}) and LAKEHOUSE_CATALOG_KEEP_DAYS >= 0 (got {days})"
+        )
     return keep, days
 
 
@@ -59,8 +61,9 @@ def expired(versions: list[str], now: datetime, environ: dict | None = None) -> 
 
 def code_version() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except OSError:
         rev = ""
     return rev or "nogit"
@@ -98,21 +101,37 @@ def changes(before: dict[str, int], after: dict[str, int]) -> list[dict]:
 
 
 def write_versions_table(con: duckdb.DuckDBPyConnection, entries: list[dict]) -> None:
-    con.execute("create table catalog.versions (version varchar, published_at timestamptz, environment varchar, "
-                "code_version varchar, production_model varchar, tables_changed integer, "
-                "changes json, rows_total bigint, warehouse_snapshot bigint)")
-    con.executemany("insert into catalog.versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-        [e["version"], e["published_at"], e["environment"], e["code_version"], e.get("production_model"),
-         len(e["changes"]), json.dumps(e["changes"]), e["rows_total"], e.get("warehouse_snapshot")]
-        for e in entries])
+    con.execute(
+        "create table catalog.versions (version varchar, published_at timestamptz, environment varchar, "
+        "code_version varchar, production_model varchar, tables_changed integer, "
+        "changes json, rows_total bigint, warehouse_snapshot bigint)"
+    )
+    con.executemany(
+        "insert into catalog.versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                e["version"],
+                e["published_at"],
+                e["environment"],
+                e["code_version"],
+                e.get("production_model"),
+                len(e["changes"]),
+                json.dumps(e["changes"]),
+                e["rows_total"],
+                e.get("warehouse_snapshot"),
+            ]
+            for e in entries
+        ],
+    )
 
 
 def kept_versions(settings: Settings) -> list[str]:
     return sorted(p.stem for p in settings.published_dir.glob("v*.duckdb"))
 
 
-def connect_catalog_as_of(settings: Settings, version: str | None = None,
-                          at: datetime | str | None = None) -> duckdb.DuckDBPyConnection:
+def connect_catalog_as_of(
+    settings: Settings, version: str | None = None, at: datetime | str | None = None
+) -> duckdb.DuckDBPyConnection:
     """A kept version, read-only and with no file access: by ``version`` name, or the newest one
     published at or before ``at`` (a datetime or ISO text; naive means UTC)."""
     kept = kept_versions(settings)
@@ -123,12 +142,16 @@ def connect_catalog_as_of(settings: Settings, version: str | None = None,
         when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
         earlier = [v for v in kept if published_at(v) <= when]
         if not earlier:
-            raise VersionNotKept(f"no kept catalog version was published at or before {when.isoformat()}; "
-                                 f"kept: {', '.join(kept) or 'none'}")
+            raise VersionNotKept(
+                f"no kept catalog version was published at or before {when.isoformat()}; "
+                f"kept: {', '.join(kept) or 'none'}"
+            )
         version = earlier[-1]
     if version not in kept:
-        raise VersionNotKept(f"catalog version {version!r} is not kept (retention: LAKEHOUSE_CATALOG_KEEP, "
-                             f"LAKEHOUSE_CATALOG_KEEP_DAYS); kept: {', '.join(kept) or 'none'}")
+        raise VersionNotKept(
+            f"catalog version {version!r} is not kept (retention: LAKEHOUSE_CATALOG_KEEP, "
+            f"LAKEHOUSE_CATALOG_KEEP_DAYS); kept: {', '.join(kept) or 'none'}"
+        )
     path: Path = local_version(settings, version)
     return connect(path, read_only=True, config={"enable_external_access": False})
 

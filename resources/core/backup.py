@@ -39,16 +39,24 @@ from resources.core.settings import ENV_MARKER, Settings
 from resources.ml.registry_chain import mac as manifest_mac  # the registry's HMAC over canonical JSON
 
 MANIFEST = "manifest.json"
-KEPT = ("raw", "raw_archive", "quarantine", "ml/registry", "ml/models", "ml/scores_archive",
-        "ml/scores_archive_nowcast_2h", "monitoring",
-        "sandbox", "published/_history.jsonl", ENV_MARKER)
+KEPT = (
+    "raw",
+    "raw_archive",
+    "quarantine",
+    "ml/registry",
+    "ml/models",
+    "ml/scores_archive",
+    "ml/scores_archive_nowcast_2h",
+    "monitoring",
+    "sandbox",
+    "published/_history.jsonl",
+    ENV_MARKER,
+)
 SKIPPED_NAMES = (".lock", ".warehouse.lock", ".publish.lock")
 
 
 class BackupError(RuntimeError):
     pass
-
-
 
 
 def files_to_keep(root: Path) -> list[Path]:
@@ -58,8 +66,11 @@ def files_to_keep(root: Path) -> list[Path]:
         if path.is_file():
             out.append(path)
         elif path.is_dir():
-            out += [p for p in sorted(path.rglob("*")) if p.is_file() and p.name not in SKIPPED_NAMES
-                    and not p.name.endswith(".tmp")]
+            out += [
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and p.name not in SKIPPED_NAMES and not p.name.endswith(".tmp")
+            ]
     return out
 
 
@@ -70,13 +81,16 @@ def registry_key(settings: Settings, create: bool = False) -> bytes:
     from resources.ml.registry_chain import KEY_ENV
 
     if create:
-        return load_or_create_key(settings, KEY_ENV, "registry.key",
-                                  sealed=settings.root / "ml" / "registry" / "audit.jsonl")
+        return load_or_create_key(
+            settings, KEY_ENV, "registry.key", sealed=settings.root / "ml" / "registry" / "audit.jsonl"
+        )
     stored = secrets_dir(settings) / "registry.key"
     key = (os.environ.get(KEY_ENV, "").strip() or (stored.read_text().strip() if stored.exists() else "")).encode()
     if not key:
-        raise BackupError(f"no registry key: neither {KEY_ENV} nor {stored}. Bring the keys from your secret "
-                          "store first: a backup is authenticated with it")
+        raise BackupError(
+            f"no registry key: neither {KEY_ENV} nor {stored}. Bring the keys from your secret "
+            "store first: a backup is authenticated with it"
+        )
     return key
 
 
@@ -110,9 +124,14 @@ def backup(settings: Settings, dest: Path) -> dict:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
             files[rel] = {"sha256": _sha256(target), "bytes": target.stat().st_size}
-    manifest = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "environment": settings.env,
-                "source_root": settings.root.name, "files": files,
-                "bytes": sum(f["bytes"] for f in files.values()), "seconds": round(time.perf_counter() - started, 2)}
+    manifest = {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": settings.env,
+        "source_root": settings.root.name,
+        "files": files,
+        "bytes": sum(f["bytes"] for f in files.values()),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
     manifest["mac"] = manifest_mac(registry_key(settings, create=True), manifest)
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
@@ -130,8 +149,10 @@ def verify(src: Path, key: bytes) -> dict:
         raise BackupError(f"{src / MANIFEST}: not a readable backup manifest ({exc})") from None
     mac = manifest.get("mac")
     if not isinstance(mac, str) or not hmac.compare_digest(mac, manifest_mac(key, manifest)):
-        raise BackupError(f"{src / MANIFEST}: its MAC does not verify with the registry key (forged or edited, "
-                          "or made with other keys); nothing restored")
+        raise BackupError(
+            f"{src / MANIFEST}: its MAC does not verify with the registry key (forged or edited, "
+            "or made with other keys); nothing restored"
+        )
     problems = [f"{rel}: {why}" for rel in sorted(manifest["files"]) if (why := unsafe_path(rel))]
     if problems:
         raise BackupError(f"backup {src} refused, nothing restored: " + "; ".join(problems[:20]))
@@ -186,9 +207,11 @@ def _check_keys(settings: Settings, data: Path) -> None:
         for record in sorted((data / "ml" / "registry" / "models").glob("*.json")):
             verify_record(key, json.loads(record.read_text()), record)
     except Exception as exc:  # noqa: BLE001 - any failure here means the keys are not the backup's
-        raise BackupError(f"the backup's registry does not verify with the keys for {settings.root} ({exc}); "
-                          f"nothing restored. Bring the keys from your secret store into {settings.secrets_dir} "
-                          "or the environment (LAKEHOUSE_REGISTRY_KEY, LAKEHOUSE_PSEUDONYM_KEY), then restore.") from None
+        raise BackupError(
+            f"the backup's registry does not verify with the keys for {settings.root} ({exc}); "
+            f"nothing restored. Bring the keys from your secret store into {settings.secrets_dir} "
+            "or the environment (LAKEHOUSE_REGISTRY_KEY, LAKEHOUSE_PSEUDONYM_KEY), then restore."
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,21 +224,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = Settings.from_env()
     if settings.remote and args.action != "verify":
-        print(f"{settings.root} is on object storage: keep its history with the store's own versioning or "
-              "replication (e.g. S3 bucket versioning), not with a file copy", file=sys.stderr)
+        print(
+            f"{settings.root} is on object storage: keep its history with the store's own versioning or "
+            "replication (e.g. S3 bucket versioning), not with a file copy",
+            file=sys.stderr,
+        )
         return 2
     try:
         if args.action == "backup":
             m = backup(settings.ensure(), Path(args.path))
-            print(f"backup of {settings.root}: {len(m['files'])} files, {m['bytes'] / 2**20:.1f} MiB in "
-                  f"{m['seconds']} s -> {args.path} (secrets are not in it)")
+            print(
+                f"backup of {settings.root}: {len(m['files'])} files, {m['bytes'] / 2**20:.1f} MiB in "
+                f"{m['seconds']} s -> {args.path} (secrets are not in it)"
+            )
         elif args.action == "verify":
             m = verify(Path(args.path), registry_key(settings))
             print(f"backup {args.path}: {len(m['files'])} files verify")
         else:
             m = restore(settings, Path(args.path))
-            print(f"restored {len(m['files'])} files into {settings.root} in {m['restore_seconds']} s; "
-                  "now `make run` rebuilds everything derived")
+            print(
+                f"restored {len(m['files'])} files into {settings.root} in {m['restore_seconds']} s; "
+                "now `make run` rebuilds everything derived"
+            )
     except BackupError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1

@@ -25,8 +25,9 @@ GRACE_SECONDS = 8.0
 
 
 def main(argv: list[str]) -> int:
-    child = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "dagster"), "dev", *argv],
-                             start_new_session=True)
+    child = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "dagster"), "dev", *argv], start_new_session=True
+    )
     settings = Settings.from_env()
     files = None
     # On an object-storage root the reports are on the store (each asset's metadata shows its
@@ -34,9 +35,20 @@ def main(argv: list[str]) -> int:
     if not settings.remote:
         settings.reports_dir.mkdir(parents=True, exist_ok=True)
         port = urlsplit(os.environ.get("LAKEHOUSE_REPORTS_URL", REPORTS_URL)).port or 3001
-        files = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                                  "--directory", str(settings.reports_dir)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        files = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(settings.reports_dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     stopping: list[float] = []
 
     def stop(signum, _frame):

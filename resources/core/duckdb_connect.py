@@ -46,12 +46,19 @@ def extension_directory() -> Path:
 
 def extension_config() -> dict[str, object]:
     """Connect-time options (also dbt-duckdb's ``config_options``: they must be set before ATTACH)."""
-    return {"extension_directory": str(extension_directory()), "autoinstall_known_extensions": False,
-            "allow_unsigned_extensions": False}
+    return {
+        "extension_directory": str(extension_directory()),
+        "autoinstall_known_extensions": False,
+        "allow_unsigned_extensions": False,
+    }
 
 
-def connect(database: str | Path = ":memory:", read_only: bool = False, config: dict | None = None,
-            search_path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    database: str | Path = ":memory:",
+    read_only: bool = False,
+    config: dict | None = None,
+    search_path: str | Path | None = None,
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the packaged extensions. ``search_path``: where relative file
     names resolve (DuckDB's ``file_search_path``; set after connecting, as DuckDB 1.4 accepts it
     only as a session setting)."""
@@ -64,7 +71,8 @@ def connect(database: str | Path = ":memory:", read_only: bool = False, config: 
             f"{database} was written by a newer DuckDB than the pinned {duckdb.__version__} and cannot be opened "
             "(DuckDB files are not readable by older versions). The warehouse and the published catalog are "
             "derived: move them aside and `make run` rebuilds them from the raw zone; a sandbox file of "
-            f"your own: export its tables with the DuckDB that wrote it first. ({exc})") from exc
+            f"your own: export its tables with the DuckDB that wrote it first. ({exc})"
+        ) from exc
     try:
         con.execute("set enable_progress_bar = false")  # a session setting in 1.4, like the next
         if search_path is not None:
@@ -113,8 +121,14 @@ def copy_sqlite_catalog(source: Path, target: Path) -> None:
         src.backup(dst)
 
 
-def attach_ducklake(con: duckdb.DuckDBPyConnection, metadata: str, data: str | Path, alias: str,
-                    read_only: bool = False, snapshot: int | None = None) -> None:
+def attach_ducklake(
+    con: duckdb.DuckDBPyConnection,
+    metadata: str,
+    data: str | Path,
+    alias: str,
+    read_only: bool = False,
+    snapshot: int | None = None,
+) -> None:
     """Attach the DuckLake whose metadata catalog is ``metadata`` (``sqlite:<path>`` or
     ``postgres:<connection string>``) and whose files are under ``data`` (a folder or an s3://
     prefix: the connection needs the store's secret first), as ``alias``. The data path is given
@@ -127,4 +141,4 @@ def attach_ducklake(con: duckdb.DuckDBPyConnection, metadata: str, data: str | P
         options.append("read_only")
     if snapshot is not None:
         options.append(f"snapshot_version {int(snapshot)}")
-    con.execute(f"attach {sql_str('ducklake:' + metadata)} as \"{alias}\" ({', '.join(options)})")
+    con.execute(f'attach {sql_str("ducklake:" + metadata)} as "{alias}" ({", ".join(options)})')

@@ -18,7 +18,10 @@ class LakehouseResource(dg.ConfigurableResource):
 
     def settings(self) -> Settings:
         base = Settings.from_env()
-        settings = Settings.at(self.root, self.env or base.env) if self.root else \
-            dataclasses.replace(base, env=self.env or base.env)
+        settings = (
+            Settings.at(self.root, self.env or base.env)
+            if self.root
+            else dataclasses.replace(base, env=self.env or base.env)
+        )
         require_prod_keys(settings)  # before the root is even created: prod without keys writes nothing
         return settings.ensure()

@@ -37,10 +37,16 @@ def raw_url(environ: dict[str, str] | None = None) -> str | None:
 def checked_url(url: str, name: str) -> str:
     # The URL is spliced into SQL string literals (the sources' read_parquet('...'), the catalog's
     # views): no quote, and no trailing slash, which would make 'raw//flights' a different key.
-    if not url.startswith(SCHEMES) or url.endswith("/") or any(c in "'\\" or c.isspace() for c in url) \
-            or len(url) <= len("s3://"):
-        raise ValueError(f"{name} must be an s3://bucket/prefix URL without quotes, backslashes, "
-                         f"spaces or a trailing slash, got {url!r}")
+    if (
+        not url.startswith(SCHEMES)
+        or url.endswith("/")
+        or any(c in "'\\" or c.isspace() for c in url)
+        or len(url) <= len("s3://")
+    ):
+        raise ValueError(
+            f"{name} must be an s3://bucket/prefix URL without quotes, backslashes, "
+            f"spaces or a trailing slash, got {url!r}"
+        )
     return url
 
 
@@ -62,8 +68,9 @@ def filesystem():
 def s3_secret_options(environ: dict[str, str] | None = None) -> dict[str, str | bool]:
     """DuckDB S3 secret options from the standard AWS environment."""
     environ = os.environ if environ is None else environ
-    options: dict[str, str | bool] = {"REGION": environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
-                                      or "us-east-1"}
+    options: dict[str, str | bool] = {
+        "REGION": environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    }
     if environ.get("AWS_ACCESS_KEY_ID"):
         options |= {"KEY_ID": environ["AWS_ACCESS_KEY_ID"], "SECRET": environ.get("AWS_SECRET_ACCESS_KEY", "")}
     if environ.get("AWS_SESSION_TOKEN"):
@@ -82,8 +89,9 @@ def register_object_store(conn, environ: dict[str, str] | None = None, force: bo
     zone (or, ``force``, the whole root) is on object storage."""
     if not force and raw_url(environ) is None:
         return False
-    options = ", ".join(f"{k} {str(v).lower() if isinstance(v, bool) else sql_str(v)}"
-                        for k, v in s3_secret_options(environ).items())
+    options = ", ".join(
+        f"{k} {str(v).lower() if isinstance(v, bool) else sql_str(v)}" for k, v in s3_secret_options(environ).items()
+    )
     conn.execute("load httpfs")
     conn.execute(f"create or replace temporary secret lakehouse_s3 (type s3, {options})")
     return True

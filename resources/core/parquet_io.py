@@ -52,7 +52,7 @@ def _remove_dead_temporaries(path: Path) -> None:
     """Temporaries of ``path`` a killed writer left (``kill -9`` between open and rename): removed
     by the next successful write once their process is gone, so none outlives a rebuild."""
     for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
-        middle = stale.name[len(path.name) + 2:-len(".tmp")].split(".")
+        middle = stale.name[len(path.name) + 2 : -len(".tmp")].split(".")
         if len(middle) == 2 and middle[0].isdigit():
             from resources.core.runs import process_alive
 

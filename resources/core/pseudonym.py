@@ -34,6 +34,9 @@ def register_udf(conn, key: bytes) -> None:
     import duckdb
 
     conn.create_function(
-        UDF_NAME, lambda v: pseudonymize(v, key), [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+        UDF_NAME,
+        lambda v: pseudonymize(v, key),
+        [duckdb.sqltype("VARCHAR")],
+        duckdb.sqltype("VARCHAR"),
         side_effects=False,
     )

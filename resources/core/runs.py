@@ -83,15 +83,22 @@ def sweep_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         pid = run_process(instance, run)
         if pid is None or pid == os.getpid() or process_alive(pid, record.start_time):
             continue
-        instance.report_run_failed(run, f"process {pid} on {host} that executed this run is gone "
-                                        "(killed or crashed); marked failed so the queue moves on")
+        instance.report_run_failed(
+            run,
+            f"process {pid} on {host} that executed this run is gone "
+            "(killed or crashed); marked failed so the queue moves on",
+        )
         healed.append(run.run_id)
     return healed
 
 
 def heal_sensor() -> dg.SensorDefinition:
-    @dg.sensor(name="heal_dead_runs", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Marks failed the runs (make run, make promote, runs launched locally) whose process died.")
+    @dg.sensor(
+        name="heal_dead_runs",
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Marks failed the runs (make run, make promote, runs launched locally) whose process died.",
+    )
     def heal_dead_runs(context: dg.SensorEvaluationContext):
         healed = sweep_dead_runs(context.instance)
         return dg.SkipReason(f"marked failed: {', '.join(healed)}" if healed else "no dead run")

@@ -43,8 +43,9 @@ def _migrate_legacy(settings: Settings, name: str, target: Path) -> None:
         os.chmod(target, 0o600)
 
 
-def load_or_create_key(settings: Settings, env_var: str, name: str,
-                       environ: dict[str, str] | None = None, sealed: Path | None = None) -> bytes:
+def load_or_create_key(
+    settings: Settings, env_var: str, name: str, environ: dict[str, str] | None = None, sealed: Path | None = None
+) -> bytes:
     """The key from the environment or the secrets folder; a dev key is generated on first use.
     ``sealed``: a file already written with this key (the registry's audit chain). When it exists,
     a missing key is an error naming the file to restore, never a new key: a new one would only
@@ -59,8 +60,10 @@ def load_or_create_key(settings: Settings, env_var: str, name: str,
     path = folder / name
     _migrate_legacy(settings, name, path)
     if not path.exists() and sealed is not None and sealed.exists():
-        raise MissingKeyError(f"{path} is missing, and {sealed} was sealed with it: restore {name} from your "
-                              f"secret store (or set {env_var}); a new key cannot verify what the old one sealed")
+        raise MissingKeyError(
+            f"{path} is missing, and {sealed} was sealed with it: restore {name} from your "
+            f"secret store (or set {env_var}); a new key cannot verify what the old one sealed"
+        )
     if not path.exists():
         tmp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -85,5 +88,4 @@ def require_prod_keys(settings: Settings, environ: dict[str, str] | None = None)
         return
     missing = [v for v in REQUIRED_IN_PROD if not environ.get(v, "").strip()]
     if missing:
-        raise MissingKeyError(f"LAKEHOUSE_ENV=prod needs {', '.join(missing)} in the environment; "
-                              "nothing was written")
+        raise MissingKeyError(f"LAKEHOUSE_ENV=prod needs {', '.join(missing)} in the environment; nothing was written")

@@ -51,8 +51,9 @@ def checked_catalog_url(url: str | None) -> str | None:
     if url is None:
         return None
     if not url.startswith(("sqlite:", "postgres:")) or "'" in url or "\n" in url:
-        raise ValueError(f"{CATALOG_URL_ENV} must be sqlite:<path> or postgres:<connection string> without "
-                         f"quotes, got {url!r}")
+        raise ValueError(
+            f"{CATALOG_URL_ENV} must be sqlite:<path> or postgres:<connection string> without quotes, got {url!r}"
+        )
     return url
 
 

@@ -53,8 +53,10 @@ def audit_row(feature: Feature, column: pl.Series, y: pl.Series) -> dict:
     nulls = int(is_null.sum())
     present = ~is_null
     y_all = y.to_numpy()
-    value_auc = _auc(y.filter(present).to_numpy(), _value_score(column.filter(present), y.filter(present),
-                                                                 feature.kind == "categorical"))
+    value_auc = _auc(
+        y.filter(present).to_numpy(),
+        _value_score(column.filter(present), y.filter(present), feature.kind == "categorical"),
+    )
     null_auc = _auc(y_all, is_null.cast(pl.Int8).to_numpy()) if 0 < nulls < len(column) else None
     null_late = float(y.filter(is_null).mean()) if nulls else None
     problems = []
@@ -65,16 +67,34 @@ def audit_row(feature: Feature, column: pl.Series, y: pl.Series) -> dict:
     if null_auc is not None and null_auc >= VALUE_AUC_LIMIT:
         problems.append(f"missingness alone separates the label (ROC AUC {null_auc:.3f})")
     if nulls >= NULL_MIN_ROWS and null_late is not None and max(null_late, 1 - null_late) >= NULL_PURITY_LIMIT:
-        problems.append(f"missing in {nulls} rows of which {null_late:.1%} are late: whether it is missing "
-                        "is decided by the outcome")
-    return {"feature": feature.name, "known": feature.known, "kind": feature.kind,
-            "value_roc_auc": value_auc, "null_rows": nulls, "null_share": nulls / max(len(column), 1),
-            "null_roc_auc": null_auc, "null_late_rate": null_late, "problem": "; ".join(problems) or None}
+        problems.append(
+            f"missing in {nulls} rows of which {null_late:.1%} are late: whether it is missing "
+            "is decided by the outcome"
+        )
+    return {
+        "feature": feature.name,
+        "known": feature.known,
+        "kind": feature.kind,
+        "value_roc_auc": value_auc,
+        "null_rows": nulls,
+        "null_share": nulls / max(len(column), 1),
+        "null_roc_auc": null_auc,
+        "null_late_rate": null_late,
+        "problem": "; ".join(problems) or None,
+    }
 
 
-AUDIT_SCHEMA = {"feature": pl.String, "known": pl.String, "kind": pl.String, "value_roc_auc": pl.Float64,
-                "null_rows": pl.Int64, "null_share": pl.Float64, "null_roc_auc": pl.Float64,
-                "null_late_rate": pl.Float64, "problem": pl.String}
+AUDIT_SCHEMA = {
+    "feature": pl.String,
+    "known": pl.String,
+    "kind": pl.String,
+    "value_roc_auc": pl.Float64,
+    "null_rows": pl.Int64,
+    "null_share": pl.Float64,
+    "null_roc_auc": pl.Float64,
+    "null_late_rate": pl.Float64,
+    "problem": pl.String,
+}
 
 
 def leakage_audit(data: pl.DataFrame, features: Sequence[Feature] = FEATURES) -> pl.DataFrame:
@@ -83,13 +103,13 @@ def leakage_audit(data: pl.DataFrame, features: Sequence[Feature] = FEATURES) ->
     y = data[LABEL].cast(pl.Int8)
     rows = [audit_row(f, data[f.name], y) for f in features]
     return pl.DataFrame(rows, schema=AUDIT_SCHEMA).sort(
-        pl.max_horizontal(pl.col("value_roc_auc").fill_null(0), pl.col("null_roc_auc").fill_null(0)),
-        descending=True,
+        pl.max_horizontal(pl.col("value_roc_auc").fill_null(0), pl.col("null_roc_auc").fill_null(0)), descending=True
     )
 
 
 def assert_audit_passes(audit: pl.DataFrame) -> None:
     bad = audit.filter(pl.col("problem").is_not_null())
     if bad.height:
-        raise LeakageError("leakage audit failed: " + " | ".join(
-            f"{r['feature']}: {r['problem']}" for r in bad.iter_rows(named=True)))
+        raise LeakageError(
+            "leakage audit failed: " + " | ".join(f"{r['feature']}: {r['problem']}" for r in bad.iter_rows(named=True))
+        )

@@ -62,7 +62,8 @@ def _local_on(day: pl.Expr, at: time, days_before: int) -> pl.Expr:
     """``at`` o'clock in CENTRE_ZONE on ``day - days_before``, as UTC. 22:00 and 12:00 are never in
     a daylight-saving gap or overlap (the clocks change at 02:00)."""
     local = (day.cast(pl.Date) - pl.duration(days=days_before)).cast(pl.Datetime("us")) + pl.duration(
-        hours=at.hour, minutes=at.minute)
+        hours=at.hour, minutes=at.minute
+    )
     return local.dt.replace_time_zone(CENTRE_ZONE).dt.convert_time_zone("UTC")
 
 
@@ -81,7 +82,8 @@ def as_of(horizon: str) -> pl.Expr:
         return cutoff_utc(pl.col("flight_date"))
     if horizon == NOWCAST:
         return pl.col("scheduled_departure_utc").dt.convert_time_zone("UTC") - pl.duration(
-            seconds=int(NOWCAST_LEAD.total_seconds()))
+            seconds=int(NOWCAST_LEAD.total_seconds())
+        )
     raise ValueError(f"unknown horizon {horizon!r}: one of {', '.join(HORIZONS)}")
 
 
@@ -101,13 +103,16 @@ def departure_known_at() -> pl.Expr:
 def outcome_known_at() -> pl.Expr:
     """When the flight's outcome (and so its label) is known."""
     departed = pl.col("dep_delay").is_not_null()
-    arrival = pl.when(departed).then(
-        pl.coalesce(_utc("actual_arrival_utc"), _utc("actual_departure_utc") + _lag(UNKNOWN_ARRIVAL_BOUND))
-    ).otherwise(_utc("scheduled_departure_utc"))
+    arrival = (
+        pl.when(departed)
+        .then(pl.coalesce(_utc("actual_arrival_utc"), _utc("actual_departure_utc") + _lag(UNKNOWN_ARRIVAL_BOUND)))
+        .otherwise(_utc("scheduled_departure_utc"))
+    )
     # A flight delivered with no departure instant at all (no origin zone) is known at the end of
     # the bound after its scheduled local departure read as UTC: late, never early.
-    fallback = pl.col("scheduled_departure_local").cast(pl.Datetime("us")).dt.replace_time_zone("UTC") \
-        + _lag(UNKNOWN_ARRIVAL_BOUND + timedelta(hours=12))
+    fallback = pl.col("scheduled_departure_local").cast(pl.Datetime("us")).dt.replace_time_zone("UTC") + _lag(
+        UNKNOWN_ARRIVAL_BOUND + timedelta(hours=12)
+    )
     return pl.coalesce(arrival, fallback) + _lag(OPERATIONS_LAG)
 
 
@@ -117,17 +122,38 @@ def weather_known_at() -> pl.Expr:
 
 # Columns of a flight row that are its departure or its outcome (everything else is schedule).
 DEPARTURE_COLUMNS = ("dep_time", "dep_delay", "actual_departure_local", "actual_departure_utc", "cancelled")
-OUTCOME_COLUMNS = ("arr_time", "arr_delay", "air_time", "actual_arrival_local", "actual_arrival_utc",
-                   "diverted", "arrived_late")
-WEATHER_COLUMNS = ("temp_f", "dewpoint_f", "humidity_pct", "wind_dir_deg", "wind_speed_mph", "wind_gust_mph",
-                   "precip_in", "pressure_mb", "visibility_mi")
+OUTCOME_COLUMNS = (
+    "arr_time",
+    "arr_delay",
+    "air_time",
+    "actual_arrival_local",
+    "actual_arrival_utc",
+    "diverted",
+    "arrived_late",
+)
+WEATHER_COLUMNS = (
+    "temp_f",
+    "dewpoint_f",
+    "humidity_pct",
+    "wind_dir_deg",
+    "wind_speed_mph",
+    "wind_gust_mph",
+    "precip_in",
+    "pressure_mb",
+    "visibility_mi",
+)
 STAMPS = ("departure_known_at", "outcome_known_at")
 
 
 def _in_utc(frame: pl.DataFrame) -> pl.DataFrame:
     """Zone-aware columns in "UTC" (the warehouse hands out "Etc/UTC", which polars will not mix)."""
-    return frame.with_columns([pl.col(c).dt.convert_time_zone("UTC") for c, t in frame.schema.items()
-                               if isinstance(t, pl.Datetime) and t.time_zone not in (None, "UTC")])
+    return frame.with_columns(
+        [
+            pl.col(c).dt.convert_time_zone("UTC")
+            for c, t in frame.schema.items()
+            if isinstance(t, pl.Datetime) and t.time_zone not in (None, "UTC")
+        ]
+    )
 
 
 def annotate_flights(flights: pl.DataFrame) -> pl.DataFrame:
@@ -135,8 +161,7 @@ def annotate_flights(flights: pl.DataFrame) -> pl.DataFrame:
     if all(s in flights.columns for s in STAMPS):
         return flights
     # A timetable row whose flight is not delivered yet has no actuals to know.
-    undelivered = (pl.col("actuals_delivered").not_() if "actuals_delivered" in flights.columns
-                   else pl.lit(False))
+    undelivered = pl.col("actuals_delivered").not_() if "actuals_delivered" in flights.columns else pl.lit(False)
     return flights.with_columns(
         pl.when(undelivered).then(pl.lit(NEVER)).otherwise(departure_known_at()).alias("departure_known_at"),
         pl.when(undelivered).then(pl.lit(NEVER)).otherwise(outcome_known_at()).alias("outcome_known_at"),
@@ -187,24 +212,32 @@ def garble_after(inputs, at: datetime):
     dep_unknown = pl.col("departure_known_at") > at_lit
     out_unknown = pl.col("outcome_known_at") > at_lit
     garbled = flights.with_columns(
-        *_garbage(flights, DEPARTURE_COLUMNS, dep_unknown),
-        *_garbage(flights, OUTCOME_COLUMNS, out_unknown),
+        *_garbage(flights, DEPARTURE_COLUMNS, dep_unknown), *_garbage(flights, OUTCOME_COLUMNS, out_unknown)
     ).with_columns(
-        pl.when(dep_unknown).then(pl.col("departure_known_at") + pl.duration(hours=3))
-        .otherwise(pl.col("departure_known_at")).alias("departure_known_at"),
-        pl.when(out_unknown).then(pl.col("outcome_known_at") + pl.duration(hours=3))
-        .otherwise(pl.col("outcome_known_at")).alias("outcome_known_at"),
+        pl.when(dep_unknown)
+        .then(pl.col("departure_known_at") + pl.duration(hours=3))
+        .otherwise(pl.col("departure_known_at"))
+        .alias("departure_known_at"),
+        pl.when(out_unknown)
+        .then(pl.col("outcome_known_at") + pl.duration(hours=3))
+        .otherwise(pl.col("outcome_known_at"))
+        .alias("outcome_known_at"),
     )
     w_unknown = pl.col("known_at") > at_lit
     later = weather.filter(w_unknown)
-    weather_garbled = pl.concat([
-        weather.with_columns(*_garbage(weather, WEATHER_COLUMNS, w_unknown)),
-        later.with_columns(*_garbage(later, WEATHER_COLUMNS, pl.lit(True)),
-                           pl.col("observed_at_utc") + pl.duration(minutes=7), pl.col("known_at") + pl.duration(minutes=7)),
-    ], how="vertical_relaxed")
+    weather_garbled = pl.concat(
+        [
+            weather.with_columns(*_garbage(weather, WEATHER_COLUMNS, w_unknown)),
+            later.with_columns(
+                *_garbage(later, WEATHER_COLUMNS, pl.lit(True)),
+                pl.col("observed_at_utc") + pl.duration(minutes=7),
+                pl.col("known_at") + pl.duration(minutes=7),
+            ),
+        ],
+        how="vertical_relaxed",
+    )
     counts = Garbling(
-        departures=flights.filter(dep_unknown).height, outcomes=flights.filter(out_unknown).height,
-        weather=later.height,
+        departures=flights.filter(dep_unknown).height, outcomes=flights.filter(out_unknown).height, weather=later.height
     )
     return replace(inputs, flights=garbled, weather=weather_garbled), counts
 

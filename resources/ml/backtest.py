@@ -24,8 +24,11 @@ from resources.ml.store import ml_dir
 from resources.ml.training import TRAIN_SAMPLE_ROWS, evaluate, fit, predict
 
 BACKTEST_SCORE_SCHEMA = {
-    "flight_id": pl.String, "flight_date": pl.Date, "p_late": pl.Float64,
-    "model_version": pl.String, "trained_through": pl.Date,
+    "flight_id": pl.String,
+    "flight_date": pl.Date,
+    "p_late": pl.Float64,
+    "model_version": pl.String,
+    "trained_through": pl.Date,
 }
 
 
@@ -67,8 +70,9 @@ def first_feature_day(settings: Settings) -> date | None:
     return days[0] if days else None
 
 
-def backtest_month(window, first: date, start: date, end: date, family: str, params: dict,
-                   model_version: str) -> MonthResult | None:
+def backtest_month(
+    window, first: date, start: date, end: date, family: str, params: dict, model_version: str
+) -> MonthResult | None:
     """``window``: a LabelledWindow over the lakehouse. Fits on the labelled days [first, start)
     (their reproducible sample, read a month at a time), scores [start, end). None when there is
     nothing to learn from or to score."""
@@ -80,16 +84,26 @@ def backtest_month(window, first: date, start: date, end: date, family: str, par
     pipeline = fit(family, params, train, max_rows=None)
     p = predict(pipeline, month)
     y = month["is_late"].to_numpy()
-    scores = month.select("flight_id", "flight_date").with_columns(
-        pl.Series("p_late", p, dtype=pl.Float64),
-        pl.lit(model_version).alias("model_version"),
-        pl.lit(start - timedelta(days=1)).alias("trained_through"),
-    ).select(list(BACKTEST_SCORE_SCHEMA))
+    scores = (
+        month.select("flight_id", "flight_date")
+        .with_columns(
+            pl.Series("p_late", p, dtype=pl.Float64),
+            pl.lit(model_version).alias("model_version"),
+            pl.lit(start - timedelta(days=1)).alias("trained_through"),
+        )
+        .select(list(BACKTEST_SCORE_SCHEMA))
+    )
     full = evaluate(y, p) if 0 < y.sum() < len(y) else {"rows": int(len(y)), "late_rate": float(y.mean())}
     metrics = {
-        "month": f"{start:%Y-%m}", "model_version": model_version, "family": family,
-        "train_start": train["flight_date"].min(), "trained_through": start - timedelta(days=1),
-        "train_rows": train.height, "train_rows_available": available, "flights": month.height, "late_rate": full["late_rate"],
+        "month": f"{start:%Y-%m}",
+        "model_version": model_version,
+        "family": family,
+        "train_start": train["flight_date"].min(),
+        "trained_through": start - timedelta(days=1),
+        "train_rows": train.height,
+        "train_rows_available": available,
+        "flights": month.height,
+        "late_rate": full["late_rate"],
         **{k: full.get(k) for k in ("roc_auc", "pr_auc", "brier", "calibration_error", "log_loss")},
     }
     return MonthResult(f"{start:%Y-%m}", pipeline, scores, metrics, y, p)
@@ -119,18 +133,30 @@ def write_month(settings: Settings, result: MonthResult) -> None:
 
     for (day,), part in result.scores.partition_by("flight_date", as_dict=True).items():
         write_parquet_atomic(part, day_file(backtest_scores_dir(settings), day))
-    write_parquet_atomic(pl.DataFrame([result.metrics]), backtest_metrics_dir(settings) / f"month={result.month}.parquet")
+    write_parquet_atomic(
+        pl.DataFrame([result.metrics]), backtest_metrics_dir(settings) / f"month={result.month}.parquet"
+    )
 
 
 def record_backtest_model(registry, result: MonthResult, basis: BacktestBasis) -> None:
     """Keep the month's model in the registry with status 'backtest' (never promotable)."""
     m = {k: (str(v) if isinstance(v, date) else v) for k, v in result.metrics.items()}
     month_start = result.scores["flight_date"].min()
-    registry.register_backtest(result.pipeline, {
-        "model_version": m["model_version"], "family": basis.family, "params": basis.params,
-        "replays": basis.source_version, "backtest": m,
-        # The month it was judged on is this model's holdout.
-        "test": {k: m.get(k) for k in ("roc_auc", "pr_auc", "brier", "log_loss", "calibration_error", "late_rate")},
-        "split": {"train_start": m["train_start"], "validation_start": None,
-                  "test_start": str(month_start.replace(day=1)), "test_end": str(result.scores["flight_date"].max())},
-    })
+    registry.register_backtest(
+        result.pipeline,
+        {
+            "model_version": m["model_version"],
+            "family": basis.family,
+            "params": basis.params,
+            "replays": basis.source_version,
+            "backtest": m,
+            # The month it was judged on is this model's holdout.
+            "test": {k: m.get(k) for k in ("roc_auc", "pr_auc", "brier", "log_loss", "calibration_error", "late_rate")},
+            "split": {
+                "train_start": m["train_start"],
+                "validation_start": None,
+                "test_start": str(month_start.replace(day=1)),
+                "test_end": str(result.scores["flight_date"].max()),
+            },
+        },
+    )

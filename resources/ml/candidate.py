@@ -33,8 +33,9 @@ def code_version() -> str:
     sources = sorted((REPO_ROOT / "resources" / "ml").glob("*.py"))  # the ML layer's code
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except OSError:
         rev = ""
     return f"{rev or 'nogit'}+ml-{digest}"
@@ -47,8 +48,9 @@ class Candidate:
     audit: pl.DataFrame
 
 
-def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_id: str,
-                    horizon: str = DAY_AHEAD) -> Candidate:
+def train_candidate(
+    settings: Settings, split: TimeSplit, monitoring: dict, run_id: str, horizon: str = DAY_AHEAD
+) -> Candidate:
     timings, t0 = {}, time.perf_counter()
     window = LabelledWindow(settings, split, horizon)  # read a month at a time (resources/ml/window.py)
     # The audit judges the training window only: the test window stays unseen until the end.
@@ -63,8 +65,13 @@ def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_
     # train_rows is the whole train window when it fits the audit bound (the year: 225k rows), and
     # fit() draws the training sample from it; only a larger window is sampled by reading it again.
     sample = train_rows if available <= AUDIT_MAX_ROWS else window.sample("train")[0]
-    result = train_and_select(sample, available, lambda: window.chunks("validation"), lambda: window.chunks("test"),
-                              names=[f.name for f in FEATURES_BY_HORIZON[horizon]])
+    result = train_and_select(
+        sample,
+        available,
+        lambda: window.chunks("validation"),
+        lambda: window.chunks("test"),
+        names=[f.name for f in FEATURES_BY_HORIZON[horizon]],
+    )
     timings["train_and_select_seconds"] = round(time.perf_counter() - started, 2)
     t0 = time.perf_counter()
     # Monitoring compares production traffic with this: training rows and the model's own scores,
@@ -74,16 +81,29 @@ def train_candidate(settings: Settings, split: TimeSplit, monitoring: dict, run_
     reference = train.sample(min(REFERENCE_ROWS, train.height), seed=0).sort("flight_id")
     timings["monitoring_reference_seconds"] = round(time.perf_counter() - t0, 2)
     data_version = window.data_version()
-    record = Registry(settings).register(result.pipeline, {
-        "model_version": new_version(), "family": result.family, "params": result.params,
-        "horizon": horizon, "features": [f.name for f in FEATURES_BY_HORIZON[horizon]], "label": f"arr_delay >= {LATE_MINUTES} or cancelled or diverted",
-        "split": {k: str(v) for k, v in vars(split).items()}, "rows": result.rows,
-        # which training rows the model learnt from: rebuild it with fit(..., max_rows, seed)
-        "train_sample": result.train_sample,
-        "validation": result.validation, "test": result.test, "tried": result.tried,
-        "data_version": data_version,
-        "code_version": code_version(), "dagster_run_id": run_id,
-        "training_seconds": round(time.perf_counter() - started, 1), "timings": timings,
-        "monitoring": monitoring,
-    }, reference=reference)
+    record = Registry(settings).register(
+        result.pipeline,
+        {
+            "model_version": new_version(),
+            "family": result.family,
+            "params": result.params,
+            "horizon": horizon,
+            "features": [f.name for f in FEATURES_BY_HORIZON[horizon]],
+            "label": f"arr_delay >= {LATE_MINUTES} or cancelled or diverted",
+            "split": {k: str(v) for k, v in vars(split).items()},
+            "rows": result.rows,
+            # which training rows the model learnt from: rebuild it with fit(..., max_rows, seed)
+            "train_sample": result.train_sample,
+            "validation": result.validation,
+            "test": result.test,
+            "tried": result.tried,
+            "data_version": data_version,
+            "code_version": code_version(),
+            "dagster_run_id": run_id,
+            "training_seconds": round(time.perf_counter() - started, 1),
+            "timings": timings,
+            "monitoring": monitoring,
+        },
+        reference=reference,
+    )
     return Candidate(record, result, audit)

@@ -53,8 +53,9 @@ def encode_distinct(transformer, frame: pl.DataFrame, columns: list[str]):
     keys = frame.select(columns)
     distinct = keys.unique(maintain_order=True)
     encoded = transformer.transform(distinct.to_pandas())
-    index = (keys.join(distinct.with_row_index("__distinct"), on=columns, how="left",
-                       nulls_equal=True, maintain_order="left")["__distinct"].to_numpy())
+    index = keys.join(
+        distinct.with_row_index("__distinct"), on=columns, how="left", nulls_equal=True, maintain_order="left"
+    )["__distinct"].to_numpy()
     return encoded[index]
 
 
@@ -84,8 +85,11 @@ def transform(ct: ColumnTransformer, frame: pl.DataFrame, categorical: set[str])
 
 def member_proba(pipeline, frame: pl.DataFrame, categorical: set[str]) -> np.ndarray | None:
     """``pipeline.predict_proba`` for a Pipeline([ColumnTransformer, estimator]); None otherwise."""
-    if not (isinstance(pipeline, Pipeline) and len(pipeline.steps) == 2
-            and isinstance(pipeline.steps[0][1], ColumnTransformer)):
+    if not (
+        isinstance(pipeline, Pipeline)
+        and len(pipeline.steps) == 2
+        and isinstance(pipeline.steps[0][1], ColumnTransformer)
+    ):
         return None
     x = transform(pipeline.steps[0][1], frame, categorical)
     return None if x is None else pipeline.steps[1][1].predict_proba(x)

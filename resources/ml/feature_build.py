@@ -28,7 +28,8 @@ def require_day_before(flights: pl.DataFrame, days: list[date]) -> None:
         if before not in delivered and any(d < before for d in delivered):
             raise DayBeforeMissing(
                 f"day-ahead features of {day} need the flights of {before} delivered (they hold the outcomes "
-                f"known at the cut-off): materialize curated/fct_flights for {before} first")
+                f"known at the cut-off): materialize curated/fct_flights for {before} first"
+            )
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,13 @@ class FeatureBuild:
 FEATURE_CHUNK_DAYS = 31
 
 
-def build_and_store_features(settings: Settings, start: date, end: date, chunk_days: int = FEATURE_CHUNK_DAYS,
-                             horizons: tuple[str, ...] = HORIZONS) -> FeatureBuild:
+def build_and_store_features(
+    settings: Settings,
+    start: date,
+    end: date,
+    chunk_days: int = FEATURE_CHUNK_DAYS,
+    horizons: tuple[str, ...] = HORIZONS,
+) -> FeatureBuild:
     """Features of [start, end) for each horizon, in passes of ``chunk_days``. The time guard
     (features.time_violations) runs on the window's first and last day for every horizon before
     anything is written, so a feature that reads the future fails the build with the files
@@ -63,7 +69,7 @@ def build_and_store_features(settings: Settings, start: date, end: date, chunk_d
             assert_point_in_time(inputs, day, horizon)
     rows = {}
     for i in range(0, len(days), chunk_days):
-        chunk = days[i:i + chunk_days]
+        chunk = days[i : i + chunk_days]
         a, b = chunk[0], chunk[-1] + timedelta(days=1)
         inputs = load_feature_inputs(settings, a, b)
         if DAY_AHEAD in horizons:
@@ -74,10 +80,20 @@ def build_and_store_features(settings: Settings, start: date, end: date, chunk_d
             write_lake_days(settings, feature_table(horizon), parts)  # the chunk's days: one transaction
             rows.update({day: part.height for day, part in parts.items()})
     write_parquet_atomic(
-        pl.DataFrame([{"name": f.name, "description": f.description, "dtype": f.dtype, "kind": f.kind,
-                       "known": f.known, "owner": f.owner,
-                       "horizons": ", ".join(h for h in HORIZONS if f in FEATURES_BY_HORIZON[h])}
-                      for f in FEATURES_BY_HORIZON[NOWCAST]]),
+        pl.DataFrame(
+            [
+                {
+                    "name": f.name,
+                    "description": f.description,
+                    "dtype": f.dtype,
+                    "kind": f.kind,
+                    "known": f.known,
+                    "owner": f.owner,
+                    "horizons": ", ".join(h for h in HORIZONS if f in FEATURES_BY_HORIZON[h]),
+                }
+                for f in FEATURES_BY_HORIZON[NOWCAST]
+            ]
+        ),
         feature_definitions_path(settings),
     )
     return FeatureBuild(rows, checked, horizons)

@@ -73,14 +73,31 @@ DAY_AHEAD_FEATURES: tuple[Feature, ...] = (
     Feature("day_of_week", "numeric", "ISO weekday of the scheduled date (1 = Monday).", "calendar"),
     Feature("is_holiday", "numeric", "1 on US federal holidays.", "calendar"),
     Feature("days_to_nearest_holiday", "numeric", "Days to the nearest US federal holiday.", "calendar"),
-    Feature("origin_hour_departures", "numeric", "Departures scheduled at the origin in the same hour (schedule congestion)."),
+    Feature(
+        "origin_hour_departures",
+        "numeric",
+        "Departures scheduled at the origin in the same hour (schedule congestion).",
+    ),
     Feature("origin_day_departures", "numeric", "Departures scheduled at the origin that day."),
     Feature("carrier_day_departures", "numeric", "Departures the carrier scheduled from the origin that day."),
     Feature("plane_leg_of_day", "numeric", "Which scheduled leg of the day this is for the aircraft (1 = first)."),
     Feature("plane_legs_of_day", "numeric", "Legs scheduled for the aircraft that day."),
-    Feature("plane_gap_minutes", "numeric", "Scheduled minutes since the aircraft's previous New York departure that day (null on its first leg)."),
-    Feature("plane_turn_slack_minutes", "numeric", "Gap to the previous departure minus twice that leg's scheduled block time: the buffer the out-and-back rotation leaves."),
-    Feature("plane_age_years", "numeric", "Years since the aircraft was built (registry version valid that day).", "registry"),
+    Feature(
+        "plane_gap_minutes",
+        "numeric",
+        "Scheduled minutes since the aircraft's previous New York departure that day (null on its first leg).",
+    ),
+    Feature(
+        "plane_turn_slack_minutes",
+        "numeric",
+        "Gap to the previous departure minus twice that leg's scheduled block time: the buffer the out-and-back rotation leaves.",
+    ),
+    Feature(
+        "plane_age_years",
+        "numeric",
+        "Years since the aircraft was built (registry version valid that day).",
+        "registry",
+    ),
     Feature("plane_seats", "numeric", "Seats of the aircraft.", "registry"),
     Feature("plane_engines", "numeric", "Engines of the aircraft.", "registry"),
     Feature("plane_engine_type", "categorical", "Engine type of the aircraft.", "registry"),
@@ -97,18 +114,63 @@ DAY_AHEAD_FEATURES: tuple[Feature, ...] = (
     _wx("wx_precip_24h_in", "Origin precipitation over the 24 hours up to the last reading."),
     _wx("wx_min_visibility_24h_mi", "Lowest origin visibility over the 24 hours up to the last reading."),
     _wx("wx_max_wind_24h_mph", "Strongest origin wind over the 24 hours up to the last reading."),
-    _wx("wx_pressure_change_12h_mb", "Change of origin pressure over the 12 hours up to the last reading (falling: weather coming)."),
+    _wx(
+        "wx_pressure_change_12h_mb",
+        "Change of origin pressure over the 12 hours up to the last reading (falling: weather coming).",
+    ),
     _wx("wx_temp_change_24h_f", "Change of origin temperature over the 24 hours up to the last reading."),
-    Feature("route_late_rate_28d", "numeric", "Smoothed late rate of the route over outcomes known in the 28 days up to the cut-off.", "history"),
-    Feature("route_flights_28d", "numeric", "Flights of the route with outcomes known in the 28 days up to the cut-off.", "history"),
-    Feature("carrier_late_rate_28d", "numeric", "Smoothed late rate of the carrier, 28 days up to the cut-off.", "history"),
-    Feature("carrier_origin_late_rate_28d", "numeric", "Smoothed late rate of the carrier at the origin, 28 days up to the cut-off.", "history"),
+    Feature(
+        "route_late_rate_28d",
+        "numeric",
+        "Smoothed late rate of the route over outcomes known in the 28 days up to the cut-off.",
+        "history",
+    ),
+    Feature(
+        "route_flights_28d",
+        "numeric",
+        "Flights of the route with outcomes known in the 28 days up to the cut-off.",
+        "history",
+    ),
+    Feature(
+        "carrier_late_rate_28d", "numeric", "Smoothed late rate of the carrier, 28 days up to the cut-off.", "history"
+    ),
+    Feature(
+        "carrier_origin_late_rate_28d",
+        "numeric",
+        "Smoothed late rate of the carrier at the origin, 28 days up to the cut-off.",
+        "history",
+    ),
     Feature("origin_late_rate_7d", "numeric", "Smoothed late rate at the origin, 7 days up to the cut-off.", "history"),
-    Feature("origin_late_rate_1d", "numeric", "Smoothed late rate at the origin of outcomes that became known on the day of the cut-off.", "history"),
-    Feature("flight_late_rate_28d", "numeric", "Smoothed late rate of this carrier and flight number, 28 days up to the cut-off.", "history"),
-    Feature("dest_late_rate_28d", "numeric", "Smoothed late rate of flights to the destination, 28 days up to the cut-off.", "history"),
-    Feature("carrier_origin_late_rate_7d", "numeric", "Smoothed late rate of the carrier at the origin, 7 days up to the cut-off.", "history"),
-    Feature("carrier_late_rate_1d", "numeric", "Smoothed late rate of the carrier of outcomes that became known on the day of the cut-off.", "history"),
+    Feature(
+        "origin_late_rate_1d",
+        "numeric",
+        "Smoothed late rate at the origin of outcomes that became known on the day of the cut-off.",
+        "history",
+    ),
+    Feature(
+        "flight_late_rate_28d",
+        "numeric",
+        "Smoothed late rate of this carrier and flight number, 28 days up to the cut-off.",
+        "history",
+    ),
+    Feature(
+        "dest_late_rate_28d",
+        "numeric",
+        "Smoothed late rate of flights to the destination, 28 days up to the cut-off.",
+        "history",
+    ),
+    Feature(
+        "carrier_origin_late_rate_7d",
+        "numeric",
+        "Smoothed late rate of the carrier at the origin, 7 days up to the cut-off.",
+        "history",
+    ),
+    Feature(
+        "carrier_late_rate_1d",
+        "numeric",
+        "Smoothed late rate of the carrier of outcomes that became known on the day of the cut-off.",
+        "history",
+    ),
 )
 
 
@@ -120,20 +182,65 @@ OPERATIONS: tuple[Feature, ...] = (
     _ops("ops_origin_departures_2h", "Departures from the origin in the 2 hours before the prediction time."),
     _ops("ops_origin_mean_dep_delay_2h", "Mean departure delay of those departures, minutes."),
     _ops("ops_origin_late_dep_share_2h", "Share of those departures 15+ minutes late (smoothed)."),
-    _ops("ops_origin_mean_dep_delay_today", "Mean departure delay of the origin's departures so far on the prediction time's local day."),
-    _ops("ops_origin_cancellations_today", "Cancellations at the origin known so far on the prediction time's local day."),
-    _ops("ops_carrier_origin_mean_dep_delay_today", "Mean departure delay of the carrier's departures from the origin so far on the prediction time's local day."),
-    _ops("ops_origin_overdue_departures", "Flights scheduled to have left the origin by the prediction time that have neither departed nor been cancelled."),
-    _ops("ops_origin_overdue_mean_minutes", "Mean minutes those overdue flights are past their scheduled departure (0 when none)."),
-    Feature("ops_origin_late_arrival_share_today", "numeric", "Smoothed late share of the origin's flights whose outcome became known so far on the prediction time's local day (arrival + 15 min).", "history"),
-    Feature("ops_dest_late_arrival_share_today", "numeric", "Smoothed late share of flights to the destination whose outcome became known so far that local day.", "history"),
-    Feature("ops_origin_late_arrival_share_3h", "numeric", "Smoothed late share of the origin's flights whose outcome became known in the 3 hours before the prediction time.", "history"),
-    Feature("ops_dest_late_arrival_share_3h", "numeric", "Smoothed late share of flights to the destination whose outcome became known in the 3 hours before the prediction time.", "history"),
-    Feature("ops_carrier_late_arrival_share_today", "numeric", "Smoothed late share of the carrier's flights whose outcome became known so far that local day.", "history"),
+    _ops(
+        "ops_origin_mean_dep_delay_today",
+        "Mean departure delay of the origin's departures so far on the prediction time's local day.",
+    ),
+    _ops(
+        "ops_origin_cancellations_today", "Cancellations at the origin known so far on the prediction time's local day."
+    ),
+    _ops(
+        "ops_carrier_origin_mean_dep_delay_today",
+        "Mean departure delay of the carrier's departures from the origin so far on the prediction time's local day.",
+    ),
+    _ops(
+        "ops_origin_overdue_departures",
+        "Flights scheduled to have left the origin by the prediction time that have neither departed nor been cancelled.",
+    ),
+    _ops(
+        "ops_origin_overdue_mean_minutes",
+        "Mean minutes those overdue flights are past their scheduled departure (0 when none).",
+    ),
+    Feature(
+        "ops_origin_late_arrival_share_today",
+        "numeric",
+        "Smoothed late share of the origin's flights whose outcome became known so far on the prediction time's local day (arrival + 15 min).",
+        "history",
+    ),
+    Feature(
+        "ops_dest_late_arrival_share_today",
+        "numeric",
+        "Smoothed late share of flights to the destination whose outcome became known so far that local day.",
+        "history",
+    ),
+    Feature(
+        "ops_origin_late_arrival_share_3h",
+        "numeric",
+        "Smoothed late share of the origin's flights whose outcome became known in the 3 hours before the prediction time.",
+        "history",
+    ),
+    Feature(
+        "ops_dest_late_arrival_share_3h",
+        "numeric",
+        "Smoothed late share of flights to the destination whose outcome became known in the 3 hours before the prediction time.",
+        "history",
+    ),
+    Feature(
+        "ops_carrier_late_arrival_share_today",
+        "numeric",
+        "Smoothed late share of the carrier's flights whose outcome became known so far that local day.",
+        "history",
+    ),
 )
 PREVIOUS_LEG: tuple[Feature, ...] = (
-    _ops("ops_prev_leg_dep_delay", "Departure delay of the aircraft's previous leg of the day, if it has departed (null otherwise)."),
-    _ops("ops_prev_leg_overdue_minutes", "Minutes the aircraft's previous leg is past its scheduled departure without having departed (0 if departed or not yet due; null without previous leg)."),
+    _ops(
+        "ops_prev_leg_dep_delay",
+        "Departure delay of the aircraft's previous leg of the day, if it has departed (null otherwise).",
+    ),
+    _ops(
+        "ops_prev_leg_overdue_minutes",
+        "Minutes the aircraft's previous leg is past its scheduled departure without having departed (0 if departed or not yet due; null without previous leg).",
+    ),
 )
 
 FEATURES_BY_HORIZON: dict[str, tuple[Feature, ...]] = {
@@ -184,16 +291,22 @@ def _known_for_day() -> pl.Expr:
     return (local + pl.duration(minutes=shift)).dt.date() + pl.duration(days=1)
 
 
-def _cumulative_asof(events: pl.DataFrame, targets: pl.DataFrame, keys: list[str], on: str, at: str,
-                     sums: list[str], prefix: str) -> pl.DataFrame:
+def _cumulative_asof(
+    events: pl.DataFrame, targets: pl.DataFrame, keys: list[str], on: str, at: str, sums: list[str], prefix: str
+) -> pl.DataFrame:
     """Per target row: the running sums of ``sums`` over events with ``on`` <= the target's ``at``
     (a backward as-of join on running totals, so a window is the difference of two lookups)."""
-    running = events.sort(on).with_columns(
-        [pl.col(s).cum_sum().over(keys).alias(f"{prefix}{s}") for s in sums]
-    ).select(*keys, pl.col(on).alias(at), *[f"{prefix}{s}" for s in sums])
-    joined = targets.sort(at).join_asof(running.sort(at), on=at, by=keys or None, strategy="backward",
-                                        check_sortedness=False)
+    running = (
+        events.sort(on)
+        .with_columns([pl.col(s).cum_sum().over(keys).alias(f"{prefix}{s}") for s in sums])
+        .select(*keys, pl.col(on).alias(at), *[f"{prefix}{s}" for s in sums])
+    )
+    joined = targets.sort(at).join_asof(
+        running.sort(at), on=at, by=keys or None, strategy="backward", check_sortedness=False
+    )
     return joined.with_columns([pl.col(f"{prefix}{s}").fill_null(0) for s in sums])
+
+
 def _aircraft(day_flights: pl.DataFrame) -> pl.DataFrame:
     """Which aircraft each flight's aircraft features describe, and its rotation that day.
 
@@ -207,21 +320,41 @@ def _aircraft(day_flights: pl.DataFrame) -> pl.DataFrame:
     rotation = ["tailnum_key", "flight_date"]
     previous = pl.col("scheduled_departure_utc").shift(1).over(rotation)
     previous_block = (pl.col("scheduled_arrival_utc") - pl.col("scheduled_departure_utc")).shift(1).over(rotation)
-    legs = day_flights.filter(pl.col("tailnum_key").is_not_null()).sort("scheduled_departure_utc", "flight_id").select(
-        "flight_id", "carrier", "origin", "flight_date", "scheduled_departure_utc",
-        pl.col("tailnum_key").alias("aircraft_key"),
-        pl.col("flight_id").shift(1).over(rotation).alias("prev_leg_flight_id"),
-        pl.col("scheduled_departure_utc").rank("ordinal").over(rotation).cast(pl.Float64).alias("plane_leg_of_day"),
-        pl.len().over(rotation).cast(pl.Float64).alias("plane_legs_of_day"),
-        (pl.col("scheduled_departure_utc") - previous).dt.total_minutes().cast(pl.Float64).alias("plane_gap_minutes"),
-        # Out and back: a 100-minute gap after a 45-minute leg leaves 10 minutes to turn twice.
-        ((pl.col("scheduled_departure_utc") - previous).dt.total_minutes()
-         - 2 * previous_block.dt.total_minutes()).cast(pl.Float64).alias("plane_turn_slack_minutes"),
+    legs = (
+        day_flights.filter(pl.col("tailnum_key").is_not_null())
+        .sort("scheduled_departure_utc", "flight_id")
+        .select(
+            "flight_id",
+            "carrier",
+            "origin",
+            "flight_date",
+            "scheduled_departure_utc",
+            pl.col("tailnum_key").alias("aircraft_key"),
+            pl.col("flight_id").shift(1).over(rotation).alias("prev_leg_flight_id"),
+            pl.col("scheduled_departure_utc").rank("ordinal").over(rotation).cast(pl.Float64).alias("plane_leg_of_day"),
+            pl.len().over(rotation).cast(pl.Float64).alias("plane_legs_of_day"),
+            (pl.col("scheduled_departure_utc") - previous)
+            .dt.total_minutes()
+            .cast(pl.Float64)
+            .alias("plane_gap_minutes"),
+            # Out and back: a 100-minute gap after a 45-minute leg leaves 10 minutes to turn twice.
+            ((pl.col("scheduled_departure_utc") - previous).dt.total_minutes() - 2 * previous_block.dt.total_minutes())
+            .cast(pl.Float64)
+            .alias("plane_turn_slack_minutes"),
+        )
     )
-    out = ["flight_id", "aircraft_key", "prev_leg_flight_id", "plane_leg_of_day", "plane_legs_of_day", "plane_gap_minutes",
-           "plane_turn_slack_minutes"]
+    out = [
+        "flight_id",
+        "aircraft_key",
+        "prev_leg_flight_id",
+        "plane_leg_of_day",
+        "plane_legs_of_day",
+        "plane_gap_minutes",
+        "plane_turn_slack_minutes",
+    ]
     missing = day_flights.filter(pl.col("tailnum_key").is_null()).select(
-        "flight_id", "carrier", "origin", "flight_date", "scheduled_departure_utc")
+        "flight_id", "carrier", "origin", "flight_date", "scheduled_departure_utc"
+    )
     if missing.height == 0 or legs.height == 0:
         return legs.select(out)
     # Ties in departure time are broken by the donor's flight id, never by aircraft_key: that is
@@ -232,8 +365,11 @@ def _aircraft(day_flights: pl.DataFrame) -> pl.DataFrame:
     filled = []
     for by in (["carrier", "origin", "flight_date"], ["carrier", "flight_date"]):
         matched = missing.sort("scheduled_departure_utc", "flight_id").join_asof(
-            donors.drop([c for c in ("origin",) if c not in by]), on="scheduled_departure_utc",
-            by=by, strategy="nearest", check_sortedness=False,
+            donors.drop([c for c in ("origin",) if c not in by]),
+            on="scheduled_departure_utc",
+            by=by,
+            strategy="nearest",
+            check_sortedness=False,
         )
         found = matched.filter(pl.col("aircraft_key").is_not_null())
         filled.append(found.select(out))
@@ -247,10 +383,13 @@ def _planes_as_of(aircraft: pl.DataFrame, planes: pl.DataFrame) -> pl.DataFrame:
     versions = planes.with_columns(
         # The first version known stands for the aircraft since before any flight we hold.
         pl.when(pl.col("dbt_valid_from") == pl.col("dbt_valid_from").min().over("tailnum_key"))
-        .then(None).otherwise(pl.col("dbt_valid_from").dt.date()).alias("_from"),
+        .then(None)
+        .otherwise(pl.col("dbt_valid_from").dt.date())
+        .alias("_from"),
         pl.col("dbt_valid_to").dt.date().alias("_to"),
-    ).select(pl.col("tailnum_key").alias("aircraft_key"), "_from", "_to", "year_built", "seats", "engines",
-             "engine_type")
+    ).select(
+        pl.col("tailnum_key").alias("aircraft_key"), "_from", "_to", "year_built", "seats", "engines", "engine_type"
+    )
     joined = aircraft.join(versions, on="aircraft_key", how="inner")
     valid = joined.filter(
         (pl.col("_from").is_null() | (pl.col("_from") <= pl.col("flight_date")))
@@ -270,13 +409,17 @@ def _minute_of_day(column: str) -> pl.Expr:
     return (t.dt.hour().cast(pl.Int32) * 60 + t.dt.minute().cast(pl.Int32)).cast(pl.Float64)
 
 
-def _history(flights: pl.DataFrame, targets: pl.DataFrame, keys: list[str], days: int, name: str,
-             count_name: str | None = None) -> pl.DataFrame:
+def _history(
+    flights: pl.DataFrame, targets: pl.DataFrame, keys: list[str], days: int, name: str, count_name: str | None = None
+) -> pl.DataFrame:
     """Per (keys, flight_date) of ``targets``: late counts over outcomes that became known for
     days (flight_date - days, flight_date] (``_known_day``): never one unknown at the cut-off."""
     daily = flights.group_by([*keys, "_known_day"]).agg(pl.len().alias("_n"), pl.col("_late").sum().alias("_late"))
-    t = targets.select(*keys, "flight_date").unique().with_columns(
-        (pl.col("flight_date") - pl.duration(days=days)).alias("_lo"))
+    t = (
+        targets.select(*keys, "flight_date")
+        .unique()
+        .with_columns((pl.col("flight_date") - pl.duration(days=days)).alias("_lo"))
+    )
     upper = _cumulative_asof(daily, t, keys, "_known_day", "flight_date", ["_n", "_late"], "_hi")
     both = _cumulative_asof(daily, upper, keys, "_known_day", "_lo", ["_n", "_late"], "_lo")
     n, late = pl.col("_hi_n") - pl.col("_lo_n"), pl.col("_hi_late") - pl.col("_lo_late")
@@ -286,30 +429,51 @@ def _history(flights: pl.DataFrame, targets: pl.DataFrame, keys: list[str], days
     return both.select(*keys, "flight_date", *out)
 
 
-WEATHER_VALUES = {"temp_f": "wx_temp_f", "dewpoint_f": "wx_dewpoint_f", "humidity_pct": "wx_humidity_pct",
-                  "wind_speed_mph": "wx_wind_speed_mph", "wind_gust_mph": "wx_wind_gust_mph",
-                  "precip_in": "wx_precip_in", "pressure_mb": "wx_pressure_mb", "visibility_mi": "wx_visibility_mi"}
+WEATHER_VALUES = {
+    "temp_f": "wx_temp_f",
+    "dewpoint_f": "wx_dewpoint_f",
+    "humidity_pct": "wx_humidity_pct",
+    "wind_speed_mph": "wx_wind_speed_mph",
+    "wind_gust_mph": "wx_wind_gust_mph",
+    "precip_in": "wx_precip_in",
+    "pressure_mb": "wx_pressure_mb",
+    "visibility_mi": "wx_visibility_mi",
+}
 
 
 def _weather_readings(weather: pl.DataFrame) -> pl.DataFrame:
     """Each reading with the statistics of the readings known up to it (by availability time)."""
-    w = weather.select("origin", "observed_at_utc", "known_at",
-                       *[pl.col(c).cast(pl.Float64) for c in WEATHER_VALUES]).sort("origin", "known_at")
+    w = weather.select(
+        "origin", "observed_at_utc", "known_at", *[pl.col(c).cast(pl.Float64) for c in WEATHER_VALUES]
+    ).sort("origin", "known_at")
     # Rounded: a rolling sum adds and subtracts as it slides, so its last bits depend on where the
     # series starts; a value of -2.8e-17 for 0.0 sent flights down another tree branch.
     stats = []
-    for period, aggs in (("3h", [pl.col("precip_in").sum().round(6).alias("wx_precip_3h_in")]),
-                         ("24h", [pl.col("precip_in").sum().round(6).alias("wx_precip_24h_in"),
-                                  pl.col("visibility_mi").min().alias("wx_min_visibility_24h_mi"),
-                                  pl.col("wind_speed_mph").max().alias("wx_max_wind_24h_mph")])):
+    for period, aggs in (
+        ("3h", [pl.col("precip_in").sum().round(6).alias("wx_precip_3h_in")]),
+        (
+            "24h",
+            [
+                pl.col("precip_in").sum().round(6).alias("wx_precip_24h_in"),
+                pl.col("visibility_mi").min().alias("wx_min_visibility_24h_mi"),
+                pl.col("wind_speed_mph").max().alias("wx_max_wind_24h_mph"),
+            ],
+        ),
+    ):
         stats.append(w.rolling(index_column="known_at", period=period, group_by="origin").agg(*aggs))
     for s in stats:
         w = w.join(s.unique(["origin", "known_at"], keep="last"), on=["origin", "known_at"], how="left")
     earlier = w.select("origin", "known_at", pl.col("pressure_mb").alias("_p"), pl.col("temp_f").alias("_t"))
     for hours, col, out in ((12, "_p", "wx_pressure_change_12h_mb"), (24, "_t", "wx_temp_change_24h_f")):
         back = w.with_columns((pl.col("known_at") - pl.duration(hours=hours)).alias("_back")).sort("_back")
-        back = back.join_asof(earlier.select("origin", pl.col("known_at").alias("_back"), col).sort("_back"),
-                              on="_back", by="origin", strategy="backward", tolerance="2h", check_sortedness=False)
+        back = back.join_asof(
+            earlier.select("origin", pl.col("known_at").alias("_back"), col).sort("_back"),
+            on="_back",
+            by="origin",
+            strategy="backward",
+            tolerance="2h",
+            check_sortedness=False,
+        )
         source = "pressure_mb" if col == "_p" else "temp_f"
         w = back.with_columns((pl.col(source) - pl.col(col)).round(6).alias(out)).drop("_back", col)
     return w.rename(WEATHER_VALUES)
@@ -319,10 +483,18 @@ def _weather_as_of(weather: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame
     """Per (origin, as_of) of ``targets``: the origin's last reading known at as_of, with its stats."""
     readings = _weather_readings(weather)
     t = targets.select("origin", "as_of").unique().sort("as_of")
-    joined = t.join_asof(readings.rename({"known_at": "as_of"}).sort("as_of"), on="as_of", by="origin",
-                         strategy="backward", check_sortedness=False)
+    joined = t.join_asof(
+        readings.rename({"known_at": "as_of"}).sort("as_of"),
+        on="as_of",
+        by="origin",
+        strategy="backward",
+        check_sortedness=False,
+    )
     return joined.with_columns(
-        (pl.col("as_of") - pl.col("observed_at_utc")).dt.total_minutes().cast(pl.Float64).alias("wx_reading_age_minutes"),
+        (pl.col("as_of") - pl.col("observed_at_utc"))
+        .dt.total_minutes()
+        .cast(pl.Float64)
+        .alias("wx_reading_age_minutes")
     ).drop("observed_at_utc")
 
 
@@ -331,23 +503,38 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
     departures, cancellations and outcomes known at their as_of (both horizons; the previous leg
     only matters to the nowcast, since at the day-ahead cut-off it has not flown)."""
     departed = flights.filter(pl.col("dep_delay").is_not_null()).select(
-        "origin", "carrier", "departure_known_at", pl.lit(1).alias("_one"),
-        pl.col("dep_delay").cast(pl.Int64).alias("_delay"), (pl.col("dep_delay") >= LATE_MINUTES).cast(pl.Int64).alias("_late"))
+        "origin",
+        "carrier",
+        "departure_known_at",
+        pl.lit(1).alias("_one"),
+        pl.col("dep_delay").cast(pl.Int64).alias("_delay"),
+        (pl.col("dep_delay") >= LATE_MINUTES).cast(pl.Int64).alias("_late"),
+    )
     cancelled = flights.filter(pl.col("dep_delay").is_null()).select(
-        "origin", "departure_known_at", pl.lit(1).alias("_cancel"))
+        "origin", "departure_known_at", pl.lit(1).alias("_cancel")
+    )
     t = day.select("flight_id", "origin", "dest", "carrier", "as_of", "flight_date").with_columns(
         (pl.col("as_of") - pl.duration(hours=2)).alias("_from_2h"),
         (pl.col("as_of") - pl.duration(hours=3)).alias("_from_3h"),
-        av.day_start_utc(pl.col("as_of").dt.convert_time_zone(av.CENTRE_ZONE).dt.date()).alias("_from_day"))
+        av.day_start_utc(pl.col("as_of").dt.convert_time_zone(av.CENTRE_ZONE).dt.date()).alias("_from_day"),
+    )
     # Overdue = scheduled by as_of minus departed-or-cancelled by as_of (running counts, and running
     # sums of scheduled minutes for how overdue they are).
     minute = (pl.col("scheduled_departure_utc").dt.epoch("s") // 60).alias("_sched_min")
     scheduled = flights.filter(pl.col("scheduled_departure_utc").is_not_null()).select(
-        "origin", "scheduled_departure_utc", pl.lit(1).alias("_one"), minute)
+        "origin", "scheduled_departure_utc", pl.lit(1).alias("_one"), minute
+    )
     resolved = flights.filter(pl.col("scheduled_departure_utc").is_not_null()).select(
-        "origin", "departure_known_at", pl.lit(1).alias("_one"), minute)
-    outcomes = flights.select("origin", "dest", "carrier", "outcome_known_at", pl.lit(1).alias("_one"),
-                              late_label().fill_null(0).cast(pl.Int64).alias("_late"))
+        "origin", "departure_known_at", pl.lit(1).alias("_one"), minute
+    )
+    outcomes = flights.select(
+        "origin",
+        "dest",
+        "carrier",
+        "outcome_known_at",
+        pl.lit(1).alias("_one"),
+        late_label().fill_null(0).cast(pl.Int64).alias("_late"),
+    )
     sums = ["_one", "_delay", "_late"]
     for at in ("as_of", "_from_2h", "_from_day"):
         t = _cumulative_asof(departed, t, ["origin"], "departure_known_at", at, sums, f"_o{at}")
@@ -359,7 +546,9 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
     t = _cumulative_asof(scheduled, t, ["origin"], "scheduled_departure_utc", "as_of", ["_one", "_sched_min"], "_s")
     t = _cumulative_asof(resolved, t, ["origin"], "departure_known_at", "as_of", ["_one", "_sched_min"], "_r")
     overdue = pl.max_horizontal(pl.col("_s_one") - pl.col("_r_one"), pl.lit(0))
-    overdue_minutes = overdue * (pl.col("as_of").dt.epoch("s") // 60) - (pl.col("_s_sched_min") - pl.col("_r_sched_min"))
+    overdue_minutes = overdue * (pl.col("as_of").dt.epoch("s") // 60) - (
+        pl.col("_s_sched_min") - pl.col("_r_sched_min")
+    )
 
     def window(prefix: str, lo: str, s: str) -> pl.Expr:
         return pl.col(f"{prefix}as_of{s}") - pl.col(f"{prefix}{lo}{s}")
@@ -372,35 +561,56 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
         "flight_id",
         window("_o", "_from_2h", "_one").cast(pl.Float64).alias("ops_origin_departures_2h"),
         mean("_o", "_from_2h").alias("ops_origin_mean_dep_delay_2h"),
-        _smoothed(window("_o", "_from_2h", "_late"), window("_o", "_from_2h", "_one")).alias("ops_origin_late_dep_share_2h"),
+        _smoothed(window("_o", "_from_2h", "_late"), window("_o", "_from_2h", "_one")).alias(
+            "ops_origin_late_dep_share_2h"
+        ),
         mean("_o", "_from_day").alias("ops_origin_mean_dep_delay_today"),
         window("_x", "_from_day", "_cancel").cast(pl.Float64).alias("ops_origin_cancellations_today"),
         mean("_c", "_from_day").alias("ops_carrier_origin_mean_dep_delay_today"),
         overdue.cast(pl.Float64).alias("ops_origin_overdue_departures"),
-        pl.when(overdue > 0).then(overdue_minutes / overdue).otherwise(0.0).cast(pl.Float64)
+        pl.when(overdue > 0)
+        .then(overdue_minutes / overdue)
+        .otherwise(0.0)
+        .cast(pl.Float64)
         .alias("ops_origin_overdue_mean_minutes"),
-        *[_smoothed(window(f"_a{key}", "_from_day", "_late"), window(f"_a{key}", "_from_day", "_one"))
-          .alias(f"ops_{key}_late_arrival_share_today") for key in ("origin", "dest", "carrier")],
-        *[_smoothed(window(f"_a{key}", "_from_3h", "_late"), window(f"_a{key}", "_from_3h", "_one"))
-          .alias(f"ops_{key}_late_arrival_share_3h") for key in ("origin", "dest")],
+        *[
+            _smoothed(window(f"_a{key}", "_from_day", "_late"), window(f"_a{key}", "_from_day", "_one")).alias(
+                f"ops_{key}_late_arrival_share_today"
+            )
+            for key in ("origin", "dest", "carrier")
+        ],
+        *[
+            _smoothed(window(f"_a{key}", "_from_3h", "_late"), window(f"_a{key}", "_from_3h", "_one")).alias(
+                f"ops_{key}_late_arrival_share_3h"
+            )
+            for key in ("origin", "dest")
+        ],
     )
-    prev = flights.select(pl.col("flight_id").alias("prev_leg_flight_id"), pl.col("departure_known_at").alias("_pk"),
-                          pl.col("dep_delay").alias("_pd"), pl.col("scheduled_departure_utc").alias("_ps"))
+    prev = flights.select(
+        pl.col("flight_id").alias("prev_leg_flight_id"),
+        pl.col("departure_known_at").alias("_pk"),
+        pl.col("dep_delay").alias("_pd"),
+        pl.col("scheduled_departure_utc").alias("_ps"),
+    )
     legs = day.select("flight_id", "as_of", "prev_leg_flight_id").join(prev, on="prev_leg_flight_id", how="left")
     known = pl.col("_pk") <= pl.col("as_of")
     legs = legs.select(
         "flight_id",
         pl.when(known).then(pl.col("_pd")).otherwise(None).cast(pl.Float64).alias("ops_prev_leg_dep_delay"),
-        pl.when(pl.col("prev_leg_flight_id").is_null()).then(None)
-        .when(known).then(0.0)
+        pl.when(pl.col("prev_leg_flight_id").is_null())
+        .then(None)
+        .when(known)
+        .then(0.0)
         .otherwise(pl.max_horizontal((pl.col("as_of") - pl.col("_ps")).dt.total_minutes(), pl.lit(0)))
-        .cast(pl.Float64).alias("ops_prev_leg_overdue_minutes"),
+        .cast(pl.Float64)
+        .alias("ops_prev_leg_overdue_minutes"),
     )
     return ops.join(legs, on="flight_id", how="left")
 
 
-def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType],
-            fixed: Mapping[str, pl.Expr] | None = None) -> pl.DataFrame:
+def conform(
+    frame: pl.DataFrame, schema: Mapping[str, pl.DataType], fixed: Mapping[str, pl.Expr] | None = None
+) -> pl.DataFrame:
     """``frame`` with exactly ``schema``'s columns and types: ``fixed`` values where given, missing
     columns null, zoned timestamps converted to the schema's zone."""
     cols = []
@@ -424,8 +634,11 @@ def target_rows(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
     delivered = av.annotate_flights(inputs.flights).filter(window)
     if inputs.schedules is None:
         return delivered
-    timetable = conform(inputs.schedules.filter(window), delivered.schema, {
-        **{s: pl.lit(av.NEVER) for s in av.STAMPS}, "actuals_delivered": pl.lit(False)})
+    timetable = conform(
+        inputs.schedules.filter(window),
+        delivered.schema,
+        {**{s: pl.lit(av.NEVER) for s in av.STAMPS}, "actuals_delivered": pl.lit(False)},
+    )
     covered = timetable["flight_date"].unique().implode()
     return pl.concat([timetable, delivered.filter(~pl.col("flight_date").is_in(covered))])
 
@@ -433,16 +646,22 @@ def target_rows(inputs: FeatureInputs, start: date, end: date) -> pl.DataFrame:
 def _base(inputs: FeatureInputs, start: date, end: date, horizon: str) -> pl.DataFrame:
     """The window's flights with every column a feature of ``horizon`` is computed from."""
     f = av.annotate_flights(inputs.flights)
-    day = target_rows(inputs, start, end).with_columns(av.as_of(horizon).alias("as_of"), pl.lit(horizon).alias("horizon"))
+    day = target_rows(inputs, start, end).with_columns(
+        av.as_of(horizon).alias("as_of"), pl.lit(horizon).alias("horizon")
+    )
     base = day.with_columns(
         pl.col("distance").cast(pl.Float64).alias("distance_mi"),
         pl.col("scheduled_departure_local").dt.hour().cast(pl.Float64).alias("sched_dep_hour"),
         _minute_of_day("scheduled_departure_local").alias("sched_dep_minute_of_day"),
         _minute_of_day("scheduled_arrival_local").alias("sched_arr_minute_of_day"),
-        (pl.col("scheduled_arrival_utc") - pl.col("scheduled_departure_utc")).dt.total_minutes()
-        .cast(pl.Float64).alias("sched_block_minutes"),
-        pl.len().over("origin", "flight_date", pl.col("scheduled_departure_local").dt.hour())
-        .cast(pl.Float64).alias("origin_hour_departures"),
+        (pl.col("scheduled_arrival_utc") - pl.col("scheduled_departure_utc"))
+        .dt.total_minutes()
+        .cast(pl.Float64)
+        .alias("sched_block_minutes"),
+        pl.len()
+        .over("origin", "flight_date", pl.col("scheduled_departure_local").dt.hour())
+        .cast(pl.Float64)
+        .alias("origin_hour_departures"),
         pl.len().over("origin", "flight_date").cast(pl.Float64).alias("origin_day_departures"),
         pl.len().over("carrier", "origin", "flight_date").cast(pl.Float64).alias("carrier_day_departures"),
     )
@@ -465,21 +684,23 @@ def _base(inputs: FeatureInputs, start: date, end: date, horizon: str) -> pl.Dat
         (["carrier"], 1, "carrier_late_rate_1d", None),
     ]
     base = base.join(dates, on="flight_date", how="left").join(
-        _weather_as_of(av.annotate_weather(inputs.weather), base), on=["origin", "as_of"], how="left")
+        _weather_as_of(av.annotate_weather(inputs.weather), base), on=["origin", "as_of"], how="left"
+    )
     for keys, days, name, count in hist:
         base = base.join(_history(labelled, base, keys, days, name, count), on=[*keys, "flight_date"], how="left")
     aircraft = _aircraft(day)
-    base = (
-        base.join(aircraft.drop("aircraft_key"), on="flight_id", how="left")
-        .join(_planes_as_of(aircraft.join(day.select("flight_id", "flight_date"), on="flight_id"), inputs.planes),
-              on="flight_id", how="left")
+    base = base.join(aircraft.drop("aircraft_key"), on="flight_id", how="left").join(
+        _planes_as_of(aircraft.join(day.select("flight_id", "flight_date"), on="flight_id"), inputs.planes),
+        on="flight_id",
+        how="left",
     )
     base = base.join(_operations(f, base), on="flight_id", how="left")
     return base
 
 
-def build_features(inputs: FeatureInputs, start: date, end: date, horizon: str = DAY_AHEAD,
-                   extra: Mapping[str, pl.Expr] | None = None) -> pl.DataFrame:
+def build_features(
+    inputs: FeatureInputs, start: date, end: date, horizon: str = DAY_AHEAD, extra: Mapping[str, pl.Expr] | None = None
+) -> pl.DataFrame:
     """Features of every flight scheduled in [start, end) predicted at ``horizon``: keys (with
     ``horizon`` and ``as_of``), then the horizon's features in order. ``extra`` adds expressions
     over the same base (for experiments; the time guard checks them)."""
@@ -505,15 +726,27 @@ def prediction_times(features: pl.DataFrame, horizon: str, samples: int = 4) -> 
     return [times[int(q * (times.len() - 1))] for q in [(i + 1) / (samples + 1) for i in range(samples)]]
 
 
-def time_violations(inputs: FeatureInputs, day: date, horizon: str = DAY_AHEAD, build: Build | None = None,
-                    extra: Mapping[str, pl.Expr] | None = None) -> list[str]:
+def time_violations(
+    inputs: FeatureInputs,
+    day: date,
+    horizon: str = DAY_AHEAD,
+    build: Build | None = None,
+    extra: Mapping[str, pl.Expr] | None = None,
+) -> list[str]:
     """Features of ``day`` that move when every row not yet known at a prediction time T is
     rewritten with garbage (availability.garble_after), for the flights predicted at or before T."""
     if build is None:
+
         def build(i: FeatureInputs, a: date, b: date) -> pl.DataFrame:
             return build_features(i, a, b, horizon, extra)
-    inputs = FeatureInputs(av.annotate_flights(inputs.flights), av.annotate_weather(inputs.weather),
-                           inputs.planes, inputs.dates, inputs.schedules)
+
+    inputs = FeatureInputs(
+        av.annotate_flights(inputs.flights),
+        av.annotate_weather(inputs.weather),
+        inputs.planes,
+        inputs.dates,
+        inputs.schedules,
+    )
     end = day + timedelta(days=1)
     reference = build(inputs, day, end)
     changed: set[str] = set()
@@ -524,8 +757,9 @@ def time_violations(inputs: FeatureInputs, day: date, horizon: str = DAY_AHEAD, 
         ref, alt = reference.filter(keep).sort("flight_id"), altered.filter(keep)
         if sorted(alt["flight_id"].to_list()) != ref["flight_id"].to_list():
             changed.add("flight_id")  # rows appeared, vanished or were duplicated; values still compared
-            alt = ref.select("flight_id").join(alt.unique("flight_id", keep="first", maintain_order=True),
-                                               on="flight_id", how="left")
+            alt = ref.select("flight_id").join(
+                alt.unique("flight_id", keep="first", maintain_order=True), on="flight_id", how="left"
+            )
         alt = alt.sort("flight_id")
         for col in ref.columns:
             if col not in KEY_COLUMNS and not ref[col].equals(alt[col], null_equal=True):
@@ -537,12 +771,15 @@ def undeclared_rules(features: tuple[Feature, ...]) -> list[str]:
     return [f"{f.name} (known {f.known!r})" for f in features if f.known not in RULES]
 
 
-def assert_point_in_time(inputs: FeatureInputs, day: date, horizon: str = DAY_AHEAD,
-                         extra: Mapping[str, pl.Expr] | None = None) -> None:
+def assert_point_in_time(
+    inputs: FeatureInputs, day: date, horizon: str = DAY_AHEAD, extra: Mapping[str, pl.Expr] | None = None
+) -> None:
     bad = undeclared_rules(FEATURES_BY_HORIZON[horizon])
     if bad:
         raise LeakageError(f"feature(s) without an availability rule: {', '.join(bad)}")
     moved = time_violations(inputs, day, horizon, extra=extra)
     if moved:
-        raise LeakageError(f"{horizon} feature(s) {', '.join(moved)} of {day} move when rows not yet known at the "
-                           "prediction time are rewritten: they read the future")
+        raise LeakageError(
+            f"{horizon} feature(s) {', '.join(moved)} of {day} move when rows not yet known at the "
+            "prediction time are rewritten: they read the future"
+        )

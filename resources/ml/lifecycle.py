@@ -19,8 +19,11 @@ _STATUS_OF_EVENT = {"registered": CANDIDATE, "registered_backtest": BACKTEST, "p
 
 def horizons(events: Iterable[Mapping]) -> dict[str, str]:
     """The horizon each version serves, from its registration (records before horizons: day-ahead)."""
-    return {e["version"]: e.get("horizon") or DAY_AHEAD for e in events
-            if e["event"] in ("registered", "registered_backtest")}
+    return {
+        e["version"]: e.get("horizon") or DAY_AHEAD
+        for e in events
+        if e["event"] in ("registered", "registered_backtest")
+    }
 
 
 def for_horizon(events: Iterable[Mapping], horizon: str) -> list[Mapping]:
@@ -69,21 +72,31 @@ def latest(status: Mapping[str, str], wanted: str) -> str | None:
     return max(matching) if matching else None  # versions start with their UTC registration time
 
 
-def promotion_refusal(status: Mapping[str, str], version: str, approver: str, reason: str,
-                      candidate_auc: float, production_auc: float | None) -> str | None:
+def promotion_refusal(
+    status: Mapping[str, str],
+    version: str,
+    approver: str,
+    reason: str,
+    candidate_auc: float,
+    production_auc: float | None,
+) -> str | None:
     """Why ``version`` may not become production, or None. Both AUCs are measured on the
     candidate's validation window, so the comparison is like for like and the holdout decides nothing."""
     current = production_version(status)
     if not approver.strip() or not reason.strip():
         return "a promotion needs a recorded approval: approver and reason are required"
     if not version:
-        return ("no model of this horizon is in pre-production, so there is nothing to promote: train one "
-                "first (the train_model job, or `make run`), or name a version")
+        return (
+            "no model of this horizon is in pre-production, so there is nothing to promote: train one "
+            "first (the train_model job, or `make run`), or name a version"
+        )
     if status.get(version) != PREPRODUCTION:
         return f"{version} is {status.get(version, 'unknown')}, not {PREPRODUCTION}"
     if current and production_auc is not None and candidate_auc <= production_auc:
-        return (f"{version} does not beat production {current} on the same validation window "
-                f"(ROC AUC {candidate_auc:.4f} <= {production_auc:.4f})")
+        return (
+            f"{version} does not beat production {current} on the same validation window "
+            f"(ROC AUC {candidate_auc:.4f} <= {production_auc:.4f})"
+        )
     return None
 
 

@@ -35,8 +35,13 @@ def curves_png(y: np.ndarray, p: np.ndarray, title: str) -> bytes:
     bins = calibration_table(y, p)
     cal.plot([b["mean_predicted"] for b in bins], [b["observed_rate"] for b in bins], marker="o", color="#2ca02c")
     cal.plot([0, 1], [0, 1], color="#999", linestyle=":")
-    cal.set(title="calibration (deciles of p_late)", xlabel="mean predicted", ylabel="observed late rate",
-            xlim=(0, 1), ylim=(0, 1))
+    cal.set(
+        title="calibration (deciles of p_late)",
+        xlabel="mean predicted",
+        ylabel="observed late rate",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -32,8 +32,11 @@ def prove_newest_candidate(settings: Settings, horizon: str = DAY_AHEAD) -> dict
     except Exception as exc:
         registry.record_preproduction(version, False, {"error": str(exc)})
         raise
-    details = {"sample_day": f"flight_date={days[-1]}", "rows": sample.height,
-               "p_late_mean": round(float(scores["p_late"].mean()), 4)}
+    details = {
+        "sample_day": f"flight_date={days[-1]}",
+        "rows": sample.height,
+        "p_late_mean": round(float(scores["p_late"].mean()), 4),
+    }
     registry.record_preproduction(version, True, details)
     return {"model_version": version, "horizon": horizon, "status": PREPRODUCTION, **details}
 
@@ -48,8 +51,9 @@ def production_auc_on_window(settings: Settings, registry: Registry, split: dict
     return float(roc_auc_score(window["is_late"].to_numpy(), predict(model, window)))
 
 
-def apply_decision(settings: Settings, action: str, approver: str, reason: str, version: str = "",
-                   horizon: str = DAY_AHEAD) -> dict:
+def apply_decision(
+    settings: Settings, action: str, approver: str, reason: str, version: str = "", horizon: str = DAY_AHEAD
+) -> dict:
     """Promote (default: the horizon's newest pre-production version) or roll back the horizon's
     production model; refusals raise PromotionRefused and are audited by the registry. A version
     given by name is promoted for the horizon it was trained for."""

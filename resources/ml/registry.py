@@ -42,9 +42,7 @@ from resources.core.parquet_io import (
     write_parquet_atomic,
     write_text_atomic,
 )
-from resources.core.parquet_io import (
-    sha256_file as sha256_of,
-)
+from resources.core.parquet_io import sha256_file as sha256_of
 from resources.core.secrets_store import load_or_create_key
 from resources.core.settings import Settings
 from resources.ml import lifecycle
@@ -78,8 +76,6 @@ def models_dir(settings: Settings) -> Path:
     return settings.root / "ml" / "models"
 
 
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -108,8 +104,9 @@ class Registry:
 
     @property
     def _key(self) -> bytes:
-        return load_or_create_key(self.settings, KEY_ENV, "registry.key",
-                                  sealed=registry_dir(self.settings) / "audit.jsonl")
+        return load_or_create_key(
+            self.settings, KEY_ENV, "registry.key", sealed=registry_dir(self.settings) / "audit.jsonl"
+        )
 
     def record(self, version: str) -> dict:
         """The training record, after verifying its MAC (RegistryTampered otherwise)."""
@@ -130,14 +127,19 @@ class Registry:
             return self.settings.root / path
         if not self.settings.remote and path.is_relative_to(self.settings.root):
             return path
-        raise ArtifactIntegrityError(f"{stored} is outside this lakehouse ({self.settings.root}): refusing "
-                                     "to read a model from another place")
+        raise ArtifactIntegrityError(
+            f"{stored} is outside this lakehouse ({self.settings.root}): refusing to read a model from another place"
+        )
 
     def _store_artifact(self, pipeline: Any, version: str) -> dict:
         target = models_dir(self.settings) / version / "model.joblib"
         write_atomic(target, lambda fh: joblib.dump(pipeline, fh))
-        return {"artifact_path": str(target.relative_to(self.settings.root)), "artifact_sha256": sha256_of(target),
-                "artifact_bytes": target.stat().st_size, "registered_at": _now()}
+        return {
+            "artifact_path": str(target.relative_to(self.settings.root)),
+            "artifact_sha256": sha256_of(target),
+            "artifact_bytes": target.stat().st_size,
+            "registered_at": _now(),
+        }
 
     def versions(self) -> list[str]:
         return sorted(p.stem for p in (registry_dir(self.settings) / "models").glob("*.json"))
@@ -210,8 +212,10 @@ class Registry:
             except ValueError:
                 pass  # cut short: what a torn write leaves
             else:
-                raise RegistryTampered(f"{path}: its last line is complete JSON without a line end, not a torn "
-                                       "write: verify it, or restore the registry from a backup")
+                raise RegistryTampered(
+                    f"{path}: its last line is complete JSON without a line end, not a torn "
+                    "write: verify it, or restore the registry from a backup"
+                )
             kept = [line for line in data[:cut].decode().splitlines() if line.strip()]
             verify_chain(self._key, kept, path)  # everything before the torn line verifies
             anchor = self._anchor()
@@ -220,9 +224,16 @@ class Registry:
             evidence = path.with_name(f"audit.torn-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}.jsonl")
             write_atomic(evidence, lambda fh: fh.write(torn))
             write_atomic(path, lambda fh: fh.write(data[:cut]))
-            event = self._append({"event": "torn_line_removed", "actor": approver, "reason": reason,
-                                  "removed_bytes": len(torn), "removed_sha256": hashlib.sha256(torn).hexdigest(),
-                                  "kept_at": evidence.name})
+            event = self._append(
+                {
+                    "event": "torn_line_removed",
+                    "actor": approver,
+                    "reason": reason,
+                    "removed_bytes": len(torn),
+                    "removed_sha256": hashlib.sha256(torn).hexdigest(),
+                    "kept_at": evidence.name,
+                }
+            )
             self.export()
             return event
 
@@ -259,13 +270,21 @@ class Registry:
         record = {**record, **self._store_artifact(pipeline, version)}
         if reference is not None:
             ref_path = write_parquet_atomic(reference, models_dir(self.settings) / version / "reference.parquet")
-            record |= {"reference_path": str(ref_path.relative_to(self.settings.root)),
-                       "reference_sha256": sha256_of(ref_path)}
+            record |= {
+                "reference_path": str(ref_path.relative_to(self.settings.root)),
+                "reference_sha256": sha256_of(ref_path),
+            }
         with registry_lock(self.settings):
             self._write_record(record)
-            self._append({"event": "registered", "version": version, "actor": "training",
-                          "horizon": record.get("horizon", DAY_AHEAD),
-                          "metrics": {"test_roc_auc": record["test"]["roc_auc"]}})
+            self._append(
+                {
+                    "event": "registered",
+                    "version": version,
+                    "actor": "training",
+                    "horizon": record.get("horizon", DAY_AHEAD),
+                    "metrics": {"test_roc_auc": record["test"]["roc_auc"]},
+                }
+            )
             self.export()
         return record
 
@@ -275,9 +294,15 @@ class Registry:
         record = {**record, **self._store_artifact(pipeline, version)}
         with registry_lock(self.settings):
             self._write_record(record)
-            self._append({"event": "registered_backtest", "version": version, "actor": "backtest",
-                          "horizon": record.get("horizon", DAY_AHEAD),
-                          "metrics": {"roc_auc": record["backtest"].get("roc_auc")}})
+            self._append(
+                {
+                    "event": "registered_backtest",
+                    "version": version,
+                    "actor": "backtest",
+                    "horizon": record.get("horizon", DAY_AHEAD),
+                    "metrics": {"roc_auc": record["backtest"].get("roc_auc")},
+                }
+            )
         return record
 
     def verified_artifact(self, version: str) -> Path:
@@ -315,12 +340,19 @@ class Registry:
 
     def record_preproduction(self, version: str, passed: bool, details: dict) -> None:
         with registry_lock(self.settings):
-            self._append({"event": "preproduction_passed" if passed else "preproduction_failed",
-                          "version": version, "actor": "preproduction_check", "details": details})
+            self._append(
+                {
+                    "event": "preproduction_passed" if passed else "preproduction_failed",
+                    "version": version,
+                    "actor": "preproduction_check",
+                    "details": details,
+                }
+            )
             self.export()
 
-    def promote(self, version: str, approver: str, reason: str, candidate_auc: float,
-                production_auc: float | None) -> dict:
+    def promote(
+        self, version: str, approver: str, reason: str, candidate_auc: float, production_auc: float | None
+    ) -> dict:
         """``candidate_auc`` and ``production_auc``: both measured on the candidate's validation window."""
         with registry_lock(self.settings):
             horizon = self.horizon_of(version)
@@ -329,14 +361,31 @@ class Registry:
             problem = lifecycle.promotion_refusal(status, version, approver, reason, candidate_auc, production_auc)
             metrics = {"candidate_validation_roc_auc": candidate_auc, "production_validation_roc_auc": production_auc}
             if problem:
-                self._append({"event": "promotion_refused", "version": version, "actor": approver, "horizon": horizon,
-                              "reason": reason, "refusal": problem, "metrics": metrics,
-                              "previous_version": current})
+                self._append(
+                    {
+                        "event": "promotion_refused",
+                        "version": version,
+                        "actor": approver,
+                        "horizon": horizon,
+                        "reason": reason,
+                        "refusal": problem,
+                        "metrics": metrics,
+                        "previous_version": current,
+                    }
+                )
                 self.export()
                 raise PromotionRefused(problem)
-            event = self._append({"event": "promoted", "version": version, "actor": approver, "reason": reason,
-                                  "horizon": horizon,
-                                  "metrics": metrics, "previous_version": current})
+            event = self._append(
+                {
+                    "event": "promoted",
+                    "version": version,
+                    "actor": approver,
+                    "reason": reason,
+                    "horizon": horizon,
+                    "metrics": metrics,
+                    "previous_version": current,
+                }
+            )
             self.export()
             return event
 
@@ -348,12 +397,29 @@ class Registry:
             previous = lifecycle.rollback_target(events, status)
             problem = lifecycle.rollback_refusal(status, previous, approver, reason)
             if problem:  # every attempt is an audit row, refused ones too
-                self._append({"event": "rollback_refused", "version": previous, "actor": approver, "horizon": horizon,
-                              "reason": reason, "refusal": problem, "previous_version": current})
+                self._append(
+                    {
+                        "event": "rollback_refused",
+                        "version": previous,
+                        "actor": approver,
+                        "horizon": horizon,
+                        "reason": reason,
+                        "refusal": problem,
+                        "previous_version": current,
+                    }
+                )
                 self.export()
                 raise PromotionRefused(problem)
-            event = self._append({"event": "rolled_back", "version": previous, "actor": approver, "horizon": horizon,
-                                  "reason": reason, "previous_version": current})
+            event = self._append(
+                {
+                    "event": "rolled_back",
+                    "version": previous,
+                    "actor": approver,
+                    "horizon": horizon,
+                    "reason": reason,
+                    "previous_version": current,
+                }
+            )
             self.export()
             return event
 
@@ -369,26 +435,43 @@ class Registry:
         for v in self.versions():
             rec = self.record(v)
             test, split = rec.get("test") or {}, rec.get("split") or {}  # backtest records have neither
-            rows.append({
-                "model_version": v, "horizon": served.get(v, rec.get("horizon", DAY_AHEAD)),
-                "status": statuses.get(v, CANDIDATE), "family": rec["family"],
-                "params": json.dumps(rec["params"], sort_keys=True),
-                "holdout_roc_auc": test.get("roc_auc"), "holdout_pr_auc": test.get("pr_auc"),
-                "holdout_log_loss": test.get("log_loss"), "holdout_brier": test.get("brier"),
-                "validation_roc_auc": (rec.get("validation") or {}).get("roc_auc"),
-                "train_start": split.get("train_start"), "validation_start": split.get("validation_start"),
-                "test_start": split.get("test_start"), "test_end": split.get("test_end"),
-                "data_version": rec.get("data_version"), "code_version": rec.get("code_version"),
-                "artifact_sha256": rec["artifact_sha256"], "registered_at": rec["registered_at"],
-            })
+            rows.append(
+                {
+                    "model_version": v,
+                    "horizon": served.get(v, rec.get("horizon", DAY_AHEAD)),
+                    "status": statuses.get(v, CANDIDATE),
+                    "family": rec["family"],
+                    "params": json.dumps(rec["params"], sort_keys=True),
+                    "holdout_roc_auc": test.get("roc_auc"),
+                    "holdout_pr_auc": test.get("pr_auc"),
+                    "holdout_log_loss": test.get("log_loss"),
+                    "holdout_brier": test.get("brier"),
+                    "validation_roc_auc": (rec.get("validation") or {}).get("roc_auc"),
+                    "train_start": split.get("train_start"),
+                    "validation_start": split.get("validation_start"),
+                    "test_start": split.get("test_start"),
+                    "test_end": split.get("test_end"),
+                    "data_version": rec.get("data_version"),
+                    "code_version": rec.get("code_version"),
+                    "artifact_sha256": rec["artifact_sha256"],
+                    "registered_at": rec["registered_at"],
+                }
+            )
         base = registry_dir(self.settings)
         if rows:
             write_parquet_atomic(pl.DataFrame(rows, infer_schema_length=None), base / "model_registry.parquet")
         audit = [
-            {"event_at": e["at"], "event": e["event"], "model_version": e.get("version"),
-             "horizon": served.get(e.get("version"), e.get("horizon") or DAY_AHEAD), "actor": e.get("actor"),
-             "reason": e.get("reason"), "previous_version": e.get("previous_version"),
-             "refusal": e.get("refusal"), "metrics": json.dumps(e.get("metrics")) if e.get("metrics") else None}
+            {
+                "event_at": e["at"],
+                "event": e["event"],
+                "model_version": e.get("version"),
+                "horizon": served.get(e.get("version"), e.get("horizon") or DAY_AHEAD),
+                "actor": e.get("actor"),
+                "reason": e.get("reason"),
+                "previous_version": e.get("previous_version"),
+                "refusal": e.get("refusal"),
+                "metrics": json.dumps(e.get("metrics")) if e.get("metrics") else None,
+            }
             for e in self.audit()
         ]
         if audit:
@@ -410,8 +493,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RegistryTampered, FileNotFoundError) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
-    print(f"removed a torn line of {event['removed_bytes']} bytes (kept in {event['kept_at']}); recorded as "
-          f"{event['event']} by {event['actor']}")
+    print(
+        f"removed a torn line of {event['removed_bytes']} bytes (kept in {event['kept_at']}); recorded as "
+        f"{event['event']} by {event['actor']}"
+    )
     return 0
 
 

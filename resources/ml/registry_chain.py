@@ -52,11 +52,15 @@ def verify_chain(key: bytes, lines: list[str], path: Path) -> list[dict]:
             raise RegistryTampered(f"{path} line {number}: not JSON ({exc.msg})") from None
         expected_prev = line_hash(prev) if prev is not None else GENESIS
         if event.get("prev") != expected_prev:
-            raise RegistryTampered(f"{path} line {number}: does not follow line {number - 1} "
-                                   "(a line was inserted, removed, reordered or edited)")
+            raise RegistryTampered(
+                f"{path} line {number}: does not follow line {number - 1} "
+                "(a line was inserted, removed, reordered or edited)"
+            )
         if not hmac.compare_digest(str(event.get("mac", "")), mac(key, event)):
-            raise RegistryTampered(f"{path} line {number}: MAC does not verify (event "
-                                   f"{event.get('event')!r} for {event.get('version')!r} was not written by the registry)")
+            raise RegistryTampered(
+                f"{path} line {number}: MAC does not verify (event "
+                f"{event.get('event')!r} for {event.get('version')!r} was not written by the registry)"
+            )
         events.append(event)
         prev = line
     return events
@@ -77,7 +81,8 @@ def verify_head(key: bytes, head: dict, lines: list[str], path: Path, anchor: Pa
         raise RegistryTampered(
             f"{path}: holds {len(lines)} lines, but the chain's anchor ({anchor}) says {head['lines']}: lines "
             "were cut off its end (or the file removed); refusing to read an older state as the current one. "
-            "Restore the registry from a backup")
+            "Restore the registry from a backup"
+        )
     # Longer is fine (a run that died between its append and the anchor's update; every line is
     # verified by its own MAC): the anchored line must still be where it was.
     if head["lines"] and line_hash(lines[head["lines"] - 1]) != head["last"]:

@@ -33,15 +33,18 @@ def reproduce(settings: Settings, version: str | None = None) -> dict:
     if not version:
         raise ValueError("no production model: give a model version (ml.model_registry)")
     record = registry.record(version)
-    split = TimeSplit(*(date.fromisoformat(record["split"][k])
-                        for k in ("train_start", "validation_start", "test_start", "test_end")))
+    split = TimeSplit(
+        *(date.fromisoformat(record["split"][k]) for k in ("train_start", "validation_start", "test_start", "test_end"))
+    )
     window = LabelledWindow(settings, split)
     data_version = window.data_version()
     differs = []
     if data_version != record.get("data_version"):
-        differs.append(f"data version {data_version} != recorded {record.get('data_version')} "
-                       "(the labelled window's rows changed: a re-delivery, or features rebuilt by other code; records "
-                       "written before 2026-12-02 fingerprinted the window whole, not month by month)")
+        differs.append(
+            f"data version {data_version} != recorded {record.get('data_version')} "
+            "(the labelled window's rows changed: a re-delivery, or features rebuilt by other code; records "
+            "written before 2026-12-02 fingerprinted the window whole, not month by month)"
+        )
     code = code_version()
     if code != record.get("code_version"):
         differs.append(f"code version {code} != recorded {record.get('code_version')}")
@@ -51,11 +54,21 @@ def reproduce(settings: Settings, version: str | None = None) -> dict:
     p_new, p_registered = p["new"], p["registered"]
     max_diff = float(np.max(np.abs(p_new - p_registered))) if len(p_new) else 0.0
     if max_diff > TOLERANCE:
-        differs.append(f"predictions on the test window differ by up to {max_diff:.3g} "
-                       f"({int((np.abs(p_new - p_registered) > TOLERANCE).sum())} of {len(p_new)} flights)")
-    return {"model_version": version, "family": record["family"], "train_rows": available,
-            "test_rows": len(p_new), "max_abs_diff": max_diff, "equal": max_diff <= TOLERANCE,
-            "data_version": data_version, "code_version": code, "differs": differs}
+        differs.append(
+            f"predictions on the test window differ by up to {max_diff:.3g} "
+            f"({int((np.abs(p_new - p_registered) > TOLERANCE).sum())} of {len(p_new)} flights)"
+        )
+    return {
+        "model_version": version,
+        "family": record["family"],
+        "train_rows": available,
+        "test_rows": len(p_new),
+        "max_abs_diff": max_diff,
+        "equal": max_diff <= TOLERANCE,
+        "data_version": data_version,
+        "code_version": code,
+        "differs": differs,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = reproduce(Settings.from_env(), args.version or None)
     verdict = "reproduced" if out["equal"] else "NOT reproduced"
-    print(f"{out['model_version']} ({out['family']}): {verdict}: retrained on {out['train_rows']:,} rows, "
-          f"max abs difference {out['max_abs_diff']:.3g} over {out['test_rows']:,} test flights")
+    print(
+        f"{out['model_version']} ({out['family']}): {verdict}: retrained on {out['train_rows']:,} rows, "
+        f"max abs difference {out['max_abs_diff']:.3g} over {out['test_rows']:,} test flights"
+    )
     for line in out["differs"]:
         print(f"  differs: {line}")
     return 0 if out["equal"] else 1

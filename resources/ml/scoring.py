@@ -46,8 +46,9 @@ class ScoreSchemaError(ValueError):
 
 def score_frame(pipeline, features: pl.DataFrame, model_version: str, scored_at: datetime) -> pl.DataFrame:
     p = predict(pipeline, features)
-    scores = features.select("flight_id", "flight_date", "batch_id", "horizon",
-                             pl.col("as_of").cast(pl.Datetime("us", "UTC"))).with_columns(
+    scores = features.select(
+        "flight_id", "flight_date", "batch_id", "horizon", pl.col("as_of").cast(pl.Datetime("us", "UTC"))
+    ).with_columns(
         pl.Series("p_late", p, dtype=pl.Float64),
         pl.lit(model_version).alias("model_version"),
         pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("scored_at"),
@@ -72,12 +73,20 @@ def write_days(settings: Settings, scores_by_day: dict[date, pl.DataFrame], hori
     archived: list[Path] = []
 
     def archive(con, days: list[date]) -> None:
-        old = pl.from_arrow(con.execute(
-            f'select * from {ML_SCHEMA}."{SCORES_TABLE}" where horizon = ? and flight_date in (select unnest(?)) '
-            "order by flight_date, flight_id", [horizon, days]).fetch_arrow_table())
+        old = pl.from_arrow(
+            con.execute(
+                f'select * from {ML_SCHEMA}."{SCORES_TABLE}" where horizon = ? and flight_date in (select unnest(?)) '
+                "order by flight_date, flight_id",
+                [horizon, days],
+            ).fetch_arrow_table()
+        )
         for (day,), rows in old.partition_by("flight_date", as_dict=True).items() if old.height else ():
             stamp = rows["scored_at"][0].strftime("%Y%m%dT%H%M%S%f")
-            path = scores_archive_dir(settings, horizon) / f"flight_date={day}" / f"{stamp}_{rows['model_version'][0]}.parquet"
+            path = (
+                scores_archive_dir(settings, horizon)
+                / f"flight_date={day}"
+                / f"{stamp}_{rows['model_version'][0]}.parquet"
+            )
             write_parquet_atomic(rows.select(list(SCORE_SCHEMA)), path)
             archived.append(path)
 
@@ -85,8 +94,9 @@ def write_days(settings: Settings, scores_by_day: dict[date, pl.DataFrame], hori
     return archived
 
 
-def read_scores(settings: Settings, start: date | None = None, end: date | None = None,
-                horizon: str = DAY_AHEAD) -> pl.DataFrame:
+def read_scores(
+    settings: Settings, start: date | None = None, end: date | None = None, horizon: str = DAY_AHEAD
+) -> pl.DataFrame:
     """The current scores of ``horizon`` for days in [start, end), in the production schema."""
     scores = read_lake_days(settings, SCORES_TABLE, start, end, horizon)
     return scores.select(list(SCORE_SCHEMA)) if scores.height else pl.DataFrame(schema=SCORE_SCHEMA)
@@ -105,26 +115,28 @@ def now_utc() -> datetime:
 SCORE_CHUNK_DAYS = 31
 
 
-def score_days(settings: Settings, registry, days: list[date],
-               horizon: str = DAY_AHEAD) -> tuple[str, dict[date, int], int]:
+def score_days(
+    settings: Settings, registry, days: list[date], horizon: str = DAY_AHEAD
+) -> tuple[str, dict[date, int], int]:
     """Score each day from its features of ``horizon`` with that horizon's verified production
     model. Returns the model version, each day's row count and how many replaced days were
     archived. A day whose features were built empty (an accepted empty delivery) gets no scores,
     and counts as scored."""
     version = registry.production_version(horizon)
     if version is None:
-        raise ValueError(f"no {horizon} production model: train one and launch the promote_model job with an "
-                         "approval")
+        raise ValueError(f"no {horizon} production model: train one and launch the promote_model job with an approval")
     pipeline = registry.load(version)
     built = set(feature_days(settings, horizon))
     missing = [day for day in days if day not in built]
     if missing:
-        raise ValueError(f"no {horizon} features for {', '.join(map(str, missing[:5]))}"
-                         f"{' ...' if len(missing) > 5 else ''} (ml.{feature_table(horizon)}): materialize them for "
-                         "those partitions first")
+        raise ValueError(
+            f"no {horizon} features for {', '.join(map(str, missing[:5]))}"
+            f"{' ...' if len(missing) > 5 else ''} (ml.{feature_table(horizon)}): materialize them for "
+            "those partitions first"
+        )
     scored_at, archived, rows = now_utc(), 0, {}
     for i in range(0, len(days), SCORE_CHUNK_DAYS):
-        chunk = days[i:i + SCORE_CHUNK_DAYS]
+        chunk = days[i : i + SCORE_CHUNK_DAYS]
         features = read_features(settings, chunk[0], chunk[-1] + timedelta(days=1), horizon)
         if features.height:
             features = features.filter(pl.col("flight_date").is_in(chunk))

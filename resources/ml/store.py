@@ -1,10 +1,10 @@
 """Where ML data lives in the lakehouse, and reading the curated inputs it is built from.
 
-    ml.flight_features[_nowcast_2h] (warehouse DuckLake)  point-in-time features, per horizon
-    ml.flight_delay_scores (warehouse DuckLake)        the current scores, both horizons
-    ml/scores_archive/flight_date=.../<scored_at>.parquet   every replaced version of a day's scores
-    ml/models/<model_version>/model.joblib             artifacts (sha256 in the registry)
-    ml/registry/*.json, audit.jsonl                    training records and the audit trail
+ml.flight_features[_nowcast_2h] (warehouse DuckLake)  point-in-time features, per horizon
+ml.flight_delay_scores (warehouse DuckLake)        the current scores, both horizons
+ml/scores_archive/flight_date=.../<scored_at>.parquet   every replaced version of a day's scores
+ml/models/<model_version>/model.joblib             artifacts (sha256 in the registry)
+ml/registry/*.json, audit.jsonl                    training records and the audit trail
 """
 
 from __future__ import annotations
@@ -39,8 +39,13 @@ def feature_table(horizon: str = DAY_AHEAD) -> str:
     return _of_horizon("flight_features", horizon)
 
 
-def read_features(settings: Settings, start: date | None = None, end: date | None = None,
-                  horizon: str = DAY_AHEAD, columns: list[str] | None = None) -> pl.DataFrame:
+def read_features(
+    settings: Settings,
+    start: date | None = None,
+    end: date | None = None,
+    horizon: str = DAY_AHEAD,
+    columns: list[str] | None = None,
+) -> pl.DataFrame:
     """A horizon's features of the days in [start, end), by day then flight."""
     return read_lake_days(settings, feature_table(horizon), start, end, columns=columns)
 
@@ -76,22 +81,29 @@ def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") 
     return (
         # History: delivered flights, and for days whose flights are not delivered yet the
         # published timetable (its rows carry no actuals: ``actuals_delivered`` false, never known).
-        ("select *, true as actuals_delivered from ("
-         " select * exclude (source_file, source_row, ingested_at) from curated.fct_flights"
-         " where flight_date >= $1 and flight_date < $2) "
-         "union all by name "
-         "select * exclude (source_file, source_row, ingested_at), false as actuals_delivered "
-         "from curated.fct_schedules s where flight_date >= $1 and flight_date < $2 "
-         "and not exists (select 1 from curated.fct_flights f where f.flight_id = s.flight_id "
-         " and f.flight_date >= $1 and f.flight_date < $2)",
-         [start - timedelta(days=FLIGHT_LOOKBACK_DAYS), end]),
-        ("select * from staging.stg_nycflights__weather where delivery_date >= ? and delivery_date < ?",
-         [start - timedelta(days=WEATHER_LOOKBACK_DAYS), end]),
+        (
+            "select *, true as actuals_delivered from ("
+            " select * exclude (source_file, source_row, ingested_at) from curated.fct_flights"
+            " where flight_date >= $1 and flight_date < $2) "
+            "union all by name "
+            "select * exclude (source_file, source_row, ingested_at), false as actuals_delivered "
+            "from curated.fct_schedules s where flight_date >= $1 and flight_date < $2 "
+            "and not exists (select 1 from curated.fct_flights f where f.flight_id = s.flight_id "
+            " and f.flight_date >= $1 and f.flight_date < $2)",
+            [start - timedelta(days=FLIGHT_LOOKBACK_DAYS), end],
+        ),
+        (
+            "select * from staging.stg_nycflights__weather where delivery_date >= ? and delivery_date < ?",
+            [start - timedelta(days=WEATHER_LOOKBACK_DAYS), end],
+        ),
         (f"select * from {snapshots}.planes_snapshot", []),
         ("select * from curated.dim_dates", []),
         # The flights to predict: each day's published timetable (features.target_rows).
-        ("select * exclude (source_file, source_row, ingested_at) from curated.fct_schedules "
-         "where flight_date >= ? and flight_date < ?", [start, end]),
+        (
+            "select * exclude (source_file, source_row, ingested_at) from curated.fct_schedules "
+            "where flight_date >= ? and flight_date < ?",
+            [start, end],
+        ),
     )
 
 
@@ -112,8 +124,11 @@ def labelled_days(settings: Settings) -> tuple[date, date]:
 def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
     (flights,) = _read_warehouse(
         settings,
-        ("select flight_id, cancelled, diverted, arr_delay from curated.fct_flights "
-         "where flight_date >= ? and flight_date < ?", [start, end]),
+        (
+            "select flight_id, cancelled, diverted, arr_delay from curated.fct_flights "
+            "where flight_date >= ? and flight_date < ?",
+            [start, end],
+        ),
     )
     return labels(flights)
 
@@ -127,8 +142,8 @@ LAKE_TABLE_DESCRIPTIONS = {
     "flight_features": "Point-in-time day-ahead features per flight (see ml.feature_definitions).",
     "flight_features_nowcast_2h": "Point-in-time nowcast features per flight (see ml.feature_definitions).",
     SCORES_TABLE: "Current scores: one p_late per scheduled flight and horizon (day_ahead: at 22:00 New York time "
-                  "the evening before; nowcast_2h: two hours before departure) from that horizon's production "
-                  "model, with the prediction time as_of.",
+    "the evening before; nowcast_2h: two hours before departure) from that horizon's production "
+    "model, with the prediction time as_of.",
 }
 # Which days of which table were written, with their row count: a day written with no rows (an
 # accepted empty delivery) is there, a day never written is not.
@@ -144,8 +159,9 @@ def _lake_type(con, frame: pl.DataFrame) -> dict[str, str]:
         con.unregister("_frame")
 
 
-def write_lake_days(settings: Settings, table: str, days: dict[date, pl.DataFrame], horizon: str | None = None,
-                    before_replace=None) -> None:
+def write_lake_days(
+    settings: Settings, table: str, days: dict[date, pl.DataFrame], horizon: str | None = None, before_replace=None
+) -> None:
     """Replace ``days`` of ``ml.<table>`` (of ``horizon`` when the table holds several) with the
     given rows, in one transaction. The table is created from the first frame; a column it lacks
     is added (an older day reads it as null). ``before_replace(con, days)`` runs in the same
@@ -164,20 +180,27 @@ def write_lake_days(settings: Settings, table: str, days: dict[date, pl.DataFram
             time.sleep(0.2 * attempt + random.random() * 0.3)
 
 
-def _write_lake_days_once(settings: Settings, table: str, days: dict[date, pl.DataFrame], horizon: str | None,
-                          before_replace) -> None:
+def _write_lake_days_once(
+    settings: Settings, table: str, days: dict[date, pl.DataFrame], horizon: str | None, before_replace
+) -> None:
     with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
         con.execute("begin transaction")
         try:
             con.execute(f"create schema if not exists {ML_SCHEMA}")
-            con.execute(f"create table if not exists {ML_SCHEMA}.{PARTITIONS_TABLE} (table_name varchar, "
-                        "horizon varchar, flight_date date, row_count bigint, written_at timestamptz)")
+            con.execute(
+                f"create table if not exists {ML_SCHEMA}.{PARTITIONS_TABLE} (table_name varchar, "
+                "horizon varchar, flight_date date, row_count bigint, written_at timestamptz)"
+            )
             frame = pl.concat(list(days.values()), how="diagonal_relaxed")
             wanted = _lake_type(con, frame)
-            have = {r[0]: r[1] for r in con.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_catalog = current_database() and table_schema = ? and table_name = ?",
-                [ML_SCHEMA, table]).fetchall()}
+            have = {
+                r[0]: r[1]
+                for r in con.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_catalog = current_database() and table_schema = ? and table_name = ?",
+                    [ML_SCHEMA, table],
+                ).fetchall()
+            }
             if not have:
                 cols = ", ".join(f'"{c}" {t}' for c, t in wanted.items())
                 con.execute(f'create table {ML_SCHEMA}."{table}" ({cols})')
@@ -194,11 +217,15 @@ def _write_lake_days_once(settings: Settings, table: str, days: dict[date, pl.Da
                 con.register("_rows", frame.to_arrow())
                 con.execute(f'insert into {ML_SCHEMA}."{table}" by name select * from _rows')
                 con.unregister("_rows")
-            con.execute(f"delete from {ML_SCHEMA}.{PARTITIONS_TABLE} where table_name = $table "
-                        f"and horizon is not distinct from $h and flight_date in (select unnest($days))",
-                        {"table": table, "h": horizon, "days": day_list})
-            con.executemany(f"insert into {ML_SCHEMA}.{PARTITIONS_TABLE} values (?, ?, ?, ?, now())",
-                            [[table, horizon, d, days[d].height] for d in day_list])
+            con.execute(
+                f"delete from {ML_SCHEMA}.{PARTITIONS_TABLE} where table_name = $table "
+                f"and horizon is not distinct from $h and flight_date in (select unnest($days))",
+                {"table": table, "h": horizon, "days": day_list},
+            )
+            con.executemany(
+                f"insert into {ML_SCHEMA}.{PARTITIONS_TABLE} values (?, ?, ?, ?, now())",
+                [[table, horizon, d, days[d].height] for d in day_list],
+            )
             con.execute("commit")
         except BaseException:
             try:
@@ -210,21 +237,36 @@ def _write_lake_days_once(settings: Settings, table: str, days: dict[date, pl.Da
 
 def lake_days(settings: Settings, table: str, horizon: str | None = None) -> list[date]:
     """The days of ``ml.<table>`` (of ``horizon``) written so far, oldest first."""
-    found = _query_lake(settings, PARTITIONS_TABLE, f"select flight_date from {ML_SCHEMA}.{PARTITIONS_TABLE} "
-                        "where table_name = ? and horizon is not distinct from ? order by 1", [table, horizon])
+    found = _query_lake(
+        settings,
+        PARTITIONS_TABLE,
+        f"select flight_date from {ML_SCHEMA}.{PARTITIONS_TABLE} "
+        "where table_name = ? and horizon is not distinct from ? order by 1",
+        [table, horizon],
+    )
     return found["flight_date"].to_list() if found.height else []
 
 
-def read_lake_days(settings: Settings, table: str, start: date | None = None, end: date | None = None,
-                   horizon: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
+def read_lake_days(
+    settings: Settings,
+    table: str,
+    start: date | None = None,
+    end: date | None = None,
+    horizon: str | None = None,
+    columns: list[str] | None = None,
+) -> pl.DataFrame:
     """Rows of ``ml.<table>`` for days in [start, end) (all days without bounds), of ``horizon``,
     ordered by day and flight; only ``columns`` if given. Empty (no columns) when nothing is there."""
     cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
     bounds = [("flight_date >= ?", start), ("flight_date < ?", end), ("horizon = ?", horizon)]
     where = ["true", *(test for test, value in bounds if value is not None)]
     params = [value for _, value in bounds if value is not None]
-    return _query_lake(settings, table, f'select {cols} from {ML_SCHEMA}."{table}" where {" and ".join(where)} '
-                       "order by flight_date, flight_id", params)
+    return _query_lake(
+        settings,
+        table,
+        f'select {cols} from {ML_SCHEMA}."{table}" where {" and ".join(where)} order by flight_date, flight_id',
+        params,
+    )
 
 
 def _query_lake(settings: Settings, table: str, sql: str, params: list) -> pl.DataFrame:
@@ -240,8 +282,9 @@ def _query_lake(settings: Settings, table: str, sql: str, params: list) -> pl.Da
     return frame
 
 
-def read_days(base: Path, start: date | None = None, end: date | None = None,
-              columns: list[str] | None = None) -> pl.DataFrame:
+def read_days(
+    base: Path, start: date | None = None, end: date | None = None, columns: list[str] | None = None
+) -> pl.DataFrame:
     """Concatenate day files in [start, end) (all days when no bounds); only ``columns`` if given."""
     files = sorted(base.glob("flight_date=*/part.parquet"))
     keep = []
@@ -264,19 +307,43 @@ def catalog_views(settings: Settings):
 
     registry = ml_dir(settings) / "registry"
     return [
-        ExternalView("ml", "feature_definitions", str(feature_definitions_path(settings)),
-                     "Name, description, dtype and owner of every model feature."),
+        ExternalView(
+            "ml",
+            "feature_definitions",
+            str(feature_definitions_path(settings)),
+            "Name, description, dtype and owner of every model feature.",
+        ),
         # ``scores*`` is both horizons' directories (ml/scores, ml/scores_nowcast_2h); archived
         # versions are named by when they were scored, never part.parquet.
-        ExternalView("ml", "model_registry", str(registry / "model_registry.parquet"),
-                     "Every trained model version with status and holdout metrics."),
-        ExternalView("ml", "model_audit", str(registry / "model_audit.parquet"),
-                     "Append-only audit: registrations, pre-production checks, promotions, refusals, rollbacks."),
-        ExternalView("ml", "backtest_scores", str(ml_dir(settings) / "backtest_scores" / "*" / "part.parquet"),
-                     "Walk-forward backtest: every flight of a month scored by a model trained only on days "
-                     "strictly before that month (out of sample by construction)."),
-        ExternalView("ml", "backtest_metrics", str(ml_dir(settings) / "backtest" / "month=*.parquet"),
-                     "Out-of-sample ROC AUC, PR AUC, Brier and calibration error per backtest month."),
-        ExternalView("ml", "leakage_audit", str(ml_dir(settings) / "leakage_audit.parquet"),
-                     "Single-feature and null-indicator ROC AUC of every feature on the newest training window."),
+        ExternalView(
+            "ml",
+            "model_registry",
+            str(registry / "model_registry.parquet"),
+            "Every trained model version with status and holdout metrics.",
+        ),
+        ExternalView(
+            "ml",
+            "model_audit",
+            str(registry / "model_audit.parquet"),
+            "Append-only audit: registrations, pre-production checks, promotions, refusals, rollbacks.",
+        ),
+        ExternalView(
+            "ml",
+            "backtest_scores",
+            str(ml_dir(settings) / "backtest_scores" / "*" / "part.parquet"),
+            "Walk-forward backtest: every flight of a month scored by a model trained only on days "
+            "strictly before that month (out of sample by construction).",
+        ),
+        ExternalView(
+            "ml",
+            "backtest_metrics",
+            str(ml_dir(settings) / "backtest" / "month=*.parquet"),
+            "Out-of-sample ROC AUC, PR AUC, Brier and calibration error per backtest month.",
+        ),
+        ExternalView(
+            "ml",
+            "leakage_audit",
+            str(ml_dir(settings) / "leakage_audit.parquet"),
+            "Single-feature and null-indicator ROC AUC of every feature on the newest training window.",
+        ),
     ]

@@ -45,10 +45,14 @@ class TimeSplit:
 
     def assign(self, flight_date: pl.Expr) -> pl.Expr:
         return (
-            pl.when(flight_date < self.train_start).then(None)
-            .when(flight_date < self.validation_start).then(pl.lit("train"))
-            .when(flight_date < self.test_start).then(pl.lit("validation"))
-            .when(flight_date < self.test_end).then(pl.lit("test"))
+            pl.when(flight_date < self.train_start)
+            .then(None)
+            .when(flight_date < self.validation_start)
+            .then(pl.lit("train"))
+            .when(flight_date < self.test_start)
+            .then(pl.lit("validation"))
+            .when(flight_date < self.test_end)
+            .then(pl.lit("test"))
             .otherwise(None)
         )
 
@@ -70,6 +74,7 @@ def latest_split(first_day: date, last_labelled_day: date, months: tuple[int, in
     """The windows a candidate is trained on when none are given: test = the last ``months[1]``
     complete months of labels, validation = the ``months[0]`` before, train = everything earlier.
     On the embedded year: Jan-Aug / Sep-Oct / Nov-Dec; when a month closes, each moves by a month."""
+
     def month_start(d: date, back: int) -> date:
         index = d.year * 12 + d.month - 1 - back
         return date(index // 12, index % 12 + 1, 1)
@@ -96,29 +101,50 @@ def logistic_pipeline(C: float = 1.0, solver: str = "lbfgs", names: Sequence[str
     a model's recorded parameters (lbfgs when a record has none), so `make reproduce` refits what
     was registered."""
     categorical, numeric = split_columns(names)
-    pre = ColumnTransformer([
-        ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=50), list(categorical)),
-        ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
-                          ("scale", StandardScaler())]), list(numeric)),
-    ])
+    pre = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=50), list(categorical)),
+            (
+                "num",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]
+                ),
+                list(numeric),
+            ),
+        ]
+    )
     return Pipeline([("pre", pre), ("model", LogisticRegression(C=C, solver=solver, max_iter=2000))])
 
 
-def boosted_pipeline(learning_rate: float = 0.05, max_leaf_nodes: int = 15, min_samples_leaf: int = 200,
-                     l2_regularization: float = 1.0, max_iter: int = 300,
-                     names: Sequence[str] = FEATURE_NAMES) -> Pipeline:
+def boosted_pipeline(
+    learning_rate: float = 0.05,
+    max_leaf_nodes: int = 15,
+    min_samples_leaf: int = 200,
+    l2_regularization: float = 1.0,
+    max_iter: int = 300,
+    names: Sequence[str] = FEATURE_NAMES,
+) -> Pipeline:
     categorical, _ = split_columns(names)
     pre = ColumnTransformer(
-        [("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                encoded_missing_value=-1), list(categorical))],
+        [
+            (
+                "cat",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
+                list(categorical),
+            )
+        ],
         remainder="passthrough",
         verbose_feature_names_out=False,
     )
     model = HistGradientBoostingClassifier(
-        learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes, min_samples_leaf=min_samples_leaf,
+        learning_rate=learning_rate,
+        max_leaf_nodes=max_leaf_nodes,
+        min_samples_leaf=min_samples_leaf,
         l2_regularization=l2_regularization,
-        max_iter=max_iter, categorical_features=list(range(len(categorical))),
-        early_stopping=False, random_state=0,
+        max_iter=max_iter,
+        categorical_features=list(range(len(categorical))),
+        early_stopping=False,
+        random_state=0,
     )
     return Pipeline([("pre", pre), ("model", model)])
 
@@ -144,8 +170,12 @@ class _Blend:
         self.C, self.solver, self.names, self.boosted = C, solver, names, boosted
 
     def fit(self, x, y) -> MeanOfProbabilities:
-        return MeanOfProbabilities([boosted_pipeline(**self.boosted, names=self.names).fit(x, y),
-                                    logistic_pipeline(self.C, self.solver, self.names).fit(x, y)])
+        return MeanOfProbabilities(
+            [
+                boosted_pipeline(**self.boosted, names=self.names).fit(x, y),
+                logistic_pipeline(self.C, self.solver, self.names).fit(x, y),
+            ]
+        )
 
 
 def blend_pipeline(C: float = 1.0, solver: str = "lbfgs", names: Sequence[str] = FEATURE_NAMES, **boosted) -> _Blend:
@@ -178,11 +208,17 @@ CANDIDATES: dict[str, list[dict]] = {
     # 0.7223, holdout 0.7511 vs 0.7509, walk-forward Mar/Jun/Sep/Dec 0.7530 vs 0.7543), half the
     # fit (11.4 s vs 22.5 s) and 1.95x the predict throughput (118k vs 60k rows/s on Nov-Dec, side
     # by side); 75 trees at 0.2 lost 0.0004-0.002 everywhere (benchmarks/model_trees.py, 2026-12-02).
-    "hist_gradient_boosting": [
-        {"learning_rate": 0.15, "max_leaf_nodes": 31, "min_samples_leaf": 100, "max_iter": 100},
+    "hist_gradient_boosting": [{"learning_rate": 0.15, "max_leaf_nodes": 31, "min_samples_leaf": 100, "max_iter": 100}],
+    "blend": [
+        {
+            "C": 1.0,
+            "solver": "newton-cholesky",
+            "learning_rate": 0.15,
+            "max_leaf_nodes": 31,
+            "min_samples_leaf": 100,
+            "max_iter": 100,
+        }
     ],
-    "blend": [{"C": 1.0, "solver": "newton-cholesky", "learning_rate": 0.15, "max_leaf_nodes": 31,
-               "min_samples_leaf": 100, "max_iter": 100}],
 }
 BUILDERS = {"logistic": logistic_pipeline, "hist_gradient_boosting": boosted_pipeline, "blend": blend_pipeline}
 
@@ -194,8 +230,14 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
     for b in range(bins):
         mask = idx == b
         if mask.any():
-            rows.append({"bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "n": int(mask.sum()),
-                         "mean_predicted": float(p[mask].mean()), "observed_rate": float(y[mask].mean())})
+            rows.append(
+                {
+                    "bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}",
+                    "n": int(mask.sum()),
+                    "mean_predicted": float(p[mask].mean()),
+                    "observed_rate": float(y[mask].mean()),
+                }
+            )
     return rows
 
 
@@ -253,8 +295,9 @@ TRAIN_SAMPLE_ROWS = 100_000
 TRAIN_SAMPLE_SEED = 0
 
 
-def training_sample(data: pl.DataFrame, max_rows: int | None = TRAIN_SAMPLE_ROWS,
-                    seed: int = TRAIN_SAMPLE_SEED) -> pl.DataFrame:
+def training_sample(
+    data: pl.DataFrame, max_rows: int | None = TRAIN_SAMPLE_ROWS, seed: int = TRAIN_SAMPLE_SEED
+) -> pl.DataFrame:
     """The rows a model learns from: all of ``data`` up to ``max_rows``, else the documented
     reproducible sample (see TRAIN_SAMPLE_ROWS)."""
     if max_rows is None or data.height <= max_rows:
@@ -263,12 +306,22 @@ def training_sample(data: pl.DataFrame, max_rows: int | None = TRAIN_SAMPLE_ROWS
 
 
 def sample_record(available: int, max_rows: int | None = TRAIN_SAMPLE_ROWS, seed: int = TRAIN_SAMPLE_SEED) -> dict:
-    return {"rows": available if max_rows is None else min(available, max_rows), "available": available,
-            "seed": seed, "max_rows": max_rows}
+    return {
+        "rows": available if max_rows is None else min(available, max_rows),
+        "available": available,
+        "seed": seed,
+        "max_rows": max_rows,
+    }
 
 
-def fit(family: str, params: dict, data: pl.DataFrame, max_rows: int | None = TRAIN_SAMPLE_ROWS,
-        seed: int = TRAIN_SAMPLE_SEED, names: Sequence[str] = FEATURE_NAMES) -> Pipeline | VotingClassifier:
+def fit(
+    family: str,
+    params: dict,
+    data: pl.DataFrame,
+    max_rows: int | None = TRAIN_SAMPLE_ROWS,
+    seed: int = TRAIN_SAMPLE_SEED,
+    names: Sequence[str] = FEATURE_NAMES,
+) -> Pipeline | VotingClassifier:
     """The one way a model is fitted (training, backtest, reproduce): ``data`` holds features and
     ``is_late``; more than ``max_rows`` rows are sampled (``training_sample``); ``names`` are the
     horizon's features."""
@@ -293,8 +346,13 @@ def predict_chunks(models: dict[str, object], chunks: Iterable[pl.DataFrame]) ->
     return np.concatenate(ys), {k: np.concatenate(v) for k, v in ps.items()}, seconds
 
 
-def train_and_select(train: pl.DataFrame, train_available: int, validation: Callable[[], Iterable[pl.DataFrame]],
-                     test: Callable[[], Iterable[pl.DataFrame]], names: Sequence[str] = FEATURE_NAMES) -> TrainingResult:
+def train_and_select(
+    train: pl.DataFrame,
+    train_available: int,
+    validation: Callable[[], Iterable[pl.DataFrame]],
+    test: Callable[[], Iterable[pl.DataFrame]],
+    names: Sequence[str] = FEATURE_NAMES,
+) -> TrainingResult:
     """``train``: the training sample (features plus ``is_late``; ``train_available`` rows in the
     window); ``validation`` and ``test`` give their windows' chunks. Every candidate is fitted on
     train and compared on validation; only the winner is scored on test, once."""
@@ -306,7 +364,9 @@ def train_and_select(train: pl.DataFrame, train_available: int, validation: Call
     for family, grid in CANDIDATES.items():
         for params in grid:
             key = json.dumps([family, params], sort_keys=True)
-            members = [json.dumps([f, p], sort_keys=True) for f, p in blend_members(params)] if family == "blend" else []
+            members = (
+                [json.dumps([f, p], sort_keys=True) for f, p in blend_members(params)] if family == "blend" else []
+            )
             started = time.perf_counter()
             if members and all(m in fitted for m in members):
                 fitted[key], reused[key] = MeanOfProbabilities([fitted[m] for m in members]), members
@@ -324,8 +384,15 @@ def train_and_select(train: pl.DataFrame, train_available: int, validation: Call
     for key in fitted:
         family, params = json.loads(key)
         auc = float(roc_auc_score(y_val, p_val[key]))
-        tried.append({"family": family, "params": params, "validation_roc_auc": round(auc, 4),
-                      "fit_seconds": round(fit_seconds[key], 2), "validate_seconds": round(predict_s[key], 2)})
+        tried.append(
+            {
+                "family": family,
+                "params": params,
+                "validation_roc_auc": round(auc, 4),
+                "fit_seconds": round(fit_seconds[key], 2),
+                "validate_seconds": round(predict_s[key], 2),
+            }
+        )
         if best is None or auc > best[0]:
             best = (auc, key)
     assert best is not None
@@ -335,13 +402,16 @@ def train_and_select(train: pl.DataFrame, train_available: int, validation: Call
     if len(y_test) == 0:
         raise ValueError("the test window holds no labelled flights")
     return TrainingResult(
-        family=family, params=params, pipeline=pipe,
+        family=family,
+        params=params,
+        pipeline=pipe,
         validation=evaluate(y_val, p_val[best[1]]),
         test=evaluate(y_test, p_test["best"]),
         tried=tried,
         rows={"train": train_available, "validation": int(len(y_val)), "test": int(len(y_test))},
         train_sample=sample_record(train_available),
-        test_labels=y_test, test_predictions=p_test["best"],
+        test_labels=y_test,
+        test_predictions=p_test["best"],
     )
 
 
@@ -364,13 +434,15 @@ def predict(pipeline: Pipeline | VotingClassifier, features: pl.DataFrame) -> np
     if features.height == 0:
         return np.empty(0)
     if features.height > PREDICT_ROWS:
-        return np.concatenate([predict(pipeline, features.slice(i, PREDICT_ROWS))
-                               for i in range(0, features.height, PREDICT_ROWS)])
+        return np.concatenate(
+            [predict(pipeline, features.slice(i, PREDICT_ROWS)) for i in range(0, features.height, PREDICT_ROWS)]
+        )
     if features.height < FAST_PREDICT_MIN_ROWS:
         return predict_ordinary(pipeline, features)
     categorical, numeric = split_columns(input_columns(pipeline))
-    proba = fast_predict.predict_proba(pipeline, fast_predict.model_frame(features, categorical, numeric),
-                                       set(categorical))
+    proba = fast_predict.predict_proba(
+        pipeline, fast_predict.model_frame(features, categorical, numeric), set(categorical)
+    )
     return predict_ordinary(pipeline, features) if proba is None else proba[:, 1]
 
 

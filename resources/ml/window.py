@@ -52,8 +52,12 @@ class LabelledWindow:
             return part
         s = self.split
         assert s is not None, f"part {part!r} needs a time split"
-        return {"train": (s.train_start, s.validation_start), "validation": (s.validation_start, s.test_start),
-                "test": (s.test_start, s.test_end), "all": (s.train_start, s.test_end)}[part]
+        return {
+            "train": (s.train_start, s.validation_start),
+            "validation": (s.validation_start, s.test_start),
+            "test": (s.test_start, s.test_end),
+            "all": (s.train_start, s.test_end),
+        }[part]
 
     def labels(self, start: date, stop: date) -> pl.DataFrame:
         if (start, stop) not in self._labels:
@@ -75,8 +79,12 @@ class LabelledWindow:
             if features.height:
                 yield features.join(self.labels(start, stop), on="flight_id", how="inner").sort("flight_id")
 
-    def sample(self, part: str | tuple[date, date] = "train", max_rows: int | None = TRAIN_SAMPLE_ROWS,
-               seed: int = TRAIN_SAMPLE_SEED) -> tuple[pl.DataFrame, int]:
+    def sample(
+        self,
+        part: str | tuple[date, date] = "train",
+        max_rows: int | None = TRAIN_SAMPLE_ROWS,
+        seed: int = TRAIN_SAMPLE_SEED,
+    ) -> tuple[pl.DataFrame, int]:
         """The rows ``training_sample`` would draw from the whole part (the same rows, in the same
         order), and how many the part holds; all of it when it holds at most ``max_rows``."""
         ids = [c.select("flight_id") for c in self.chunks(part, columns=["flight_id"])]
@@ -86,8 +94,9 @@ class LabelledWindow:
         if max_rows is None or available <= max_rows:
             return pl.concat(list(self.chunks(part)), how="vertical_relaxed"), available
         chosen = pl.concat(ids).sort("flight_id").sample(n=max_rows, seed=seed).with_row_index("_order")
-        rows = pl.concat([c.join(chosen, on="flight_id", how="inner") for c in self.chunks(part)],
-                         how="vertical_relaxed")
+        rows = pl.concat(
+            [c.join(chosen, on="flight_id", how="inner") for c in self.chunks(part)], how="vertical_relaxed"
+        )
         return rows.sort("_order").drop("_order"), available
 
     def data_version(self) -> str:

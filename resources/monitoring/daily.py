@@ -51,17 +51,23 @@ def monitor_days(settings: Settings, registry, days: list[date], as_of: date, lo
         drift = daily_drift_rows(current, verdict, version, oos_from)
         write_daily_rows(settings, "daily_drift", drift)
         for row in drift.iter_rows(named=True):
-            out[row["metric_date"]] = {"flights_scored": row["flights_scored"], "drift_share": row["drift_share"],
-                                       "prediction_mean": row["prediction_mean"], "sample": row["sample"],
-                                       "model_version": version}
+            out[row["metric_date"]] = {
+                "flights_scored": row["flights_scored"],
+                "drift_share": row["drift_share"],
+                "prediction_mean": row["prediction_mean"],
+                "sample": row["sample"],
+                "model_version": version,
+            }
         labelled_days = [d for d in group if not missing_actuals([d], as_of)]
         if labelled_days:
             labelled = current.filter(pl.col("flight_date").is_in(labelled_days)).join(
-                load_labels(settings, labelled_days[0], labelled_days[-1] + timedelta(days=1)), on="flight_id")
+                load_labels(settings, labelled_days[0], labelled_days[-1] + timedelta(days=1)), on="flight_id"
+            )
             if labelled.height:
                 quality = daily_quality_rows(labelled, version, oos_from)
                 write_daily_rows(settings, "daily_quality", quality)
                 for row in quality.iter_rows(named=True):
                     out.setdefault(row["metric_date"], {}).update(
-                        {"labelled_flights": row["labelled_flights"], "roc_auc": row["roc_auc"]})
+                        {"labelled_flights": row["labelled_flights"], "roc_auc": row["roc_auc"]}
+                    )
     return out

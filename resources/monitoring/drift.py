@@ -70,8 +70,10 @@ PROFILE_VERSION = 2  # 2: held-out thresholds per training month
 HELD_OUT, AFTER_TRAINING, SAW_MONTH = "held_out", "after_training", "saw_month"
 PREDICTION = "p_late"
 
-EXCLUDED_REASON = ("calendar: a function of the date, so every month differs from the weeks before it "
-                   "by construction (a holiday month, five Fridays); not evidence of change")
+EXCLUDED_REASON = (
+    "calendar: a function of the date, so every month differs from the weeks before it "
+    "by construction (a holiday month, five Fridays); not evidence of change"
+)
 JUDGED = tuple(f.name for f in FEATURES if f.known != "calendar")
 EXCLUDED = {f.name: EXCLUDED_REASON for f in FEATURES if f.known == "calendar"}
 SEASONAL = tuple(f.name for f in FEATURES if f.known in ("weather", "history"))
@@ -96,7 +98,8 @@ class Binning:
         if self.values:
             mapping = {v: i for i, v in enumerate(self.values)}
             coded = series.cast(pl.String).replace_strict(
-                {str(k): v for k, v in mapping.items()}, default=other, return_dtype=pl.Int64)
+                {str(k): v for k, v in mapping.items()}, default=other, return_dtype=pl.Int64
+            )
             return coded.fill_null(null).to_numpy().astype(np.int64)
         x = series.cast(pl.Float64).to_numpy()
         missing = np.isnan(x)
@@ -122,8 +125,9 @@ def _shares(counts: np.ndarray) -> np.ndarray:
         return np.maximum(counts / total, EPS)
 
 
-def psi_by_group(binning: Binning, reference: pl.Series, current: pl.Series, groups: np.ndarray,
-                 n_groups: int) -> tuple[np.ndarray, float]:
+def psi_by_group(
+    binning: Binning, reference: pl.Series, current: pl.Series, groups: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, float]:
     """PSI of every group of ``current`` (e.g. each day) and of all of it, against ``reference``,
     in one pass: ``bincount`` over (group, bin)."""
     nb = binning.n_bins
@@ -139,8 +143,7 @@ def psi_by_group(binning: Binning, reference: pl.Series, current: pl.Series, gro
 
 def psi(reference: pl.Series, current: pl.Series) -> float:
     """One PSI, with this module's binning (also registered as Evidently's "psi_trailing")."""
-    return psi_by_group(fit_binning(reference), reference, current,
-                        np.zeros(current.len(), dtype=np.int64), 1)[1]
+    return psi_by_group(fit_binning(reference), reference, current, np.zeros(current.len(), dtype=np.int64), 1)[1]
 
 
 @dataclass
@@ -150,8 +153,9 @@ class WindowDrift:
     daily: dict[str, np.ndarray]  # column -> PSI per day (aligned with ``days``)
 
 
-def window_drift(reference: pl.DataFrame, current: pl.DataFrame, columns: list[str],
-                 by: str = "flight_date") -> WindowDrift:
+def window_drift(
+    reference: pl.DataFrame, current: pl.DataFrame, columns: list[str], by: str = "flight_date"
+) -> WindowDrift:
     """PSI of every column, for the whole current window and for each of its days."""
     days = sorted(set(current[by].to_list()))
     index = {d: i for i, d in enumerate(days)}
@@ -159,8 +163,10 @@ def window_drift(reference: pl.DataFrame, current: pl.DataFrame, columns: list[s
     period, daily = {}, {}
     for column in columns:
         if column not in reference.columns or column not in current.columns:
-            raise KeyError(f"drift: column {column!r} missing from the "
-                           f"{'reference' if column not in reference.columns else 'current'} frame")
+            raise KeyError(
+                f"drift: column {column!r} missing from the "
+                f"{'reference' if column not in reference.columns else 'current'} frame"
+            )
         if reference[column].null_count() == reference.height:
             continue  # nothing to compare against (a calm stretch without any gust reading)
         binning = fit_binning(reference[column])
@@ -174,8 +180,13 @@ def calibration_windows(first: date, end: date) -> list[tuple[date, date, date]]
     7 days, each against up to 42 trailing days (at least 14)."""
     out, start = [], first + timedelta(days=MIN_REFERENCE_DAYS)
     while start + timedelta(days=MIN_CALIBRATION_WINDOW_DAYS) <= end:
-        out.append((max(first, start - timedelta(days=REFERENCE_DAYS)), start,
-                    min(end, start + timedelta(days=CALIBRATION_WINDOW_DAYS))))
+        out.append(
+            (
+                max(first, start - timedelta(days=REFERENCE_DAYS)),
+                start,
+                min(end, start + timedelta(days=CALIBRATION_WINDOW_DAYS)),
+            )
+        )
         start += timedelta(days=CALIBRATION_STEP_DAYS)
     return out
 
@@ -200,8 +211,9 @@ def _thresholds(month_psi: list[float], day_psi: list[float]) -> dict:
     }
 
 
-def drift_profile(train_features: pl.DataFrame, columns: list[str] | None = None,
-                  date_column: str = "flight_date") -> dict:
+def drift_profile(
+    train_features: pl.DataFrame, columns: list[str] | None = None, date_column: str = "flight_date"
+) -> dict:
     """Per-column PSI thresholds (month and day) from the training period's own variation, plus
     each training month's held-out thresholds (fitted on the windows that never saw it).
 
@@ -220,8 +232,14 @@ def drift_profile(train_features: pl.DataFrame, columns: list[str] | None = None
         reference = frame.filter(pl.col(date_column).is_between(ref_start, cur_start, closed="left"))
         current = frame.filter(pl.col(date_column).is_between(cur_start, cur_end, closed="left"))
         drift = window_drift(reference, current, columns, by=date_column)
-        fitted.append((ref_start, cur_end, drift.period,
-                       {c: [float(x) for x in drift.daily[c] if np.isfinite(x)] for c in drift.period}))
+        fitted.append(
+            (
+                ref_start,
+                cur_end,
+                drift.period,
+                {c: [float(x) for x in drift.daily[c] if np.isfinite(x)] for c in drift.period},
+            )
+        )
 
     def fit(c: str, use: list) -> dict:
         return _thresholds([w[2][c] for w in use if c in w[2]], [x for w in use for x in w[3].get(c, [])])
@@ -245,9 +263,16 @@ def drift_profile(train_features: pl.DataFrame, columns: list[str] | None = None
         }
 
     return {
-        "version": PROFILE_VERSION, "method": "psi_trailing", "bins": BINS, "reference_days": REFERENCE_DAYS,
-        "min_reference_days": MIN_REFERENCE_DAYS, "margin": MARGIN, "floor": FLOOR, "day_floor": DAY_FLOOR,
-        "calibrated_on": [str(first), str(last)], "windows": len(windows),
+        "version": PROFILE_VERSION,
+        "method": "psi_trailing",
+        "bins": BINS,
+        "reference_days": REFERENCE_DAYS,
+        "min_reference_days": MIN_REFERENCE_DAYS,
+        "margin": MARGIN,
+        "floor": FLOOR,
+        "day_floor": DAY_FLOOR,
+        "calibrated_on": [str(first), str(last)],
+        "windows": len(windows),
         "min_held_out_windows": MIN_HELD_OUT_WINDOWS,
         "columns": {c: entry(c) for c in columns},
         "held_out": held_out,
@@ -261,8 +286,10 @@ def merge_profiles(base: dict, extra: dict) -> dict:
     held_out = {}
     for month in sorted({*base.get("held_out", {}), *extra.get("held_out", {})}):
         a, b = base.get("held_out", {}).get(month), extra.get("held_out", {}).get(month)
-        held_out[month] = {"windows": min(x["windows"] for x in (a, b) if x),
-                           "columns": {**(a or {}).get("columns", {}), **(b or {}).get("columns", {})}}
+        held_out[month] = {
+            "windows": min(x["windows"] for x in (a, b) if x),
+            "columns": {**(a or {}).get("columns", {}), **(b or {}).get("columns", {})},
+        }
     return {**base, "columns": {**base["columns"], **extra["columns"]}, "held_out": held_out}
 
 
@@ -285,7 +312,7 @@ FIT_LABELS = {
     HELD_OUT: "thresholds fitted without this training month (held out)",
     AFTER_TRAINING: "thresholds fitted on the training period, which ends before this month",
     SAW_MONTH: "training month judged by thresholds fitted on windows that include it "
-               f"(fewer than {MIN_HELD_OUT_WINDOWS} windows missed it): quiet by construction",
+    f"(fewer than {MIN_HELD_OUT_WINDOWS} windows missed it): quiet by construction",
 }
 
 
@@ -308,8 +335,9 @@ class DriftVerdict:
     daily: pl.DataFrame
 
 
-def judge(reference: pl.DataFrame, current: pl.DataFrame, profile: dict, share_warn: float,
-          by: str = "flight_date") -> DriftVerdict:
+def judge(
+    reference: pl.DataFrame, current: pl.DataFrame, profile: dict, share_warn: float, by: str = "flight_date"
+) -> DriftVerdict:
     """Compare ``current`` (a month, with p_late) to its trailing ``reference`` using the
     profile's thresholds. Alarm: p_late moved further than in training, or any judged feature did
     (each threshold already means "beyond the largest training month, by half again"), or the
@@ -321,8 +349,9 @@ def judge(reference: pl.DataFrame, current: pl.DataFrame, profile: dict, share_w
     month_t = {c: profile["columns"][c]["month_threshold"] for c in drift.period}
     day_t = {c: profile["columns"][c]["day_threshold"] for c in drift.period}
     features = [c for c in drift.period if c != PREDICTION]
-    drifted = sorted((c for c in features if drift.period[c] > month_t[c]),
-                     key=lambda c: drift.period[c] / month_t[c], reverse=True)
+    drifted = sorted(
+        (c for c in features if drift.period[c] > month_t[c]), key=lambda c: drift.period[c] / month_t[c], reverse=True
+    )
     pred_psi = drift.period.get(PREDICTION)
     pred_drifted = pred_psi is not None and pred_psi > month_t[PREDICTION]
     judged = len(features) + (pred_psi is not None)
@@ -331,21 +360,37 @@ def judge(reference: pl.DataFrame, current: pl.DataFrame, profile: dict, share_w
     if pred_drifted:
         reasons.append(f"p_late PSI {pred_psi:.3f} > {month_t[PREDICTION]:.3f}")
     if drifted:
-        reasons.append("features beyond their training range: " + ", ".join(
-            f"{c} PSI {drift.period[c]:.3f} > {month_t[c]:.3f}" for c in drifted[:6]))
+        reasons.append(
+            "features beyond their training range: "
+            + ", ".join(f"{c} PSI {drift.period[c]:.3f} > {month_t[c]:.3f}" for c in drifted[:6])
+        )
     if share > share_warn:
         reasons.append(f"drift share {share:.2f} > {share_warn}")
     n = len(drift.days)
     over = np.zeros(n, dtype=np.int64)
     for c in features:
         over += np.nan_to_num(drift.daily[c] > day_t[c]).astype(np.int64)
-    daily = pl.DataFrame({
-        by: drift.days,
-        "drift_share": (over / max(len(features), 1)).astype(float),
-        "drifted_features": over,
-        "prediction_drift": drift.daily.get(PREDICTION, np.full(n, np.nan)).astype(float),
-        "prediction_drifted": (drift.daily[PREDICTION] > day_t[PREDICTION]) if PREDICTION in drift.daily
-        else np.zeros(n, dtype=bool),
-    }, schema_overrides={by: pl.Date}).with_columns(pl.col("prediction_drift").fill_nan(None))
-    return DriftVerdict(drift.period, month_t, drifted, pred_psi, pred_drifted, share, len(features),
-                        bool(reasons), "; ".join(reasons), daily)
+    daily = pl.DataFrame(
+        {
+            by: drift.days,
+            "drift_share": (over / max(len(features), 1)).astype(float),
+            "drifted_features": over,
+            "prediction_drift": drift.daily.get(PREDICTION, np.full(n, np.nan)).astype(float),
+            "prediction_drifted": (drift.daily[PREDICTION] > day_t[PREDICTION])
+            if PREDICTION in drift.daily
+            else np.zeros(n, dtype=bool),
+        },
+        schema_overrides={by: pl.Date},
+    ).with_columns(pl.col("prediction_drift").fill_nan(None))
+    return DriftVerdict(
+        drift.period,
+        month_t,
+        drifted,
+        pred_psi,
+        pred_drifted,
+        share,
+        len(features),
+        bool(reasons),
+        "; ".join(reasons),
+        daily,
+    )

@@ -66,14 +66,22 @@ def read_backtest_metrics(settings: Settings) -> pl.DataFrame:
     from resources.ml.backtest import backtest_metrics_dir  # imports training (scikit-learn): only when used
 
     files = sorted(backtest_metrics_dir(settings).glob("month=*.parquet"))
-    schema = {"month": pl.String, "roc_auc": pl.Float64, "calibration_error": pl.Float64, "flights": pl.Int64,
-              "model_version": pl.String}
+    schema = {
+        "month": pl.String,
+        "roc_auc": pl.Float64,
+        "calibration_error": pl.Float64,
+        "flights": pl.Int64,
+        "model_version": pl.String,
+    }
     if not files:
         return pl.DataFrame(schema=schema)
     frames = [pl.read_parquet(f) for f in files]
-    return (pl.concat([f.select([pl.col(c).cast(t) if c in f.columns else pl.lit(None, t).alias(c)
-                                 for c, t in schema.items()]) for f in frames])
-            .sort("month"))
+    return pl.concat(
+        [
+            f.select([pl.col(c).cast(t) if c in f.columns else pl.lit(None, t).alias(c) for c, t in schema.items()])
+            for f in frames
+        ]
+    ).sort("month")
 
 
 @dataclass(frozen=True)
@@ -88,14 +96,20 @@ class QualityRange:
 
     def as_dict(self) -> dict:
         out = asdict(self)
-        return {**out, "months": list(self.months), "excluded": list(self.excluded), "margins": dict(MARGINS),
-                "roc_auc": [round(v, 4) for v in self.roc_auc],
-                "calibration_error": [round(v, 4) for v in self.calibration_error]}
+        return {
+            **out,
+            "months": list(self.months),
+            "excluded": list(self.excluded),
+            "margins": dict(MARGINS),
+            "roc_auc": [round(v, 4) for v in self.roc_auc],
+            "calibration_error": [round(v, 4) for v in self.calibration_error],
+        }
 
 
 def _range(rows: list[dict], excluded: list[str]) -> QualityRange:
     return QualityRange(
-        months=tuple(r["month"] for r in rows), excluded=tuple(excluded),
+        months=tuple(r["month"] for r in rows),
+        excluded=tuple(excluded),
         roc_auc=(min(r["roc_auc"] for r in rows), max(r["roc_auc"] for r in rows)),
         calibration_error=(min(r["calibration_error"] for r in rows), max(r["calibration_error"] for r in rows)),
     )
@@ -112,8 +126,10 @@ def left_range(figures: dict[str, float | None], rng: QualityRange) -> list[str]
         margin = MARGINS[metric]
         if (WORSE[metric] == "below" and value < low - margin) or (WORSE[metric] == "above" and value > high + margin):
             bound = f" (margin {margin:.3f})" if margin else ""
-            out.append(f"{LABELS[metric]} {value:.3f} {WORSE[metric]} the backtest range {low:.3f}..{high:.3f}{bound} "
-                       f"of {', '.join(rng.months)}")
+            out.append(
+                f"{LABELS[metric]} {value:.3f} {WORSE[metric]} the backtest range {low:.3f}..{high:.3f}{bound} "
+                f"of {', '.join(rng.months)}"
+            )
     return out
 
 
@@ -143,12 +159,19 @@ class QualityVerdict:
     range: dict | None
 
     def as_summary(self) -> dict:
-        return {"quality_status": self.status, "quality_alarm": self.alarm, "quality_reason": self.reason,
-                "quality_source": self.source, "quality_figures": self.figures, "quality_range": self.range}
+        return {
+            "quality_status": self.status,
+            "quality_alarm": self.alarm,
+            "quality_reason": self.reason,
+            "quality_source": self.source,
+            "quality_figures": self.figures,
+            "quality_range": self.range,
+        }
 
 
-def judge_quality(month: str, figures: dict[str, float | None] | None, source: str,
-                  backtest: pl.DataFrame) -> QualityVerdict:
+def judge_quality(
+    month: str, figures: dict[str, float | None] | None, source: str, backtest: pl.DataFrame
+) -> QualityVerdict:
     """``figures``: the month's out-of-sample ROC AUC and calibration error (None: no
     out-of-sample figures for the month); ``source`` says whose scores they are."""
     if figures is None or figures.get("roc_auc") is None:
@@ -157,13 +180,24 @@ def judge_quality(month: str, figures: dict[str, float | None] | None, source: s
     rng = quality_range(backtest, month)
     if rng is None:
         earlier = backtest.filter(pl.col("month") < month).height
-        return QualityVerdict(NOT_JUDGED, False, f"no backtest range: {earlier} walk-forward month(s) before "
-                              f"{month}, {MIN_RANGE_MONTHS} needed", source, figures, None)
+        return QualityVerdict(
+            NOT_JUDGED,
+            False,
+            f"no backtest range: {earlier} walk-forward month(s) before {month}, {MIN_RANGE_MONTHS} needed",
+            source,
+            figures,
+            None,
+        )
     reasons = left_range(figures, rng)
-    reason = "; ".join(reasons) if reasons else (
-        f"ROC AUC {figures['roc_auc']:.3f} and calibration error "
-        f"{'-' if figures['calibration_error'] is None else format(figures['calibration_error'], '.3f')} "
-        f"within the backtest range")
+    reason = (
+        "; ".join(reasons)
+        if reasons
+        else (
+            f"ROC AUC {figures['roc_auc']:.3f} and calibration error "
+            f"{'-' if figures['calibration_error'] is None else format(figures['calibration_error'], '.3f')} "
+            f"within the backtest range"
+        )
+    )
     return QualityVerdict(JUDGED, bool(reasons), reason, source, figures, rng.as_dict())
 
 
@@ -172,8 +206,15 @@ def quality_alarm_breaches(entries: list[dict]) -> tuple[dict[str, dict], int, l
     were not."""
     quality = [e for e in entries if e["kind"] == "quality"]
     judged = [e for e in quality if e.get("quality_status") == JUDGED]
-    bad = {e["period"]: {"model_version": e["model_version"], "source": e.get("quality_source"),
-                         "reason": e.get("quality_reason"), "figures": e.get("quality_figures"),
-                         "range": e.get("quality_range")}
-           for e in judged if e.get("quality_alarm")}
+    bad = {
+        e["period"]: {
+            "model_version": e["model_version"],
+            "source": e.get("quality_source"),
+            "reason": e.get("quality_reason"),
+            "figures": e.get("quality_figures"),
+            "range": e.get("quality_range"),
+        }
+        for e in judged
+        if e.get("quality_alarm")
+    }
     return bad, len(judged), [e["period"] for e in quality if e.get("quality_status") != JUDGED]

@@ -145,8 +145,12 @@ class ReportWriter:
                 self.project = workspace_project(self.settings)
                 self.workspace = str(workspace_dir(self.settings))
                 # forkserver: a fork of this process would copy Dagster's and polars' threads mid-flight.
-                self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
-                                                initializer=_worker_start, initargs=(os.getpid(),))
+                self.pool = ProcessPoolExecutor(
+                    workers,
+                    mp_context=multiprocessing.get_context("forkserver"),
+                    initializer=_worker_start,
+                    initargs=(os.getpid(),),
+                )
                 self.futures = [self.pool.submit(_render_in_worker, j, self.workspace, self.project) for j in self.jobs]
         elif self.pool is not None:
             self.futures.append(self.pool.submit(_render_in_worker, job, self.workspace, self.project))

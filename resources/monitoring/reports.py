@@ -67,11 +67,7 @@ from resources.monitoring.drift import (
     profile_for_month,
     reference_window,
 )
-from resources.monitoring.quality import (
-    calibration_error,
-    judge_quality,
-    read_backtest_metrics,
-)
+from resources.monitoring.quality import calibration_error, judge_quality, read_backtest_metrics
 from resources.monitoring.report_jobs import ReportJob, ReportWriter
 
 # Evidently is imported lazily inside the functions below, after this: no telemetry.
@@ -152,8 +148,12 @@ def period_sample(days: list[date], oos_from: date) -> str:
 
 
 def sample_label(sample: str) -> str:
-    return {OUT_OF_SAMPLE: "out of sample", IN_SAMPLE: "IN-SAMPLE", MIXED: "mixed (headline: out-of-sample days)",
-            NOT_JUDGED: "not judged"}.get(sample, sample)
+    return {
+        OUT_OF_SAMPLE: "out of sample",
+        IN_SAMPLE: "IN-SAMPLE",
+        MIXED: "mixed (headline: out-of-sample days)",
+        NOT_JUDGED: "not judged",
+    }.get(sample, sample)
 
 
 # --- reading a month ---------------------------------------------------------------------------
@@ -166,8 +166,9 @@ def scored_month(settings: Settings, start: date, end: date) -> tuple[pl.DataFra
     features = read_features(settings, start, end)
     if features.height == 0:
         raise ValueError(f"scores exist for {start}..{end} but no features in ml.{feature_table()}")
-    current = features.join(scores.filter(pl.col("model_version") == version).select("flight_id", PREDICTION),
-                            on="flight_id", how="inner")
+    current = features.join(
+        scores.filter(pl.col("model_version") == version).select("flight_id", PREDICTION), on="flight_id", how="inner"
+    )
     return current, version
 
 
@@ -178,8 +179,11 @@ def with_predictions(settings: Settings, registry, version: str, features: pl.Da
         return features.with_columns(pl.lit(None, pl.Float64).alias(PREDICTION))
     start, end = features["flight_date"].min(), features["flight_date"].max() + timedelta(days=1)
     scores = read_scores(settings, start, end)
-    stored = (scores.filter(pl.col("model_version") == version).select("flight_id", PREDICTION)
-              if scores.height else pl.DataFrame(schema={"flight_id": pl.String, PREDICTION: pl.Float64}))
+    stored = (
+        scores.filter(pl.col("model_version") == version).select("flight_id", PREDICTION)
+        if scores.height
+        else pl.DataFrame(schema={"flight_id": pl.String, PREDICTION: pl.Float64})
+    )
     out = features.join(stored, on="flight_id", how="left")
     missing = out[PREDICTION].is_null()
     if missing.any():
@@ -232,12 +236,16 @@ def model_drift_profile(settings: Settings, registry, version: str, log: Log = p
     train_start, train_end = (date.fromisoformat(split[k]) for k in ("train_start", "validation_start"))
     window = read_features(settings, train_start, train_end)
     if window.height == 0:
-        raise ValueError(f"no features in ml.{feature_table()} for {version}'s training window "
-                         f"{train_start}..{train_end}: cannot calibrate drift")
+        raise ValueError(
+            f"no features in ml.{feature_table()} for {version}'s training window "
+            f"{train_start}..{train_end}: cannot calibrate drift"
+        )
     profile = (record.get("monitoring") or {}).get("drift_profile")
     if not profile or profile.get("version") != PROFILE_VERSION:
-        log(f"model {version} has no drift profile of version {PROFILE_VERSION} in its registry record "
-            f"(trained before this version): computing it from ml/features {train_start}..{train_end}")
+        log(
+            f"model {version} has no drift profile of version {PROFILE_VERSION} in its registry record "
+            f"(trained before this version): computing it from ml/features {train_start}..{train_end}"
+        )
         profile = drift_profile(window, columns=_model_drift_columns(record, profile, window))
     if PREDICTION not in profile["columns"]:
         scored = with_predictions(settings, registry, version, window)
@@ -258,21 +266,24 @@ def _fixed_psi(column: str, value: float) -> str:
     """An Evidently stat test that answers the PSI the verdict computed for ``column`` (every
     flight, nulls as a bin), so the HTML's per-column values, drifted columns and share are the
     headline's own, not a second computation on Evidently's null-dropped sample."""
-    from evidently.legacy.calculations.stattests.registry import (
-        StatTest,
-        _registered_stat_tests,
-        register_stattest,
-    )
+    from evidently.legacy.calculations.stattests.registry import StatTest, _registered_stat_tests, register_stattest
     from evidently.legacy.core import ColumnType
 
     name = f"psi_verdict:{column}:{value!r}"
     if name not in _registered_stat_tests:
+
         def _psi(reference, current, feature_type, threshold):
             return value, value > threshold
 
-        register_stattest(StatTest(name=name, display_name="PSI vs trailing 6 weeks (every flight; nulls a bin)",
-                                   allowed_feature_types=[ColumnType.Numerical, ColumnType.Categorical],
-                                   default_threshold=0.1), _psi)
+        register_stattest(
+            StatTest(
+                name=name,
+                display_name="PSI vs trailing 6 weeks (every flight; nulls a bin)",
+                allowed_feature_types=[ColumnType.Numerical, ColumnType.Categorical],
+                default_threshold=0.1,
+            ),
+            _psi,
+        )
     return name
 
 
@@ -280,7 +291,8 @@ def _dataset(frame: pl.DataFrame, numerical: list[str], categorical: list[str], 
     from evidently import BinaryClassification, DataDefinition, Dataset
 
     definition = DataDefinition(
-        numerical_columns=numerical, categorical_columns=categorical,
+        numerical_columns=numerical,
+        categorical_columns=categorical,
         classification=[BinaryClassification(target=TARGET, prediction_probas=PREDICTION)] if classification else None,
     )
     return Dataset.from_pandas(frame.select(*numerical, *categorical).to_pandas(), data_definition=definition)
@@ -301,12 +313,22 @@ def evidently_rows(frame: pl.DataFrame, max_rows: int = EVIDENTLY_MAX_ROWS) -> p
 
 def sampled_note(*frames: pl.DataFrame) -> str:
     big = [f.height for f in frames if f.height > EVIDENTLY_MAX_ROWS]
-    return (f" [HTML figures on a {EVIDENTLY_MAX_ROWS:,}-row sample of {max(big):,} flights; headline on all]"
-            if big else "")
+    return (
+        f" [HTML figures on a {EVIDENTLY_MAX_ROWS:,}-row sample of {max(big):,} flights; headline on all]"
+        if big
+        else ""
+    )
 
 
-def drift_report(reference: pl.DataFrame, current: pl.DataFrame, thresholds: dict[str, float],
-                 psi: dict[str, float], period_start: date, tags: list[str], metadata: dict):
+def drift_report(
+    reference: pl.DataFrame,
+    current: pl.DataFrame,
+    thresholds: dict[str, float],
+    psi: dict[str, float],
+    period_start: date,
+    tags: list[str],
+    metadata: dict,
+):
     """Evidently's drift report of the verdict (drift.judge): each column's PSI and threshold are
     the verdict's, and dataset drift is declared when one column is past its threshold, the rule
     the alarm follows, so the report never says "not detected" under an alarm."""
@@ -320,15 +342,24 @@ def drift_report(reference: pl.DataFrame, current: pl.DataFrame, thresholds: dic
     categorical = [c for c in columns if c in CATEGORICAL]
     # p_late is judged like any column; a column with no value on either side cannot be shown
     shown = [*columns, *([PREDICTION] if PREDICTION in psi else [])]
-    report = Report([
-        DataDriftPreset(columns=shown, drift_share=1 / len(shown),
-                        per_column_method={c: _fixed_psi(c, psi[c]) for c in shown},
-                        per_column_threshold={c: thresholds[c] for c in shown}),
-        MeanValue(column=PREDICTION),
-    ])
-    return report.run(_dataset(current, numerical, categorical, False),
-                      _dataset(reference, numerical, categorical, False),
-                      timestamp=datetime.combine(period_start, time()), tags=tags, metadata=metadata)
+    report = Report(
+        [
+            DataDriftPreset(
+                columns=shown,
+                drift_share=1 / len(shown),
+                per_column_method={c: _fixed_psi(c, psi[c]) for c in shown},
+                per_column_threshold={c: thresholds[c] for c in shown},
+            ),
+            MeanValue(column=PREDICTION),
+        ]
+    )
+    return report.run(
+        _dataset(current, numerical, categorical, False),
+        _dataset(reference, numerical, categorical, False),
+        timestamp=datetime.combine(period_start, time()),
+        tags=tags,
+        metadata=metadata,
+    )
 
 
 def quality_report(current: pl.DataFrame, period_start: date, tags: list[str], metadata: dict):
@@ -342,7 +373,8 @@ def quality_report(current: pl.DataFrame, period_start: date, tags: list[str], m
     frame = current.with_columns(pl.col(TARGET).cast(pl.Float64).alias("late"))
     dataset = _dataset(frame, [PREDICTION, "late"], [TARGET], True)
     return Report([ClassificationPreset(), MeanValue(column="late"), MeanValue(column=PREDICTION)]).run(
-        dataset, None, timestamp=datetime.combine(period_start, time()), tags=tags, metadata=metadata)
+        dataset, None, timestamp=datetime.combine(period_start, time()), tags=tags, metadata=metadata
+    )
 
 
 def inputs_sha256(frames: list[pl.DataFrame], extra: dict) -> str:
@@ -354,8 +386,11 @@ def inputs_sha256(frames: list[pl.DataFrame], extra: dict) -> str:
     for frame in frames:
         digest.update(json.dumps([frame.columns, [str(t) for t in frame.dtypes]]).encode())
         digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
-    digest.update(json.dumps({**extra, "format": REPORT_FORMAT, "evidently": version("evidently")},
-                             sort_keys=True, default=str).encode())
+    digest.update(
+        json.dumps(
+            {**extra, "format": REPORT_FORMAT, "evidently": version("evidently")}, sort_keys=True, default=str
+        ).encode()
+    )
     return digest.hexdigest()
 
 
@@ -383,19 +418,30 @@ def write_report(snapshot, reports_dir: Path, kind: str, period: str, summary: d
     target.parent.mkdir(parents=True, exist_ok=True)
     page = snapshot.get_html_str(as_iframe=False)
     colour = "#b00020" if summary.get("sample") == IN_SAMPLE else "#1b5e20"
-    banner = (f'<div id="monitoring-banner" style="font:600 15px sans-serif;padding:.6em 1em;color:#fff;'
-              f'background:{colour}">{html.escape(title)}</div>')
+    banner = (
+        f'<div id="monitoring-banner" style="font:600 15px sans-serif;padding:.6em 1em;color:#fff;'
+        f'background:{colour}">{html.escape(title)}</div>'
+    )
     page = page.replace("<head>", f"<head>\n<title>{html.escape(title)}</title>", 1)
     page = page.replace("<body>", f"<body>\n{banner}", 1)
     write_text_atomic(target, page)
-    write_sidecar(reports_dir, kind, period, {**summary, "title": title, "html": str(target.relative_to(reports_dir)),
-                                              "bytes": target.stat().st_size})
+    write_sidecar(
+        reports_dir,
+        kind,
+        period,
+        {**summary, "title": title, "html": str(target.relative_to(reports_dir)), "bytes": target.stat().st_size},
+    )
     return target
 
 
 def write_sidecar(reports_dir: Path, kind: str, period: str, summary: dict) -> dict:
-    sidecar = {"kind": kind, "period": period, "html": None,
-               "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **summary}
+    sidecar = {
+        "kind": kind,
+        "period": period,
+        "html": None,
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **summary,
+    }
     path = sidecar_path(reports_dir, kind, period)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(sidecar, indent=2, sort_keys=True, default=str))
@@ -403,31 +449,44 @@ def write_sidecar(reports_dir: Path, kind: str, period: str, summary: dict) -> d
 
 
 # --- one month of drift ------------------------------------------------------------------------
-def daily_drift_rows(current: pl.DataFrame, verdict: DriftVerdict | None, model_version: str,
-                     oos_from: date) -> pl.DataFrame:
+def daily_drift_rows(
+    current: pl.DataFrame, verdict: DriftVerdict | None, model_version: str, oos_from: date
+) -> pl.DataFrame:
     """One row per scored day: flights, mean p_late, and (when the month has a reference) the
     share of judged features past their *daily* threshold and p_late's PSI."""
-    base = (current.group_by("flight_date").agg(pl.len().alias("flights_scored"),
-                                                pl.col(PREDICTION).mean().alias("prediction_mean"))
-            .sort("flight_date"))
+    base = (
+        current.group_by("flight_date")
+        .agg(pl.len().alias("flights_scored"), pl.col(PREDICTION).mean().alias("prediction_mean"))
+        .sort("flight_date")
+    )
     if verdict is not None:
         base = base.join(verdict.daily, on="flight_date", how="left")
     else:
-        base = base.with_columns(pl.lit(None, pl.Float64).alias("drift_share"),
-                                 pl.lit(None, pl.Int64).alias("drifted_features"),
-                                 pl.lit(None, pl.Float64).alias("prediction_drift"),
-                                 pl.lit(None, pl.Boolean).alias("prediction_drifted"))
+        base = base.with_columns(
+            pl.lit(None, pl.Float64).alias("drift_share"),
+            pl.lit(None, pl.Int64).alias("drifted_features"),
+            pl.lit(None, pl.Float64).alias("prediction_drift"),
+            pl.lit(None, pl.Boolean).alias("prediction_drifted"),
+        )
     return base.select(
-        pl.col("flight_date").alias("metric_date"), pl.lit(model_version).alias("model_version"),
-        pl.col("flights_scored").cast(pl.Int64), "drift_share", pl.col("drifted_features").cast(pl.Int64),
-        "prediction_mean", "prediction_drift", "prediction_drifted",
-        pl.when(pl.col("flight_date") >= oos_from).then(pl.lit(OUT_OF_SAMPLE)).otherwise(pl.lit(IN_SAMPLE))
+        pl.col("flight_date").alias("metric_date"),
+        pl.lit(model_version).alias("model_version"),
+        pl.col("flights_scored").cast(pl.Int64),
+        "drift_share",
+        pl.col("drifted_features").cast(pl.Int64),
+        "prediction_mean",
+        "prediction_drift",
+        "prediction_drifted",
+        pl.when(pl.col("flight_date") >= oos_from)
+        .then(pl.lit(OUT_OF_SAMPLE))
+        .otherwise(pl.lit(IN_SAMPLE))
         .alias("sample"),
     )
 
 
-def monitor_drift_month(settings: Settings, registry, start: date, end: date, log: Log = print,
-                        writer: ReportWriter | None = None) -> dict | None:
+def monitor_drift_month(
+    settings: Settings, registry, start: date, end: date, log: Log = print, writer: ReportWriter | None = None
+) -> dict | None:
     """Judge one month, write its daily rows, its sidecar and (if inputs changed) its HTML. With a
     ``writer``, the HTML is left to ``writer.finish()`` (side by side with other months) and the
     summary returned here is marked ``pending``."""
@@ -442,43 +501,95 @@ def monitor_drift_month(settings: Settings, registry, start: date, end: date, lo
     days = sorted(set(current["flight_date"].to_list()))
     share_warn = float((record.get("monitoring") or {}).get("drift_share_warn", 0.5))
     reference = reference_for(settings, registry, version, start)
-    base = {"model_version": version, "flights": current.height, "sample": period_sample(days, oos_from),
-            "prediction_mean": float(current[PREDICTION].mean()), "threshold": share_warn}
+    base = {
+        "model_version": version,
+        "flights": current.height,
+        "sample": period_sample(days, oos_from),
+        "prediction_mean": float(current[PREDICTION].mean()),
+        "threshold": share_warn,
+    }
     if reference is None:
         log(f"{month}: fewer than {MIN_REFERENCE_DAYS} days of features before {start}: drift not judged")
         write_daily_rows(settings, "daily_drift", daily_drift_rows(current, None, version, oos_from))
-        return write_sidecar(settings.reports_dir, "drift", month, {
-            **base, "status": NOT_JUDGED, "alarm": False, "drift_share": None, "drifted_features": 0,
-            "drifted_feature_names": [], "prediction_drift": None, "prediction_drifted": False,
-            "reason": f"no reference: fewer than {MIN_REFERENCE_DAYS} days of features before {start}"})
+        return write_sidecar(
+            settings.reports_dir,
+            "drift",
+            month,
+            {
+                **base,
+                "status": NOT_JUDGED,
+                "alarm": False,
+                "drift_share": None,
+                "drifted_features": 0,
+                "drifted_feature_names": [],
+                "prediction_drift": None,
+                "prediction_drifted": False,
+                "reason": f"no reference: fewer than {MIN_REFERENCE_DAYS} days of features before {start}",
+            },
+        )
     profile, fit = profile_for_month(model_drift_profile(settings, registry, version, log), month)
     verdict = judge(reference, current, profile, share_warn)
     write_daily_rows(settings, "daily_drift", daily_drift_rows(current, verdict, version, oos_from))
     summary = {
-        **base, "status": "judged", "alarm": verdict.alarm, "reason": verdict.reason or "within training variation",
-        "threshold_fit": fit, "threshold_fit_note": FIT_LABELS[fit],
-        "drift_share": verdict.share, "drifted_features": len(verdict.drifted), "drifted_feature_names": verdict.drifted,
-        "prediction_drift": verdict.prediction_psi, "prediction_drifted": verdict.prediction_drifted,
-        "columns_judged": verdict.columns, "reference_start": str(reference_window(start)[0]),
-        "reference_end": str(start - timedelta(days=1)), "profile_windows": profile["windows"],
+        **base,
+        "status": "judged",
+        "alarm": verdict.alarm,
+        "reason": verdict.reason or "within training variation",
+        "threshold_fit": fit,
+        "threshold_fit_note": FIT_LABELS[fit],
+        "drift_share": verdict.share,
+        "drifted_features": len(verdict.drifted),
+        "drifted_feature_names": verdict.drifted,
+        "prediction_drift": verdict.prediction_psi,
+        "prediction_drifted": verdict.prediction_drifted,
+        "columns_judged": verdict.columns,
+        "reference_start": str(reference_window(start)[0]),
+        "reference_end": str(start - timedelta(days=1)),
+        "profile_windows": profile["windows"],
         "psi": {c: round(v, 4) for c, v in verdict.psi.items()},
         "psi_thresholds": verdict.thresholds,
     }
-    digest = inputs_sha256([reference, current], {"thresholds": verdict.thresholds, "share_warn": share_warn,
-                                                  "model_version": version, "threshold_fit": fit})
+    digest = inputs_sha256(
+        [reference, current],
+        {"thresholds": verdict.thresholds, "share_warn": share_warn, "model_version": version, "threshold_fit": fit},
+    )
     previous = unchanged(settings.reports_dir, "drift", month, digest)
     if previous is not None:
         log(f"{month}: drift inputs unchanged (sha256 {digest[:12]}): Evidently run skipped")
-        return write_sidecar(settings.reports_dir, "drift", month, {**previous, **summary, "inputs_sha256": digest,
-                                                                    "evidently_skipped": True})
+        return write_sidecar(
+            settings.reports_dir,
+            "drift",
+            month,
+            {**previous, **summary, "inputs_sha256": digest, "evidently_skipped": True},
+        )
     tags = ["drift", base["sample"], f"period:{month}"]
-    build = partial(drift_report, evidently_rows(reference), evidently_rows(current), verdict.thresholds, verdict.psi,
-                    start, tags, {"period": month, "model_version": version})
-    title = (f"Drift {month}: {'ALARM: ' + verdict.reason if verdict.alarm else 'within training variation'} "
-             f"(vs {summary['reference_start']}..{summary['reference_end']}, model {version})")
+    build = partial(
+        drift_report,
+        evidently_rows(reference),
+        evidently_rows(current),
+        verdict.thresholds,
+        verdict.psi,
+        start,
+        tags,
+        {"period": month, "model_version": version},
+    )
+    title = (
+        f"Drift {month}: {'ALARM: ' + verdict.reason if verdict.alarm else 'within training variation'} "
+        f"(vs {summary['reference_start']}..{summary['reference_end']}, model {version})"
+    )
     title += sampled_note(reference, current)
-    return _report(settings, writer, ReportJob("drift", month, settings.reports_dir, build,
-                                               {**summary, "inputs_sha256": digest, "evidently_skipped": False}, title))
+    return _report(
+        settings,
+        writer,
+        ReportJob(
+            "drift",
+            month,
+            settings.reports_dir,
+            build,
+            {**summary, "inputs_sha256": digest, "evidently_skipped": False},
+            title,
+        ),
+    )
 
 
 def _report(settings: Settings, writer: ReportWriter | None, job: ReportJob) -> dict:
@@ -496,14 +607,24 @@ def daily_auc(frame: pl.DataFrame, by: str = "flight_date") -> pl.DataFrame:
     """ROC AUC per group, vectorised (Mann-Whitney: mean rank of the late flights). Null where a
     group has only one class."""
     ranked = frame.with_columns(pl.col(PREDICTION).rank("average").over(by).alias("_rank"))
-    out = ranked.group_by(by).agg(
-        pl.len().alias("labelled_flights"), pl.col(TARGET).sum().alias("_pos"),
-        pl.col("_rank").filter(pl.col(TARGET) == 1).sum().alias("_rank_pos"),
-        pl.col(TARGET).cast(pl.Float64).mean().alias("late_rate"),
-    ).with_columns((pl.col("labelled_flights") - pl.col("_pos")).alias("_neg"))
+    out = (
+        ranked.group_by(by)
+        .agg(
+            pl.len().alias("labelled_flights"),
+            pl.col(TARGET).sum().alias("_pos"),
+            pl.col("_rank").filter(pl.col(TARGET) == 1).sum().alias("_rank_pos"),
+            pl.col(TARGET).cast(pl.Float64).mean().alias("late_rate"),
+        )
+        .with_columns((pl.col("labelled_flights") - pl.col("_pos")).alias("_neg"))
+    )
     auc = (pl.col("_rank_pos") - pl.col("_pos") * (pl.col("_pos") + 1) / 2) / (pl.col("_pos") * pl.col("_neg"))
-    return out.with_columns(pl.when((pl.col("_pos") > 0) & (pl.col("_neg") > 0)).then(auc).otherwise(None)
-                            .alias("roc_auc")).drop("_pos", "_neg", "_rank_pos").sort(by)
+    return (
+        out.with_columns(
+            pl.when((pl.col("_pos") > 0) & (pl.col("_neg") > 0)).then(auc).otherwise(None).alias("roc_auc")
+        )
+        .drop("_pos", "_neg", "_rank_pos")
+        .sort(by)
+    )
 
 
 def auc(frame: pl.DataFrame) -> float | None:
@@ -515,9 +636,14 @@ def auc(frame: pl.DataFrame) -> float | None:
 
 def daily_quality_rows(current: pl.DataFrame, model_version: str, oos_from: date) -> pl.DataFrame:
     return daily_auc(current).select(
-        pl.col("flight_date").alias("metric_date"), pl.lit(model_version).alias("model_version"),
-        pl.col("labelled_flights").cast(pl.Int64), "roc_auc", "late_rate",
-        pl.when(pl.col("flight_date") >= oos_from).then(pl.lit(OUT_OF_SAMPLE)).otherwise(pl.lit(IN_SAMPLE))
+        pl.col("flight_date").alias("metric_date"),
+        pl.lit(model_version).alias("model_version"),
+        pl.col("labelled_flights").cast(pl.Int64),
+        "roc_auc",
+        "late_rate",
+        pl.when(pl.col("flight_date") >= oos_from)
+        .then(pl.lit(OUT_OF_SAMPLE))
+        .otherwise(pl.lit(IN_SAMPLE))
         .alias("sample"),
     )
 
@@ -532,13 +658,17 @@ def backtest_quality(settings: Settings, labelled: pl.DataFrame, start: date, en
     if scores.height == 0 or PREDICTION not in scores.columns:
         return {}
     joined = scores.select("flight_id", PREDICTION, *[c for c in ("trained_through",) if c in scores.columns]).join(
-        labelled.select("flight_id", TARGET), on="flight_id", how="inner")
+        labelled.select("flight_id", TARGET), on="flight_id", how="inner"
+    )
     if joined.height == 0:
         return {}
     through = joined["trained_through"].max() if "trained_through" in joined.columns else None
-    return {"backtest_roc_auc": auc(joined), "backtest_flights": joined.height,
-            "backtest_calibration_error": calibration_error(joined[TARGET].to_numpy(), joined[PREDICTION].to_numpy()),
-            "backtest_trained_through": str(through) if through is not None else None}
+    return {
+        "backtest_roc_auc": auc(joined),
+        "backtest_flights": joined.height,
+        "backtest_calibration_error": calibration_error(joined[TARGET].to_numpy(), joined[PREDICTION].to_numpy()),
+        "backtest_trained_through": str(through) if through is not None else None,
+    }
 
 
 def quality_figures(summary: dict) -> tuple[dict | None, str]:
@@ -546,19 +676,31 @@ def quality_figures(summary: dict) -> tuple[dict | None, str]:
     production model's out-of-sample days when there are enough of them, else the walk-forward
     backtest's scores of the month (out of sample by construction). In-sample scores never count."""
     if summary["out_of_sample_flights"] >= MIN_OUT_OF_SAMPLE_FLIGHTS and summary["roc_auc"] is not None:
-        return ({"roc_auc": summary["roc_auc"], "calibration_error": summary["calibration_error"]},
-                f"production model {summary['model_version']}, {summary['out_of_sample_flights']:,} "
-                "out-of-sample flights")
+        return (
+            {"roc_auc": summary["roc_auc"], "calibration_error": summary["calibration_error"]},
+            f"production model {summary['model_version']}, {summary['out_of_sample_flights']:,} out-of-sample flights",
+        )
     if summary.get("backtest_roc_auc") is not None and summary.get("backtest_flights", 0) >= MIN_OUT_OF_SAMPLE_FLIGHTS:
-        return ({"roc_auc": summary["backtest_roc_auc"], "calibration_error": summary["backtest_calibration_error"]},
-                f"walk-forward backtest, {summary['backtest_flights']:,} flights (the production model has "
-                f"{summary['out_of_sample_flights']:,} out-of-sample flights this month)")
-    return None, (f"{summary['out_of_sample_flights']:,} out-of-sample flights of the production model "
-                  f"(fewer than {MIN_OUT_OF_SAMPLE_FLIGHTS:,}) and no walk-forward backtest of the month")
+        return (
+            {"roc_auc": summary["backtest_roc_auc"], "calibration_error": summary["backtest_calibration_error"]},
+            f"walk-forward backtest, {summary['backtest_flights']:,} flights (the production model has "
+            f"{summary['out_of_sample_flights']:,} out-of-sample flights this month)",
+        )
+    return None, (
+        f"{summary['out_of_sample_flights']:,} out-of-sample flights of the production model "
+        f"(fewer than {MIN_OUT_OF_SAMPLE_FLIGHTS:,}) and no walk-forward backtest of the month"
+    )
 
 
-def monitor_quality_month(settings: Settings, registry, start: date, end: date, as_of: date,
-                          log: Log = print, writer: ReportWriter | None = None) -> dict | None:
+def monitor_quality_month(
+    settings: Settings,
+    registry,
+    start: date,
+    end: date,
+    as_of: date,
+    log: Log = print,
+    writer: ReportWriter | None = None,
+) -> dict | None:
     """Quality of one month once its actuals arrived: headline ROC AUC from out-of-sample days
     only; in-sample days reported separately and labelled. Returns None when there is nothing to
     report yet (``{"waiting": ...}`` when the actuals have not arrived)."""
@@ -580,12 +722,19 @@ def monitor_quality_month(settings: Settings, registry, start: date, end: date, 
     oos_auc = auc(oos)
     write_daily_rows(settings, "daily_quality", daily_quality_rows(current, version, oos_from))
     summary = {
-        "model_version": version, "sample": sample, "out_of_sample_from": str(oos_from) if oos_from != date.max else None,
-        "roc_auc": oos_auc, "out_of_sample_flights": oos.height,
-        "calibration_error": calibration_error(oos[TARGET].to_numpy(), oos[PREDICTION].to_numpy()) if oos.height else None,
+        "model_version": version,
+        "sample": sample,
+        "out_of_sample_from": str(oos_from) if oos_from != date.max else None,
+        "roc_auc": oos_auc,
+        "out_of_sample_flights": oos.height,
+        "calibration_error": calibration_error(oos[TARGET].to_numpy(), oos[PREDICTION].to_numpy())
+        if oos.height
+        else None,
         "out_of_sample_days": oos["flight_date"].n_unique() if oos.height else 0,
-        "in_sample_roc_auc": auc(ins), "in_sample_flights": ins.height,
-        "late_rate": float(current[TARGET].mean()), "labelled_flights": current.height,
+        "in_sample_roc_auc": auc(ins),
+        "in_sample_flights": ins.height,
+        "late_rate": float(current[TARGET].mean()),
+        "labelled_flights": current.height,
         "prediction_mean": float(current[PREDICTION].mean()),
         "holdout_roc_auc": holdout,
         "auc_drop": (holdout - oos_auc) if holdout is not None and oos_auc is not None else None,
@@ -596,26 +745,51 @@ def monitor_quality_month(settings: Settings, registry, start: date, end: date, 
     summary.update(judge_quality(month, figures, source, read_backtest_metrics(settings)).as_summary())
     # The report shows what can be trusted: the out-of-sample days when there are any.
     shown = oos if oos.height else current
-    digest = inputs_sha256([shown.select("flight_id", "flight_date", PREDICTION, TARGET)],
-                           {"sample": sample, "model_version": version, "quality_reason": summary["quality_reason"]})
+    digest = inputs_sha256(
+        [shown.select("flight_id", "flight_date", PREDICTION, TARGET)],
+        {"sample": sample, "model_version": version, "quality_reason": summary["quality_reason"]},
+    )
     previous = unchanged(settings.reports_dir, "quality", month, digest)
     if previous is not None:
         log(f"{month}: quality inputs unchanged (sha256 {digest[:12]}): Evidently run skipped")
-        return write_sidecar(settings.reports_dir, "quality", month, {**previous, **summary, "inputs_sha256": digest,
-                                                                      "evidently_skipped": True})
+        return write_sidecar(
+            settings.reports_dir,
+            "quality",
+            month,
+            {**previous, **summary, "inputs_sha256": digest, "evidently_skipped": True},
+        )
     if sample == IN_SAMPLE:
-        title = (f"Quality {month}: IN-SAMPLE, model {version} was trained or selected on these days "
-                 f"(before {oos_from}); not a quality estimate")
+        title = (
+            f"Quality {month}: IN-SAMPLE, model {version} was trained or selected on these days "
+            f"(before {oos_from}); not a quality estimate"
+        )
     else:
-        title = (f"Quality {month}: out of sample ({summary['out_of_sample_days']} days from "
-                 f"{max(start, oos_from)}), model {version}")
+        title = (
+            f"Quality {month}: out of sample ({summary['out_of_sample_days']} days from "
+            f"{max(start, oos_from)}), model {version}"
+        )
     if summary["quality_alarm"]:
         title += f"; QUALITY ALARM: {summary['quality_reason']}"
     title += sampled_note(shown)
-    build = partial(quality_report, evidently_rows(shown), start, ["quality", sample, f"period:{month}"],
-                    {"period": month, "model_version": version, "sample": sample})
-    return _report(settings, writer, ReportJob("quality", month, settings.reports_dir, build,
-                                               {**summary, "inputs_sha256": digest, "evidently_skipped": False}, title))
+    build = partial(
+        quality_report,
+        evidently_rows(shown),
+        start,
+        ["quality", sample, f"period:{month}"],
+        {"period": month, "model_version": version, "sample": sample},
+    )
+    return _report(
+        settings,
+        writer,
+        ReportJob(
+            "quality",
+            month,
+            settings.reports_dir,
+            build,
+            {**summary, "inputs_sha256": digest, "evidently_skipped": False},
+            title,
+        ),
+    )
 
 
 # --- trend chart and the index -----------------------------------------------------------------
@@ -638,15 +812,36 @@ def trend_rows(entries: list[dict]) -> list[dict]:
     for e in entries:
         row = by_month.setdefault(e["period"], {"period": e["period"]})
         if e["kind"] == "quality":
-            row.update({k: e.get(k) for k in ("roc_auc", "in_sample_roc_auc", "backtest_roc_auc", "late_rate",
-                                              "holdout_roc_auc", "out_of_sample_flights", "quality_alarm",
-                                              "quality_status", "quality_reason")})
+            row.update(
+                {
+                    k: e.get(k)
+                    for k in (
+                        "roc_auc",
+                        "in_sample_roc_auc",
+                        "backtest_roc_auc",
+                        "late_rate",
+                        "holdout_roc_auc",
+                        "out_of_sample_flights",
+                        "quality_alarm",
+                        "quality_status",
+                        "quality_reason",
+                    )
+                }
+            )
             row["quality_sample"] = e.get("sample")
         elif e["kind"] == "drift":
-            row.update({"drift_share": e.get("drift_share"), "drift_alarm": e.get("alarm"),
-                        "drift_status": e.get("status"), "drift_reason": e.get("reason"),
-                        "threshold_fit": e.get("threshold_fit"), "prediction_drift": e.get("prediction_drift"),
-                        "prediction_mean": e.get("prediction_mean"), "drift_sample": e.get("sample")})
+            row.update(
+                {
+                    "drift_share": e.get("drift_share"),
+                    "drift_alarm": e.get("alarm"),
+                    "drift_status": e.get("status"),
+                    "drift_reason": e.get("reason"),
+                    "threshold_fit": e.get("threshold_fit"),
+                    "prediction_drift": e.get("prediction_drift"),
+                    "prediction_mean": e.get("prediction_mean"),
+                    "drift_sample": e.get("sample"),
+                }
+            )
     for row in by_month.values():
         row["sample"] = row.get("quality_sample") or row.get("drift_sample")
     return [by_month[k] for k in sorted(by_month)]
@@ -666,10 +861,17 @@ def alarm_rows(entries: list[dict]) -> list[dict]:
         drift = _alarm_word(r.get("drift_status"), r.get("drift_alarm"))
         quality = _alarm_word(r.get("quality_status"), r.get("quality_alarm"))
         both = drift in ("yes", "no") and quality in ("yes", "no")
-        rows.append({"month": r["period"], "drift_alarm": drift, "quality_alarm": quality,
-                     "agree": ("yes" if drift == quality else "no") if both else "-",
-                     "threshold_fit": r.get("threshold_fit"), "drift_reason": r.get("drift_reason") or "",
-                     "quality_reason": r.get("quality_reason") or ""})
+        rows.append(
+            {
+                "month": r["period"],
+                "drift_alarm": drift,
+                "quality_alarm": quality,
+                "agree": ("yes" if drift == quality else "no") if both else "-",
+                "threshold_fit": r.get("threshold_fit"),
+                "drift_reason": r.get("drift_reason") or "",
+                "quality_reason": r.get("quality_reason") or "",
+            }
+        )
     return rows
 
 
@@ -685,10 +887,11 @@ def alarms_table(entries: list[dict]) -> str:
         f'<td class="a-{r["drift_alarm"].replace(" ", "-")}">{html.escape(r["drift_alarm"])}</td>'
         f'<td class="a-{r["quality_alarm"].replace(" ", "-")}">{html.escape(r["quality_alarm"])}</td>'
         f'<td class="agree-{"yes" if r["agree"] == "yes" else "no" if r["agree"] == "no" else "na"}">'
-        f'{html.escape(r["agree"])}</td>'
-        f'<td>{html.escape(fit.get(r["threshold_fit"] or "", "-"))}</td>'
-        f'<td>{html.escape(r["quality_reason"])}</td><td>{html.escape(r["drift_reason"])}</td></tr>'
-        for r in rows)
+        f"{html.escape(r['agree'])}</td>"
+        f"<td>{html.escape(fit.get(r['threshold_fit'] or '', '-'))}</td>"
+        f"<td>{html.escape(r['quality_reason'])}</td><td>{html.escape(r['drift_reason'])}</td></tr>"
+        for r in rows
+    )
     return f"""<h2>Alarms by month: drift vs quality</h2>
 <p>Drift alarm: the month's inputs or p_late moved beyond thresholds fitted on windows that never saw
 the month (training months: their held-out thresholds). Quality alarm: the month's out-of-sample ROC AUC
@@ -723,20 +926,36 @@ def trend_png(rows: list[dict]) -> bytes:
             for ax in (ax_auc, ax_drift, ax_rate):
                 ax.axvspan(i - 0.5, i + 0.5, color="#f3d6d6" if r["sample"] == IN_SAMPLE else "#f7ebd6", lw=0)
     ax_auc.plot(x, series("roc_auc"), "o-", color="#1f77b4", label="ROC AUC, out of sample")
-    ax_auc.plot(x, series("in_sample_roc_auc"), "o", mfc="none", color="#888",
-                label="ROC AUC, IN-SAMPLE (trained/selected on: not a quality estimate)")
+    ax_auc.plot(
+        x,
+        series("in_sample_roc_auc"),
+        "o",
+        mfc="none",
+        color="#888",
+        label="ROC AUC, IN-SAMPLE (trained/selected on: not a quality estimate)",
+    )
     if np.isfinite(series("backtest_roc_auc")).any():
-        ax_auc.plot(x, series("backtest_roc_auc"), "s--", color="#ff7f0e", ms=4,
-                    label="walk-forward backtest (out of sample)")
+        ax_auc.plot(
+            x, series("backtest_roc_auc"), "s--", color="#ff7f0e", ms=4, label="walk-forward backtest (out of sample)"
+        )
     holdout = next((r["holdout_roc_auc"] for r in reversed(rows) if r.get("holdout_roc_auc") is not None), None)
     if holdout is not None:
         ax_auc.axhline(holdout, color="#1f77b4", ls=":", lw=1, label=f"holdout {holdout:.3f}")
-    alarmed = [(i, r.get("roc_auc") if r.get("roc_auc") is not None else r.get("backtest_roc_auc"))
-               for i, r in enumerate(rows) if r.get("quality_alarm")]
+    alarmed = [
+        (i, r.get("roc_auc") if r.get("roc_auc") is not None else r.get("backtest_roc_auc"))
+        for i, r in enumerate(rows)
+        if r.get("quality_alarm")
+    ]
     alarmed = [(i, v) for i, v in alarmed if v is not None]
     if alarmed:
-        ax_auc.plot([i for i, _ in alarmed], [v for _, v in alarmed], "X", color="#d62728", ms=11,
-                    label="quality alarm (outside the backtest range)")
+        ax_auc.plot(
+            [i for i, _ in alarmed],
+            [v for _, v in alarmed],
+            "X",
+            color="#d62728",
+            ms=11,
+            label="quality alarm (outside the backtest range)",
+        )
     ax_auc.set_ylabel("ROC AUC")
     ax_auc.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax_auc.set_title("shaded: in-sample months (red) / mixed (amber)", fontsize=8, loc="right")
@@ -768,8 +987,10 @@ def md_trend(entries: list[dict]) -> str:
     rows = trend_rows(entries)
     if not rows:
         return "no reports yet"
-    return (f"![trend]({data_uri(trend_png(rows))})\n\nShaded months are in-sample for the scoring model: "
-            "their ROC AUC (hollow grey) is not a quality estimate.")
+    return (
+        f"![trend]({data_uri(trend_png(rows))})\n\nShaded months are in-sample for the scoring model: "
+        "their ROC AUC (hollow grey) is not a quality estimate."
+    )
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -780,16 +1001,24 @@ def _headline(e: dict) -> str:
     if e["kind"] == "drift":
         if e.get("status") == NOT_JUDGED:
             return f"drift not judged: {html.escape(e.get('reason', ''))}"
-        text = (f"drift share {_fmt(e.get('drift_share'), 2)} ({e['drifted_features']} features past their "
-                f"training range), p_late PSI {_fmt(e.get('prediction_drift'))}")
-        return (f"<b>ALARM</b>: {html.escape(e.get('reason', ''))}" if e.get("alarm") else text + ": within training variation")
+        text = (
+            f"drift share {_fmt(e.get('drift_share'), 2)} ({e['drifted_features']} features past their "
+            f"training range), p_late PSI {_fmt(e.get('prediction_drift'))}"
+        )
+        return (
+            f"<b>ALARM</b>: {html.escape(e.get('reason', ''))}"
+            if e.get("alarm")
+            else text + ": within training variation"
+        )
     parts = []
     if e.get("roc_auc") is not None:
         parts.append(f"<b>ROC AUC {e['roc_auc']:.3f}</b> out of sample ({e.get('out_of_sample_flights', 0):,} flights)")
     if e.get("in_sample_roc_auc") is not None:
-        parts.append(f'<span class="in-sample">in-sample ROC AUC {e["in_sample_roc_auc"]:.3f} '
-                     f'({e.get("in_sample_flights", 0):,} flights the model was trained or selected on: '
-                     f'not a quality estimate)</span>')
+        parts.append(
+            f'<span class="in-sample">in-sample ROC AUC {e["in_sample_roc_auc"]:.3f} '
+            f"({e.get('in_sample_flights', 0):,} flights the model was trained or selected on: "
+            f"not a quality estimate)</span>"
+        )
     if e.get("backtest_roc_auc") is not None:
         parts.append(f"walk-forward backtest ROC AUC {e['backtest_roc_auc']:.3f} (out of sample)")
     parts.append(f"late rate {_fmt(e.get('late_rate'))}")
@@ -804,14 +1033,23 @@ def build_index(reports_dir: Path) -> Path:
     entries = read_sidecars(reports_dir)
     entries.sort(key=lambda e: (e["period"], e["kind"]), reverse=True)
     rows = trend_rows(entries)
-    chart = (f'<img id="trend" alt="monthly trend: ROC AUC, drift share, late rate and mean p_late" '
-             f'src="{data_uri(trend_png(rows))}">') if rows else "<p>No reports yet.</p>"
+    chart = (
+        (
+            f'<img id="trend" alt="monthly trend: ROC AUC, drift share, late rate and mean p_late" '
+            f'src="{data_uri(trend_png(rows))}">'
+        )
+        if rows
+        else "<p>No reports yet.</p>"
+    )
     body = "\n".join(
         f'<tr class="{html.escape(e.get("sample") or "")}"><td>{html.escape(e["period"])}</td>'
-        f'<td>{html.escape(e["kind"])}</td><td>{html.escape(sample_label(e.get("sample") or ""))}</td>'
-        f'<td>{html.escape(e["model_version"])}</td><td>{_headline(e)}</td>'
-        + (f'<td><a href="{html.escape(e["html"])}">{html.escape(Path(e["html"]).name)}</a></td></tr>'
-           if e.get("html") else "<td>-</td></tr>")
+        f"<td>{html.escape(e['kind'])}</td><td>{html.escape(sample_label(e.get('sample') or ''))}</td>"
+        f"<td>{html.escape(e['model_version'])}</td><td>{_headline(e)}</td>"
+        + (
+            f'<td><a href="{html.escape(e["html"])}">{html.escape(Path(e["html"]).name)}</a></td></tr>'
+            if e.get("html")
+            else "<td>-</td></tr>"
+        )
         for e in entries
     )
     page = f"""<!doctype html>
@@ -850,21 +1088,39 @@ def _dashboard():
     from evidently.sdk.panels import line_plot_panel
 
     panels = [
-        line_plot_panel("ROC AUC, out of sample", [PanelMetric(legend="out of sample", metric="RocAuc",
-                                                               tags=["quality", OUT_OF_SAMPLE])], size="half"),
-        line_plot_panel("ROC AUC, IN-SAMPLE (trained/selected on: not a quality estimate)",
-                        [PanelMetric(legend="in-sample", metric="RocAuc", tags=["quality", IN_SAMPLE])], size="half"),
-        line_plot_panel("Drift share (features past their training range)",
-                        [PanelMetric(legend="share", metric="DriftedColumnsCount", tags=["drift"],
-                                     metric_labels={"value_type": "share"})], size="half"),
-        line_plot_panel("p_late PSI vs trailing 6 weeks",
-                        [PanelMetric(legend="p_late", metric="ValueDrift", tags=["drift"],
-                                     metric_labels={"column": PREDICTION})], size="half"),
-        line_plot_panel("Late rate and mean p_late",
-                        [PanelMetric(legend="late rate", metric="MeanValue", tags=["quality"],
-                                     metric_labels={"column": "late"}),
-                         PanelMetric(legend="mean p_late", metric="MeanValue", tags=["drift"],
-                                     metric_labels={"column": PREDICTION})]),
+        line_plot_panel(
+            "ROC AUC, out of sample",
+            [PanelMetric(legend="out of sample", metric="RocAuc", tags=["quality", OUT_OF_SAMPLE])],
+            size="half",
+        ),
+        line_plot_panel(
+            "ROC AUC, IN-SAMPLE (trained/selected on: not a quality estimate)",
+            [PanelMetric(legend="in-sample", metric="RocAuc", tags=["quality", IN_SAMPLE])],
+            size="half",
+        ),
+        line_plot_panel(
+            "Drift share (features past their training range)",
+            [
+                PanelMetric(
+                    legend="share", metric="DriftedColumnsCount", tags=["drift"], metric_labels={"value_type": "share"}
+                )
+            ],
+            size="half",
+        ),
+        line_plot_panel(
+            "p_late PSI vs trailing 6 weeks",
+            [PanelMetric(legend="p_late", metric="ValueDrift", tags=["drift"], metric_labels={"column": PREDICTION})],
+            size="half",
+        ),
+        line_plot_panel(
+            "Late rate and mean p_late",
+            [
+                PanelMetric(legend="late rate", metric="MeanValue", tags=["quality"], metric_labels={"column": "late"}),
+                PanelMetric(
+                    legend="mean p_late", metric="MeanValue", tags=["drift"], metric_labels={"column": PREDICTION}
+                ),
+            ],
+        ),
     ]
     return DashboardModel(tabs=[DashboardTabModel(title="Monitoring", panels=[p.id for p in panels])], panels=panels)
 
@@ -961,25 +1217,49 @@ def read_alerts(settings: Settings) -> list[dict]:
 
 def drift_breaches(entries: list[dict]) -> dict[str, dict]:
     """Judged drift months that alarm, with what moved."""
-    return {e["period"]: {"model_version": e["model_version"], "sample": e.get("sample"),
-                          "drift_share": round(e["drift_share"], 4), "threshold": e["threshold"],
-                          "drifted_features": e["drifted_feature_names"],
-                          "prediction_drift": None if e.get("prediction_drift") is None else round(e["prediction_drift"], 4),
-                          "prediction_drifted": e.get("prediction_drifted", False),
-                          "drifted": ([PREDICTION] if e.get("prediction_drifted") else []) + e["drifted_feature_names"],
-                          "reason": e.get("reason", "")}
-            for e in entries if e["kind"] == "drift" and e.get("alarm")}
+    return {
+        e["period"]: {
+            "model_version": e["model_version"],
+            "sample": e.get("sample"),
+            "drift_share": round(e["drift_share"], 4),
+            "threshold": e["threshold"],
+            "drifted_features": e["drifted_feature_names"],
+            "prediction_drift": None if e.get("prediction_drift") is None else round(e["prediction_drift"], 4),
+            "prediction_drifted": e.get("prediction_drifted", False),
+            "drifted": ([PREDICTION] if e.get("prediction_drifted") else []) + e["drifted_feature_names"],
+            "reason": e.get("reason", ""),
+        }
+        for e in entries
+        if e["kind"] == "drift" and e.get("alarm")
+    }
 
 
 def quality_breaches(entries: list[dict]) -> tuple[dict[str, dict], int]:
     """Months whose *out-of-sample* ROC AUC fell more than the threshold below the holdout.
     In-sample figures are never considered. Returns (breaches, months checked)."""
-    checked = [e for e in entries if e["kind"] == "quality" and e.get("roc_auc") is not None
-               and e.get("auc_drop") is not None and e.get("out_of_sample_flights", 0) >= MIN_OUT_OF_SAMPLE_FLIGHTS]
-    return ({e["period"]: {"model_version": e["model_version"], "sample": e["sample"],
-                           "roc_auc_out_of_sample": round(e["roc_auc"], 4), "auc_drop": round(e["auc_drop"], 4),
-                           "threshold": e["threshold"], "out_of_sample_flights": e["out_of_sample_flights"]}
-             for e in checked if e["auc_drop"] > e["threshold"]}, len(checked))
+    checked = [
+        e
+        for e in entries
+        if e["kind"] == "quality"
+        and e.get("roc_auc") is not None
+        and e.get("auc_drop") is not None
+        and e.get("out_of_sample_flights", 0) >= MIN_OUT_OF_SAMPLE_FLIGHTS
+    ]
+    return (
+        {
+            e["period"]: {
+                "model_version": e["model_version"],
+                "sample": e["sample"],
+                "roc_auc_out_of_sample": round(e["roc_auc"], 4),
+                "auc_drop": round(e["auc_drop"], 4),
+                "threshold": e["threshold"],
+                "out_of_sample_flights": e["out_of_sample_flights"],
+            }
+            for e in checked
+            if e["auc_drop"] > e["threshold"]
+        },
+        len(checked),
+    )
 
 
 def catalog_views(settings: Settings):
@@ -990,23 +1270,30 @@ def catalog_views(settings: Settings):
     quality = str(monitoring_dir(settings) / "daily_quality" / "*.parquet")
     labelled = (
         f"left join read_parquet({sql_str(quality)}, union_by_name = true) q using (metric_date, model_version)"
-        if has_files(quality) else
-        "left join (select null::date as metric_date, null::varchar as model_version, null::bigint as labelled_flights, "
+        if has_files(quality)
+        else "left join (select null::date as metric_date, null::varchar as model_version, null::bigint as labelled_flights, "
         "null::double as roc_auc, null::double as late_rate) q using (metric_date, model_version)"
     )
     return [
-        ExternalView("monitoring", "daily_metrics", drift,
-                     "One row per scored day: drift vs the 42 days before its month (share of features past "
-                     "their daily threshold, p_late PSI), and once labelled, ROC AUC and late rate. "
-                     "sample = 'in_sample' marks days the model was trained or selected on: their ROC AUC "
-                     "is not a quality estimate.",
-                     query=f"select d.*, q.labelled_flights, q.roc_auc, q.late_rate "
-                           f"from read_parquet({sql_str(drift)}, union_by_name = true) d {labelled}"),
-        ExternalView("monitoring", "alerts", str(alerts_path(settings)) if alerts_path(settings).exists() else drift,
-                     "Append-only alert log: failed monitoring checks and failed runs.",
-                     query=f"select * from read_json_auto({sql_str(str(alerts_path(settings)))})"
-                     if alerts_path(settings).exists() else
-                     "select null::varchar as at, null::varchar as kind, null::varchar as check, "
-                     "null::varchar as run_id where false"),
+        ExternalView(
+            "monitoring",
+            "daily_metrics",
+            drift,
+            "One row per scored day: drift vs the 42 days before its month (share of features past "
+            "their daily threshold, p_late PSI), and once labelled, ROC AUC and late rate. "
+            "sample = 'in_sample' marks days the model was trained or selected on: their ROC AUC "
+            "is not a quality estimate.",
+            query=f"select d.*, q.labelled_flights, q.roc_auc, q.late_rate "
+            f"from read_parquet({sql_str(drift)}, union_by_name = true) d {labelled}",
+        ),
+        ExternalView(
+            "monitoring",
+            "alerts",
+            str(alerts_path(settings)) if alerts_path(settings).exists() else drift,
+            "Append-only alert log: failed monitoring checks and failed runs.",
+            query=f"select * from read_json_auto({sql_str(str(alerts_path(settings)))})"
+            if alerts_path(settings).exists()
+            else "select null::varchar as at, null::varchar as kind, null::varchar as check, "
+            "null::varchar as run_id where false",
+        ),
     ]
-

@@ -30,8 +30,6 @@ def archive_dir(settings: Settings) -> Path:
     return settings.root / "raw_archive"
 
 
-
-
 def same_rows(old: pl.DataFrame, new: pl.DataFrame | None) -> bool:
     if new is None:
         return False
@@ -40,8 +38,16 @@ def same_rows(old: pl.DataFrame, new: pl.DataFrame | None) -> bool:
     return a.columns == b.columns and a.height == b.height and a.equals(b)
 
 
-def keep_replaced(settings: Settings, zone: str, source: str, day: date | None, path: Path,
-                  new: pl.DataFrame | None, new_batch: str, now: datetime) -> dict | None:
+def keep_replaced(
+    settings: Settings,
+    zone: str,
+    source: str,
+    day: date | None,
+    path: Path,
+    new: pl.DataFrame | None,
+    new_batch: str,
+    now: datetime,
+) -> dict | None:
     """Archive ``path`` if it exists and ``new`` (None: the file is being removed) differs."""
     if not path.exists():
         return None
@@ -55,10 +61,15 @@ def keep_replaced(settings: Settings, zone: str, source: str, day: date | None, 
     if not target.exists():
         copy_file(path, target)
     entry = {
-        "zone": zone, "source": source, "delivery_date": str(day) if day else None,
+        "zone": zone,
+        "source": source,
+        "delivery_date": str(day) if day else None,
         "batch_id": old["_batch_id"][0] if "_batch_id" in old.columns and old.height else None,
-        "rows": old.height, "sha256": sha, "archived_path": str(target.relative_to(settings.root)),
-        "replaced_at": now.isoformat(), "replaced_by_batch": new_batch if new is not None else None,
+        "rows": old.height,
+        "sha256": sha,
+        "archived_path": str(target.relative_to(settings.root)),
+        "replaced_at": now.isoformat(),
+        "replaced_by_batch": new_batch if new is not None else None,
     }
     append_lines(archive_dir(settings) / LOG, [json.dumps(entry, sort_keys=True)])
     return entry
@@ -69,9 +80,18 @@ def catalog_views(settings: Settings):
     from resources.catalog.publish import ExternalView, sql_str
 
     log = archive_dir(settings) / LOG
-    query = (f"select zone, source, delivery_date::date as delivery_date, batch_id, rows, sha256, archived_path, "
-             f"replaced_at::timestamptz as replaced_at, replaced_by_batch "
-             f"from read_json_auto({sql_str(str(log))}, format = 'newline_delimited')")
-    return [ExternalView("catalog", "replaced_batches", str(log),
-                         "Every raw or quarantine batch a re-delivery replaced, kept in raw_archive/ with its "
-                         "sha256; the current batch of a row is its batch_id.", query)]
+    query = (
+        f"select zone, source, delivery_date::date as delivery_date, batch_id, rows, sha256, archived_path, "
+        f"replaced_at::timestamptz as replaced_at, replaced_by_batch "
+        f"from read_json_auto({sql_str(str(log))}, format = 'newline_delimited')"
+    )
+    return [
+        ExternalView(
+            "catalog",
+            "replaced_batches",
+            str(log),
+            "Every raw or quarantine batch a re-delivery replaced, kept in raw_archive/ with its "
+            "sha256; the current batch of a row is its batch_id.",
+            query,
+        )
+    ]

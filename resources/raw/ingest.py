@@ -96,16 +96,20 @@ def _ragged_reason(fields: list[str], width: int) -> str:
 def _ragged_frame(scan: RecordScan, names: list[str], nulls: set[str]) -> pl.DataFrame:
     """Ragged records, their fields placed by position for the quarantine (missing ones null)."""
     width = len(names)
-    rows = [[None if v in nulls else v for v in fields[:width]] + [None] * (width - len(fields))
-            for fields in scan.ragged.values()]
+    rows = [
+        [None if v in nulls else v for v in fields[:width]] + [None] * (width - len(fields))
+        for fields in scan.ragged.values()
+    ]
     reasons = [_ragged_reason(f, width) for f in scan.ragged.values()]
     if scan.cut is not None:  # one reason, counted once (zone._reason_counts): the cut, with its width
         at, fields = list(scan.ragged).index(scan.cut), scan.ragged[scan.cut]
         reasons[at] = CUT_REASON + (f" ({len(fields)} fields, header has {width})" if len(fields) != width else "")
     return pl.DataFrame(
-        {"_source_row": [i + 1 for i in scan.ragged],
-         **{n: [r[j] for r in rows] for j, n in enumerate(names)},
-         RECORD_ERROR: reasons},
+        {
+            "_source_row": [i + 1 for i in scan.ragged],
+            **{n: [r[j] for r in rows] for j, n in enumerate(names)},
+            RECORD_ERROR: reasons,
+        },
         schema={"_source_row": pl.UInt32, **{n: pl.String for n in names}, RECORD_ERROR: pl.String},
     )
 
@@ -129,17 +133,13 @@ def read_delivery(spec: SourceSpec, path: Path) -> pl.DataFrame:
     try:
         data = _delivery_bytes(spec, path)
         if data.startswith(codecs.BOM_UTF8):
-            data = data[len(codecs.BOM_UTF8):]
+            data = data[len(codecs.BOM_UTF8) :]
         try:
             scan = scan_records(data.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            raise ValueError(f"it is not UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from exc
+            raise ValueError(f"it is not UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r})") from exc
         well_formed = _without_ragged(scan).encode() if scan.ragged else data
-        df = pl.read_csv(
-            io.BytesIO(well_formed),
-            infer_schema=False,
-            null_values=list(spec.null_values),
-        )
+        df = pl.read_csv(io.BytesIO(well_formed), infer_schema=False, null_values=list(spec.null_values))
     except DeliveryError:
         raise
     except Exception as exc:  # zipfile, csv and polars raise several types for malformed files
@@ -154,13 +154,15 @@ def read_delivery(spec: SourceSpec, path: Path) -> pl.DataFrame:
         )
     rows = [i + 1 for i in range(len(scan.ends)) if i not in scan.ragged] if scan.ragged else None
     df = df.with_columns(
-        pl.Series("_source_row", rows, dtype=pl.UInt32) if rows is not None
+        pl.Series("_source_row", rows, dtype=pl.UInt32)
+        if rows is not None
         else pl.int_range(1, df.height + 1, dtype=pl.UInt32).alias("_source_row"),
         pl.lit(None, dtype=pl.String).alias(RECORD_ERROR),
     )
     if scan.ragged:
-        ragged = _ragged_frame(scan, [c for c in df.columns if c not in ("_source_row", RECORD_ERROR)],
-                               set(spec.null_values))
+        ragged = _ragged_frame(
+            scan, [c for c in df.columns if c not in ("_source_row", RECORD_ERROR)], set(spec.null_values)
+        )
         df = pl.concat([df, ragged.select(df.columns)]).sort("_source_row")
     missing = [c.name for c in spec.columns if c.required and c.name not in df.columns]
     if missing:
@@ -186,7 +188,8 @@ def _cast(col: ColumnContract) -> pl.Expr:
             return text.str.to_date("%Y-%m-%d", strict=False)
         case "datetime_utc":
             return (
-                text.str.replace(r"Z$", "").str.replace("T", " ")
+                text.str.replace(r"Z$", "")
+                .str.replace("T", " ")
                 .str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us")
                 .dt.replace_time_zone("UTC")
             )
@@ -216,8 +219,11 @@ class ContractResult:
 
 def apply_contract(spec: SourceSpec, df: pl.DataFrame) -> ContractResult:
     contract_names = [c.name for c in spec.columns]
-    extra = [] if spec.drop_other_columns else [
-        c for c in df.columns if c not in contract_names and c not in ("_source_row", RECORD_ERROR)]
+    extra = (
+        []
+        if spec.drop_other_columns
+        else [c for c in df.columns if c not in contract_names and c not in ("_source_row", RECORD_ERROR)]
+    )
     typed = df.select(
         "_source_row",
         *[_cast(c).alias(c.name) for c in spec.columns],
@@ -229,30 +235,31 @@ def apply_contract(spec: SourceSpec, df: pl.DataFrame) -> ContractResult:
         raw_val = pl.col(f"__raw_{c.name}")
         if c.type != "string":
             reason_exprs.append(
-                pl.when(raw_val.is_not_null() & pl.col(c.name).is_null())
-                .then(pl.format("column '{}': {} is not a valid {}", pl.lit(c.name), raw_val, pl.lit(c.type)))
+                pl.when(raw_val.is_not_null() & pl.col(c.name).is_null()).then(
+                    pl.format("column '{}': {} is not a valid {}", pl.lit(c.name), raw_val, pl.lit(c.type))
+                )
             )
         if not c.nullable:
-            reason_exprs.append(
-                pl.when(raw_val.is_null()).then(pl.lit(f"column '{c.name}': null is not allowed"))
-            )
-    checked = typed.with_columns(
-        [df[c.name].alias(f"__raw_{c.name}") for c in spec.columns]
-    )
+            reason_exprs.append(pl.when(raw_val.is_null()).then(pl.lit(f"column '{c.name}': null is not allowed")))
+    checked = typed.with_columns([df[c.name].alias(f"__raw_{c.name}") for c in spec.columns])
     if spec.partitioning:
         date_cols = spec.partitioning.date_columns
         checked = checked.with_columns(_date_expr(spec).alias(DATE_COLUMN))
         reason_exprs.append(
-            pl.when(pl.col(DATE_COLUMN).is_null() & pl.all_horizontal(pl.col(list(date_cols)).is_not_null()))
-            .then(pl.lit(f"columns {list(date_cols)} do not form a valid date"))
+            pl.when(pl.col(DATE_COLUMN).is_null() & pl.all_horizontal(pl.col(list(date_cols)).is_not_null())).then(
+                pl.lit(f"columns {list(date_cols)} do not form a valid date")
+            )
         )
     # A row repeating an earlier row of the delivery exactly (every delivered field) is a copy,
     # not a second flight: it is quarantined naming the row it repeats, never passed to staging.
     delivered = [c for c in df.columns if c not in ("_source_row", RECORD_ERROR)]
     first = pl.col("__first_row")
     checked = checked.with_columns(df.select(pl.col("_source_row").min().over(delivered).alias("__first_row")))
-    reason_exprs.append(pl.when(first != pl.col("_source_row"))
-                        .then(pl.format("row repeats row {} of the delivery exactly (a duplicate)", first)))
+    reason_exprs.append(
+        pl.when(first != pl.col("_source_row")).then(
+            pl.format("row repeats row {} of the delivery exactly (a duplicate)", first)
+        )
+    )
     reason = (
         pl.concat_str(reason_exprs, separator="; ", ignore_nulls=True)
         if reason_exprs
@@ -267,15 +274,8 @@ def apply_contract(spec: SourceSpec, df: pl.DataFrame) -> ContractResult:
     bad = pl.col(REASON_COLUMN).is_not_null() & (pl.col(REASON_COLUMN) != "")
     keep_date = [DATE_COLUMN] if spec.partitioning else []
     valid = checked.filter(~bad).select("_source_row", *contract_names, *extra, *keep_date)
-    rejected = (
-        checked.filter(bad)
-        .select(
-            "_source_row",
-            *[pl.col(f"__raw_{c}").alias(c) for c in contract_names],
-            *extra,
-            REASON_COLUMN,
-            *keep_date,
-        )
+    rejected = checked.filter(bad).select(
+        "_source_row", *[pl.col(f"__raw_{c}").alias(c) for c in contract_names], *extra, REASON_COLUMN, *keep_date
     )
     return ContractResult(valid=valid, rejected=rejected, unexpected_columns=extra)
 

@@ -36,8 +36,6 @@ def _pattern(spec: SourceSpec) -> tuple[Path, re.Pattern]:
     return folder, re.compile(f"^{name}$")
 
 
-
-
 def scan(spec: SourceSpec, cursor: str | None) -> tuple[list[Landed], str, list[str]]:
     """(files new or changed since ``cursor``, the new cursor, ignored names)."""
     if not spec.one_file_per_day or spec.partitioning is None:

@@ -84,8 +84,10 @@ def copy_flights(flights: pl.DataFrame, k: int, null_values: tuple[str, ...]) ->
         return flights
     return flights.with_columns(
         (pl.col("flight").str.strip_chars().cast(pl.Int64) + FLIGHT_STRIDE * k).cast(pl.String).alias("flight"),
-        pl.when(_is_missing("tailnum", null_values)).then(pl.col("tailnum"))
-        .otherwise(pl.col("tailnum").str.strip_chars() + f"{TAIL_SEPARATOR}{k}").alias("tailnum"),
+        pl.when(_is_missing("tailnum", null_values))
+        .then(pl.col("tailnum"))
+        .otherwise(pl.col("tailnum").str.strip_chars() + f"{TAIL_SEPARATOR}{k}")
+        .alias("tailnum"),
     )
 
 
@@ -116,8 +118,9 @@ def _check_flights(flights: pl.DataFrame, path: Path, null_values: tuple[str, ..
 
 def _check_tails(frame: pl.DataFrame, path: Path, null_values: tuple[str, ...]) -> None:
     tail = pl.col("tailnum")
-    bad = frame.with_row_index("row", offset=1).filter(~_is_missing("tailnum", null_values)
-                                                       & tail.str.contains(TAIL_SEPARATOR, literal=True))
+    bad = frame.with_row_index("row", offset=1).filter(
+        ~_is_missing("tailnum", null_values) & tail.str.contains(TAIL_SEPARATOR, literal=True)
+    )
     if bad.height:
         row = bad.row(0, named=True)
         raise ScaleDataError(
@@ -129,8 +132,12 @@ def _check_tails(frame: pl.DataFrame, path: Path, null_values: tuple[str, ...]) 
 def _day_keys(flights: pl.DataFrame, spec: SourceSpec, path: Path) -> pl.Series:
     """Each row's scheduled day from [year, month, day]; a row without one is refused by row number."""
     y, m, d = spec.partitioning.date_columns
-    text = pl.format("{}-{}-{}", pl.col(y).str.strip_chars(), pl.col(m).str.strip_chars().str.zfill(2),
-                     pl.col(d).str.strip_chars().str.zfill(2))
+    text = pl.format(
+        "{}-{}-{}",
+        pl.col(y).str.strip_chars(),
+        pl.col(m).str.strip_chars().str.zfill(2),
+        pl.col(d).str.strip_chars().str.zfill(2),
+    )
     days = flights.select(text.str.to_date("%Y-%m-%d", strict=False).alias("day"))["day"]
     window = days.is_between(spec.partitioning.start, spec.partitioning.end, closed="left")
     if not window.fill_null(False).all():
@@ -160,8 +167,7 @@ def _copy_atomic(source: Path, path: Path) -> int:
     return path.stat().st_size
 
 
-def scaled_sources_doc(doc: dict, sf: int, locations: dict[str, str],
-                       scaled: tuple[str, ...] = SCALED_SOURCES) -> dict:
+def scaled_sources_doc(doc: dict, sf: int, locations: dict[str, str], scaled: tuple[str, ...] = SCALED_SOURCES) -> dict:
     """The base sources.yml document with each source's ``location`` replaced and the absolute
     ``min_rows`` floors of the scaled sources multiplied by ``sf``; everything else as it was."""
     out = json.loads(json.dumps(doc, default=str))  # a deep copy; dates become ISO text, as written
@@ -177,8 +183,9 @@ def scaled_sources_doc(doc: dict, sf: int, locations: dict[str, str],
     return out
 
 
-def generate(sf: int, out: Path, days: list[date] | None = None,
-             base_sources: Path = DEFAULT_SOURCES_FILE) -> ScaleDataset:
+def generate(
+    sf: int, out: Path, days: list[date] | None = None, base_sources: Path = DEFAULT_SOURCES_FILE
+) -> ScaleDataset:
     """Write SF copies of every day's flights (or only ``days``), the scaled planes, the unchanged
     reference files and the matching ``sources.yml`` under ``out``."""
     if not isinstance(sf, int) or isinstance(sf, bool) or sf < 1:
@@ -193,8 +200,9 @@ def generate(sf: int, out: Path, days: list[date] | None = None,
         raise ScaleDataError(f"{base_sources} declares no source {missing[0]!r}")
     flights_spec = sources["flights"]
     if flights_spec.one_file_per_day or not flights_spec.partitioning:
-        raise ScaleDataError(f"{base_sources}: the base flights must be one daily-partitioned file "
-                             f"(location {flights_spec.location!r})")
+        raise ScaleDataError(
+            f"{base_sources}: the base flights must be one daily-partitioned file (location {flights_spec.location!r})"
+        )
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     locations: dict[str, str] = {}
@@ -231,8 +239,9 @@ def generate(sf: int, out: Path, days: list[date] | None = None,
     locations["planes"] = str(planes_out)
 
     # A source that is a part of the flights file (the timetable) reads the scaled flights too.
-    parts_of_flights = [name for name, spec in sources.items()
-                        if name != "flights" and spec.location == flights_spec.location]
+    parts_of_flights = [
+        name for name, spec in sources.items() if name != "flights" and spec.location == flights_spec.location
+    ]
     for name in parts_of_flights:
         locations[name] = locations["flights"]
     for name, spec in sources.items():
@@ -248,16 +257,25 @@ def generate(sf: int, out: Path, days: list[date] | None = None,
     doc = yaml.safe_load(Path(base_sources).read_text())
     scaled_doc = scaled_sources_doc(doc, sf, locations, scaled=(*SCALED_SOURCES, *parts_of_flights))
     sources_file = out / "sources.yml"
-    text = (f"# Generated by `python -m resources.raw.scale_data --sf {sf}` from {base_sources}: only `location`\n"
-            f"# and the min_rows of {', '.join(SCALED_SOURCES)} (x{sf}) differ. Do not edit; regenerate.\n"
-            + yaml.safe_dump(scaled_doc, sort_keys=False, allow_unicode=True))
+    text = (
+        f"# Generated by `python -m resources.raw.scale_data --sf {sf}` from {base_sources}: only `location`\n"
+        f"# and the min_rows of {', '.join(SCALED_SOURCES)} (x{sf}) differ. Do not edit; regenerate.\n"
+        + yaml.safe_dump(scaled_doc, sort_keys=False, allow_unicode=True)
+    )
     tmp = sources_file.with_name(f".sources.yml.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, sources_file)
     load_sources(sources_file)  # the pipeline must accept what we wrote: fail here, not in a run
 
-    result = ScaleDataset(sf=sf, root=str(out), sources_file=str(sources_file), days=len(wanted),
-                          flights=n_flights, planes=planes.height, bytes_written=written)
+    result = ScaleDataset(
+        sf=sf,
+        root=str(out),
+        sources_file=str(sources_file),
+        days=len(wanted),
+        flights=n_flights,
+        planes=planes.height,
+        bytes_written=written,
+    )
     (out / MANIFEST_FILE).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
 
@@ -274,8 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resources.raw.scale_data", description=__doc__.split("\n")[0])
     parser.add_argument("--sf", required=True, help="scale factor: copies of each day's flights (1 = embedded)")
     parser.add_argument("--out", required=True, type=Path, help="folder to write (created; files replaced)")
-    parser.add_argument("--days", nargs="*", default=None, metavar="YYYY-MM-DD",
-                        help="only these days' flight files (default: every declared day)")
+    parser.add_argument(
+        "--days",
+        nargs="*",
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="only these days' flight files (default: every declared day)",
+    )
     args = parser.parse_args(argv)
     try:
         days = None if args.days is None else [date.fromisoformat(d) for d in args.days]
@@ -283,8 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ScaleDataError, ValueError) as exc:
         print(f"scale_data: {exc}", file=sys.stderr)
         return 2
-    print(f"SF={result.sf}: {result.flights:,} flights over {result.days} days, {result.planes:,} planes, "
-          f"{result.bytes_written / 2**20:,.0f} MiB in {result.root}")
+    print(
+        f"SF={result.sf}: {result.flights:,} flights over {result.days} days, {result.planes:,} planes, "
+        f"{result.bytes_written / 2**20:,.0f} MiB in {result.root}"
+    )
     print(f"LAKEHOUSE_SOURCES={result.sources_file}")
     return 0
 

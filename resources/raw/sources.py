@@ -119,7 +119,8 @@ def _parse_volume(where: str, raw: object, partitioned: bool) -> VolumeContract:
     for k, v in (("max_drop", max_drop), ("max_shrink", max_shrink)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1):
             raise SourceConfigError(
-                f"{where}, field 'volume.{k}': expected a fraction in [0, 1) (0.5 = half), got {v!r}")
+                f"{where}, field 'volume.{k}': expected a fraction in [0, 1) (0.5 = half), got {v!r}"
+            )
     if "trailing_days" in raw and not partitioned:
         raise SourceConfigError(
             f"{where}, field 'volume.trailing_days': only daily sources have trailing days "
@@ -127,12 +128,19 @@ def _parse_volume(where: str, raw: object, partitioned: bool) -> VolumeContract:
         )
     trailing = raw.get("trailing_days", 14)
     if not _is_int(trailing) or not 1 <= trailing <= 366:
-        raise SourceConfigError(f"{where}, field 'volume.trailing_days': expected an integer in [1, 366], got {trailing!r}")
+        raise SourceConfigError(
+            f"{where}, field 'volume.trailing_days': expected an integer in [1, 366], got {trailing!r}"
+        )
     may_be_empty = raw.get("may_be_empty", False)
     if not isinstance(may_be_empty, bool):
         raise SourceConfigError(f"{where}, field 'volume.may_be_empty': expected true or false, got {may_be_empty!r}")
-    return VolumeContract(min_rows, None if max_drop is None else float(max_drop), trailing, may_be_empty,
-                          None if max_shrink is None else float(max_shrink))
+    return VolumeContract(
+        min_rows,
+        None if max_drop is None else float(max_drop),
+        trailing,
+        may_be_empty,
+        None if max_shrink is None else float(max_shrink),
+    )
 
 
 def _parse_source(name: str, raw: dict, defaults: dict) -> SourceSpec:
@@ -148,9 +156,7 @@ def _parse_source(name: str, raw: dict, defaults: dict) -> SourceSpec:
         ctype = spec.get("type", "string")
         if ctype not in COLUMN_TYPES:
             raise SourceConfigError(f"{where}, column {col!r}: type {ctype!r} not in {COLUMN_TYPES}")
-        columns.append(
-            ColumnContract(col, ctype, bool(spec.get("required", True)), bool(spec.get("nullable", True)))
-        )
+        columns.append(ColumnContract(col, ctype, bool(spec.get("required", True)), bool(spec.get("nullable", True))))
     partitioning = None
     if part := raw.get("partitioning"):
         if part.get("type") != "daily":

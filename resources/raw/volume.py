@@ -78,18 +78,27 @@ class VolumeCheck:
         assert vc is not None
         rules = [f"at least {vc.min_rows} rows (min_rows)"]
         if self.trailing_median is not None and vc.max_drop is not None:
-            basis = (f"median of the {self.trailing_found} trailing raw partition(s) in {vc.trailing_days} days"
-                     if self.day else "the current snapshot")
-            rules.append(f"no more than a {vc.max_drop:.0%} drop below the {basis}, "
-                         f"{self.trailing_median:g} rows (so >= {math.ceil(self.trailing_median * (1 - vc.max_drop))})")
+            basis = (
+                f"median of the {self.trailing_found} trailing raw partition(s) in {vc.trailing_days} days"
+                if self.day
+                else "the current snapshot"
+            )
+            rules.append(
+                f"no more than a {vc.max_drop:.0%} drop below the {basis}, "
+                f"{self.trailing_median:g} rows (so >= {math.ceil(self.trailing_median * (1 - vc.max_drop))})"
+            )
         if self.replaced is not None and vc.max_shrink is not None:
-            rules.append(f"a re-delivery keeps at least {1 - vc.max_shrink:.0%} of the {self.replaced} rows it "
-                         f"replaces (max_shrink {vc.max_shrink:g}, so >= {math.ceil(self.replaced * (1 - vc.max_shrink))})")
+            rules.append(
+                f"a re-delivery keeps at least {1 - vc.max_shrink:.0%} of the {self.replaced} rows it "
+                f"replaces (max_shrink {vc.max_shrink:g}, so >= {math.ceil(self.replaced * (1 - vc.max_shrink))})"
+            )
         if self.rows == 0 and not vc.may_be_empty:
             rules.append("a non-empty delivery (may_be_empty: false)")
-        return (f"source {spec.name!r}: delivery {path} for {where} holds {self.rows} valid rows "
-                f"({self.quarantined} more quarantined); the volume contract expects "
-                f"{self.floor} or more: " + "; ".join(rules))
+        return (
+            f"source {spec.name!r}: delivery {path} for {where} holds {self.rows} valid rows "
+            f"({self.quarantined} more quarantined); the volume contract expects "
+            f"{self.floor} or more: " + "; ".join(rules)
+        )
 
 
 def footer_rows(path: Path) -> int | None:
@@ -108,8 +117,7 @@ def footer_rows(path: Path) -> int | None:
         ) from exc
 
 
-def trailing_counts(day: date, days: int, pending: dict[date, int],
-                    on_disk: Callable[[date], int | None]) -> list[int]:
+def trailing_counts(day: date, days: int, pending: dict[date, int], on_disk: Callable[[date], int | None]) -> list[int]:
     """Row counts of the ``days`` before ``day``: this run's own rows for days it is about to
     write, else the raw partition's footer; days without a partition are left out."""
     counts = []
@@ -121,8 +129,15 @@ def trailing_counts(day: date, days: int, pending: dict[date, int],
     return counts
 
 
-def check_volume(contract: VolumeContract, day: date | None, file: str, rows: int, quarantined: int,
-                 reference: list[int], replaced: int | None = None) -> VolumeCheck:
+def check_volume(
+    contract: VolumeContract,
+    day: date | None,
+    file: str,
+    rows: int,
+    quarantined: int,
+    reference: list[int],
+    replaced: int | None = None,
+) -> VolumeCheck:
     """``reference``: the trailing partitions' (or current snapshot's) row counts, maybe none;
     ``replaced``: the rows of the partition this delivery replaces, None for a first delivery."""
     median = float(statistics.median(reference)) if reference else None
@@ -136,12 +151,23 @@ def check_volume(contract: VolumeContract, day: date | None, file: str, rows: in
         floor = 0 if passed else max(floor, 1)
     else:
         passed = rows >= floor
-    return VolumeCheck(day, file, rows, quarantined, contract.min_rows, median, len(reference), floor, passed,
-                       replaced=replaced or None)
+    return VolumeCheck(
+        day,
+        file,
+        rows,
+        quarantined,
+        contract.min_rows,
+        median,
+        len(reference),
+        floor,
+        passed,
+        replaced=replaced or None,
+    )
 
 
-def apply_override(checks: list[VolumeCheck], override: VolumeOverride | None, partitioned: bool,
-                   window: tuple[date, date] | None) -> tuple[list[VolumeCheck], list[date]]:
+def apply_override(
+    checks: list[VolumeCheck], override: VolumeOverride | None, partitioned: bool, window: tuple[date, date] | None
+) -> tuple[list[VolumeCheck], list[date]]:
     """Mark the failing checks the override covers; returns the checks and the override's unused days.
     An override naming a day outside the run's window is refused (a typo must not pass silently)."""
     if override is None:
@@ -152,8 +178,10 @@ def apply_override(checks: list[VolumeCheck], override: VolumeOverride | None, p
         assert window is not None
         outside = [d for d in override.days if not window[0] <= d < window[1]]
         if outside:
-            raise ValueError(f"allow_volume_override names day(s) {[str(d) for d in outside]} outside "
-                             f"this run's partitions [{window[0]}, {window[1]})")
+            raise ValueError(
+                f"allow_volume_override names day(s) {[str(d) for d in outside]} outside "
+                f"this run's partitions [{window[0]}, {window[1]})"
+            )
     elif override.days:
         raise ValueError("allow_volume_override on a reference source takes no days (it covers the file)")
     out, used = [], set()
@@ -170,17 +198,29 @@ def override_audit_path(settings: Settings) -> Path:
     return settings.raw_dir / OVERRIDE_AUDIT_FILE
 
 
-def audit_overrides(settings: Settings, source: str, run_id: str, override: VolumeOverride,
-                    checks: list[VolumeCheck], now: datetime) -> list[dict]:
+def audit_overrides(
+    settings: Settings, source: str, run_id: str, override: VolumeOverride, checks: list[VolumeCheck], now: datetime
+) -> list[dict]:
     """Append one JSON line per overridden partition, before any partition is replaced; strings
     are stored verbatim (json-escaped), so quotes or ``$()`` in a reason stay as typed."""
     rows = [
-        {"at": now.isoformat(), "run_id": run_id, "source": source,
-         "partition": c.day.isoformat() if c.day else None, "file": c.file,
-         "delivered_rows": c.rows + c.quarantined, "raw_rows": c.rows, "quarantined_rows": c.quarantined,
-         "expected_min_rows": c.floor, "min_rows": c.min_rows, "trailing_median": c.trailing_median,
-         "approver": override.approver, "reason": override.reason}
-        for c in checks if c.overridden
+        {
+            "at": now.isoformat(),
+            "run_id": run_id,
+            "source": source,
+            "partition": c.day.isoformat() if c.day else None,
+            "file": c.file,
+            "delivered_rows": c.rows + c.quarantined,
+            "raw_rows": c.rows,
+            "quarantined_rows": c.quarantined,
+            "expected_min_rows": c.floor,
+            "min_rows": c.min_rows,
+            "trailing_median": c.trailing_median,
+            "approver": override.approver,
+            "reason": override.reason,
+        }
+        for c in checks
+        if c.overridden
     ]
     # One O_APPEND write: a concurrent run's lines land before or after, never inside.
     append_lines(override_audit_path(settings), [json.dumps(r, ensure_ascii=False) for r in rows])

@@ -142,8 +142,9 @@ def _write_partition(settings: Settings, spec: SourceSpec, p: _Pending, now: dat
         write_parquet_atomic(rejected, qpath)
     else:
         remove_if_exists(qpath)  # a clean re-delivery clears the day's old rejects (kept in the archive)
-    return PartitionIngest(p.day, p.valid.height + p.rejected.height, p.valid.height, p.rejected.height,
-                           _reason_counts(p.rejected))
+    return PartitionIngest(
+        p.day, p.valid.height + p.rejected.height, p.valid.height, p.rejected.height, _reason_counts(p.rejected)
+    )
 
 
 def _volume_checks(settings: Settings, spec: SourceSpec, pending: list[_Pending]) -> list[VolumeCheck]:
@@ -155,8 +156,17 @@ def _volume_checks(settings: Settings, spec: SourceSpec, pending: list[_Pending]
     if not spec.is_partitioned:
         p = pending[0]
         previous = footer_rows(raw_path(settings, spec.name))
-        return [check_volume(contract, None, p.location, p.valid.height, p.rejected.height,
-                             [previous] if previous is not None else [], previous)]
+        return [
+            check_volume(
+                contract,
+                None,
+                p.location,
+                p.valid.height,
+                p.rejected.height,
+                [previous] if previous is not None else [],
+                previous,
+            )
+        ]
     declared = spec.partitioning
     rows = {p.day: p.valid.height for p in pending}
     footers: dict[date, int | None] = {}
@@ -167,9 +177,17 @@ def _volume_checks(settings: Settings, spec: SourceSpec, pending: list[_Pending]
         return footers[d]
 
     return [
-        check_volume(contract, p.day, p.location, p.valid.height, p.rejected.height,
-                     trailing_counts(p.day, contract.trailing_days, rows, on_disk), on_disk(p.day))
-        for p in pending if declared.start <= p.day < declared.end
+        check_volume(
+            contract,
+            p.day,
+            p.location,
+            p.valid.height,
+            p.rejected.height,
+            trailing_counts(p.day, contract.trailing_days, rows, on_disk),
+            on_disk(p.day),
+        )
+        for p in pending
+        if declared.start <= p.day < declared.end
     ]
 
 
@@ -177,12 +195,16 @@ def _refuse(spec: SourceSpec, pending: list[_Pending], failing: list[VolumeCheck
     paths = {p.day: p.path for p in pending}
     shown = [c.describe(spec, paths[c.day]) for c in failing[:10]]
     more = f"\n... and {len(failing) - 10} more partition(s)" if len(failing) > 10 else ""
-    how = (f"ops: {{raw__{spec.name}: {{config: {{allow_volume_override: {{"
-           + (f"days: [{', '.join(str(c.day) for c in failing)}], " if spec.is_partitioned else "")
-           + "approver: ..., reason: ...}}}}")
+    how = (
+        f"ops: {{raw__{spec.name}: {{config: {{allow_volume_override: {{"
+        + (f"days: [{', '.join(str(c.day) for c in failing)}], " if spec.is_partitioned else "")
+        + "approver: ..., reason: ...}}}}"
+    )
     return VolumeContractError(
         f"{len(failing)} delivery volume(s) outside the contract in resources/raw/sources.yml; nothing was "
-        f"written:\n" + "\n".join(shown) + more
+        f"written:\n"
+        + "\n".join(shown)
+        + more
         + f"\nIf the delivery is genuinely this small, re-run with the audited override: {how}"
     )
 
@@ -216,8 +238,12 @@ def _move_to_rejected(text: pl.DataFrame, res: ContractResult, misplaced: pl.Exp
 
 
 def ingest(
-    settings: Settings, spec: SourceSpec, run_id: str,
-    start: date | None = None, end: date | None = None, now: datetime | None = None,
+    settings: Settings,
+    spec: SourceSpec,
+    run_id: str,
+    start: date | None = None,
+    end: date | None = None,
+    now: datetime | None = None,
     override: VolumeOverride | None = None,
 ) -> IngestSummary:
     """Ingest the days ``[start, end)`` of a daily source, or the whole of a reference source.
@@ -230,15 +256,15 @@ def ingest(
     if not spec.is_partitioned:
         delivery = spec.delivery_path()
         res = apply_contract(spec, read_delivery(spec, delivery))
-        pending = [_Pending(None, res.valid, res.rejected, f"{spec.name}/{short}", delivery,
-                            spec.declared_location())]
+        pending = [_Pending(None, res.valid, res.rejected, f"{spec.name}/{short}", delivery, spec.declared_location())]
     else:
         assert start is not None and end is not None, "daily sources need a window"
         pending, res, undated_rows = _read_daily(spec, days_in(start, end), short)
 
     checks = _volume_checks(settings, spec, pending)
-    checks, unused = apply_override(checks, override, spec.is_partitioned,
-                                    (start, end) if spec.is_partitioned else None)
+    checks, unused = apply_override(
+        checks, override, spec.is_partitioned, (start, end) if spec.is_partitioned else None
+    )
     failing = [c for c in checks if not c.passed and not c.overridden]
     if failing:
         raise _refuse(spec, pending, failing)
@@ -259,8 +285,9 @@ def ingest(
     return summary
 
 
-def _read_daily(spec: SourceSpec, days: list[date], short: str
-                ) -> tuple[list[_Pending], ContractResult | None, pl.DataFrame | None]:
+def _read_daily(
+    spec: SourceSpec, days: list[date], short: str
+) -> tuple[list[_Pending], ContractResult | None, pl.DataFrame | None]:
     """Each day's valid and rejected rows (and, for a single file, the undated rejects)."""
     pending: list[_Pending] = []
     if spec.one_file_per_day:
@@ -270,12 +297,15 @@ def _read_daily(spec: SourceSpec, days: list[date], short: str
             text = read_delivery(spec, delivery)
             # In a day's own file every row belongs to that day: a row dated otherwise is rejected.
             res = _move_to_rejected(
-                text, apply_contract(spec, text), pl.col(DATE_COLUMN) != day,
+                text,
+                apply_contract(spec, text),
+                pl.col(DATE_COLUMN) != day,
                 pl.format("dated {}, outside delivery {}", pl.col(DATE_COLUMN), pl.lit(str(day))),
             )
             rejected = res.rejected.with_columns(pl.lit(day).alias(DATE_COLUMN))
-            pending.append(_Pending(day, res.valid, rejected, f"{spec.name}/{day}/{short}", delivery,
-                                    spec.declared_location(day)))
+            pending.append(
+                _Pending(day, res.valid, rejected, f"{spec.name}/{day}/{short}", delivery, spec.declared_location(day))
+            )
         return pending, res, None
     delivery = spec.delivery_path()
     text = read_delivery(spec, delivery)
@@ -283,15 +313,21 @@ def _read_daily(spec: SourceSpec, days: list[date], short: str
     # they go to the undated quarantine instead of vanishing.
     declared = spec.partitioning
     res = _move_to_rejected(
-        text, apply_contract(spec, text),
+        text,
+        apply_contract(spec, text),
         ~pl.col(DATE_COLUMN).is_between(declared.start, declared.end, closed="left"),
-        pl.format("dated {}, outside the declared partitions [{}, {})", pl.col(DATE_COLUMN),
-                  pl.lit(str(declared.start)), pl.lit(str(declared.end))),
+        pl.format(
+            "dated {}, outside the declared partitions [{}, {})",
+            pl.col(DATE_COLUMN),
+            pl.lit(str(declared.start)),
+            pl.lit(str(declared.end)),
+        ),
     )
     valid, rejected = by_day(res.valid, DATE_COLUMN, days), by_day(res.rejected, DATE_COLUMN, days)
     location = spec.declared_location()
-    pending = [_Pending(day, valid[day], rejected[day], f"{spec.name}/{day}/{short}", delivery, location)
-               for day in days]
+    pending = [
+        _Pending(day, valid[day], rejected[day], f"{spec.name}/{day}/{short}", delivery, location) for day in days
+    ]
     undated_rows = res.rejected.filter(
         ~pl.col(DATE_COLUMN).is_between(declared.start, declared.end, closed="left").fill_null(False)
     )
@@ -302,10 +338,14 @@ def _summary(spec, parts, res: ContractResult | None, undated: int, files: list[
     schema = {}
     if res is not None:
         schema = {c: str(t) for c, t in res.valid.schema.items() if c not in ("_source_row", DATE_COLUMN)}
-        schema.update({"_batch_id": "String", "_source_file": "String", "_source_row": "UInt32",
-                       "_ingested_at": "Datetime(UTC)"})
+        schema.update(
+            {"_batch_id": "String", "_source_file": "String", "_source_row": "UInt32", "_ingested_at": "Datetime(UTC)"}
+        )
     return IngestSummary(
-        source=spec.name, partitions=parts, undated_quarantined=undated,
-        unexpected_columns=res.unexpected_columns if res else [], schema=schema,
+        source=spec.name,
+        partitions=parts,
+        undated_quarantined=undated,
+        unexpected_columns=res.unexpected_columns if res else [],
+        schema=schema,
         files=sorted({str(f) for f in files}),
     )

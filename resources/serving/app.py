@@ -62,8 +62,11 @@ def create_app(service: ScoringService) -> Starlette:
         try:
             raw, size = await _read_body(request)
         except TimeoutError:
-            return JSONResponse({"error": f"the body did not arrive within {BODY_SECONDS} s", "field": "body"},
-                                status_code=408, headers={"connection": "close"})
+            return JSONResponse(
+                {"error": f"the body did not arrive within {BODY_SECONDS} s", "field": "body"},
+                status_code=408,
+                headers={"connection": "close"},
+            )
         if raw is None:
             return _error(RequestError(f"body of {size}+ bytes; at most {MAX_BODY_BYTES}", "body", 413))
         try:
@@ -85,11 +88,13 @@ def create_app(service: ScoringService) -> Starlette:
         except ServiceUnavailable as exc:
             return _error(exc)
 
-    return Starlette(routes=[
-        Route("/v1/score", score, methods=["POST"]),
-        Route("/v1/model", model, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/score", score, methods=["POST"]),
+            Route("/v1/model", model, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
 
 
 class HeaderDeadlineProtocol(H11Protocol):
@@ -149,12 +154,21 @@ def main() -> int:
     except ServiceUnavailable as exc:
         print(f"scoring service refuses to start: {exc}", file=sys.stderr)
         return 2
-    print(f"serving model {service.model.version} over catalog {service.catalog.version} "
-          f"on http://127.0.0.1:{port}", flush=True)
+    print(
+        f"serving model {service.model.version} over catalog {service.catalog.version} on http://127.0.0.1:{port}",
+        flush=True,
+    )
     # Loopback only: the service has no authentication; put a gateway in front to expose it.
     # Headers are bounded in size (16 kB) and in time (HEADER_SECONDS), bodies by BODY_SECONDS.
-    uvicorn.run(create_app(service), host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                http=HeaderDeadlineProtocol, h11_max_incomplete_event_size=16 * 1024)
+    uvicorn.run(
+        create_app(service),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http=HeaderDeadlineProtocol,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
     return 0
 
 

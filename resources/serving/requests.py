@@ -115,14 +115,13 @@ class ScheduledFlight:
     @property
     def flight_id(self) -> str:
         """The id staging gives the same flight (stg_nycflights__flights.sql)."""
-        return (f"{self.flight_date:%Y%m%d}-{self.carrier}-{self.flight_number}-{self.origin}-"
-                f"{self.sched_dep_time:04d}")
+        return f"{self.flight_date:%Y%m%d}-{self.carrier}-{self.flight_number}-{self.origin}-{self.sched_dep_time:04d}"
 
 
 def _clock(value, field: str) -> int:
     match = _CLOCK.fullmatch(value) if isinstance(value, str) else None
     if not match:
-        raise RequestError(f"{field} must be a local time \"HH:MM\", got {_shown(value)}", field)
+        raise RequestError(f'{field} must be a local time "HH:MM", got {_shown(value)}', field)
     hh, mm = int(match[1]), int(match[2])
     if not (hh < 24 and mm < 60 or (hh, mm) == (24, 0)):
         raise RequestError(f"{field} {_shown(value)} is not a time of day (00:00..23:59, or 24:00)", field)
@@ -151,22 +150,26 @@ def parse_flight(obj, where: str) -> ScheduledFlight:
             raise ValueError
         day = date.fromisoformat(raw_date)
     except ValueError:
-        raise RequestError(f"{where}.date must be a date \"YYYY-MM-DD\", got {_shown(raw_date)}", f"{where}.date") from None
+        raise RequestError(
+            f'{where}.date must be a date "YYYY-MM-DD", got {_shown(raw_date)}', f"{where}.date"
+        ) from None
     number = obj["flight_number"]
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 9999:
-        raise RequestError(f"{where}.flight_number must be a whole number 1..9999, got {_shown(number)}",
-                           f"{where}.flight_number")
+        raise RequestError(
+            f"{where}.flight_number must be a whole number 1..9999, got {_shown(number)}", f"{where}.flight_number"
+        )
     tailnum = obj.get("tailnum")
     return ScheduledFlight(
         flight_date=day,
-        carrier=_code(obj["carrier"], _CODE, f"{where}.carrier", "an airline code such as \"UA\""),
+        carrier=_code(obj["carrier"], _CODE, f"{where}.carrier", 'an airline code such as "UA"'),
         flight_number=number,
-        origin=_code(obj["origin"], _AIRPORT, f"{where}.origin", "an airport code such as \"EWR\""),
-        dest=_code(obj["dest"], _AIRPORT, f"{where}.dest", "an airport code such as \"IAH\""),
+        origin=_code(obj["origin"], _AIRPORT, f"{where}.origin", 'an airport code such as "EWR"'),
+        dest=_code(obj["dest"], _AIRPORT, f"{where}.dest", 'an airport code such as "IAH"'),
         sched_dep_time=_clock(obj["scheduled_departure"], f"{where}.scheduled_departure"),
         sched_arr_time=_clock(obj["scheduled_arrival"], f"{where}.scheduled_arrival"),
-        tailnum=None if tailnum is None else _code(tailnum, _TAILNUM, f"{where}.tailnum",
-                                                   "a tail number such as \"N14228\" (or left out)"),
+        tailnum=None
+        if tailnum is None
+        else _code(tailnum, _TAILNUM, f"{where}.tailnum", 'a tail number such as "N14228" (or left out)'),
     )
 
 
@@ -191,8 +194,9 @@ def parse_prediction_time(body) -> PredictionTime:
     if raw is None:
         return PredictionTime(horizon)
     if not isinstance(raw, str) or not _INSTANT.fullmatch(raw):
-        raise RequestError(f"as_of must be an instant with its offset such as \"2013-02-20T03:30:00Z\", got {_shown(raw)}",
-                           "as_of")
+        raise RequestError(
+            f'as_of must be an instant with its offset such as "2013-02-20T03:30:00Z", got {_shown(raw)}', "as_of"
+        )
     try:
         return PredictionTime(horizon, datetime.fromisoformat(raw.replace("Z", "+00:00")))
     except ValueError:
@@ -204,13 +208,14 @@ def parse_request(body) -> list[ScheduledFlight]:
     if isinstance(body, dict) and "flights" not in body:
         body = {"flights": [body]}
     if not isinstance(body, dict) or not isinstance(body.get("flights"), list):
-        raise RequestError("the body must be {\"flights\": [...]} or one flight object", "flights")
+        raise RequestError('the body must be {"flights": [...]} or one flight object', "flights")
     items = body["flights"]
     extra = sorted(set(body) - {"flights", *OPTIONS})
     if extra:
         name = extra[0] if len(extra[0]) <= 40 else _shown(extra[0])
-        raise RequestError(f"{name} is not a field of the request (only \"flights\", "
-                           f"{', '.join(repr(o) for o in OPTIONS)})", name)
+        raise RequestError(
+            f'{name} is not a field of the request (only "flights", {", ".join(repr(o) for o in OPTIONS)})', name
+        )
     if not items:
         raise RequestError("flights is empty: send at least one flight", "flights")
     if len(items) > MAX_FLIGHTS:

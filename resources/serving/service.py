@@ -74,8 +74,11 @@ class Model:
     def describe(self) -> dict:
         r = self.record
         return {
-            "model_version": self.version, "status": lifecycle.PRODUCTION, "family": r.get("family"),
-            "registered_at": r.get("registered_at"), "artifact_sha256": r.get("artifact_sha256"),
+            "model_version": self.version,
+            "status": lifecycle.PRODUCTION,
+            "family": r.get("family"),
+            "registered_at": r.get("registered_at"),
+            "artifact_sha256": r.get("artifact_sha256"),
             "holdout": {"validation": r.get("validation"), "test": r.get("test"), "split": r.get("split")},
             "approval": self.approval,
         }
@@ -99,9 +102,14 @@ def load_model(settings: Settings, horizon: str = DAY_AHEAD) -> Model | None:
         raise
     except Exception as exc:  # RegistryTampered, ArtifactIntegrityError, a missing or unreadable file
         raise ServiceUnavailable(f"the model registry does not verify: {type(exc).__name__}: {exc}") from exc
-    approval = next(({k: e.get(k) for k in ("event", "at", "actor", "reason", "previous_version")}
-                     for e in reversed(events) if e["event"] in ("promoted", "rolled_back") and e.get("version") == version),
-                    None)
+    approval = next(
+        (
+            {k: e.get(k) for k in ("event", "at", "actor", "reason", "previous_version")}
+            for e in reversed(events)
+            if e["event"] in ("promoted", "rolled_back") and e.get("version") == version
+        ),
+        None,
+    )
     return Model(version, pipeline, record, approval, stamp)
 
 
@@ -152,8 +160,11 @@ def load_catalog(settings: Settings) -> Catalog:
     with connect_catalog(settings) as con:
         version = con.execute("select version from catalog.version").fetchall()[0][0]
         first, last = con.execute("select min(flight_date), max(flight_date) from curated.fct_flights").fetchall()[0]
-        routes = _frame(con, "select origin, dest, max(distance) as distance from curated.fct_flights "
-                             "where distance is not null group by all")
+        routes = _frame(
+            con,
+            "select origin, dest, max(distance) as distance from curated.fct_flights "
+            "where distance is not null group by all",
+        )
         airports = _frame(con, "select faa, time_zone, latitude, longitude from curated.dim_airports")
         carriers = _frame(con, "select carrier from curated.dim_carriers")
     if first is None:
@@ -162,10 +173,18 @@ def load_catalog(settings: Settings) -> Catalog:
     # them too, with their arrival-zone features null.
     zones = {d: None for d in routes["dest"]} | dict(zip(airports["faa"], airports["time_zone"]))
     return Catalog(
-        version=version, stamp=stamp, first_day=first, last_day=last,
-        origins=frozenset(routes["origin"]), carriers=frozenset(carriers["carrier"]), time_zones=zones,
-        coordinates={f: (la, lo) for f, la, lo in airports.select("faa", "latitude", "longitude").iter_rows()
-                     if la is not None and lo is not None},
+        version=version,
+        stamp=stamp,
+        first_day=first,
+        last_day=last,
+        origins=frozenset(routes["origin"]),
+        carriers=frozenset(carriers["carrier"]),
+        time_zones=zones,
+        coordinates={
+            f: (la, lo)
+            for f, la, lo in airports.select("faa", "latitude", "longitude").iter_rows()
+            if la is not None and lo is not None
+        },
         distances={(o, d): int(x) for o, d, x in routes.iter_rows()},
     )
 
@@ -173,7 +192,8 @@ def load_catalog(settings: Settings) -> Catalog:
 def load_day(settings: Settings, day: date) -> Day:
     with connect_catalog(settings) as con:
         flights, weather, planes, dates, schedules = (
-            _frame(con, sql, params) for sql, params in feature_input_queries(day, day + timedelta(days=1), "curated"))
+            _frame(con, sql, params) for sql, params in feature_input_queries(day, day + timedelta(days=1), "curated")
+        )
     inputs = FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates, schedules=schedules)
     state = Day(inputs, target_rows(inputs, day, day + timedelta(days=1)))
     state.features_of(day, DAY_AHEAD)
@@ -195,8 +215,11 @@ def _local(day: date, hhmm: int) -> datetime:
 def check_flight(f: ScheduledFlight, where: str, cat: Catalog) -> None:
     """What the lakehouse can serve: airports and carriers it knows, dates it has the state for."""
     if f.origin not in cat.origins:
-        raise RequestError(f"{where}.origin {f.origin!r} is not an airport the deliveries depart from "
-                           f"({', '.join(sorted(cat.origins))})", f"{where}.origin")
+        raise RequestError(
+            f"{where}.origin {f.origin!r} is not an airport the deliveries depart from "
+            f"({', '.join(sorted(cat.origins))})",
+            f"{where}.origin",
+        )
     if f.dest not in cat.time_zones:
         raise RequestError(f"{where}.dest {f.dest!r} is not a known airport", f"{where}.dest")
     if f.carrier not in cat.carriers:
@@ -207,11 +230,15 @@ def check_flight(f: ScheduledFlight, where: str, cat: Catalog) -> None:
         raise RequestError(
             f"{where}.date {f.flight_date} is outside the lakehouse's state: it holds flights of "
             f"{cat.first_day}..{cat.last_day}, and a flight is scored from the days before its date "
-            f"(at most the day after the last delivered one)", f"{where}.date", status=422)
+            f"(at most the day after the last delivered one)",
+            f"{where}.date",
+            status=422,
+        )
 
 
-def request_rows(flights: list[ScheduledFlight], cat: Catalog, schema: pl.Schema, key: bytes,
-                 scheduled: pl.DataFrame) -> pl.DataFrame:
+def request_rows(
+    flights: list[ScheduledFlight], cat: Catalog, schema: pl.Schema, key: bytes, scheduled: pl.DataFrame
+) -> pl.DataFrame:
     """The request's flights as rows of the day's targets (schedule columns only; everything
     recorded at or after departure null). Timestamps follow stg_nycflights__flights.sql and
     int_flights__timestamped.sql. A flight the timetable holds keeps its scheduled aircraft: a tail
@@ -222,33 +249,61 @@ def request_rows(flights: list[ScheduledFlight], cat: Catalog, schema: pl.Schema
     for f in flights:
         dep = _local(f.flight_date, f.sched_dep_time)
         arr = _local(f.flight_date, f.sched_arr_time) + timedelta(days=f.sched_arr_time < f.sched_dep_time)
-        rows.append({
-            "flight_id": f.flight_id, "flight_date": f.flight_date, "carrier": f.carrier,
-            "flight_number": f.flight_number,
-            "tailnum_key": known_tail.get(f.flight_id) if f.flight_id in known_tail
-            else pseudonymize(f.tailnum, key) if f.tailnum else None,
-            "origin": f.origin, "dest": f.dest,
-            "scheduled_departure_local": dep, "scheduled_departure_utc": local_to_utc(dep, cat.time_zones.get(f.origin)),
-            "scheduled_arrival_local": arr, "scheduled_arrival_utc": local_to_utc(arr, cat.time_zones.get(f.dest)),
-            "distance": cat.distances.get((f.origin, f.dest))
-            or great_circle_miles(cat.coordinates[f.origin], cat.coordinates[f.dest]),
-            "batch_id": "request",
-        })
-    given = pl.DataFrame(rows, schema_overrides={
-        "scheduled_departure_utc": pl.Datetime("us", "UTC"), "scheduled_arrival_utc": pl.Datetime("us", "UTC")})
+        rows.append(
+            {
+                "flight_id": f.flight_id,
+                "flight_date": f.flight_date,
+                "carrier": f.carrier,
+                "flight_number": f.flight_number,
+                "tailnum_key": known_tail.get(f.flight_id)
+                if f.flight_id in known_tail
+                else pseudonymize(f.tailnum, key)
+                if f.tailnum
+                else None,
+                "origin": f.origin,
+                "dest": f.dest,
+                "scheduled_departure_local": dep,
+                "scheduled_departure_utc": local_to_utc(dep, cat.time_zones.get(f.origin)),
+                "scheduled_arrival_local": arr,
+                "scheduled_arrival_utc": local_to_utc(arr, cat.time_zones.get(f.dest)),
+                "distance": cat.distances.get((f.origin, f.dest))
+                or great_circle_miles(cat.coordinates[f.origin], cat.coordinates[f.dest]),
+                "batch_id": "request",
+            }
+        )
+    given = pl.DataFrame(
+        rows,
+        schema_overrides={
+            "scheduled_departure_utc": pl.Datetime("us", "UTC"),
+            "scheduled_arrival_utc": pl.Datetime("us", "UTC"),
+        },
+    )
     return conform(given, schema)
 
 
-SCHEDULE = ("flight_id", "carrier", "flight_number", "tailnum_key", "origin", "dest", "scheduled_departure_local",
-            "scheduled_departure_utc", "scheduled_arrival_local", "scheduled_arrival_utc", "distance")
+SCHEDULE = (
+    "flight_id",
+    "carrier",
+    "flight_number",
+    "tailnum_key",
+    "origin",
+    "dest",
+    "scheduled_departure_local",
+    "scheduled_departure_utc",
+    "scheduled_arrival_local",
+    "scheduled_arrival_utc",
+    "distance",
+)
 
 
-def features_for_day(day_state: Day, day: date, rows: pl.DataFrame,
-                     horizon: str = DAY_AHEAD) -> tuple[pl.DataFrame, list[bool]]:
+def features_for_day(
+    day_state: Day, day: date, rows: pl.DataFrame, horizon: str = DAY_AHEAD
+) -> tuple[pl.DataFrame, list[bool]]:
     """Features of ``rows`` (one day's request flights, as target rows) at the horizon's
     prediction time, in their order, and whether each is the scheduled flight unchanged."""
-    same = rows.select(SCHEDULE).join(day_state.targets.select(SCHEDULE), on=list(SCHEDULE), how="semi",
-                                      nulls_equal=True)["flight_id"]
+    same = rows.select(SCHEDULE).join(
+        day_state.targets.select(SCHEDULE), on=list(SCHEDULE), how="semi", nulls_equal=True
+    )["flight_id"]
     unchanged = rows["flight_id"].is_in(same.implode()).to_list()
     order = rows.select("flight_id").with_row_index("_order")
     if all(unchanged):
@@ -285,8 +340,13 @@ class ScoringService:
         ``problem`` and every request answers 503 until the registry verifies again."""
         audit = _stamp(registry_dir(self.settings) / "audit.jsonl")
         catalog = _stamp(refresh_catalog(self.settings))  # on an object-storage root: the pointer's version
-        if self.models and self.catalog and self.problem is None \
-                and audit == self._audit_stamp and catalog == self.catalog.stamp:
+        if (
+            self.models
+            and self.catalog
+            and self.problem is None
+            and audit == self._audit_stamp
+            and catalog == self.catalog.stamp
+        ):
             return
         with self._lock:
             try:
@@ -312,13 +372,18 @@ class ScoringService:
         models, cat = self._usable()
         return models[DAY_AHEAD].describe() | {
             "catalog_version": cat.version,
-            "horizons": {h: (m.describe() if m else None) for h, m in models.items()}}
+            "horizons": {h: (m.describe() if m else None) for h, m in models.items()},
+        }
 
     def health(self) -> dict:
         models, cat = self._usable()
-        return {"status": "ok", "model_version": models[DAY_AHEAD].version, "catalog_version": cat.version,
-                "models": {h: (m.version if m else None) for h, m in models.items()},
-                "days": f"{cat.first_day}..{cat.last_day}"}
+        return {
+            "status": "ok",
+            "model_version": models[DAY_AHEAD].version,
+            "catalog_version": cat.version,
+            "models": {h: (m.version if m else None) for h, m in models.items()},
+            "days": f"{cat.first_day}..{cat.last_day}",
+        }
 
     def _day(self, cat: Catalog, day: date) -> Day:
         with self._lock:
@@ -337,15 +402,20 @@ class ScoringService:
                 for key in [k for k in state.scores if k[0] == horizon]:  # only the current model's are kept
                     del state.scores[key]
                 features = state.features_of(day, horizon)
-                state.scores[(horizon, model.version)] = dict(zip(features["flight_id"],
-                                                                  predict(model.pipeline, features).tolist()))
+                state.scores[(horizon, model.version)] = dict(
+                    zip(features["flight_id"], predict(model.pipeline, features).tolist())
+                )
             return state.scores[(horizon, model.version)]
 
     def _model_for(self, models: dict[str, Model | None], horizon: str) -> Model:
         model = models.get(horizon)
         if model is None:
-            raise RequestError(f"no production model serves the {horizon} horizon yet: train one and promote it "
-                               f"(make promote HORIZON={horizon})", "horizon", status=422)
+            raise RequestError(
+                f"no production model serves the {horizon} horizon yet: train one and promote it "
+                f"(make promote HORIZON={horizon})",
+                "horizon",
+                status=422,
+            )
         return model
 
     def _check_time(self, f: ScheduledFlight, where: str, cat: Catalog, when: PredictionTime) -> None:
@@ -355,7 +425,9 @@ class ScoringService:
             raise RequestError(
                 f"{where}: a nowcast of {f.flight_date} reads the day's departures and outcomes known two hours "
                 f"before the flight, and the lakehouse holds delivered operations through {cat.last_day} only",
-                f"{where}.date", status=422)
+                f"{where}.date",
+                status=422,
+            )
         if when.as_of is None:
             return
         if when.horizon == DAY_AHEAD:
@@ -366,7 +438,10 @@ class ScoringService:
         if made is not None and when.as_of < made:
             raise RequestError(
                 f"{where}: its {when.horizon} prediction is made at {made.isoformat()} ({rule}); as_of "
-                f"{when.as_of.isoformat()} is earlier, when it did not exist", "as_of", status=422)
+                f"{when.as_of.isoformat()} is earlier, when it did not exist",
+                "as_of",
+                status=422,
+            )
 
     def score(self, flights: list[ScheduledFlight], when: PredictionTime = PredictionTime()) -> dict:  # noqa: B008 (frozen)
         models, cat = self._usable()
@@ -381,8 +456,7 @@ class ScoringService:
         names = input_columns(model.pipeline)
         for day, positions in sorted(by_day.items()):
             state = self._day(cat, day)
-            rows = request_rows([flights[i] for i in positions], cat, state.targets.schema, self._key,
-                                state.targets)
+            rows = request_rows([flights[i] for i in positions], cat, state.targets.schema, self._key, state.targets)
             features, unchanged = features_for_day(state, day, rows, when.horizon)
             if all(unchanged):
                 scores = self._delivered_scores(state, day, model, when.horizon)
@@ -393,7 +467,13 @@ class ScoringService:
             values = features.select(names).fill_nan(None).to_dicts()
             made = features["as_of"].dt.convert_time_zone("UTC").to_list()
             for k, i in enumerate(positions):
-                results[i] = {"flight_id": flights[i].flight_id, "p_late": float(p[k]), "model_version": model.version,
-                              "horizon": when.horizon, "as_of": made[k].isoformat(),
-                              "schedule": "delivered" if unchanged[k] else "request", "features": values[k]}
+                results[i] = {
+                    "flight_id": flights[i].flight_id,
+                    "p_late": float(p[k]),
+                    "model_version": model.version,
+                    "horizon": when.horizon,
+                    "as_of": made[k].isoformat(),
+                    "schedule": "delivered" if unchanged[k] else "request",
+                    "features": values[k],
+                }
         return {"model_version": model.version, "catalog_version": cat.version, "scores": results}

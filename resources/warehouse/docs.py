@@ -29,14 +29,25 @@ def generate_docs(settings: Settings) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     dbt = str(Path(sys.executable).parent / "dbt")
     with tempfile.TemporaryDirectory() as tmp:
-        args = [dbt, "docs", "generate", "--static", "--profiles-dir", str(DBT_PROJECT_DIR),
-                "--target-path", tmp, "--quiet"]
+        args = [
+            dbt,
+            "docs",
+            "generate",
+            "--static",
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            tmp,
+            "--quiet",
+        ]
         env = {**os.environ, **settings.dbt_env(), "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         if settings.warehouse_catalog.exists():
             with warehouse_lock(settings):
                 done = subprocess.run(args, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
         else:
-            done = subprocess.run([*args, "--empty-catalog"], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+            done = subprocess.run(
+                [*args, "--empty-catalog"], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True
+            )
         if done.returncode != 0:
             raise RuntimeError(f"dbt docs generate failed ({done.returncode}): {(done.stdout + done.stderr)[-2000:]}")
         upload_file_atomic(Path(tmp) / "static_index.html", target)
@@ -45,7 +56,9 @@ def generate_docs(settings: Settings) -> Path:
 
 def main() -> int:
     path = generate_docs(Settings.from_env())
-    print(f"dbt documentation (offline, one file): {path}\n  served by `make dev` at http://127.0.0.1:3001/dbt-docs/index.html")
+    print(
+        f"dbt documentation (offline, one file): {path}\n  served by `make dev` at http://127.0.0.1:3001/dbt-docs/index.html"
+    )
     return 0
 
 

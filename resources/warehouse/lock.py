@@ -38,15 +38,20 @@ def warehouse_lock(settings: Settings, timeout_s: float = 3600.0, poll_s: float 
 
 def _connection(settings: Settings, read_only: bool, key: bytes) -> duckdb.DuckDBPyConnection:
     # Staging views read `raw/...` relative to the root (see dbt_project/profiles.yml).
-    conn = connect(search_path=settings.local_root,
-                   # the bound dbt's connections have (dbt_project/profiles.yml)
-                   config={"memory_limit": os.environ.get("LAKEHOUSE_DUCKDB_MEMORY", "3GB"),
-                           "temp_directory": str(settings.local_root / ".duckdb_tmp")})
+    conn = connect(
+        search_path=settings.local_root,
+        # the bound dbt's connections have (dbt_project/profiles.yml)
+        config={
+            "memory_limit": os.environ.get("LAKEHOUSE_DUCKDB_MEMORY", "3GB"),
+            "temp_directory": str(settings.local_root / ".duckdb_tmp"),
+        },
+    )
     try:
         if settings.remote:  # data files and the raw zone on s3:// (resources/core/object_store.py)
             register_object_store(conn, force=True)
-        attach_ducklake(conn, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS,
-                        read_only=read_only)
+        attach_ducklake(
+            conn, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS, read_only=read_only
+        )
         conn.execute(f"use {WAREHOUSE_ALIAS}")
         # Timestamps with time zone come out labelled UTC (the scores' schema), whatever the
         # machine's zone is called ("Etc/UTC" here) or is.
@@ -95,8 +100,13 @@ def warehouse_reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     transaction: everything read in the block comes from one committed snapshot, the newest when
     the block starts. Never blocks a writer (the SQLite catalog is in WAL mode)."""
     key_bytes = load_key(settings)
-    key = (os.getpid(), settings.warehouse_metadata, str(settings.warehouse_data), str(settings.local_root),
-           hashlib.sha256(key_bytes).hexdigest())
+    key = (
+        os.getpid(),
+        settings.warehouse_metadata,
+        str(settings.warehouse_data),
+        str(settings.local_root),
+        hashlib.sha256(key_bytes).hexdigest(),
+    )
     with _HELD_LOCK:
         entry = _HELD.get(key)
         if entry is not None and entry[2] != _catalog_identity(settings):

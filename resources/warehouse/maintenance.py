@@ -36,7 +36,8 @@ def _live_files(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """Data files any kept snapshot reads, and their bytes."""
     n, size = con.execute(
         "select count(*), coalesce(sum(file_size_bytes), 0) "
-        f"from __ducklake_metadata_{WAREHOUSE_ALIAS}.ducklake_data_file where end_snapshot is null").fetchone()
+        f"from __ducklake_metadata_{WAREHOUSE_ALIAS}.ducklake_data_file where end_snapshot is null"
+    ).fetchone()
     return int(n), int(size)
 
 
@@ -48,14 +49,12 @@ def maintain(settings: Settings, keep: timedelta = DEFAULT_KEEP) -> Maintenance:
         files_before, bytes_before = _live_files(con)
         con.execute(f"call ducklake_merge_adjacent_files('{WAREHOUSE_ALIAS}')")
         older = f"now() - to_seconds({seconds})"
-        expired = con.execute(
-            f"call ducklake_expire_snapshots('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
-        deleted = con.execute(
-            f"call ducklake_cleanup_old_files('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
+        expired = con.execute(f"call ducklake_expire_snapshots('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
+        deleted = con.execute(f"call ducklake_cleanup_old_files('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
         # Files no snapshot ever committed: what a writer killed mid-transaction (kill -9, a full
         # disk) had already written. Only as old as ``keep``, so a write in flight keeps its files.
         orphans = con.execute(
-            f"call ducklake_delete_orphaned_files('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
+            f"call ducklake_delete_orphaned_files('{WAREHOUSE_ALIAS}', older_than => {older})"
+        ).fetchall()
         files_after, bytes_after = _live_files(con)
-    return Maintenance(files_before, files_after, bytes_before, bytes_after, len(expired), len(deleted),
-                       len(orphans))
+    return Maintenance(files_before, files_after, bytes_before, bytes_after, len(expired), len(deleted), len(orphans))

@@ -28,7 +28,8 @@ def tests_on_unbuilt_daily_models(manifest: Mapping[str, Any], selected_names: I
                 todo.append(child)
     unbuilt = below - selected
     return sorted(
-        n["name"] for n in nodes.values()
+        n["name"]
+        for n in nodes.values()
         if n["resource_type"] == "test"
         and set(n["depends_on"]["nodes"]) & selected
         and set(n["depends_on"]["nodes"]) & unbuilt

@@ -53,8 +53,7 @@ def session_config(settings: Settings, environ: dict[str, str] | None = None) ->
         "spark.app.name": f"lakehouse-dbt-{settings.env}",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.warehouse.dir": str(home / "warehouse"),
-        "spark.hadoop.javax.jdo.option.ConnectionURL":
-            f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
         # A month of flights is ~27k rows: Spark's default of 200 shuffle partitions made every
         # join and window pay for 200 tasks (and write 200 files per table).
@@ -71,8 +70,9 @@ def pseudonymize_series(values, key: bytes):
 
     from resources.core.pseudonym import pseudonymize
 
-    return pd.Series([pseudonymize(v, key) if isinstance(v, str) else None for v in values],
-                     index=values.index, dtype=object)
+    return pd.Series(
+        [pseudonymize(v, key) if isinstance(v, str) else None for v in values], index=values.index, dtype=object
+    )
 
 
 LOCATION_MARKER = ".location"
@@ -92,7 +92,8 @@ def claim_spark_dir(home: Path) -> None:
     if marker.exists() and marker.read_text().strip() != str(home):
         raise MovedSparkDir(
             f"{home} was made at {marker.read_text().strip()} and its Spark metastore points there. "
-            f"Remove {home} (its tables are rebuilt from the raw zone) and run `make dbt-spark` again.")
+            f"Remove {home} (its tables are rebuilt from the raw zone) and run `make dbt-spark` again."
+        )
     if not marker.exists():
         marker.write_text(f"{home}\n")
 
@@ -124,8 +125,10 @@ def start_session(settings: Settings, key: bytes, environ: dict[str, str] | None
 def register_raw_sources(spark, raw_dir: Path) -> list[str]:
     """``nycflights.<name>`` over each directory of the raw zone (the dbt source's tables)."""
     if "://" in str(raw_dir):  # Spark reads a store through Hadoop's s3a connector (hadoop-aws jars)
-        raise NotImplementedError(f"the Spark engine reads a local raw zone; {raw_dir} needs Spark's s3a "
-                                  "connector, which this project does not install (docs/scaling-out.md)")
+        raise NotImplementedError(
+            f"the Spark engine reads a local raw zone; {raw_dir} needs Spark's s3a "
+            "connector, which this project does not install (docs/scaling-out.md)"
+        )
     if not Path(raw_dir).is_dir():
         raise FileNotFoundError(f"no raw zone at {raw_dir}: ingest first (`make run`), or set LAKEHOUSE_ROOT")
     spark.sql(f"create database if not exists {SOURCE_SCHEMA}")
@@ -135,8 +138,9 @@ def register_raw_sources(spark, raw_dir: Path) -> list[str]:
         spark.sql(f"drop table if exists {SOURCE_SCHEMA}.{path.name}")  # external: the files stay
         # mergeSchema: a column added by a later delivery is read as null in the earlier ones,
         # like DuckDB's union_by_name in the DuckDB source definitions.
-        spark.sql(f"create table {SOURCE_SCHEMA}.{path.name} using parquet "
-                  f"options (path '{location}', mergeSchema 'true')")
+        spark.sql(
+            f"create table {SOURCE_SCHEMA}.{path.name} using parquet options (path '{location}', mergeSchema 'true')"
+        )
         if any(p.is_dir() and "=" in p.name for p in path.iterdir()):
             spark.sql(f"alter table {SOURCE_SCHEMA}.{path.name} recover partitions")
         names.append(path.name)
@@ -159,8 +163,9 @@ def run_dbt(args: list[str], settings: Settings | None = None) -> int:
     home = spark_dir(settings)
     paths = [] if "--target-path" in args else ["--target-path", str(home / "dbt-target")]
     paths += [] if "--log-path" in args else ["--log-path", str(home / "dbt-logs")]
-    result = dbtRunner().invoke([*args, *paths, "--project-dir", str(DBT_PROJECT_DIR),
-                                 "--profiles-dir", str(DBT_PROJECT_DIR)])
+    result = dbtRunner().invoke(
+        [*args, *paths, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    )
     if result.exception is not None:
         print(f"dbt on Spark failed: {result.exception}", file=sys.stderr)
         return 2

@@ -15,19 +15,27 @@ def _product_keys() -> list[dg.AssetKey]:
 
 def build() -> dg.Definitions:
     @dg.asset(
-        key=["airport_ops", "expected_late_departures"], group_name="airport_ops", owners=[OWNER],
+        key=["airport_ops", "expected_late_departures"],
+        group_name="airport_ops",
+        owners=[OWNER],
         kinds={"duckdb", "parquet"},
         # The products it reads, and the catalog it reads them through (so it runs after a publish).
         deps=[*_product_keys(), dg.AssetKey(["catalog", "analytics"])],
         automation_condition=dg.AutomationCondition.eager(),
-        metadata={"dagster/column_schema": dg.TableSchema(columns=[
-            dg.TableColumn("airport", "varchar", "Departure airport (FAA)."),
-            dg.TableColumn("flight_date", "date", "Scheduled date, local."),
-            dg.TableColumn("hour_local", "bigint", "Scheduled departure hour, local."),
-            dg.TableColumn("flights", "bigint", "Scheduled flights that departed."),
-            dg.TableColumn("expected_late_departures", "double", "Sum of p_late: flights expected 15+ min late."),
-            dg.TableColumn("model_version", "varchar", "Production model behind the scores."),
-        ])},
+        metadata={
+            "dagster/column_schema": dg.TableSchema(
+                columns=[
+                    dg.TableColumn("airport", "varchar", "Departure airport (FAA)."),
+                    dg.TableColumn("flight_date", "date", "Scheduled date, local."),
+                    dg.TableColumn("hour_local", "bigint", "Scheduled departure hour, local."),
+                    dg.TableColumn("flights", "bigint", "Scheduled flights that departed."),
+                    dg.TableColumn(
+                        "expected_late_departures", "double", "Sum of p_late: flights expected 15+ min late."
+                    ),
+                    dg.TableColumn("model_version", "varchar", "Production model behind the scores."),
+                ]
+            )
+        },
         description="Expected late departures per airport and scheduled hour (sum of the platform's "
         "p_late), for gate and staff planning. Published into the analyst catalog as "
         "airport_ops.expected_late_departures at the platform's next publish.",
@@ -38,9 +46,14 @@ def build() -> dg.Definitions:
 
     return dg.Definitions(
         assets=[expected_late_departures],
-        sensors=[dg.AutomationConditionSensorDefinition(
-            "airport_ops_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
-            description="Rebuilds the team's table after the platform publishes new scores.")],
+        sensors=[
+            dg.AutomationConditionSensorDefinition(
+                "airport_ops_automation",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                description="Rebuilds the team's table after the platform publishes new scores.",
+            )
+        ],
     )
 
 

@@ -26,9 +26,11 @@ def lakehouse_root() -> Path:
     """The platform's storage root: LAKEHOUSE_ROOT, else the repository's lakehouse/."""
     root = os.environ.get("LAKEHOUSE_ROOT") or ""
     if "://" in root:
-        raise NotImplementedError(f"LAKEHOUSE_ROOT={root}: this team location reads and writes a local lakehouse "
-                                  "folder; on object storage it would read the committed catalog version and "
-                                  "upload its product, which it does not do yet")
+        raise NotImplementedError(
+            f"LAKEHOUSE_ROOT={root}: this team location reads and writes a local lakehouse "
+            "folder; on object storage it would read the committed catalog version and "
+            "upload its product, which it does not do yet"
+        )
     return Path(root or Path(__file__).resolve().parents[2] / "lakehouse").resolve()
 
 
@@ -45,8 +47,9 @@ def contract_violations(contract: dict, columns: dict[str, dict[str, str]]) -> l
             if column not in have:
                 problems.append(f"{table}.{column}: column missing (owner {product['owner']})")
             elif have[column] and not have[column].startswith(spec["type"]):  # "": type not declared
-                problems.append(f"{table}.{column}: type {have[column]}, contract says {spec['type']} "
-                                f"(owner {product['owner']})")
+                problems.append(
+                    f"{table}.{column}: type {have[column]}, contract says {spec['type']} (owner {product['owner']})"
+                )
     return problems
 
 
@@ -71,7 +74,9 @@ def build_expected_late_departures(root: Path, contract: dict | None = None) -> 
     with duckdb.connect(str(catalog), read_only=True) as con:
         problems = contract_violations(contract, catalog_columns(con))
         if problems:
-            raise ContractBroken(f"{catalog}: the platform broke the contract in {CONTRACT.name}: " + "; ".join(problems))
+            raise ContractBroken(
+                f"{catalog}: the platform broke the contract in {CONTRACT.name}: " + "; ".join(problems)
+            )
         con.execute(f"""
             copy (
                 select f.origin as airport, f.flight_date, hour(f.scheduled_departure_local) as hour_local,
