@@ -5,7 +5,6 @@ the raw flights and receive the partition window as dbt vars; everything else (r
 snapshots, dimensions) is unpartitioned.
 """
 
-import os
 import random
 import time
 from collections.abc import Iterator, Mapping
@@ -18,9 +17,10 @@ from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
 from assets.automation import downstream
 from assets.common import DATA_ENGINEERING, SINGLE_RUN, WAREHOUSE_POOL, per_partition, run_row_count
+from resources.core.config import LakehouseEnvironment
 from resources.core.file_lock import exclusive
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.core.settings import DBT_PROJECT_DIR, REPORTS_URL, Settings, environment
+from resources.core.settings import DBT_PROJECT_DIR, Settings, environment
 from resources.warehouse.conflicts import failure_summary, only_commit_conflicts
 from resources.warehouse.lock import open_warehouse, warehouse_lock
 from resources.warehouse.partition_counts import rows_per_day
@@ -47,7 +47,7 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
             # The model's page in dbt's documentation site (`make docs`, served by `make dev`).
             metadata={
                 "dbt_docs": dg.MetadataValue.url(
-                    f"{os.environ.get('LAKEHOUSE_REPORTS_URL', REPORTS_URL).rstrip('/')}/dbt-docs/index.html"
+                    f"{LakehouseEnvironment.from_environ().reports_url.rstrip('/')}/dbt-docs/index.html"
                     f"#!/{props['resource_type']}/{unique_id}"
                 )
             },

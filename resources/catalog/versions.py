@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from resources.core.config import LakehouseEnvironment
 from resources.core.duckdb_connect import connect
 from resources.core.parquet_io import append_lines
 from resources.core.settings import REPO_ROOT, Settings
@@ -34,19 +35,9 @@ class VersionNotKept(LookupError):
 
 
 def retention(environ: dict | None = None) -> tuple[int, float]:
-    env = os.environ if environ is None else environ
-    try:
-        keep = int(env.get("LAKEHOUSE_CATALOG_KEEP", "5"))
-        days = float(env.get("LAKEHOUSE_CATALOG_KEEP_DAYS", "0"))
-    except ValueError as exc:
-        raise ValueError(
-            f"LAKEHOUSE_CATALOG_KEEP must be a whole number and LAKEHOUSE_CATALOG_KEEP_DAYS a number of days: {exc}"
-        ) from None
-    if keep < 1 or days < 0:
-        raise ValueError(
-            f"LAKEHOUSE_CATALOG_KEEP must be >= 1 (got {keep}) and LAKEHOUSE_CATALOG_KEEP_DAYS >= 0 (got {days})"
-        )
-    return keep, days
+    """How many versions to keep, and for how many days (LAKEHOUSE_CATALOG_KEEP / _KEEP_DAYS)."""
+    config = LakehouseEnvironment.from_environ(environ)
+    return config.catalog_keep, config.catalog_keep_days
 
 
 def published_at(version: str) -> datetime:

@@ -19,7 +19,8 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from resources.core.settings import REPORTS_URL, Settings
+from resources.core.config import LakehouseEnvironment
+from resources.core.settings import Settings
 
 GRACE_SECONDS = 8.0
 
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> int:
     # s3:// address) and there is no local folder to serve.
     if not settings.remote:
         settings.reports_dir.mkdir(parents=True, exist_ok=True)
-        port = urlsplit(os.environ.get("LAKEHOUSE_REPORTS_URL", REPORTS_URL)).port or 3001
+        port = urlsplit(LakehouseEnvironment.from_environ().reports_url).port or 3001
         files = subprocess.Popen(
             [
                 sys.executable,

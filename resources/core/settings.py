@@ -23,13 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from resources.core.config import LakehouseEnvironment
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 ENVIRONMENTS = ("dev", "prod")
 _DEFAULT_ROOTS = {"dev": REPO_ROOT / "lakehouse", "prod": REPO_ROOT / "lakehouse-prod"}
 _DEFAULT_REPORTS = {"dev": REPO_ROOT / "reports", "prod": REPO_ROOT / "reports-prod"}
 ENV_MARKER = ".lakehouse_env"
-REPORTS_URL = "http://127.0.0.1:3001"  # `make dev` serves reports_dir here (resources/core/dev_server.py)
 
 
 class EnvironmentMismatch(RuntimeError):
@@ -144,7 +145,7 @@ class Settings:
         path = Path(path).resolve()
         if not path.is_relative_to(self.reports_dir.resolve()):
             return None
-        base = os.environ.get("LAKEHOUSE_REPORTS_URL", REPORTS_URL).rstrip("/")
+        base = LakehouseEnvironment.from_environ().reports_url.rstrip("/")
         return f"{base}/{path.relative_to(self.reports_dir.resolve()).as_posix()}"
 
     @property

@@ -25,9 +25,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from resources.core.config import LakehouseEnvironment
 from resources.core.settings import Settings
-
-WORKERS_ENV = "LAKEHOUSE_REPORT_WORKERS"
 
 
 @dataclass(frozen=True)
@@ -52,13 +51,8 @@ def report_workers(jobs: int | None = None, environ: dict[str, str] | None = Non
     """Processes for ``jobs`` reports (None: not known yet): LAKEHOUSE_REPORT_WORKERS, else one
     per core this process may use (at most MAX_DEFAULT_WORKERS), never more than there are
     reports; 1 means in process."""
-    environ = os.environ if environ is None else environ
-    raw = (environ.get(WORKERS_ENV) or "").strip()
-    if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(f"{WORKERS_ENV} must be a whole number >= 1, got {raw!r}")
-        wanted = int(raw)
-    else:
+    wanted = LakehouseEnvironment.from_environ(environ).report_workers
+    if wanted is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         wanted = min(cores, MAX_DEFAULT_WORKERS)
     return max(1, wanted if jobs is None else min(wanted, jobs))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from resources.core.config import LakehouseEnvironment
+
 DEFAULT_SOURCES_FILE = Path(__file__).with_name("sources.yml")
 COLUMN_TYPES = ("int", "float", "string", "date", "datetime_utc")
 
@@ -212,7 +214,7 @@ def _source_volume(where: str, raw: dict, defaults: dict, partitioned: bool) -> 
 
 
 def load_sources(path: Path | None = None) -> dict[str, SourceSpec]:
-    path = Path(path or os.environ.get("LAKEHOUSE_SOURCES") or DEFAULT_SOURCES_FILE)
+    path = Path(path or LakehouseEnvironment.from_environ().sources or DEFAULT_SOURCES_FILE)
     doc = yaml.safe_load(path.read_text())
     defaults = doc.get("defaults", {}) or {}
     return {name: _parse_source(name, raw, defaults) for name, raw in doc["sources"].items()}

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 import duckdb
 
+from resources.core.config import LakehouseEnvironment
 from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, prepare_sqlite_catalog
 from resources.core.file_lock import LockBusy, exclusive
 from resources.core.object_store import register_object_store
@@ -42,7 +43,7 @@ def _connection(settings: Settings, read_only: bool, key: bytes) -> duckdb.DuckD
         search_path=settings.local_root,
         # the bound dbt's connections have (dbt_project/profiles.yml)
         config={
-            "memory_limit": os.environ.get("LAKEHOUSE_DUCKDB_MEMORY", "3GB"),
+            "memory_limit": LakehouseEnvironment.from_environ().duckdb_memory,
             "temp_directory": str(settings.local_root / ".duckdb_tmp"),
         },
     )

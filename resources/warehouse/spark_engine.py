@@ -28,6 +28,7 @@ import os
 import sys
 from pathlib import Path
 
+from resources.core.config import LakehouseEnvironment
 from resources.core.settings import Settings
 
 ENGINE_ENV = "LAKEHOUSE_ENGINE"
@@ -40,16 +41,15 @@ SOURCE_SCHEMA = "nycflights"  # the dbt source's name, which dbt-spark renders a
 
 
 def spark_dir(settings: Settings, environ: dict[str, str] | None = None) -> Path:
-    environ = os.environ if environ is None else environ
-    return Path(environ.get("LAKEHOUSE_SPARK_DIR") or settings.local_root / "spark").resolve()
+    return Path(LakehouseEnvironment.from_environ(environ).spark_dir or settings.local_root / "spark").resolve()
 
 
 def session_config(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The Spark settings of the engine (plain data, unit-tested)."""
-    environ = os.environ if environ is None else environ
+    config = LakehouseEnvironment.from_environ(environ)
     home = spark_dir(settings, environ)
     return {
-        "spark.master": environ.get("LAKEHOUSE_SPARK_MASTER") or "local[2]",
+        "spark.master": config.spark_master,
         "spark.app.name": f"lakehouse-dbt-{settings.env}",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.warehouse.dir": str(home / "warehouse"),
@@ -57,7 +57,7 @@ def session_config(settings: Settings, environ: dict[str, str] | None = None) ->
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
         # A month of flights is ~27k rows: Spark's default of 200 shuffle partitions made every
         # join and window pay for 200 tasks (and write 200 files per table).
-        "spark.sql.shuffle.partitions": environ.get("LAKEHOUSE_SPARK_SHUFFLE_PARTITIONS") or "4",
+        "spark.sql.shuffle.partitions": str(config.spark_shuffle_partitions),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
     }
@@ -177,7 +177,7 @@ def main(argv: list[str]) -> int:
     split like a shell would but never run by one), else SPARK_BUILD."""
     import shlex
 
-    return run_dbt(argv or shlex.split(os.environ.get("LAKEHOUSE_DBT_ARGS", "")) or SPARK_BUILD)
+    return run_dbt(argv or shlex.split(LakehouseEnvironment.from_environ().dbt_args) or SPARK_BUILD)
 
 
 if __name__ == "__main__":

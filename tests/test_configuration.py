@@ -1,0 +1,52 @@
+"""One declaration of the environment (resources/core/config.py): the code reads nothing it lacks,
+the documentation's table is generated from it, and a bad value names its variable."""
+
+import re
+
+import pytest
+
+from resources.core.config import DOC, LakehouseEnvironment, table, variable_names
+from resources.core.settings import REPO_ROOT
+
+pytestmark = pytest.mark.fast
+
+READ_BY = ["assets", "resources", "teams", "benchmarks", "dbt_project", "deploy", "Makefile", "workspace.yaml"]
+SKIP = {"target", "logs", "__pycache__"}
+
+
+def _named_in_code() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for top in READ_BY:
+        path = REPO_ROOT / top
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        for file in files:
+            if SKIP & set(file.relative_to(REPO_ROOT).parts) or file.suffix in (".pyc", ".parquet", ".zip"):
+                continue
+            for name in re.findall(r"\bLAKEHOUSE_[A-Z0-9_]*[A-Z0-9]\b", file.read_text(errors="ignore")):
+                found.setdefault(name, set()).add(str(file.relative_to(REPO_ROOT)))
+    return found
+
+
+def test_every_variable_the_code_names_is_declared():
+    named = _named_in_code()
+    assert len(named) >= 20  # the scan finds the variables at all
+    undeclared = {name: sorted(files) for name, files in named.items() if name not in variable_names()}
+    assert not undeclared, f"declare these in resources/core/config.py: {undeclared}"
+
+
+def test_the_documented_table_is_the_declaration():
+    text = DOC.read_text()
+    assert table() in text, "run `python -m resources.core.config` to regenerate docs/configuration.md's table"
+    for name in variable_names():
+        assert text.count(f"| `{name}` |") == 1, name
+
+
+def test_values_are_typed_and_a_bad_one_is_named():
+    config = LakehouseEnvironment.from_environ(
+        {"LAKEHOUSE_CATALOG_KEEP": "2", "LAKEHOUSE_REPORT_WORKERS": "", "LAKEHOUSE_SPARK_MASTER": "local[1]"}
+    )
+    assert (config.catalog_keep, config.report_workers, config.spark_master) == (2, None, "local[1]")
+    assert LakehouseEnvironment.from_environ({}).duckdb_memory == "3GB"  # the default
+    for name, bad in (("LAKEHOUSE_CATALOG_KEEP", "0"), ("LAKEHOUSE_REPORT_WORKERS", "$(echo 2)")):
+        with pytest.raises(ValueError, match=re.escape(f"{name}='{bad}'")):
+            LakehouseEnvironment.from_environ({name: bad})
