@@ -29,22 +29,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
-from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.storage.dagster_run import RunsFilter
-from dagster._core.storage.tags import BACKFILL_ID_TAG
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._core.utils import make_new_backfill_id
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-from dagster._daemon.backfill import execute_backfill_iteration
 
 from assets.definitions import build_definitions
 from assets.jobs import PROMOTE_JOB, PUBLISH_JOB
 from assets.ml.model import PRODUCTION_KEY
 from assets.ml.promote import refused
 from resources.catalog.publish import connect_catalog
+from resources.core.dagster_private import (
+    BACKFILL_ID_TAG,
+    IN_PROCESS_INSTANCE,
+    BulkActionStatus,
+    InProcessCodeLocationOrigin,
+    InProcessWorkspaceLoadTarget,
+    InstanceRef,
+    LoadableTargetOrigin,
+    PartitionBackfill,
+    WorkspaceProcessContext,
+    execute_backfill_iteration,
+    make_new_backfill_id,
+)
 from resources.core.runs import process_tags, sweep_dead_runs
 from resources.core.settings import REPO_ROOT, Settings
 from resources.ml.availability import HORIZONS
@@ -81,11 +84,7 @@ def synchronous_instance(home: str) -> dg.DagsterInstance:
         overrides={
             # Step events are DEBUG: all kept in the runs' records (the UI), only INFO and up printed.
             "python_logs": {"python_log_level": "INFO"},
-            "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
-            "run_launcher": {
-                "module": "dagster._core.launcher.sync_in_memory_run_launcher",
-                "class": "SyncInMemoryRunLauncher",
-            },
+            **IN_PROCESS_INSTANCE,
         },
     )
     return dg.DagsterInstance.from_ref(ref)
@@ -131,7 +130,7 @@ def backfill_all(context: WorkspaceProcessContext, keys: list[dg.AssetKey], titl
         for error in execute_backfill_iteration(context, logger):
             if error is not None:
                 log(f"[make run] backfill error: {error.to_string()}")
-        for run in reversed(instance.get_runs(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))):
+        for run in reversed(instance.get_runs(dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))):
             if run.run_id in seen or not run.is_finished:
                 continue
             seen.add(run.run_id)

@@ -12,11 +12,11 @@ import warnings
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as END
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as START
 
 from assets.definitions import build_definitions
 from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB
+from resources.core.dagster_private import ASSET_PARTITION_RANGE_END_TAG as END
+from resources.core.dagster_private import ASSET_PARTITION_RANGE_START_TAG as START
 from resources.core.lakehouse_resource import LakehouseResource
 
 warnings.filterwarnings("ignore")

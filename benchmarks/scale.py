@@ -77,10 +77,10 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 def run_step(job: str, partitions: str | None, config: dict, result_file: Path) -> int:
     started = time.perf_counter()
     import dagster as dg
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     import assets.definitions
     from assets.definitions import build_definitions
+    from resources.core.dagster_private import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
     from resources.core.settings import Settings
 
     Settings.from_env().ensure()

@@ -50,3 +50,20 @@ def test_values_are_typed_and_a_bad_one_is_named():
     for name, bad in (("LAKEHOUSE_CATALOG_KEEP", "0"), ("LAKEHOUSE_REPORT_WORKERS", "$(echo 2)")):
         with pytest.raises(ValueError, match=re.escape(f"{name}='{bad}'")):
             LakehouseEnvironment.from_environ({name: bad})
+
+
+def test_private_dagster_names_are_imported_in_one_place_and_match_the_installed_dagster():
+    import dagster as dg
+
+    from resources.core import dagster_private
+
+    assert dg.__version__.startswith(dagster_private.PINNED), (dg.__version__, dagster_private.PINNED)
+    assert all(getattr(dagster_private, name) is not None for name in dagster_private.__all__)
+    importers = [
+        str(path.relative_to(REPO_ROOT))
+        for top in ("assets", "resources", "teams", "tests", "benchmarks")
+        for path in (REPO_ROOT / top).rglob("*.py")
+        if re.search(r"\bdagster\._", path.read_text())
+        and path.name not in ("dagster_private.py", "test_configuration.py")
+    ]
+    assert not importers, f"import Dagster's private names through resources/core/dagster_private.py: {importers}"

@@ -9,10 +9,14 @@ import time
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
-from dagster._core.storage.dagster_run import DagsterRun
-from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
+from resources.core.dagster_private import (
+    EngineEventData,
+    QueuedRunCoordinatorDaemon,
+    RegisteredCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
 from resources.core.runs import HOST_TAG, IN_PROGRESS, PID_TAG, heal_sensor, process_alive, sweep_dead_runs
 
 PROJECT_INSTANCE = Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml"
@@ -69,7 +73,7 @@ def test_a_killed_in_process_run_is_marked_failed_and_frees_the_queue(tmp_path):
             RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("lakehouse"), "__repository__"), "ingest__daily"
         )
         queued = instance.add_run(
-            DagsterRun(job_name="ingest__daily", status=dg.DagsterRunStatus.QUEUED, remote_job_origin=origin)
+            dg.DagsterRun(job_name="ingest__daily", status=dg.DagsterRunStatus.QUEUED, remote_job_origin=origin)
         )
         assert _dequeuable(instance) == []  # what blocked the queue forever before
 
@@ -108,25 +112,23 @@ def test_a_pid_is_judged_by_the_process_behind_it():
 def test_runs_of_another_host_or_without_a_pid_are_left_alone(tmp_path):
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         for tags in ({PID_TAG: "999999999", HOST_TAG: "another-host"}, {}, {PID_TAG: "x; rm -rf /", HOST_TAG: "h"}):
-            instance.add_run(DagsterRun(job_name="j", status=dg.DagsterRunStatus.STARTED, tags=tags))
+            instance.add_run(dg.DagsterRun(job_name="j", status=dg.DagsterRunStatus.STARTED, tags=tags))
         assert sweep_dead_runs(instance) == []
         assert instance.get_runs_count(filters=dg.RunsFilter(statuses=IN_PROGRESS)) == 3
 
 
 def test_a_locally_launched_run_whose_worker_died_is_marked_failed(tmp_path):
     """Runs from the UI / sensors: the local launcher has no health check run monitoring could use."""
-    from dagster._core.events import EngineEventData
-    from dagster._core.launcher import DefaultRunLauncher
 
     origin = RemoteJobOrigin(RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("lakehouse"), "__repository__"), "j")
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        assert isinstance(instance.run_launcher, DefaultRunLauncher)
+        assert isinstance(instance.run_launcher, dg.DefaultRunLauncher)
         worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         try:
             # A re-execution from the UI copies the parent's tags: a dead in-process pid tag on a
             # launched run must not count, its own worker's pid does.
             run = instance.add_run(
-                DagsterRun(
+                dg.DagsterRun(
                     job_name="j",
                     status=dg.DagsterRunStatus.STARTING,
                     remote_job_origin=origin,

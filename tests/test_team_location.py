@@ -9,11 +9,10 @@ import sys
 import dagster as dg
 import duckdb
 import pytest
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from assets.definitions import build_definitions
 from assets.jobs import PUBLISH_JOB
+from resources.core.dagster_private import WorkspaceFileTarget, WorkspaceProcessContext
 from resources.core.settings import REPO_ROOT
 from teams.airport_ops.definitions import build as build_team
 from teams.airport_ops.logic import ContractBroken, build_expected_late_departures, contract_violations, load_contract

@@ -30,7 +30,7 @@ HALVES = [("2013-01-02", "2013-01-15"), ("2013-01-16", "2013-01-31")]
 WRITER = """
 import sys
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from resources.core.dagster_private import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from assets.definitions import build_definitions
 from assets.jobs import DAILY_JOB, REFERENCE_JOB
 from resources.core.lakehouse_resource import LakehouseResource

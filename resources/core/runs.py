@@ -26,8 +26,6 @@ import socket
 
 import dagster as dg
 import psutil
-from dagster._core.events import DagsterEventType
-from dagster._core.launcher import DefaultRunLauncher
 
 PID_TAG, HOST_TAG = "lakehouse/pid", "lakehouse/host"
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
@@ -58,7 +56,7 @@ def process_alive(pid: int, run_started: float | None = None) -> bool:
 
 def _launched_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     """The pid Dagster recorded for a launched run's worker ("Started process for run")."""
-    for entry in reversed(instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)):
+    for entry in reversed(instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)):
         if entry.message.startswith("Started process for run"):
             pid = entry.dagster_event.engine_event_data.metadata.get("pid")
             return int(pid.value) if pid is not None and str(pid.value).isdigit() else None
@@ -70,7 +68,7 @@ def run_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
     if run.remote_job_origin is None:  # executed in process (execute_in_process)
         pid = run.tags.get(PID_TAG, "")
         return int(pid) if pid.isdigit() and run.tags.get(HOST_TAG) == socket.gethostname() else None
-    if isinstance(instance.run_launcher, DefaultRunLauncher):  # a local subprocess of the code server
+    if isinstance(instance.run_launcher, dg.DefaultRunLauncher):  # a local subprocess of the code server
         return _launched_worker_pid(instance, run.run_id)
     return None  # another launcher's workers are watched by run monitoring
 
