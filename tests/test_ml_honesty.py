@@ -15,12 +15,18 @@ from assets.ml.model import CANDIDATE_KEY
 from assets.ml.promote import refused
 from resources.catalog.publish import connect_catalog
 from resources.ml.audit import leakage_audit
-from resources.ml.backtest import backtest_scores_dir
 from resources.ml.candidate import leakage_audit_path
 from resources.ml.features import FEATURES, Feature, FeatureInputs, build_features
 from resources.ml.registry import BACKTEST, Registry
 from resources.ml.scoring import read_scores
-from resources.ml.store import feature_table, load_feature_inputs, load_labels, read_features, write_lake_days
+from resources.ml.store import (
+    feature_table,
+    load_feature_inputs,
+    load_labels,
+    read_backtest_scores,
+    read_features,
+    write_lake_days,
+)
 from resources.ml.training import predict
 from tests.conftest import promote_config
 
@@ -176,7 +182,7 @@ def test_backtest_is_out_of_sample_never_promotable_and_recomputes_from_the_cata
     assert (
         months["2013-01-01"]["dagster/row_count"].value == 0 and "no earlier" in months["2013-01-01"]["skipped"].value
     )
-    scores = pl.read_parquet(backtest_scores_dir(settings) / "*" / "part.parquet")
+    scores = read_backtest_scores(settings)
     assert scores["flight_date"].min() == date(2013, 2, 1)
     assert (scores["trained_through"] < scores["flight_date"]).all()
     version = scores["model_version"][0]

@@ -5,22 +5,25 @@ family and parameters (the same feature table, the same ``fit`` as training) on 
 strictly before M, then scores M. Every score is out of sample by construction; ``trained_through``
 says up to which day the model that produced it had seen labels.
 
-    ml/backtest_scores/flight_date=YYYY-MM-DD/part.parquet   flight_id, flight_date, p_late,
-                                                              model_version, trained_through
-    ml/backtest/month=YYYY-MM.parquet                        one metrics row per month
+    ml.backtest_scores (warehouse DuckLake)    flight_id, flight_date, p_late, model_version,
+                                               trained_through: every day of every backtest month
+    ml.backtest_metrics (warehouse DuckLake)   one metrics row per month
+
+A month's scores and its metrics row are replaced in one transaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from resources.core.settings import Settings
-from resources.ml.store import ml_dir
+from resources.ml.store import BACKTEST_METRICS_TABLE as METRICS_TABLE
+from resources.ml.store import BACKTEST_SCORES_TABLE as SCORES_TABLE
+from resources.ml.store import ML_SCHEMA, write_lake_days
 from resources.ml.training import TRAIN_SAMPLE_ROWS, evaluate, fit, predict
 
 BACKTEST_SCORE_SCHEMA = {
@@ -30,14 +33,6 @@ BACKTEST_SCORE_SCHEMA = {
     "model_version": pl.String,
     "trained_through": pl.Date,
 }
-
-
-def backtest_scores_dir(settings: Settings) -> Path:
-    return ml_dir(settings) / "backtest_scores"
-
-
-def backtest_metrics_dir(settings: Settings) -> Path:
-    return ml_dir(settings) / "backtest"
 
 
 # Each month's model learns from at most this many earlier flights, sampled reproducibly. The
@@ -128,14 +123,18 @@ def backtest_basis(registry) -> BacktestBasis:
 
 
 def write_month(settings: Settings, result: MonthResult) -> None:
-    from resources.core.parquet_io import write_parquet_atomic
-    from resources.ml.store import day_file
+    """The month's scores (its days) and its metrics row, replaced in one lake transaction."""
+    metrics = pl.DataFrame([result.metrics])
 
-    for (day,), part in result.scores.partition_by("flight_date", as_dict=True).items():
-        write_parquet_atomic(part, day_file(backtest_scores_dir(settings), day))
-    write_parquet_atomic(
-        pl.DataFrame([result.metrics]), backtest_metrics_dir(settings) / f"month={result.month}.parquet"
-    )
+    def replace_metrics(con, days) -> None:
+        con.register("_metrics", metrics.to_arrow())
+        con.execute(f"create table if not exists {ML_SCHEMA}.{METRICS_TABLE} as select * from _metrics limit 0")
+        con.execute(f"delete from {ML_SCHEMA}.{METRICS_TABLE} where month = ?", [result.month])
+        con.execute(f"insert into {ML_SCHEMA}.{METRICS_TABLE} by name select * from _metrics")
+        con.unregister("_metrics")
+
+    days = {day: part for (day,), part in result.scores.partition_by("flight_date", as_dict=True).items()}
+    write_lake_days(settings, SCORES_TABLE, days, before_replace=replace_metrics)
 
 
 def record_backtest_model(registry, result: MonthResult, basis: BacktestBasis) -> None:

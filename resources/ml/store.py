@@ -17,7 +17,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from resources.core.parquet_io import read_parquet_many
 from resources.core.settings import Settings
 from resources.ml.availability import DAY_AHEAD
 from resources.ml.features import FLIGHT_LOOKBACK_DAYS, WEATHER_LOOKBACK_DAYS, FeatureInputs, labels
@@ -27,10 +26,6 @@ from resources.warehouse.lock import open_warehouse, warehouse_lock, warehouse_r
 
 def ml_dir(settings: Settings) -> Path:
     return settings.root / "ml"
-
-
-def day_file(base: Path, day: date) -> Path:
-    return base / f"flight_date={day.isoformat()}" / "part.parquet"
 
 
 def feature_table(horizon: str = DAY_AHEAD) -> str:
@@ -137,6 +132,7 @@ def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
 # is replaced whole or not at all, and readers see the last committed snapshot.
 ML_SCHEMA = "ml"
 SCORES_TABLE = "flight_delay_scores"
+BACKTEST_SCORES_TABLE, BACKTEST_METRICS_TABLE = "backtest_scores", "backtest_metrics"
 # What analysts read about each ML table of the lake (the published catalog's table comments).
 LAKE_TABLE_DESCRIPTIONS = {
     "flight_features": "Point-in-time day-ahead features per flight (see ml.feature_definitions).",
@@ -144,6 +140,9 @@ LAKE_TABLE_DESCRIPTIONS = {
     SCORES_TABLE: "Current scores: one p_late per scheduled flight and horizon (day_ahead: at 22:00 New York time "
     "the evening before; nowcast_2h: two hours before departure) from that horizon's production "
     "model, with the prediction time as_of.",
+    BACKTEST_SCORES_TABLE: "Walk-forward backtest: every flight of a month scored by a model trained only on days "
+    "strictly before that month (out of sample by construction).",
+    BACKTEST_METRICS_TABLE: "Out-of-sample ROC AUC, PR AUC, Brier and calibration error per backtest month.",
 }
 # Which days of which table were written, with their row count: a day written with no rows (an
 # accepted empty delivery) is there, a day never written is not.
@@ -269,6 +268,21 @@ def read_lake_days(
     )
 
 
+def read_backtest_scores(settings: Settings, start: date | None = None, end: date | None = None) -> pl.DataFrame:
+    """Walk-forward backtest scores of the days in [start, end), by day then flight."""
+    return read_lake_days(settings, BACKTEST_SCORES_TABLE, start, end)
+
+
+def read_backtest_metrics(settings: Settings) -> pl.DataFrame:
+    """Every walk-forward backtest month's metrics row, month order."""
+    return read_lake_table(settings, BACKTEST_METRICS_TABLE, order_by="month")
+
+
+def read_lake_table(settings: Settings, table: str, order_by: str) -> pl.DataFrame:
+    """All of ``ml.<table>``, ordered; empty (no columns) when it was never written."""
+    return _query_lake(settings, table, f'select * from {ML_SCHEMA}."{table}" order by {order_by}', [])
+
+
 def _query_lake(settings: Settings, table: str, sql: str, params: list) -> pl.DataFrame:
     """``sql`` over ``ml.<table>``; empty (no columns) when the table was never written."""
     if not settings.warehouse_catalog.exists() and settings.warehouse_metadata.startswith("sqlite:"):
@@ -280,21 +294,6 @@ def _query_lake(settings: Settings, table: str, sql: str, params: list) -> pl.Da
             return pl.DataFrame()
         raise
     return frame
-
-
-def read_days(
-    base: Path, start: date | None = None, end: date | None = None, columns: list[str] | None = None
-) -> pl.DataFrame:
-    """Concatenate day files in [start, end) (all days when no bounds); only ``columns`` if given."""
-    files = sorted(base.glob("flight_date=*/part.parquet"))
-    keep = []
-    for f in files:
-        d = date.fromisoformat(f.parent.name.split("=", 1)[1])
-        if (start is None or d >= start) and (end is None or d < end):
-            keep.append(f)
-    if not keep:
-        return pl.DataFrame()
-    return pl.concat(read_parquet_many(keep, columns=columns), how="vertical_relaxed")
 
 
 def feature_definitions_path(settings: Settings) -> Path:
@@ -326,19 +325,6 @@ def catalog_views(settings: Settings):
             "model_audit",
             str(registry / "model_audit.parquet"),
             "Append-only audit: registrations, pre-production checks, promotions, refusals, rollbacks.",
-        ),
-        ExternalView(
-            "ml",
-            "backtest_scores",
-            str(ml_dir(settings) / "backtest_scores" / "*" / "part.parquet"),
-            "Walk-forward backtest: every flight of a month scored by a model trained only on days "
-            "strictly before that month (out of sample by construction).",
-        ),
-        ExternalView(
-            "ml",
-            "backtest_metrics",
-            str(ml_dir(settings) / "backtest" / "month=*.parquet"),
-            "Out-of-sample ROC AUC, PR AUC, Brier and calibration error per backtest month.",
         ),
         ExternalView(
             "ml",

@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from resources.core.settings import Settings
+from resources.ml import store
 
 MIN_RANGE_MONTHS = 2  # two months give a min and a max; one is a point
 RANGE_MONTHS = 6  # the trailing months a range is made of: half a year of seasons
@@ -63,9 +64,7 @@ def calibration_error(y: np.ndarray, p: np.ndarray) -> float | None:
 def read_backtest_metrics(settings: Settings) -> pl.DataFrame:
     """The walk-forward backtest's per-month figures (month, ROC AUC, calibration error, flights,
     model version), month order; empty when the backtest has not run."""
-    from resources.ml.backtest import backtest_metrics_dir  # imports training (scikit-learn): only when used
-
-    files = sorted(backtest_metrics_dir(settings).glob("month=*.parquet"))
+    frame = store.read_backtest_metrics(settings)
     schema = {
         "month": pl.String,
         "roc_auc": pl.Float64,
@@ -73,14 +72,8 @@ def read_backtest_metrics(settings: Settings) -> pl.DataFrame:
         "flights": pl.Int64,
         "model_version": pl.String,
     }
-    if not files:
-        return pl.DataFrame(schema=schema)
-    frames = [pl.read_parquet(f) for f in files]
-    return pl.concat(
-        [
-            f.select([pl.col(c).cast(t) if c in f.columns else pl.lit(None, t).alias(c) for c, t in schema.items()])
-            for f in frames
-        ]
+    return frame.select(
+        [pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in schema.items()]
     ).sort("month")
 
 

@@ -53,7 +53,7 @@ from resources.core.parquet_io import append_lines, write_parquet_atomic, write_
 from resources.core.settings import Settings
 from resources.ml.features import CATEGORICAL
 from resources.ml.scoring import read_scores
-from resources.ml.store import feature_table, load_labels, read_days, read_features
+from resources.ml.store import feature_table, load_labels, read_backtest_scores, read_features
 from resources.monitoring.drift import EXCLUDED as DRIFT_EXCLUDED
 from resources.monitoring.drift import (
     FIT_LABELS,
@@ -83,7 +83,6 @@ NOT_JUDGED = "not_judged"
 MIN_OUT_OF_SAMPLE_FLIGHTS = 1_000
 # Bump when the HTML a report produces changes for the same inputs: forces a rebuild.
 REPORT_FORMAT = 2
-BACKTEST_SCORES = ("ml", "backtest_scores")
 Log = Callable[[str], None]
 
 
@@ -654,7 +653,7 @@ def missing_actuals(days: list[date], as_of: date) -> list[date]:
 
 def backtest_quality(settings: Settings, labelled: pl.DataFrame, start: date, end: date) -> dict:
     """Walk-forward backtest ROC AUC of the month (out of sample by construction), if present."""
-    scores = read_days(settings.root.joinpath(*BACKTEST_SCORES), start, end)
+    scores = read_backtest_scores(settings, start, end)
     if scores.height == 0 or PREDICTION not in scores.columns:
         return {}
     joined = scores.select("flight_id", PREDICTION, *[c for c in ("trained_through",) if c in scores.columns]).join(
