@@ -21,7 +21,6 @@ import glob
 import json
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -353,14 +352,12 @@ def _write_columns(con: duckdb.DuckDBPyConnection, described: dict[tuple[str, st
 
 def _collect_old_versions(settings: Settings) -> None:
     """Keep complete versions by retention (versions.expired); drop what an interrupted publish left
-    (temporaries, and the parquet folders of the earlier layout). Caller holds the publish lock."""
+    (temporaries). Caller holds the publish lock."""
     local = settings.local_published_dir
     for leftover in local.glob(".*.tmp*"):
         leftover.unlink(missing_ok=True)
     for leftover in settings.local_root.glob(f".{settings.catalog_path.name}.*.tmp"):
         leftover.unlink(missing_ok=True)  # a link made just before a kill
-    for old_layout in (p for p in local.glob("v*") if p.is_dir()):
-        shutil.rmtree(old_layout, ignore_errors=True)
     kept = []
     for path in sorted(local.glob("v*.duckdb")):
         if _is_complete(path):

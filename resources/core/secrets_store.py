@@ -35,14 +35,6 @@ def create_private_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def _migrate_legacy(settings: Settings, name: str, target: Path) -> None:
-    """Keys generated inside the root by earlier versions move out (pseudonyms stay the same)."""
-    legacy = settings.local_root / ".secrets" / name
-    if legacy.exists() and not target.exists():
-        os.replace(legacy, target)
-        os.chmod(target, 0o600)
-
-
 def load_or_create_key(
     settings: Settings, env_var: str, name: str, environ: dict[str, str] | None = None, sealed: Path | None = None
 ) -> bytes:
@@ -58,7 +50,6 @@ def load_or_create_key(
     folder = secrets_dir(settings, environ)
     create_private_dir(folder)
     path = folder / name
-    _migrate_legacy(settings, name, path)
     if not path.exists() and sealed is not None and sealed.exists():
         raise MissingKeyError(
             f"{path} is missing, and {sealed} was sealed with it: restore {name} from your "

@@ -1,11 +1,10 @@
 """The labelled window a model is trained and judged on, read a month at a time.
 
-Training used to hold the whole window at once: every feature of train, validation and test, the
-pandas copies of validation and test, and the train window with the model's predictions for the
-drift profile. At 10x the year that peaked at 9.9 GiB (benchmarks/scale.py, SF=10, 2026-12-02);
-at 100x it would need ~100 GiB. Here a part of the window is only ever a sequence of chunks of
-``CHUNK_DAYS`` days (~28k flights on the year, ~2.8 M at 100x), and what must be in memory at
-once is bounded by a row count, not by the data:
+Holding the whole window at once (every feature of train, validation and test, pandas copies of
+validation and test, the train window with predictions for the drift profile) grows with the data:
+9.9 GiB at 10x the year (benchmarks/scale.py), ~100 GiB at 100x. So a part of the window is only
+ever a sequence of chunks of ``CHUNK_DAYS`` days (~28k flights on the year, ~2.8 M at 100x), and
+what must be in memory at once is bounded by a row count, not by the data:
 
 - the training sample (``TRAIN_SAMPLE_ROWS``, resources/ml/training.py): chosen from the flight ids
   alone (the same rows and order ``training_sample`` picks from the whole frame), then read;
