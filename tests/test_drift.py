@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from resources.ml.features import FEATURES
+from resources.monitoring.auc import daily_auc
 from resources.monitoring.drift import (
     AFTER_TRAINING,
     EXCLUDED,
@@ -26,7 +27,6 @@ from resources.monitoring.drift import (
     reference_window,
     window_drift,
 )
-from resources.monitoring.reports import daily_auc
 
 pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build
 
@@ -190,7 +190,7 @@ def test_the_evidently_report_says_what_the_alarm_says():
     shows the verdict's own PSI per column and declares drift when one column passes its threshold."""
     import re
 
-    from resources.monitoring.reports import drift_report
+    from resources.monitoring.evidently_reports import drift_report
 
     profile = drift_profile(synthetic(date(2013, 1, 1), 120))
     later = synthetic(date(2013, 1, 1), 212, seed=7)

@@ -21,7 +21,8 @@ from resources.catalog.publish import connect_catalog
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.registry import Registry
 from resources.ml.store import SCORES_TABLE, feature_table, read_lake_days, write_lake_days
-from resources.monitoring.reports import read_alerts, workspace_dir
+from resources.monitoring.alerts import read_alerts
+from resources.monitoring.workspace import workspace_dir
 
 DRIFT_CHECK = dg.AssetCheckKey(DRIFT_KEY, "drift_share_within_threshold")
 QUALITY_CHECK = dg.AssetCheckKey(QUALITY_KEY, "auc_drop_within_threshold")
@@ -280,7 +281,7 @@ def test_a_planted_shift_is_detected_in_its_month_and_named_in_the_alert(monitor
 
 @pytest.mark.fast
 def test_evidently_reads_a_reproducible_sample_only_of_large_months():
-    from resources.monitoring.reports import EVIDENTLY_MAX_ROWS, evidently_rows, sampled_note
+    from resources.monitoring.evidently_reports import EVIDENTLY_MAX_ROWS, evidently_rows, sampled_note
 
     small = pl.DataFrame({"flight_id": [f"f{i:07d}" for i in range(1000)]})
     assert evidently_rows(small) is small and sampled_note(small) == ""

@@ -20,8 +20,9 @@ from assets.monitoring.reports import QUALITY_KEY
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.scoring import read_scores
 from resources.ml.store import load_labels
+from resources.monitoring.alerts import read_alerts
+from resources.monitoring.auc import auc
 from resources.monitoring.quality import MIN_RANGE_MONTHS, read_backtest_metrics
-from resources.monitoring.reports import auc, read_alerts
 from resources.warehouse.lock import open_warehouse, warehouse_lock
 from tests.conftest import APPROVAL, make_lakehouse, promote_config
 

@@ -11,8 +11,9 @@ import psutil
 import pytest
 
 from resources.core.settings import Settings
+from resources.monitoring.evidently_reports import quality_report
 from resources.monitoring.report_jobs import ReportJob, ReportWriter, report_workers
-from resources.monitoring.reports import quality_report, workspace_dir
+from resources.monitoring.workspace import workspace_dir
 
 
 def _job(settings: Settings, month: int, seed: int) -> ReportJob:

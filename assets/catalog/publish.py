@@ -10,7 +10,7 @@ from resources.catalog.publish import product_views, publish_catalog
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.registry import Registry
 from resources.ml.store import catalog_views as ml_views
-from resources.monitoring.reports import catalog_views as monitoring_views
+from resources.monitoring.catalog import catalog_views as monitoring_views
 from resources.raw.archive import catalog_views as raw_views
 
 CATALOG_KEY = dg.AssetKey(["catalog", "analytics"])

@@ -1,6 +1,6 @@
 """Monitoring assets: monthly drift and quality (Evidently HTML + sidecars), daily metric rows,
 checks with thresholds from the model's registry entry, and the sensors that record alerts.
-Logic lives in resources/monitoring/reports.py and resources/monitoring/drift.py; these are thin wrappers."""
+Logic lives in resources/monitoring/ (monthly.py, drift.py, quality.py and the modules they use); these are thin wrappers."""
 
 import json
 from datetime import date
@@ -15,22 +15,16 @@ from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.settings import Settings
 from resources.ml.features import DATA_SCIENCE
 from resources.ml.registry import Registry
+from resources.monitoring.alerts import append_alert, drift_breaches, quality_breaches
+from resources.monitoring.charts import md_trend
+from resources.monitoring.index_page import alarm_rows, build_index
+from resources.monitoring.monthly import monitor_drift_month, monitor_quality_month
+from resources.monitoring.paths import month_key
 from resources.monitoring.quality import quality_alarm_breaches
+from resources.monitoring.report_files import read_sidecars
 from resources.monitoring.report_jobs import ReportWriter
-from resources.monitoring.reports import (
-    alarm_rows,
-    append_alert,
-    build_index,
-    drift_breaches,
-    md_trend,
-    monitor_drift_month,
-    monitor_quality_month,
-    month_key,
-    quality_breaches,
-    read_sidecars,
-    sample_label,
-    workspace_session,
-)
+from resources.monitoring.samples import sample_label
+from resources.monitoring.workspace import workspace_session
 
 DRIFT_KEY = dg.AssetKey(["monitoring", "drift_report"])
 QUALITY_KEY = dg.AssetKey(["monitoring", "quality_report"])

@@ -16,17 +16,11 @@ import polars as pl
 
 from resources.core.settings import Settings
 from resources.ml.store import load_labels
+from resources.monitoring.actuals import missing_actuals
+from resources.monitoring.daily_rows import daily_drift_rows, daily_quality_rows, write_daily_rows
 from resources.monitoring.drift import judge, profile_for_month
-from resources.monitoring.reports import (
-    daily_drift_rows,
-    daily_quality_rows,
-    missing_actuals,
-    model_drift_profile,
-    out_of_sample_from,
-    reference_for,
-    scored_month,
-    write_daily_rows,
-)
+from resources.monitoring.month_inputs import model_drift_profile, reference_for, scored_month
+from resources.monitoring.samples import out_of_sample_from
 
 
 def monitor_days(settings: Settings, registry, days: list[date], as_of: date, log=print) -> dict[date, dict]:

@@ -27,6 +27,15 @@ from pathlib import Path
 
 from resources.core.config import LakehouseEnvironment
 from resources.core.settings import Settings
+from resources.monitoring.report_files import sidecar_path, write_report
+from resources.monitoring.workspace import (
+    add_to_workspace,
+    keep_workspaces_open,
+    record_run,
+    store_in_workspace,
+    workspace_dir,
+    workspace_project,
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,6 @@ def report_workers(jobs: int | None = None, environ: dict[str, str] | None = Non
 
 
 def _render(job: ReportJob):
-    from resources.monitoring.reports import write_report
-
     snapshot = job.build()
     return str(write_report(snapshot, job.reports_dir, job.kind, job.period, job.summary, job.title)), snapshot
 
@@ -72,9 +79,9 @@ _STORING = threading.Lock()
 
 def _exit_with(parent: int, poll_s: float = 1.0) -> None:
     """End this worker when ``parent`` is gone (never in the middle of storing a run). A worker's
-    parent is the forkserver, not the run, and its siblings hold the task queue open: after a
-    `kill -9` of the run, workers went on computing queued reports and then waited for work
-    forever (seen 2026-12-02); now they, the forkserver and the resource tracker end within ~2 s."""
+    parent is the forkserver, not the run, and its siblings hold the task queue open: without this,
+    after a `kill -9` of the run, workers would compute queued reports and then wait for work
+    forever; with it, they, the forkserver and the resource tracker end within ~2 s."""
     while True:
         time.sleep(poll_s)
         try:
@@ -89,9 +96,7 @@ def _exit_with(parent: int, poll_s: float = 1.0) -> None:
 def _worker_start(parent: int) -> None:
     """Each worker keeps its Evidently workspace open across its reports (opening one parses
     every run already stored), and ends when the run that started it ends."""
-    from resources.monitoring.reports import _WORKSPACES
-
-    _WORKSPACES.set({})
+    keep_workspaces_open()
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="exit-with-run").start()
 
 
@@ -99,8 +104,6 @@ def _render_in_worker(job: ReportJob, workspace: str, project_id: str) -> tuple[
     """Compute, write and store one report in a worker; returns the HTML path and the new run's
     id. Storing the run here is safe (each run is a new file of its own) and is 2-3 s of a drift
     month (Evidently's JSON encoding) that would otherwise queue up in the parent."""
-    from resources.monitoring.reports import add_to_workspace
-
     path, snapshot = _render(job)
     with _STORING:
         return path, add_to_workspace(workspace, project_id, snapshot, f"{job.kind} {job.period}")
@@ -133,8 +136,6 @@ class ReportWriter:
         if self.pool is None and len(self.jobs) == 2:
             workers = self.workers or report_workers()
             if workers > 1:
-                from resources.monitoring.reports import workspace_dir, workspace_project
-
                 # The project exists before any worker adds a run to it (two would create two).
                 self.project = workspace_project(self.settings)
                 self.workspace = str(workspace_dir(self.settings))
@@ -150,8 +151,6 @@ class ReportWriter:
             self.futures.append(self.pool.submit(_render_in_worker, job, self.workspace, self.project))
 
     def finish(self) -> dict[tuple[str, str], dict]:
-        from resources.monitoring.reports import record_run, sidecar_path, store_in_workspace
-
         jobs, futures, pool = self.jobs, self.futures, self.pool
         self.jobs, self.futures, self.pool = [], [], None
         results = {}
