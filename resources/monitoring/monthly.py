@@ -42,7 +42,7 @@ from resources.monitoring.evidently_reports import drift_report, evidently_rows,
 from resources.monitoring.month_inputs import Log, model_drift_profile, reference_for, scored_month
 from resources.monitoring.paths import month_key
 from resources.monitoring.quality import calibration_error, judge_quality, read_backtest_metrics
-from resources.monitoring.report_files import inputs_sha256, unchanged, write_sidecar
+from resources.monitoring.report_files import inputs_sha256, reuse_if_unchanged, write_sidecar
 from resources.monitoring.report_jobs import ReportJob, ReportWriter
 from resources.monitoring.samples import (
     IN_SAMPLE,
@@ -124,15 +124,9 @@ def monitor_drift_month(
         [reference, current],
         {"thresholds": verdict.thresholds, "share_warn": share_warn, "model_version": version, "threshold_fit": fit},
     )
-    previous = unchanged(settings.reports_dir, "drift", month, digest)
-    if previous is not None:
-        log(f"{month}: drift inputs unchanged (sha256 {digest[:12]}): Evidently run skipped")
-        return write_sidecar(
-            settings.reports_dir,
-            "drift",
-            month,
-            {**previous, **summary, "inputs_sha256": digest, "evidently_skipped": True},
-        )
+    kept = reuse_if_unchanged(settings.reports_dir, "drift", month, digest, summary, log)
+    if kept is not None:
+        return kept
     tags = ["drift", base["sample"], f"period:{month}"]
     build = partial(
         drift_report,
@@ -270,15 +264,9 @@ def monitor_quality_month(
         [shown.select("flight_id", "flight_date", PREDICTION, TARGET)],
         {"sample": sample, "model_version": version, "quality_reason": summary["quality_reason"]},
     )
-    previous = unchanged(settings.reports_dir, "quality", month, digest)
-    if previous is not None:
-        log(f"{month}: quality inputs unchanged (sha256 {digest[:12]}): Evidently run skipped")
-        return write_sidecar(
-            settings.reports_dir,
-            "quality",
-            month,
-            {**previous, **summary, "inputs_sha256": digest, "evidently_skipped": True},
-        )
+    kept = reuse_if_unchanged(settings.reports_dir, "quality", month, digest, summary, log)
+    if kept is not None:
+        return kept
     if sample == IN_SAMPLE:
         title = (
             f"Quality {month}: IN-SAMPLE, model {version} was trained or selected on these days "

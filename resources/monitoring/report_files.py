@@ -75,6 +75,18 @@ def write_report(snapshot, reports_dir: Path, kind: str, period: str, summary: d
     return target
 
 
+def reuse_if_unchanged(reports_dir: Path, kind: str, period: str, digest: str, summary: dict, log) -> dict | None:
+    """The report's sidecar brought up to date with ``summary`` when its inputs are unchanged (its
+    HTML is kept and Evidently is not run again); None when it must be built."""
+    previous = unchanged(reports_dir, kind, period, digest)
+    if previous is None:
+        return None
+    log(f"{period}: {kind} inputs unchanged (sha256 {digest[:12]}): Evidently run skipped")
+    return write_sidecar(
+        reports_dir, kind, period, {**previous, **summary, "inputs_sha256": digest, "evidently_skipped": True}
+    )
+
+
 def write_sidecar(reports_dir: Path, kind: str, period: str, summary: dict) -> dict:
     sidecar = {
         "kind": kind,
