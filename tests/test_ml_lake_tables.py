@@ -94,3 +94,26 @@ def test_the_sqlite_catalog_is_in_wal_mode_so_a_reader_never_fails_a_commit(sett
         write_lake_days(settings, "t", {D2: _rows(D2, 2)})  # commits ("database is locked" before WAL)
         assert reader.execute("select count(*) from ml.t").fetchone()[0] == 1  # its snapshot holds
     assert read_lake_days(settings, "t").height == 3
+
+
+def test_a_backtest_month_replaces_its_scores_and_metrics_together_and_a_null_figure_keeps_the_type(settings):
+    import numpy as np
+
+    from resources.ml.backtest import MonthResult, write_month
+    from resources.ml.store import read_backtest_metrics, read_backtest_scores
+
+    def month(name: str, day: date, roc_auc: float | None, n: int) -> MonthResult:
+        scores = pl.DataFrame(
+            {"flight_id": [f"{day}-{i}" for i in range(n)], "flight_date": [day] * n, "p_late": [0.5] * n}
+        )
+        metrics = {"month": name, "roc_auc": roc_auc, "flights": n, "trained_through": day}
+        return MonthResult(name, None, scores, metrics, np.zeros(n), np.zeros(n))
+
+    # The first month written has no ROC AUC (one class only): the column still takes later figures.
+    write_month(settings, month("2013-01", D1, None, 2))
+    write_month(settings, month("2013-02", date(2013, 2, 1), 0.7, 3))
+    write_month(settings, month("2013-02", date(2013, 2, 1), 0.75, 4))  # a re-run replaces the month
+    metrics = read_backtest_metrics(settings)
+    assert metrics["month"].to_list() == ["2013-01", "2013-02"]
+    assert metrics["roc_auc"].to_list() == [None, 0.75] and metrics["flights"].to_list() == [2, 4]
+    assert read_backtest_scores(settings).height == 6

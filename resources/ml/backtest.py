@@ -19,6 +19,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
+import polars.selectors as cs
 
 from resources.core.settings import Settings
 from resources.ml.store import BACKTEST_METRICS_TABLE as METRICS_TABLE
@@ -124,7 +125,9 @@ def backtest_basis(registry) -> BacktestBasis:
 
 def write_month(settings: Settings, result: MonthResult) -> None:
     """The month's scores (its days) and its metrics row, replaced in one lake transaction."""
-    metrics = pl.DataFrame([result.metrics])
+    # A figure a month lacks (ROC AUC of a one-class month) is a null; typed as a number, so a table
+    # created from such a month does not take the column as an integer and truncate later figures.
+    metrics = pl.DataFrame([result.metrics]).with_columns(cs.by_dtype(pl.Null).cast(pl.Float64))
 
     def replace_metrics(con, days) -> None:
         con.register("_metrics", metrics.to_arrow())
