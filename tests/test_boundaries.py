@@ -29,11 +29,9 @@ def test_a_held_session_outlives_every_retention_and_leftovers_are_cleaned(day):
     held = duckdb.connect(str(day.settings.catalog_path), read_only=True)  # as the README shows
     sandbox = connect_sandbox(day.settings, user="held")  # the catalog attached as `analytics`
     first = held.execute("select version from catalog.version").fetchone()[0]
-    # An interrupted publish left a temporary and an old-layout folder with a truncated parquet;
-    # a truncated copy of a version was put back by hand under a newer name than any real one.
+    # An interrupted publish left a temporary; a truncated copy of a version was put back by hand
+    # under a newer name than any real one.
     (published / ".v0.deadbeef.tmp").write_bytes(b"partial")
-    (published / "v19990101T000000000000Z" / "curated").mkdir(parents=True)
-    (published / "v19990101T000000000000Z" / "curated" / "fct_flights.parquet").write_bytes(b"PAR1trunc")
     whole = (published / f"{first}.duckdb").read_bytes()
     (published / "v29990101T000000000000Z.duckdb").write_bytes(whole[: len(whole) // 2])
     (day.settings.root / f".{day.settings.catalog_path.name}.cafe.tmp").write_bytes(b"")
