@@ -26,11 +26,13 @@ def test_year_backfills_in_one_run(year_lakehouse):
     assert len(latest) == 365 and sum(m["dagster/row_count"].value for m in latest.values()) == 336_776
     assert latest["2013-12-31"]["dagster/row_count"].value == 776  # that day's own count
     run_level = next(
-        r.asset_materialization.metadata for r in records if "dagster/column_schema" in r.asset_materialization.metadata
+        r.asset_materialization.metadata for r in records if "rows_in_run" in r.asset_materialization.metadata
     )
     # The run's window (the year) is not any day's row count: Dagster copies it onto every day.
     assert run_level["rows_in_run"].value == 336_776 and "dagster/row_count" not in run_level
     assert "flight_id" in [c.name for c in run_level["dagster/column_schema"].schema.columns]
+    # Each day's own record carries the typed schema too: the UI's Columns table reads the latest.
+    assert all(c.type for c in latest["2013-12-31"]["dagster/column_schema"].schema.columns)
 
 
 def test_raw_to_curated_counts_reconcile(year_lakehouse):
