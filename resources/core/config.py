@@ -10,7 +10,6 @@ or the table differs from the declaration.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -133,13 +132,14 @@ def variable_names() -> list[str]:
     return [PREFIX + name.upper() for name in LakehouseEnvironment.model_fields]
 
 
+KINDS = {str: "text", int: "integer", float: "number", int | None: "integer or unset"}
+
+
 def table() -> str:
     """The markdown table of every variable, as docs/configuration.md shows it."""
     rows = ["| variable | type | default | meaning |", "|---|---|---|---|"]
     for name, field in LakehouseEnvironment.model_fields.items():
-        kind = re.sub(r"\bNoneType\b", "None", str(field.annotation).replace("typing.", ""))
-        kind = {"<class 'str'>": "text", "<class 'int'>": "integer", "<class 'float'>": "number"}.get(kind, kind)
-        kind = "integer or unset" if kind in ("int | None", "Optional[int]") else kind
+        kind = KINDS[field.annotation]
         rows.append(f"| `{PREFIX}{name.upper()}` | {kind} | {field.json_schema_extra['shown']} | {field.description} |")
     return "\n".join(rows)
 
