@@ -96,7 +96,6 @@ def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_l
         "raw/planes/part.parquet",
         "ml/registry/audit.jsonl",
         "ml/feature_definitions.parquet",
-        "monitoring/daily_drift",
         "reports/index.html",
         "reports/drift/drift_2013-02.html",
         f"published/{CURRENT}",
@@ -112,8 +111,8 @@ def test_every_zone_is_on_the_store_and_only_local_state_is_on_this_machine(s3_l
     # The warehouse DuckLake: its SQLite catalog is a local file, its data files are in the store.
     assert "warehouse.sqlite" in local and "analytics.duckdb" in local
     assert list(lh.settings.warehouse_data.rglob("*.parquet"))
-    for table in ("flight_features", "flight_delay_scores"):  # the ML tables too
-        assert list((lh.settings.warehouse_data / "ml" / table).rglob("*.parquet")), table
+    for schema, table in [("ml", "flight_features"), ("ml", "flight_delay_scores"), ("monitoring", "daily_drift")]:
+        assert list((lh.settings.warehouse_data / schema / table).rglob("*.parquet")), table  # ML and monitoring too
     # The runs' s3:// raw URL reached dbt's process only: a later local run in this process reads local raw.
     assert "LAKEHOUSE_RAW_URL" not in os.environ
 

@@ -117,3 +117,23 @@ def test_a_backtest_month_replaces_its_scores_and_metrics_together_and_a_null_fi
     assert metrics["month"].to_list() == ["2013-01", "2013-02"]
     assert metrics["roc_auc"].to_list() == [None, 0.75] and metrics["flights"].to_list() == [2, 4]
     assert read_backtest_scores(settings).height == 6
+
+
+def test_monitoring_rows_and_alerts_are_lake_tables_of_their_own_schema(settings):
+    from resources.monitoring.alerts import append_alert, read_alerts
+    from resources.monitoring.daily_rows import read_daily_rows, write_daily_rows
+    from resources.monitoring.paths import DRIFT_ROWS, MONITORING_SCHEMA
+
+    assert read_alerts(settings) == [] and read_daily_rows(settings, DRIFT_ROWS).height == 0
+    day = pl.DataFrame({"metric_date": [D1, D2], "model_version": ["m", "m"], "flights_scored": [3, 0]})
+    assert write_daily_rows(settings, DRIFT_ROWS, day) == {D1: 1, D2: 1}
+    write_daily_rows(settings, DRIFT_ROWS, day.filter(pl.col("metric_date") == D2).with_columns(flights_scored=7))
+    assert read_daily_rows(settings, DRIFT_ROWS)["flights_scored"].to_list() == [3, 7]  # D2 replaced, D1 kept
+    assert lake_days(settings, DRIFT_ROWS, schema=MONITORING_SCHEMA) == [D1, D2]
+    assert lake_days(settings, DRIFT_ROWS) == []  # the ml schema's bookkeeping is its own
+    hostile = 'it\'s "$(rm -rf /)"; drop table x; --'
+    first = append_alert(settings, {"kind": "check_failed", "check": hostile, "run_id": "r1", "nested": {"a": [1]}})
+    append_alert(settings, {"kind": "run_failed", "run_id": "r2", "error": "x" * 10_000})
+    alerts = read_alerts(settings)
+    assert [a["run_id"] for a in alerts] == ["r1", "r2"] and alerts[0] == first
+    assert alerts[0]["check"] == hostile and alerts[1]["error"] == "x" * 10_000 and "check" not in alerts[1]

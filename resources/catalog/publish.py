@@ -22,7 +22,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,23 +38,33 @@ from resources.core.parquet_io import sha256_file, upload_file_atomic, write_tex
 from resources.core.pseudonym import load_key, register_udf
 from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.ml.store import LAKE_TABLE_DESCRIPTIONS, ML_SCHEMA
+from resources.monitoring.paths import MONITORING_SCHEMA, MONITORING_TABLE_DESCRIPTIONS
 
 # warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline, and so
 # do tables whose name starts with "_" (bookkeeping such as ml._partitions).
-PUBLISHED_SCHEMAS = {"staging": "staging", "curated": "curated", "snapshots": "curated", "ml": "ml"}
+PUBLISHED_SCHEMAS = {
+    "staging": "staging",
+    "curated": "curated",
+    "snapshots": "curated",
+    ML_SCHEMA: ML_SCHEMA,
+    MONITORING_SCHEMA: MONITORING_SCHEMA,
+}
+TABLE_DESCRIPTIONS = {(ML_SCHEMA, t): d for t, d in LAKE_TABLE_DESCRIPTIONS.items()} | MONITORING_TABLE_DESCRIPTIONS
 KEEP_VERSIONS = 5  # the default of LAKEHOUSE_CATALOG_KEEP (resources/catalog/versions.py)
 USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
 class ExternalView:
-    """A catalog view over parquet the pipeline writes outside the warehouse (e.g. ML scores)."""
+    """A catalog table over parquet the pipeline writes outside the warehouse (e.g. the registry),
+    or, without ``parquet_glob``, derived from the tables already copied: then ``query`` is given
+    the copied (schema, table) pairs and returns its SELECT, or None to leave the table out."""
 
     schema: str
     name: str
-    parquet_glob: str
+    parquet_glob: str | None
     description: str = ""
-    query: str | None = None  # a full SELECT instead of read_parquet(parquet_glob)
+    query: str | Callable[[set[tuple[str, str]]], str | None] | None = None  # instead of read_parquet(parquet_glob)
 
 
 @dataclass
@@ -96,8 +106,8 @@ def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings, result: 
         target = PUBLISHED_SCHEMAS[schema]
         con.execute(f'create schema if not exists "{target}"')
         con.execute(f'create table "{target}"."{table}" as select * from {WAREHOUSE_ALIAS}."{schema}"."{table}"')
-        if schema == ML_SCHEMA and table in LAKE_TABLE_DESCRIPTIONS:
-            con.execute(f'comment on table "{target}"."{table}" is {sql_str(LAKE_TABLE_DESCRIPTIONS[table])}')
+        if (schema, table) in TABLE_DESCRIPTIONS:
+            con.execute(f'comment on table "{target}"."{table}" is {sql_str(TABLE_DESCRIPTIONS[schema, table])}')
         copied.append((target, table))
     con.execute(f"detach {WAREHOUSE_ALIAS}")
     return copied
@@ -248,9 +258,14 @@ def _write_version(
             register_object_store(con, force=True)
         names = _copy_warehouse(con, settings, result)
         for v in external:
-            if not has_files(v.parquet_glob):
+            if v.parquet_glob is None:
+                select = v.query(set(names)) if callable(v.query) else v.query
+                if select is None:
+                    continue
+            elif not has_files(v.parquet_glob):
                 continue
-            select = v.query or f"select * from read_parquet({sql_str(v.parquet_glob)}, union_by_name = true)"
+            else:
+                select = v.query or f"select * from read_parquet({sql_str(v.parquet_glob)}, union_by_name = true)"
             con.execute(f'create schema if not exists "{v.schema}"')
             con.execute(f'create table "{v.schema}"."{v.name}" as {select}')
             if v.description:
@@ -322,7 +337,7 @@ def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str,
                         schema = PUBLISHED_SCHEMAS.get(node["schema"], node["schema"])  # snapshots publish as curated
                         out[(schema, table, column)] = " ".join(spec["description"].split())
     for v in external:  # the feature definitions table describes ml.flight_features' columns
-        if (v.schema, v.name) == ("ml", "feature_definitions") and has_files(v.parquet_glob):
+        if (v.schema, v.name) == ("ml", "feature_definitions") and v.parquet_glob and has_files(v.parquet_glob):
             with connect() as mem:
                 if "://" in v.parquet_glob:
                     register_object_store(mem, force=True)

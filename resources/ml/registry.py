@@ -58,6 +58,7 @@ from resources.ml.registry_chain import (
     verify_head,
     verify_record,
 )
+from resources.ml.store import AUDIT_TABLE, REGISTRY_TABLE, replace_lake_table
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -425,7 +426,7 @@ class Registry:
 
     # --- analyst tables ----------------------------------------------------------------------
     def export(self) -> None:
-        """Rewrite the registry and audit tables the catalog exposes as ml.model_registry / ml.model_audit,
+        """Rewrite the lake tables ml.model_registry and ml.model_audit (published as they are),
         after verifying the chain, its anchor and every production artifact."""
         statuses, served = self.statuses(), lifecycle.horizons(self.audit())
         for version, status in statuses.items():
@@ -457,9 +458,8 @@ class Registry:
                     "registered_at": rec["registered_at"],
                 }
             )
-        base = registry_dir(self.settings)
         if rows:
-            write_parquet_atomic(pl.DataFrame(rows, infer_schema_length=None), base / "model_registry.parquet")
+            replace_lake_table(self.settings, REGISTRY_TABLE, pl.DataFrame(rows, infer_schema_length=None))
         audit = [
             {
                 "event_at": e["at"],
@@ -475,7 +475,7 @@ class Registry:
             for e in self.audit()
         ]
         if audit:
-            write_parquet_atomic(pl.DataFrame(audit, infer_schema_length=None), base / "model_audit.parquet")
+            replace_lake_table(self.settings, AUDIT_TABLE, pl.DataFrame(audit, infer_schema_length=None))
 
 
 def main(argv: list[str] | None = None) -> int:

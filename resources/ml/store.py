@@ -4,7 +4,9 @@ ml.flight_features[_nowcast_2h] (warehouse DuckLake)  point-in-time features, pe
 ml.flight_delay_scores (warehouse DuckLake)        the current scores, both horizons
 ml/scores_archive/flight_date=.../<scored_at>.parquet   every replaced version of a day's scores
 ml/models/<model_version>/model.joblib             artifacts (sha256 in the registry)
-ml/registry/*.json, audit.jsonl                    training records and the audit trail
+ml/registry/*.json, audit.jsonl                    training records and the audit trail (the evidence)
+ml.model_registry, ml.model_audit (warehouse DuckLake)  their exports for analysts
+ml.backtest_scores, ml.backtest_metrics (warehouse DuckLake)  the walk-forward backtest
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
 ML_SCHEMA = "ml"
 SCORES_TABLE = "flight_delay_scores"
 BACKTEST_SCORES_TABLE, BACKTEST_METRICS_TABLE = "backtest_scores", "backtest_metrics"
+REGISTRY_TABLE, AUDIT_TABLE = "model_registry", "model_audit"  # the registry's exports
 # What analysts read about each ML table of the lake (the published catalog's table comments).
 LAKE_TABLE_DESCRIPTIONS = {
     "flight_features": "Point-in-time day-ahead features per flight (see ml.feature_definitions).",
@@ -143,6 +146,8 @@ LAKE_TABLE_DESCRIPTIONS = {
     BACKTEST_SCORES_TABLE: "Walk-forward backtest: every flight of a month scored by a model trained only on days "
     "strictly before that month (out of sample by construction).",
     BACKTEST_METRICS_TABLE: "Out-of-sample ROC AUC, PR AUC, Brier and calibration error per backtest month.",
+    REGISTRY_TABLE: "Every trained model version with status and holdout metrics.",
+    AUDIT_TABLE: "Append-only audit: registrations, pre-production checks, promotions, refusals, rollbacks.",
 }
 # Which days of which table were written, with their row count: a day written with no rows (an
 # accepted empty delivery) is there, a day never written is not.
@@ -159,89 +164,139 @@ def _lake_type(con, frame: pl.DataFrame) -> dict[str, str]:
 
 
 def write_lake_days(
-    settings: Settings, table: str, days: dict[date, pl.DataFrame], horizon: str | None = None, before_replace=None
+    settings: Settings,
+    table: str,
+    days: dict[date, pl.DataFrame],
+    horizon: str | None = None,
+    before_replace=None,
+    *,
+    schema: str = ML_SCHEMA,
+    day_column: str = "flight_date",
 ) -> None:
-    """Replace ``days`` of ``ml.<table>`` (of ``horizon`` when the table holds several) with the
-    given rows, in one transaction. The table is created from the first frame; a column it lacks
-    is added (an older day reads it as null). ``before_replace(con, days)`` runs in the same
-    transaction before the old rows go (e.g. to archive them)."""
+    """Replace ``days`` of ``<schema>.<table>`` (of ``horizon`` when the table holds several) with
+    the given rows, in one transaction; a row's day is its ``day_column``. The table is created
+    from the first frame; a column it lacks is added (an older day reads it as null).
+    ``before_replace(con, days)`` runs in the same transaction before the old rows go (e.g. to
+    archive them)."""
     if not days:
         return
+
+    def write(con) -> None:
+        con.execute(
+            f"create table if not exists {schema}.{PARTITIONS_TABLE} (table_name varchar, "
+            "horizon varchar, flight_date date, row_count bigint, written_at timestamptz)"
+        )
+        frame = pl.concat(list(days.values()), how="diagonal_relaxed")
+        _ensure_table(con, schema, table, frame)
+        day_list = sorted(days)
+        where = f'"{day_column}" in (select unnest($days))' + (" and horizon = $horizon" if horizon else "")
+        params = {"days": day_list, **({"horizon": horizon} if horizon else {})}
+        if before_replace is not None:
+            before_replace(con, day_list)
+        con.execute(f'delete from {schema}."{table}" where {where}', params)
+        _insert(con, schema, table, frame)
+        # _partitions.flight_date is the partition's day, whatever the table calls its day column.
+        con.execute(
+            f"delete from {schema}.{PARTITIONS_TABLE} where table_name = $table "
+            f"and horizon is not distinct from $h and flight_date in (select unnest($days))",
+            {"table": table, "h": horizon, "days": day_list},
+        )
+        con.executemany(
+            f"insert into {schema}.{PARTITIONS_TABLE} values (?, ?, ?, ?, now())",
+            [[table, horizon, d, days[d].height] for d in day_list],
+        )
+
+    _in_lake_transaction(settings, schema, write)
+
+
+def append_lake_rows(
+    settings: Settings, table: str, rows: pl.DataFrame, *, schema: str = ML_SCHEMA, lock_timeout_s: float = 3600.0
+) -> None:
+    """Append ``rows`` to ``<schema>.<table>`` in one transaction (an append-only log); the table
+    is created from the frame, a column it lacks is added. Waits at most ``lock_timeout_s`` for
+    this machine's other writers (then raises, having written nothing)."""
+
+    def append(con) -> None:
+        _ensure_table(con, schema, table, rows)
+        _insert(con, schema, table, rows)
+
+    _in_lake_transaction(settings, schema, append, lock_timeout_s)
+
+
+def replace_lake_table(settings: Settings, table: str, rows: pl.DataFrame, *, schema: str = ML_SCHEMA) -> None:
+    """Replace all of ``<schema>.<table>`` with ``rows`` in one transaction (an export that is
+    rewritten whole, e.g. the registry's). A column of nulls only is typed text."""
+    rows = rows.with_columns(pl.col(c).cast(pl.String) for c, t in rows.schema.items() if t == pl.Null)
+
+    def replace(con) -> None:
+        con.register("_rows", rows.to_arrow())
+        try:
+            con.execute(f'create or replace table {schema}."{table}" as select * from _rows')
+        finally:
+            con.unregister("_rows")
+
+    _in_lake_transaction(settings, schema, replace)
+
+
+def _in_lake_transaction(settings: Settings, schema: str, body, lock_timeout_s: float = 3600.0) -> None:
     # Writers on other machines (a PostgreSQL catalog) are not behind this machine's lock: a commit
-    # that lost to one of theirs is made again whole (the transaction replaces its days, so
-    # repeating it is safe); one writer per partition stays the rule (the Dagster pools).
+    # that lost to one of theirs is made again whole (the transaction did not happen, so repeating
+    # it is safe); one writer per partition stays the rule (the Dagster pools).
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
-            return _write_lake_days_once(settings, table, days, horizon, before_replace)
+            with warehouse_lock(settings, lock_timeout_s), open_warehouse(settings, read_only=False) as con:
+                con.execute("begin transaction")
+                try:
+                    con.execute(f"create schema if not exists {schema}")
+                    body(con)
+                    con.execute("commit")
+                except BaseException:
+                    try:
+                        con.execute("rollback")
+                    except duckdb.Error:  # a failed commit has already ended the transaction
+                        pass
+                    raise
+            return
         except duckdb.Error as exc:
             if attempt == CONFLICT_ATTEMPTS or not is_commit_conflict(exc):
                 raise
             time.sleep(0.2 * attempt + random.random() * 0.3)
 
 
-def _write_lake_days_once(
-    settings: Settings, table: str, days: dict[date, pl.DataFrame], horizon: str | None, before_replace
-) -> None:
-    with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
-        con.execute("begin transaction")
-        try:
-            con.execute(f"create schema if not exists {ML_SCHEMA}")
-            con.execute(
-                f"create table if not exists {ML_SCHEMA}.{PARTITIONS_TABLE} (table_name varchar, "
-                "horizon varchar, flight_date date, row_count bigint, written_at timestamptz)"
-            )
-            frame = pl.concat(list(days.values()), how="diagonal_relaxed")
-            wanted = _lake_type(con, frame)
-            have = {
-                r[0]: r[1]
-                for r in con.execute(
-                    "select column_name, data_type from information_schema.columns "
-                    "where table_catalog = current_database() and table_schema = ? and table_name = ?",
-                    [ML_SCHEMA, table],
-                ).fetchall()
-            }
-            if not have:
-                cols = ", ".join(f'"{c}" {t}' for c, t in wanted.items())
-                con.execute(f'create table {ML_SCHEMA}."{table}" ({cols})')
-            else:
-                for column in wanted.keys() - have.keys():
-                    con.execute(f'alter table {ML_SCHEMA}."{table}" add column "{column}" {wanted[column]}')
-            day_list = sorted(days)
-            where = "flight_date in (select unnest($days))" + (" and horizon = $horizon" if horizon else "")
-            params = {"days": day_list, **({"horizon": horizon} if horizon else {})}
-            if before_replace is not None:
-                before_replace(con, day_list)
-            con.execute(f'delete from {ML_SCHEMA}."{table}" where {where}', params)
-            if frame.height:
-                con.register("_rows", frame.to_arrow())
-                con.execute(f'insert into {ML_SCHEMA}."{table}" by name select * from _rows')
-                con.unregister("_rows")
-            con.execute(
-                f"delete from {ML_SCHEMA}.{PARTITIONS_TABLE} where table_name = $table "
-                f"and horizon is not distinct from $h and flight_date in (select unnest($days))",
-                {"table": table, "h": horizon, "days": day_list},
-            )
-            con.executemany(
-                f"insert into {ML_SCHEMA}.{PARTITIONS_TABLE} values (?, ?, ?, ?, now())",
-                [[table, horizon, d, days[d].height] for d in day_list],
-            )
-            con.execute("commit")
-        except BaseException:
-            try:
-                con.execute("rollback")
-            except duckdb.Error:  # a failed commit has already ended the transaction
-                pass
-            raise
+def _ensure_table(con, schema: str, table: str, frame: pl.DataFrame) -> None:
+    wanted = _lake_type(con, frame)
+    have = {
+        r[0]: r[1]
+        for r in con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_catalog = current_database() and table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+    if not have:
+        cols = ", ".join(f'"{c}" {t}' for c, t in wanted.items())
+        con.execute(f'create table {schema}."{table}" ({cols})')
+    else:
+        for column in wanted.keys() - have.keys():
+            con.execute(f'alter table {schema}."{table}" add column "{column}" {wanted[column]}')
 
 
-def lake_days(settings: Settings, table: str, horizon: str | None = None) -> list[date]:
-    """The days of ``ml.<table>`` (of ``horizon``) written so far, oldest first."""
+def _insert(con, schema: str, table: str, frame: pl.DataFrame) -> None:
+    if frame.height:
+        con.register("_rows", frame.to_arrow())
+        con.execute(f'insert into {schema}."{table}" by name select * from _rows')
+        con.unregister("_rows")
+
+
+def lake_days(settings: Settings, table: str, horizon: str | None = None, *, schema: str = ML_SCHEMA) -> list[date]:
+    """The days of ``<schema>.<table>`` (of ``horizon``) written so far, oldest first."""
     found = _query_lake(
         settings,
         PARTITIONS_TABLE,
-        f"select flight_date from {ML_SCHEMA}.{PARTITIONS_TABLE} "
+        f"select flight_date from {schema}.{PARTITIONS_TABLE} "
         "where table_name = ? and horizon is not distinct from ? order by 1",
         [table, horizon],
+        schema,
     )
     return found["flight_date"].to_list() if found.height else []
 
@@ -253,18 +308,23 @@ def read_lake_days(
     end: date | None = None,
     horizon: str | None = None,
     columns: list[str] | None = None,
+    *,
+    schema: str = ML_SCHEMA,
+    day_column: str = "flight_date",
+    order_by: str = "flight_date, flight_id",
 ) -> pl.DataFrame:
-    """Rows of ``ml.<table>`` for days in [start, end) (all days without bounds), of ``horizon``,
-    ordered by day and flight; only ``columns`` if given. Empty (no columns) when nothing is there."""
+    """Rows of ``<schema>.<table>`` for days in [start, end) (all days without bounds), of
+    ``horizon``, ordered; only ``columns`` if given. Empty (no columns) when nothing is there."""
     cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-    bounds = [("flight_date >= ?", start), ("flight_date < ?", end), ("horizon = ?", horizon)]
+    bounds = [(f'"{day_column}" >= ?', start), (f'"{day_column}" < ?', end), ("horizon = ?", horizon)]
     where = ["true", *(test for test, value in bounds if value is not None)]
     params = [value for _, value in bounds if value is not None]
     return _query_lake(
         settings,
         table,
-        f'select {cols} from {ML_SCHEMA}."{table}" where {" and ".join(where)} order by flight_date, flight_id',
+        f'select {cols} from {schema}."{table}" where {" and ".join(where)} order by {order_by}',
         params,
+        schema,
     )
 
 
@@ -278,19 +338,19 @@ def read_backtest_metrics(settings: Settings) -> pl.DataFrame:
     return read_lake_table(settings, BACKTEST_METRICS_TABLE, order_by="month")
 
 
-def read_lake_table(settings: Settings, table: str, order_by: str) -> pl.DataFrame:
-    """All of ``ml.<table>``, ordered; empty (no columns) when it was never written."""
-    return _query_lake(settings, table, f'select * from {ML_SCHEMA}."{table}" order by {order_by}', [])
+def read_lake_table(settings: Settings, table: str, order_by: str, *, schema: str = ML_SCHEMA) -> pl.DataFrame:
+    """All of ``<schema>.<table>``, ordered; empty (no columns) when it was never written."""
+    return _query_lake(settings, table, f'select * from {schema}."{table}" order by {order_by}', [], schema)
 
 
-def _query_lake(settings: Settings, table: str, sql: str, params: list) -> pl.DataFrame:
-    """``sql`` over ``ml.<table>``; empty (no columns) when the table was never written."""
+def _query_lake(settings: Settings, table: str, sql: str, params: list, schema: str = ML_SCHEMA) -> pl.DataFrame:
+    """``sql`` over ``<schema>.<table>``; empty (no columns) when the table was never written."""
     if not settings.warehouse_catalog.exists() and settings.warehouse_metadata.startswith("sqlite:"):
         return pl.DataFrame()  # no lake yet (attaching would create one)
     try:
         (frame,) = _read_warehouse(settings, (sql, params))
     except duckdb.CatalogException as exc:
-        if f"{table} does not exist" in str(exc) or f"{ML_SCHEMA} does not exist" in str(exc):
+        if f"{table} does not exist" in str(exc) or f"{schema} does not exist" in str(exc):
             return pl.DataFrame()
         raise
     return frame
@@ -304,27 +364,12 @@ def catalog_views(settings: Settings):
     """The ``ml`` schema of the analyst catalog: views over the ML zone's parquet."""
     from resources.catalog.publish import ExternalView
 
-    registry = ml_dir(settings) / "registry"
     return [
         ExternalView(
             "ml",
             "feature_definitions",
             str(feature_definitions_path(settings)),
             "Name, description, dtype and owner of every model feature.",
-        ),
-        # ``scores*`` is both horizons' directories (ml/scores, ml/scores_nowcast_2h); archived
-        # versions are named by when they were scored, never part.parquet.
-        ExternalView(
-            "ml",
-            "model_registry",
-            str(registry / "model_registry.parquet"),
-            "Every trained model version with status and holdout metrics.",
-        ),
-        ExternalView(
-            "ml",
-            "model_audit",
-            str(registry / "model_audit.parquet"),
-            "Append-only audit: registrations, pre-production checks, promotions, refusals, rollbacks.",
         ),
         ExternalView(
             "ml",

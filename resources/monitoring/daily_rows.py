@@ -1,5 +1,6 @@
-"""A cheap metrics row per scored day (no HTML, numpy) in ``monitoring/daily_drift`` and
-``monitoring/daily_quality`` (``monitoring.daily_metrics`` in the catalog), labelled with its sample."""
+"""A cheap metrics row per scored day (no HTML, numpy) in the warehouse lake's tables
+``monitoring.daily_drift`` and ``monitoring.daily_quality`` (joined as ``monitoring.daily_metrics``
+in the catalog), labelled with its sample."""
 
 from __future__ import annotations
 
@@ -7,23 +8,27 @@ from datetime import date
 
 import polars as pl
 
-from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
+from resources.ml.store import read_lake_days, write_lake_days
 from resources.monitoring.auc import daily_auc
 from resources.monitoring.drift import PREDICTION, DriftVerdict
-from resources.monitoring.paths import day_file, month_file, month_key
+from resources.monitoring.paths import MONITORING_SCHEMA
 from resources.monitoring.samples import IN_SAMPLE, OUT_OF_SAMPLE
 
 
 def write_daily_rows(settings: Settings, kind: str, rows: pl.DataFrame) -> dict[date, int]:
-    """One file per day (``metric_date``), so a new day writes only its own file and a monthly
-    run rewrites its days; a month file of the earlier layout is removed when its days are."""
-    written = {}
-    for (day,), part in rows.partition_by("metric_date", as_dict=True).items():
-        write_parquet_atomic(part, day_file(settings, kind, day))
-        month_file(settings, kind, month_key(day)).unlink(missing_ok=True)
-        written[day] = part.height
-    return written
+    """Replace the days (``metric_date``) of ``rows`` in ``monitoring.<kind>``, in one
+    transaction: a new day writes only its own rows, a monthly run rewrites its days."""
+    days = {day: part for (day,), part in rows.partition_by("metric_date", as_dict=True).items()}
+    write_lake_days(settings, kind, days, schema=MONITORING_SCHEMA, day_column="metric_date")
+    return {day: part.height for day, part in days.items()}
+
+
+def read_daily_rows(settings: Settings, kind: str) -> pl.DataFrame:
+    """Every row of ``monitoring.<kind>`` by day; empty (no columns) before the first."""
+    return read_lake_days(
+        settings, kind, schema=MONITORING_SCHEMA, day_column="metric_date", order_by="metric_date, model_version"
+    )
 
 
 def daily_drift_rows(

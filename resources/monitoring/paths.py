@@ -1,4 +1,5 @@
-"""Where monitoring's outputs live under the lakehouse root: daily rows, drift profiles, alerts."""
+"""Where monitoring's outputs live: its tables in the warehouse lake, drift profiles and reports
+under the lakehouse root."""
 
 from __future__ import annotations
 
@@ -7,13 +8,21 @@ from pathlib import Path
 
 from resources.core.settings import Settings
 
+MONITORING_SCHEMA = "monitoring"  # the warehouse lake's schema of daily rows and alerts
+ALERTS_TABLE = "alerts"
+DRIFT_ROWS, QUALITY_ROWS = "daily_drift", "daily_quality"
+# What analysts read about each monitoring table (the published catalog's table comments).
+MONITORING_TABLE_DESCRIPTIONS = {
+    (MONITORING_SCHEMA, DRIFT_ROWS): "One row per scored day and model: flights scored, mean p_late, drift vs "
+    "the 42 days before its month. Joined with daily_quality as daily_metrics.",
+    (MONITORING_SCHEMA, QUALITY_ROWS): "One row per labelled scored day and model: ROC AUC and late rate.",
+    (MONITORING_SCHEMA, ALERTS_TABLE): "Append-only alert log: failed monitoring checks and failed runs "
+    "(detail: the whole alert as JSON).",
+}
+
 
 def monitoring_dir(settings: Settings) -> Path:
     return settings.root / "monitoring"
-
-
-def alerts_path(settings: Settings) -> Path:
-    return monitoring_dir(settings) / "alerts.jsonl"
 
 
 def profiles_dir(settings: Settings) -> Path:
@@ -22,11 +31,3 @@ def profiles_dir(settings: Settings) -> Path:
 
 def month_key(day: date) -> str:
     return f"{day:%Y-%m}"
-
-
-def month_file(settings: Settings, kind: str, month: str) -> Path:
-    return monitoring_dir(settings) / kind / f"month={month}.parquet"
-
-
-def day_file(settings: Settings, kind: str, day: date) -> Path:
-    return monitoring_dir(settings) / kind / f"day={day.isoformat()}.parquet"
