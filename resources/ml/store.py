@@ -353,6 +353,11 @@ def _query_lake(settings: Settings, table: str, sql: str, params: list, schema: 
         if f"{table} does not exist" in str(exc) or f"{schema} does not exist" in str(exc):
             return pl.DataFrame()
         raise
+    except duckdb.InvalidInputException as exc:
+        # A catalog file prepared by a writer's lock that no write has made a lake yet.
+        if "creating a new DuckLake is explicitly disabled" in str(exc):
+            return pl.DataFrame()
+        raise
     return frame
 
 
