@@ -10,6 +10,7 @@ import pytest
 
 from assets.jobs import DAILY_JOB, PUBLISH_JOB
 from resources.catalog.publish import connect_catalog, connect_sandbox
+from resources.core.settings import DBT_PROJECT_DIR
 
 READER = textwrap.dedent("""
     import sys, time, duckdb
@@ -55,6 +56,10 @@ def test_open_analyst_session_neither_blocks_nor_breaks_a_run(lakehouse, tmp_pat
     assert rest.startswith("[943] []")  # one consistent version throughout, no errors
     with connect_catalog(lakehouse.settings) as con:  # a new session sees the new version
         assert con.execute("select count(*) from curated.fct_flights").fetchone()[0] == 943 + 914
+    # Each dbt invocation's own target folder is gone once its run read it (a disk filled with them).
+    runs = [r.run_id[:7] for r in lakehouse.instance.get_runs()]
+    left = [p.name for p in (DBT_PROJECT_DIR / "target").iterdir() if p.name.split("-")[1:2] in [[r] for r in runs]]
+    assert len(runs) >= 3 and left == [], left
 
 
 def test_catalog_is_read_only_and_has_the_zones(year_lakehouse):

@@ -6,6 +6,7 @@ snapshots, dimensions) is unpartitioned.
 """
 
 import random
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -168,15 +169,28 @@ def _build_retrying_conflicts(context: dg.AssetExecutionContext, dbt: DbtCliReso
         invocation = dbt.cli(args, context=context, raise_on_error=False)
         events = list(invocation.stream())
         if invocation.is_successful():
+            discard_target(invocation.target_path)
             return events
         results = _run_results(invocation)
         if attempt == CONFLICT_ATTEMPTS or not only_commit_conflicts(results):
             break
+        discard_target(invocation.target_path)
         context.log.warning(
             f"dbt build attempt {attempt}: DuckLake commit conflict with another writer; building again"
         )
         time.sleep(random.uniform(1, 3) * attempt)
-    raise dg.Failure(description=f"dbt build failed: {failure_summary(results)}")
+    raise dg.Failure(
+        description=f"dbt build failed: {failure_summary(results)} (compiled SQL and dbt.log kept in "
+        f"{invocation.target_path})"
+    )
+
+
+def discard_target(target: Path) -> None:
+    """Remove an invocation's own target folder once its events and results are read: each dbt
+    invocation gets one (compiled SQL, manifest, run results, about 3 MB), and kept they filled
+    1.7 GB of dbt_project/target here. A failed build's folder stays, for its compiled SQL."""
+    if target.parent.resolve() == (DBT_PROJECT_DIR / "target").resolve():  # never the shared manifest's folder
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def _run_results(invocation) -> dict:
