@@ -119,7 +119,7 @@ def test_a_backtest_month_replaces_its_scores_and_metrics_together_and_a_null_fi
     assert read_backtest_scores(settings).height == 6
 
 
-def test_monitoring_rows_and_alerts_are_lake_tables_of_their_own_schema(settings):
+def test_monitoring_rows_are_lake_tables_of_their_own_schema_and_alerts_keep_hostile_text(settings):
     from resources.monitoring.alerts import append_alert, read_alerts
     from resources.monitoring.daily_rows import read_daily_rows, write_daily_rows
     from resources.monitoring.paths import DRIFT_ROWS, MONITORING_SCHEMA

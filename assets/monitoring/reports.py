@@ -225,7 +225,7 @@ def build_alert_sensors(check_keys: list[dg.AssetCheckKey], monitored_jobs: list
         name="monitoring_alerts",
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Records an alert (monitoring.alerts in the warehouse lake) for each failed monitoring check.",
+        description="Records an alert (lakehouse monitoring/alerts.jsonl) for each failed monitoring check.",
     )
     def check_alerts(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource):
         seen = json.loads(context.cursor) if context.cursor else {}

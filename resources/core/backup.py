@@ -5,9 +5,7 @@
 
 Kept: every delivery as ingested (``raw/``, ``raw_archive/``, ``quarantine/``, the volume-override
 audit), the model registry (records, sealed audit, artifacts and their monitoring references),
-archived scores, monitoring history and the alert log (a lake table: exported into the backup as
-``monitoring/alerts_export.parquet`` and appended to the restored lake), the catalog's publish log,
-analysts' sandboxes.
+archived scores, monitoring history and alerts, the catalog's publish log, analysts' sandboxes.
 Everything else (warehouse, catalog versions, features, scores, reports) is derived: `make run`
 rebuilds it from the restored zones, and the restored production model scores again.
 
@@ -15,7 +13,7 @@ Never kept: secrets. The keys live beside the root (``<root>.secrets/``) or in t
 belong in the operator's secret store; a restore needs the same keys (the registry's seals and the
 pseudonymized tail numbers depend on them), and says so when they are missing or different.
 
-The backup takes the warehouse lock and the registry lock for its duration, so no dbt run,
+The backup takes the registry lock and the warehouse lock for its duration, so no dbt run,
 publish or registry write changes what it copies. ``manifest.json`` holds each file's sha256
 and size and a MAC over all of it, keyed with the registry key (which the operator holds and a
 restore needs anyway): a restore checks the MAC, that every path stays inside the root and under
@@ -55,7 +53,6 @@ KEPT = (
     ENV_MARKER,
 )
 SKIPPED_NAMES = (".lock", ".warehouse.lock", ".publish.lock")
-ALERTS_EXPORT = "monitoring/alerts_export.parquet"  # the alert log, which no rebuild can recreate
 
 
 class BackupError(RuntimeError):
@@ -119,19 +116,16 @@ def backup(settings: Settings, dest: Path) -> dict:
     started = time.perf_counter()
     files: dict[str, dict] = {}
     with ExitStack() as stack:
-        stack.enter_context(warehouse_lock(settings))
+        # The registry's order: its writers hold the registry lock while they export to the
+        # warehouse lake (the warehouse lock); taking them the other way round could deadlock.
         stack.enter_context(registry_lock(settings))
+        stack.enter_context(warehouse_lock(settings))
         for src in files_to_keep(settings.root):
             rel = src.relative_to(settings.root).as_posix()
             target = dest / "data" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
             files[rel] = {"sha256": _sha256(target), "bytes": target.stat().st_size}
-        if (alerts := _alert_log(settings)).height:
-            target = dest / "data" / ALERTS_EXPORT
-            target.parent.mkdir(parents=True, exist_ok=True)
-            alerts.write_parquet(target)
-            files[ALERTS_EXPORT] = {"sha256": _sha256(target), "bytes": target.stat().st_size}
     manifest = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": settings.env,
@@ -143,13 +137,6 @@ def backup(settings: Settings, dest: Path) -> dict:
     manifest["mac"] = manifest_mac(registry_key(settings, create=True), manifest)
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
-
-
-def _alert_log(settings: Settings):
-    from resources.ml.store import read_lake_table
-    from resources.monitoring.paths import ALERTS_TABLE, MONITORING_SCHEMA
-
-    return read_lake_table(settings, ALERTS_TABLE, order_by='"at", rowid', schema=MONITORING_SCHEMA)
 
 
 def verify(src: Path, key: bytes) -> dict:
@@ -200,14 +187,6 @@ def restore(settings: Settings, src: Path) -> dict:
             raise BackupError(f"{rel}: resolves outside {root}; refusing to write it")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(src) / "data" / rel, target)
-    if (exported := root / ALERTS_EXPORT).exists():  # back into the lake, where alerts live
-        import polars as pl
-
-        from resources.ml.store import append_lake_rows
-        from resources.monitoring.paths import ALERTS_TABLE, MONITORING_SCHEMA
-
-        append_lake_rows(settings, ALERTS_TABLE, pl.read_parquet(exported), schema=MONITORING_SCHEMA)
-        exported.unlink()
     if (root / "ml" / "registry" / "audit.jsonl").exists():
         from resources.ml.registry import Registry, registry_lock
 

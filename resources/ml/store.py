@@ -209,20 +209,6 @@ def write_lake_days(
     _in_lake_transaction(settings, schema, write)
 
 
-def append_lake_rows(
-    settings: Settings, table: str, rows: pl.DataFrame, *, schema: str = ML_SCHEMA, lock_timeout_s: float = 3600.0
-) -> None:
-    """Append ``rows`` to ``<schema>.<table>`` in one transaction (an append-only log); the table
-    is created from the frame, a column it lacks is added. Waits at most ``lock_timeout_s`` for
-    this machine's other writers (then raises, having written nothing)."""
-
-    def append(con) -> None:
-        _ensure_table(con, schema, table, rows)
-        _insert(con, schema, table, rows)
-
-    _in_lake_transaction(settings, schema, append, lock_timeout_s)
-
-
 def replace_lake_table(settings: Settings, table: str, rows: pl.DataFrame, *, schema: str = ML_SCHEMA) -> None:
     """Replace all of ``<schema>.<table>`` with ``rows`` in one transaction (an export that is
     rewritten whole, e.g. the registry's). A column of nulls only is typed text."""
@@ -238,13 +224,13 @@ def replace_lake_table(settings: Settings, table: str, rows: pl.DataFrame, *, sc
     _in_lake_transaction(settings, schema, replace)
 
 
-def _in_lake_transaction(settings: Settings, schema: str, body, lock_timeout_s: float = 3600.0) -> None:
+def _in_lake_transaction(settings: Settings, schema: str, body) -> None:
     # Writers on other machines (a PostgreSQL catalog) are not behind this machine's lock: a commit
     # that lost to one of theirs is made again whole (the transaction did not happen, so repeating
     # it is safe); one writer per partition stays the rule (the Dagster pools).
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
-            with warehouse_lock(settings, lock_timeout_s), open_warehouse(settings, read_only=False) as con:
+            with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
                 con.execute("begin transaction")
                 try:
                     con.execute(f"create schema if not exists {schema}")

@@ -1,52 +1,32 @@
-"""The alert log (``monitoring.alerts`` in the warehouse lake, append-only) and the months a check
-finds in breach."""
+"""The alert log (``monitoring/alerts.jsonl``, append-only) and the months a check finds in breach.
+
+The log is a file, not a warehouse lake table: on the SQLite catalog every lake write must take
+the warehouse lock (a second, unlocked writer makes the holder's commit fail with "database is
+locked", tried), and the sensors that record alerts cannot wait out a dbt build: a run-failure
+sensor's cursor moves on even when its evaluation fails, so a timed-out append would lose the
+alert. An append to a file never waits. The catalog publishes it as ``monitoring.alerts``."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
 
-import polars as pl
-
+from resources.core.parquet_io import append_lines
 from resources.core.settings import Settings
-from resources.ml.store import append_lake_rows, read_lake_table
 from resources.monitoring.drift import PREDICTION
-from resources.monitoring.paths import ALERTS_TABLE, MONITORING_SCHEMA
+from resources.monitoring.paths import alerts_path
 from resources.monitoring.samples import MIN_OUT_OF_SAMPLE_FLIGHTS
-
-ALERT_LOCK_SECONDS = 40.0
 
 
 def append_alert(settings: Settings, alert: dict) -> dict:
-    """Append one alert: its time, kind, check and run as columns analysts filter on, and the
-    whole alert as JSON (checks report different fields)."""
     alert = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **alert}
-    row = pl.DataFrame(
-        {
-            "at": [datetime.fromisoformat(alert["at"])],
-            "kind": [alert.get("kind")],
-            "check": [alert.get("check")],
-            "run_id": [alert.get("run_id")],
-            "detail": [json.dumps(alert, sort_keys=True, default=str)],
-        },
-        schema={
-            "at": pl.Datetime("us", "UTC"),
-            "kind": pl.String,
-            "check": pl.String,
-            "run_id": pl.String,
-            "detail": pl.String,
-        },
-    )
-    # A sensor records alerts: it waits for a writing run a bounded time, then its tick fails and
-    # the next tick records the alert (its cursor moves only once the alert is written).
-    append_lake_rows(settings, ALERTS_TABLE, row, schema=MONITORING_SCHEMA, lock_timeout_s=ALERT_LOCK_SECONDS)
+    append_lines(alerts_path(settings), [json.dumps(alert, sort_keys=True, default=str)])
     return alert
 
 
 def read_alerts(settings: Settings) -> list[dict]:
-    """Every alert, oldest first."""
-    log = read_lake_table(settings, ALERTS_TABLE, order_by='"at", rowid', schema=MONITORING_SCHEMA)
-    return [json.loads(x) for x in log["detail"]] if log.height else []
+    path = alerts_path(settings)
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
 
 
 def drift_breaches(entries: list[dict]) -> dict[str, dict]:

@@ -1,11 +1,11 @@
-"""Monitoring's derived table in the analyst catalog: the daily drift and quality rows joined.
-The rows themselves and the alert log are warehouse lake tables, published as they are."""
+"""Monitoring's tables in the analyst catalog besides its lake tables (published as they are):
+the daily drift and quality rows joined, and the alert log."""
 
 from __future__ import annotations
 
-from resources.catalog.publish import ExternalView
+from resources.catalog.publish import ExternalView, sql_str
 from resources.core.settings import Settings
-from resources.monitoring.paths import DRIFT_ROWS, MONITORING_SCHEMA, QUALITY_ROWS
+from resources.monitoring.paths import DRIFT_ROWS, MONITORING_SCHEMA, QUALITY_ROWS, alerts_path
 
 
 def daily_metrics_query(copied: set[tuple[str, str]]) -> str | None:
@@ -26,7 +26,8 @@ def daily_metrics_query(copied: set[tuple[str, str]]) -> str | None:
 
 
 def catalog_views(settings: Settings):
-    """The derived tables of the ``monitoring`` schema of the analyst catalog."""
+    """The ``monitoring`` schema's tables of the analyst catalog that are not lake tables."""
+    alerts = alerts_path(settings)
     return [
         ExternalView(
             MONITORING_SCHEMA,
@@ -37,5 +38,15 @@ def catalog_views(settings: Settings):
             "sample = 'in_sample' marks days the model was trained or selected on: their ROC AUC "
             "is not a quality estimate.",
             query=daily_metrics_query,
-        )
+        ),
+        ExternalView(
+            MONITORING_SCHEMA,
+            "alerts",
+            None,
+            "Append-only alert log: failed monitoring checks and failed runs.",
+            query=f"select * from read_json_auto({sql_str(str(alerts))})"
+            if alerts.exists()
+            else "select null::varchar as at, null::varchar as kind, null::varchar as check, "
+            "null::varchar as run_id where false",
+        ),
     ]

@@ -8,21 +8,22 @@ from pathlib import Path
 
 from resources.core.settings import Settings
 
-MONITORING_SCHEMA = "monitoring"  # the warehouse lake's schema of daily rows and alerts
-ALERTS_TABLE = "alerts"
+MONITORING_SCHEMA = "monitoring"  # the warehouse lake's schema of the daily rows
 DRIFT_ROWS, QUALITY_ROWS = "daily_drift", "daily_quality"
 # What analysts read about each monitoring table (the published catalog's table comments).
 MONITORING_TABLE_DESCRIPTIONS = {
     (MONITORING_SCHEMA, DRIFT_ROWS): "One row per scored day and model: flights scored, mean p_late, drift vs "
     "the 42 days before its month. Joined with daily_quality as daily_metrics.",
     (MONITORING_SCHEMA, QUALITY_ROWS): "One row per labelled scored day and model: ROC AUC and late rate.",
-    (MONITORING_SCHEMA, ALERTS_TABLE): "Append-only alert log: failed monitoring checks and failed runs "
-    "(detail: the whole alert as JSON).",
 }
 
 
 def monitoring_dir(settings: Settings) -> Path:
     return settings.root / "monitoring"
+
+
+def alerts_path(settings: Settings) -> Path:
+    return monitoring_dir(settings) / "alerts.jsonl"
 
 
 def profiles_dir(settings: Settings) -> Path:
