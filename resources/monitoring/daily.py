@@ -20,6 +20,7 @@ from resources.monitoring.actuals import missing_actuals
 from resources.monitoring.daily_rows import daily_drift_rows, daily_quality_rows, write_daily_rows
 from resources.monitoring.drift import judge, profile_for_month
 from resources.monitoring.month_inputs import model_drift_profile, reference_for, scored_month
+from resources.monitoring.paths import DRIFT_ROWS, QUALITY_ROWS
 from resources.monitoring.samples import out_of_sample_from
 
 
@@ -43,7 +44,7 @@ def monitor_days(settings: Settings, registry, days: list[date], as_of: date, lo
             profile, _ = profile_for_month(model_drift_profile(settings, registry, version, log), f"{group[0]:%Y-%m}")
             verdict = judge(reference, current, profile, share_warn)
         drift = daily_drift_rows(current, verdict, version, oos_from)
-        write_daily_rows(settings, "daily_drift", drift)
+        write_daily_rows(settings, DRIFT_ROWS, drift)
         for row in drift.iter_rows(named=True):
             out[row["metric_date"]] = {
                 "flights_scored": row["flights_scored"],
@@ -59,7 +60,7 @@ def monitor_days(settings: Settings, registry, days: list[date], as_of: date, lo
             )
             if labelled.height:
                 quality = daily_quality_rows(labelled, version, oos_from)
-                write_daily_rows(settings, "daily_quality", quality)
+                write_daily_rows(settings, QUALITY_ROWS, quality)
                 for row in quality.iter_rows(named=True):
                     out.setdefault(row["metric_date"], {}).update(
                         {"labelled_flights": row["labelled_flights"], "roc_auc": row["roc_auc"]}

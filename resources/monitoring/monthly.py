@@ -40,7 +40,7 @@ from resources.monitoring.drift import (
 )
 from resources.monitoring.evidently_reports import drift_report, evidently_rows, quality_report, sampled_note
 from resources.monitoring.month_inputs import Log, model_drift_profile, reference_for, scored_month
-from resources.monitoring.paths import month_key
+from resources.monitoring.paths import DRIFT_ROWS, QUALITY_ROWS, month_key
 from resources.monitoring.quality import calibration_error, judge_quality, read_backtest_metrics
 from resources.monitoring.report_files import inputs_sha256, reuse_if_unchanged, write_sidecar
 from resources.monitoring.report_jobs import ReportJob, ReportWriter
@@ -81,7 +81,7 @@ def monitor_drift_month(
     }
     if reference is None:
         log(f"{month}: fewer than {MIN_REFERENCE_DAYS} days of features before {start}: drift not judged")
-        write_daily_rows(settings, "daily_drift", daily_drift_rows(current, None, version, oos_from))
+        write_daily_rows(settings, DRIFT_ROWS, daily_drift_rows(current, None, version, oos_from))
         return write_sidecar(
             settings.reports_dir,
             "drift",
@@ -100,7 +100,7 @@ def monitor_drift_month(
         )
     profile, fit = profile_for_month(model_drift_profile(settings, registry, version, log), month)
     verdict = judge(reference, current, profile, share_warn)
-    write_daily_rows(settings, "daily_drift", daily_drift_rows(current, verdict, version, oos_from))
+    write_daily_rows(settings, DRIFT_ROWS, daily_drift_rows(current, verdict, version, oos_from))
     summary = {
         **base,
         "status": "judged",
@@ -235,7 +235,7 @@ def monitor_quality_month(
     sample = OUT_OF_SAMPLE if ins.height == 0 else IN_SAMPLE if oos.height == 0 else MIXED
     holdout = (record.get("test") or {}).get("roc_auc")
     oos_auc = auc(oos)
-    write_daily_rows(settings, "daily_quality", daily_quality_rows(current, version, oos_from))
+    write_daily_rows(settings, QUALITY_ROWS, daily_quality_rows(current, version, oos_from))
     summary = {
         "model_version": version,
         "sample": sample,
