@@ -58,7 +58,7 @@ sandbox: install  ## a Python prompt with your own DuckDB and the catalog attach
 repair-audit: export REPAIR_APPROVER := $(value APPROVER)
 repair-audit: export REPAIR_REASON := $(value REASON)
 repair-audit: install  ## APPROVER=... REASON=...: remove a torn last line of the model audit trail (audited)
-	$(PY) -m resources.ml.registry
+	$(PY) -m resources.ml.registry.storage
 
 promote rollback: export PROMOTE_APPROVER := $(value APPROVER)
 promote rollback: export PROMOTE_REASON := $(value REASON)
@@ -83,7 +83,7 @@ restore: install  ## SRC=...: into an empty lakehouse root, every file checked f
 
 reproduce: export REPRODUCE_VERSION := $(value VERSION)
 reproduce: install  ## [VERSION=...]: retrain a registered model from its record, compare predictions
-	$(PY) -c 'import os, sys; from resources.ml.reproduce import main; sys.exit(main([os.environ["REPRODUCE_VERSION"]]))'
+	$(PY) -c 'import os, sys; from resources.ml.model.reproduce import main; sys.exit(main([os.environ["REPRODUCE_VERSION"]]))'
 
 bench: install manifest  ## timing goals (benchmarks/), never run by `make test`; scoring needs `make run` first
 	$(PY) benchmarks/backfill_year.py

@@ -50,8 +50,8 @@ from resources.core.dagster_private import (
 )
 from resources.core.runs import process_tags, sweep_dead_runs
 from resources.core.settings import REPO_ROOT, Settings
-from resources.ml.availability import HORIZONS
-from resources.ml.registry import Registry
+from resources.ml.features.availability import HORIZONS
+from resources.ml.registry.storage import Registry
 
 LOCATION = "lakehouse"  # the name workspace.yaml gives the code location: runs show under it in the UI
 CODE_MODULE = "assets.definitions"

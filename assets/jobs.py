@@ -10,7 +10,7 @@ from assets.ml.backtest import BACKTEST_KEY
 from assets.ml.keys import horizon_key
 from assets.ml.model import FEATURES_KEY, PRODUCTION_KEY, SCORES_KEY, promotion_job_config
 from assets.monitoring.reports import DRIFT_KEY, QUALITY_KEY
-from resources.ml.availability import DAY_AHEAD, HORIZONS
+from resources.ml.features.availability import DAY_AHEAD, HORIZONS
 
 REFERENCE_JOB = "reference_build"
 DAILY_JOB = "daily_build"

@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from horizons import MONTHS, SPLIT, month_end  # noqa: E402
 
 from resources.core.settings import Settings  # noqa: E402
-from resources.ml import training  # noqa: E402
-from resources.ml.availability import HORIZONS  # noqa: E402
-from resources.ml.features import feature_names  # noqa: E402
-from resources.ml.window import LabelledWindow  # noqa: E402
+from resources.ml.features.availability import HORIZONS  # noqa: E402
+from resources.ml.features.point_in_time import feature_names  # noqa: E402
+from resources.ml.model import training  # noqa: E402
+from resources.ml.model.window import LabelledWindow  # noqa: E402
 
 warnings.filterwarnings("ignore")
 BLEND = training.CANDIDATES["blend"][0]

@@ -1,6 +1,6 @@
 """What each prediction horizon can do: the production recipe on each horizon's stored features.
 
-For each horizon (resources/ml/availability.py): the production blend (100k-row training sample,
+For each horizon (resources/ml/features/availability.py): the production blend (100k-row training sample,
 seed 0) fitted on Jan-Aug and scored on validation (Sep-Oct), and the walk-forward: every month
 from February on scored by a model fitted on the months before it. Attempts are chosen on these
 figures only. ``--holdout`` also judges Nov-Dec, once per kept feature set: run it when a choice is
@@ -23,10 +23,10 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from resources.core.settings import Settings  # noqa: E402
-from resources.ml.availability import HORIZONS  # noqa: E402
-from resources.ml.features import feature_names  # noqa: E402
-from resources.ml.training import CANDIDATES, TimeSplit, evaluate, fit, predict_chunks  # noqa: E402
-from resources.ml.window import LabelledWindow  # noqa: E402
+from resources.ml.features.availability import HORIZONS  # noqa: E402
+from resources.ml.features.point_in_time import feature_names  # noqa: E402
+from resources.ml.model.training import CANDIDATES, TimeSplit, evaluate, fit, predict_chunks  # noqa: E402
+from resources.ml.model.window import LabelledWindow  # noqa: E402
 
 warnings.filterwarnings("ignore")
 SPLIT = TimeSplit(date(2013, 1, 1), date(2013, 9, 1), date(2013, 11, 1), date(2014, 1, 1))

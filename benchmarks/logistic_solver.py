@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.model_trees import walk_forward  # noqa: E402
 from resources.core.settings import Settings  # noqa: E402
-from resources.ml.backtest import first_feature_day  # noqa: E402
-from resources.ml.training import CANDIDATES, TimeSplit, fit, predict_chunks  # noqa: E402
-from resources.ml.window import LabelledWindow  # noqa: E402
+from resources.ml.model.backtest import first_feature_day  # noqa: E402
+from resources.ml.model.training import CANDIDATES, TimeSplit, fit, predict_chunks  # noqa: E402
+from resources.ml.model.window import LabelledWindow  # noqa: E402
 
 warnings.filterwarnings("ignore")
 SPLIT = TimeSplit(date(2013, 1, 1), date(2013, 9, 1), date(2013, 11, 1), date(2014, 1, 1))

@@ -1,7 +1,7 @@
 """Scoring throughput on a year, end to end (read features, predict, validate, write scores), side
 by side in one process: one predict call per day, ``score_days`` as of 1a9b7a4 (a chunk of days
 per call to the pipeline's own ``predict_proba``, files one by one), and ``score_days`` as it runs
-(``predict`` through resources/ml/fast_predict.py, files read and written by several threads);
+(``predict`` through resources/ml/model/fast_predict.py, files read and written by several threads);
 plus the check that every path gives the registered artifact's probabilities.
 
 Runs on a temporary copy of the ML zone of an already built lakehouse (``make run`` first), so it
@@ -26,9 +26,9 @@ import polars as pl
 
 from resources.core.duckdb_connect import copy_sqlite_catalog
 from resources.core.settings import Settings
-from resources.ml.registry import Registry
-from resources.ml.scoring import now_utc, read_scores, score_days, score_frame, validate_scores, write_days
-from resources.ml.store import ML_SCHEMA, PARTITIONS_TABLE, SCORES_TABLE, feature_days, read_features
+from resources.ml.lake import ML_SCHEMA, PARTITIONS_TABLE, SCORES_TABLE, feature_days, read_features
+from resources.ml.model.scoring import now_utc, read_scores, score_days, score_frame, validate_scores, write_days
+from resources.ml.registry.storage import Registry
 from resources.warehouse.lock import open_warehouse, warehouse_lock
 
 warnings.filterwarnings("ignore")
@@ -48,8 +48,8 @@ def per_day(settings: Settings, registry: Registry, days: list[date]) -> None:
 def batched_sequential(settings: Settings, registry: Registry, days: list[date]) -> None:
     """``score_days`` as of 1a9b7a4 (2026-12-02): a predict call per chunk of 31 days with the
     pipeline's own predict_proba, day files read and written one after the other."""
-    from resources.ml.scoring import SCORE_CHUNK_DAYS
-    from resources.ml.training import predict_ordinary
+    from resources.ml.model.scoring import SCORE_CHUNK_DAYS
+    from resources.ml.model.training import predict_ordinary
 
     version = registry.production_version()
     pipeline, scored_at = registry.load(version), now_utc()
@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> None:
 
         # 1. one predict call per day; 2. score_days as of 1a9b7a4 (a chunk of days per predict_proba
         # call, files read and written one by one); 3. score_days as it runs now.
-        import resources.ml.scoring as scoring
-        from resources.ml.training import predict, predict_ordinary
+        import resources.ml.model.scoring as scoring
+        from resources.ml.model.training import predict, predict_ordinary
 
         def timed(label: str, run) -> tuple[float, pl.DataFrame]:
             with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:  # this copy's scores

@@ -21,7 +21,7 @@ from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCOR
 from resources.core.dagster_private import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.settings import DBT_PROJECT_DIR, Settings
-from resources.ml.availability import NOWCAST
+from resources.ml.features.availability import NOWCAST
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 warnings.filterwarnings("ignore")

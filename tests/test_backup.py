@@ -14,7 +14,7 @@ from assets.jobs import DAILY_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, of_hor
 from resources.catalog.publish import connect_catalog
 from resources.core.backup import BackupError, backup, manifest_mac, registry_key, restore, verify
 from resources.core.settings import Settings
-from resources.ml.availability import NOWCAST
+from resources.ml.features.availability import NOWCAST
 from tests.conftest import make_lakehouse
 
 FLIGHTS = "select md5(string_agg(flight_id || coalesce(tailnum_key, '') || coalesce(arr_delay::varchar, ''), ',' order by flight_id)), count(*) from curated.fct_flights"

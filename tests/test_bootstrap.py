@@ -11,7 +11,7 @@ from assets.bootstrap import backfill_all, in_process_workspace, split_at_gate, 
 from assets.definitions import build_definitions
 from assets.ml.keys import CANDIDATE_KEY, FEATURES_KEY, PRODUCTION_KEY, SCORES_KEY
 from resources.core.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings
-from resources.ml.store import feature_days
+from resources.ml.lake import feature_days
 from resources.warehouse.lock import open_warehouse
 from resources.warehouse.selection import tests_on_unbuilt_daily_models as unbuilt_tests
 from tests.conftest import three_day_home

@@ -67,3 +67,59 @@ def test_private_dagster_names_are_imported_in_one_place_and_match_the_installed
         and path.name not in ("dagster_private.py", "test_configuration.py")
     ]
     assert not importers, f"import Dagster's private names through resources/core/dagster_private.py: {importers}"
+
+
+def _project_imports() -> dict[str, set[str]]:
+    """Module -> the project modules it imports at run time (typing-only imports left out)."""
+    import ast
+
+    modules = {}
+    for top in ("assets", "resources", "teams"):
+        for path in (REPO_ROOT / top).rglob("*.py"):
+            name = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+            modules[name] = ast.parse(path.read_text())
+    edges: dict[str, set[str]] = {}
+    for name, tree in modules.items():
+        typing_only = {
+            id(n)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for n in ast.walk(block)
+        }
+        found = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found |= {c for c in [node.module, *(f"{node.module}.{a.name}" for a in node.names)] if c in modules}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name in modules}
+        edges[name] = found - {name}
+    return edges
+
+
+def test_no_import_cycles_between_the_projects_modules():
+    edges = _project_imports()
+    assert len(edges) > 50
+    cycles = []
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in edges.get(start, ()):
+            if nxt == goal or (nxt not in seen and (seen.add(nxt) or reaches(nxt, goal, seen))):
+                return True
+        return False
+
+    for module, imported in edges.items():
+        cycles += [(module, other) for other in imported if module < other and reaches(other, module, set())]
+    assert not cycles, f"modules that import each other, directly or through others: {cycles}"
+
+
+def test_no_private_name_is_imported_from_another_module():
+    private = []
+    for top in ("assets", "resources", "teams", "benchmarks", "tests"):
+        for path in (REPO_ROOT / top).rglob("*.py"):
+            for line in path.read_text().splitlines():
+                match = re.match(r"\s*from (assets|resources|teams)[\w.]* import (.*)", line)
+                if match and re.search(r"(^|[ ,(])_\w", match.group(2)):
+                    private.append(f"{path.relative_to(REPO_ROOT)}: {line.strip()}")
+    assert not private, private

@@ -6,10 +6,10 @@ import pytest
 
 from assets.jobs import DAILY_JOB, DAY_AHEAD_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
 from assets.ml.day_ahead import FLIGHTS_KEY, due_days, is_materialized, published_through
-from resources.ml.availability import NOWCAST
-from resources.ml.feature_build import DayBeforeMissing, build_and_store_features
-from resources.ml.scoring import read_scores
-from resources.ml.store import SCORES_TABLE, feature_days, lake_days, read_features
+from resources.ml.features.availability import NOWCAST
+from resources.ml.features.build import DayBeforeMissing, build_and_store_features
+from resources.ml.lake import SCORES_TABLE, feature_days, lake_days, read_features
+from resources.ml.model.scoring import read_scores
 from tests.conftest import APPROVAL, promote_config
 
 DAY = date(2013, 1, 21)

@@ -29,8 +29,8 @@ from resources.catalog.versions import connect_catalog_as_of, kept_versions
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.secrets_store import secrets_dir
 from resources.core.settings import Settings
-from resources.ml.availability import NOWCAST
-from resources.ml.registry import Registry
+from resources.ml.features.availability import NOWCAST
+from resources.ml.registry.storage import Registry
 from tests.conftest import APPROVAL, SPLIT, Lakehouse, local_s3_server, promote_config
 
 BUCKET, PREFIX = "lakehouse-test", "team"
@@ -240,7 +240,7 @@ def test_make_runs_machinery_builds_three_days_on_an_s3_root_from_the_environmen
             assert backfill_all(context, keys, "test", log=lambda *_: None)
         assert all(r.is_success for r in instance.get_runs())
         from resources.core.settings import Settings
-        from resources.ml.store import feature_days
+        from resources.ml.lake import feature_days
 
         assert [str(d) for d in feature_days(Settings.from_env())] == ["2013-01-01", "2013-01-02", "2013-01-03"]
         assert fs.glob("boot/lake/warehouse/ml/flight_features/*.parquet")  # the lake's files are on the store

@@ -2,7 +2,7 @@
 
 import pytest
 
-from resources.ml import lifecycle as lc
+from resources.ml.registry import lifecycle as lc
 
 pytestmark = pytest.mark.fast
 
@@ -88,3 +88,30 @@ def test_each_horizon_has_its_own_production_model_promotions_and_rollbacks():
 
 def test_promoting_with_nothing_in_preproduction_says_to_train_first():
     assert "train one first" in lc.promotion_refusal({"v1": lc.PRODUCTION}, "", "ann", "why", float("nan"), None)
+
+
+def test_an_artifact_pickled_before_the_ml_modules_moved_still_loads(tmp_path):
+    """A registered artifact's bytes are sealed by its sha256, so the blend's old module path
+    (resources.ml.training) must still resolve when the registry loads it."""
+    import pickle
+    import subprocess
+    import sys
+
+    from resources.ml.model.training import MeanOfProbabilities
+
+    old = pickle.dumps(MeanOfProbabilities([]), protocol=0).replace(
+        b"resources.ml.model.training", b"resources.ml.training"
+    )
+    assert b"resources.ml.training\n" in old
+    (tmp_path / "model.pkl").write_bytes(old)
+    load = "import joblib, sys; print(type(joblib.load(sys.argv[1])).__name__)"
+    fresh = [sys.executable, "-c"]
+    before = subprocess.run([*fresh, load, tmp_path / "model.pkl"], capture_output=True, text=True)
+    assert "No module named 'resources.ml.training'" in before.stderr
+    after = subprocess.run(
+        [*fresh, f"from resources.ml.registry.storage import name_moved_modules; name_moved_modules(); {load}"]
+        + [tmp_path / "model.pkl"],
+        capture_output=True,
+        text=True,
+    )
+    assert after.stdout.strip() == "MeanOfProbabilities", after.stderr

@@ -12,8 +12,8 @@ import pytest
 from assets.jobs import DAILY_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB
 from assets.ml.promote import refused
 from resources.catalog.publish import connect_catalog
-from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST
-from resources.ml.features import (
+from resources.ml.features.availability import DAY_AHEAD, HORIZONS, NOWCAST
+from resources.ml.features.point_in_time import (
     FEATURES_BY_HORIZON,
     Feature,
     LeakageError,
@@ -22,10 +22,10 @@ from resources.ml.features import (
     time_violations,
     undeclared_rules,
 )
-from resources.ml.registry import ArtifactIntegrityError, Registry
-from resources.ml.scoring import read_scores
-from resources.ml.store import load_feature_inputs, read_features, scores_archive_dir
-from resources.ml.training import TimeSplit
+from resources.ml.lake import load_feature_inputs, read_features, scores_archive_dir
+from resources.ml.model.scoring import read_scores
+from resources.ml.model.training import TimeSplit
+from resources.ml.registry.storage import ArtifactIntegrityError, Registry
 from tests.conftest import APPROVAL, promote_config
 
 
@@ -316,7 +316,7 @@ def test_features_built_in_passes_equal_one_pass_over_the_window(ml_lakehouse):
     features must not depend on where a pass starts."""
     from datetime import timedelta
 
-    from resources.ml.features import build_features
+    from resources.ml.features.point_in_time import build_features
 
     settings = ml_lakehouse.settings
     start, end = date(2013, 1, 20), date(2013, 3, 1)
@@ -339,7 +339,7 @@ def test_features_do_not_depend_on_the_installations_pseudonym_key(ml_lakehouse)
     a flight without a tail number included) must come out the same under any key."""
     import hashlib
 
-    from resources.ml.features import FeatureInputs, build_features
+    from resources.ml.features.point_in_time import FeatureInputs, build_features
 
     start, end = date(2013, 2, 1), date(2013, 3, 1)
     inputs = load_feature_inputs(ml_lakehouse.settings, start, end)

@@ -14,12 +14,9 @@ from assets.ml.backtest import BACKTEST_KEY
 from assets.ml.model import CANDIDATE_KEY
 from assets.ml.promote import refused
 from resources.catalog.publish import connect_catalog
-from resources.ml.audit import leakage_audit
-from resources.ml.candidate import leakage_audit_path
-from resources.ml.features import FEATURES, Feature, FeatureInputs, build_features
-from resources.ml.registry import BACKTEST, Registry
-from resources.ml.scoring import read_scores
-from resources.ml.store import (
+from resources.ml.features.leakage_audit import leakage_audit
+from resources.ml.features.point_in_time import FEATURES, Feature, FeatureInputs, build_features
+from resources.ml.lake import (
     feature_table,
     load_feature_inputs,
     load_labels,
@@ -27,7 +24,10 @@ from resources.ml.store import (
     read_features,
     write_lake_days,
 )
-from resources.ml.training import predict
+from resources.ml.model.candidate import leakage_audit_path
+from resources.ml.model.scoring import read_scores
+from resources.ml.model.training import predict
+from resources.ml.registry.storage import BACKTEST, Registry
 from tests.conftest import promote_config
 
 AIRCRAFT = (

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from resources.core.settings import Settings
-from resources.ml.store import lake_days, read_lake_days, write_lake_days
+from resources.ml.lake import lake_days, read_lake_days, write_lake_days
 
 pytestmark = pytest.mark.fast  # `make test-fast`: no Dagster run, no dbt build
 
@@ -99,8 +99,8 @@ def test_the_sqlite_catalog_is_in_wal_mode_so_a_reader_never_fails_a_commit(sett
 def test_a_backtest_month_replaces_its_scores_and_metrics_together_and_a_null_figure_keeps_the_type(settings):
     import numpy as np
 
-    from resources.ml.backtest import MonthResult, write_month
-    from resources.ml.store import read_backtest_metrics, read_backtest_scores
+    from resources.ml.lake import read_backtest_metrics, read_backtest_scores
+    from resources.ml.model.backtest import MonthResult, write_month
 
     def month(name: str, day: date, roc_auc: float | None, n: int) -> MonthResult:
         scores = pl.DataFrame(

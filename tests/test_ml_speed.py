@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from resources.ml.training import TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, sample_record, training_sample
+from resources.ml.model.training import TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, sample_record, training_sample
 
 
 def _frame(n: int) -> pl.DataFrame:
@@ -50,9 +50,9 @@ def test_the_window_sample_is_training_samples_rows_read_a_month_at_a_time(ml_la
     """Training reads its window in chunks and picks the sample from the flight ids alone: the same
     rows in the same order as ``training_sample`` over the whole window held at once."""
 
-    from resources.ml.store import load_labels, read_features
-    from resources.ml.training import TimeSplit
-    from resources.ml.window import LabelledWindow
+    from resources.ml.lake import load_labels, read_features
+    from resources.ml.model.training import TimeSplit
+    from resources.ml.model.window import LabelledWindow
 
     settings = ml_lakehouse.settings
     split = TimeSplit(date(2013, 1, 1), date(2013, 2, 1), date(2013, 2, 15), date(2013, 3, 1))

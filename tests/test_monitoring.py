@@ -19,8 +19,8 @@ from assets.jobs import MONITOR_JOB, PUBLISH_JOB
 from assets.monitoring.reports import DRIFT_KEY, QUALITY_KEY
 from resources.catalog.publish import connect_catalog
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.registry import Registry
-from resources.ml.store import SCORES_TABLE, feature_table, read_lake_days, write_lake_days
+from resources.ml.lake import SCORES_TABLE, feature_table, read_lake_days, write_lake_days
+from resources.ml.registry.storage import Registry
 from resources.monitoring.alerts import read_alerts
 from resources.monitoring.workspace import workspace_dir
 

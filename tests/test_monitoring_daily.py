@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 
 from assets.monitoring.daily import DAILY_METRICS_KEY
 from assets.monitoring.reports import DRIFT_KEY
-from resources.ml.store import lake_days
+from resources.ml.lake import lake_days
 from resources.monitoring.daily_rows import read_daily_rows
 from resources.monitoring.paths import DRIFT_ROWS, MONITORING_SCHEMA, QUALITY_ROWS
 from resources.warehouse.lock import open_warehouse, warehouse_lock

@@ -18,8 +18,8 @@ import pytest
 from assets.jobs import BACKTEST_JOB, DAILY_JOB, MONITOR_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
 from assets.monitoring.reports import QUALITY_KEY
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.scoring import read_scores
-from resources.ml.store import load_labels
+from resources.ml.lake import load_labels
+from resources.ml.model.scoring import read_scores
 from resources.monitoring.alerts import read_alerts
 from resources.monitoring.auc import auc
 from resources.monitoring.quality import MIN_RANGE_MONTHS, read_backtest_metrics

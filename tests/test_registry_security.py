@@ -16,9 +16,9 @@ from assets.ml.promote import refused
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.secrets_store import MissingKeyError
 from resources.core.settings import REPO_ROOT
-from resources.ml.registry import Registry, registry_dir
-from resources.ml.registry_chain import RegistryTampered
-from resources.ml.store import SCORES_TABLE, lake_days
+from resources.ml.lake import SCORES_TABLE, lake_days
+from resources.ml.registry.chain import RegistryTampered
+from resources.ml.registry.storage import Registry, registry_dir
 from tests.conftest import make_lakehouse, moved_copy, promote_config
 
 SPLIT = {

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from resources.ml.reproduce import reproduce
-from resources.ml.store import feature_table, read_features, write_lake_days
+from resources.ml.lake import feature_table, read_features, write_lake_days
+from resources.ml.model.reproduce import reproduce
 from tests.conftest import make_lakehouse
 
 

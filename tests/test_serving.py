@@ -21,10 +21,10 @@ import polars as pl
 import pytest
 
 from resources.catalog.publish import connect_catalog
-from resources.ml.features import FEATURE_NAMES
-from resources.ml.registry import Registry, new_version
-from resources.ml.scoring import read_scores
-from resources.ml.store import read_features
+from resources.ml.features.point_in_time import FEATURE_NAMES
+from resources.ml.lake import read_features
+from resources.ml.model.scoring import read_scores
+from resources.ml.registry.storage import Registry, new_version
 from resources.serving.requests import MAX_FLIGHTS, RequestError, decode_body, parse_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -489,8 +489,8 @@ def test_the_service_path_reads_nothing_after_its_prediction_time(ml_lakehouse):
     request rows merged into its timetable (one new flight, so the answer is computed, not looked
     up), every row not known at each prediction time rewritten: no served feature moves."""
     from resources.core.pseudonym import load_key
-    from resources.ml.availability import HORIZONS
-    from resources.ml.features import time_violations
+    from resources.ml.features.availability import HORIZONS
+    from resources.ml.features.point_in_time import time_violations
     from resources.serving.service import features_for_day, load_catalog, load_day, request_rows
 
     settings = ml_lakehouse.settings

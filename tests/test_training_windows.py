@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from assets.ml.model import TrainingConfig
-from resources.ml.training import TimeSplit, latest_split
+from resources.ml.model.training import TimeSplit, latest_split
 
 pytestmark = pytest.mark.fast
 

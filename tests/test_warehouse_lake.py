@@ -84,7 +84,7 @@ def test_publish_and_feature_reads_neither_wait_for_a_writer_nor_see_its_open_tr
     import threading
 
     from resources.catalog.publish import connect_catalog, publish_catalog
-    from resources.ml.store import _read_warehouse
+    from resources.ml.lake import read_warehouse
     from resources.warehouse.lock import warehouse_lock
 
     lh = lakehouse
@@ -93,7 +93,7 @@ def test_publish_and_feature_reads_neither_wait_for_a_writer_nor_see_its_open_tr
     done: dict = {}
 
     def read_and_publish() -> None:
-        (done["carriers"],) = _read_warehouse(lh.settings, ("select count(*) as n from curated.dim_carriers", []))
+        (done["carriers"],) = read_warehouse(lh.settings, ("select count(*) as n from curated.dim_carriers", []))
         done["result"] = publish_catalog(lh.settings)
 
     with warehouse_lock(lh.settings), open_warehouse(lh.settings, read_only=False) as writer:
@@ -122,7 +122,7 @@ def test_a_writer_killed_mid_write_leaves_the_previous_rows_and_maintenance_remo
     from datetime import timedelta
 
     from resources.core.settings import Settings
-    from resources.ml.store import read_lake_days, write_lake_days
+    from resources.ml.lake import read_lake_days, write_lake_days
     from resources.warehouse.maintenance import maintain
     from tests.test_ml_lake_tables import D1, _rows
 
@@ -138,7 +138,7 @@ import numpy as np, polars as pl
 from datetime import date
 from pathlib import Path
 from resources.core.settings import Settings
-from resources.ml.store import write_lake_days
+from resources.ml.lake import write_lake_days
 n = 30_000_000
 rows = pl.DataFrame({{"flight_id": np.arange(n).astype(str), "flight_date": [date(2013, 1, 1)] * n,
                      "x": np.random.rand(n)}})

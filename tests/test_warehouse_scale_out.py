@@ -155,7 +155,7 @@ def test_an_ml_write_that_loses_a_commit_race_to_another_machine_is_made_again(p
     our commit, and the write is made again whole on the new snapshot."""
     from datetime import date
 
-    import resources.ml.store as store
+    from resources.ml import lake
 
     catalog = _lake_database(postgres)
     here = Settings.from_env({"LAKEHOUSE_ROOT": str(tmp_path / "lake"), "LAKEHOUSE_WAREHOUSE_CATALOG": catalog})
@@ -164,7 +164,7 @@ def test_an_ml_write_that_loses_a_commit_race_to_another_machine_is_made_again(p
     def rows(d, n, x):
         return pl.DataFrame({"flight_id": [f"{d}-{i}" for i in range(n)], "flight_date": [d] * n, "x": [x] * n})
 
-    store.write_lake_days(here, "t", {d1: rows(d1, 3, 1.0), d2: rows(d2, 3, 1.0)})
+    lake.write_lake_days(here, "t", {d1: rows(d1, 3, 1.0), d2: rows(d2, 3, 1.0)})
     raced, attempts = [], []
 
     def the_other_machine_commits_first(_con, _days):
@@ -176,8 +176,8 @@ def test_an_ml_write_that_loses_a_commit_race_to_another_machine_is_made_again(p
                 other.execute("delete from lake.ml.t where flight_date = ?", [d2])
                 other.execute("insert into lake.ml.t values (?, ?, 2.0)", [f"{d2}-0", d2])
 
-    store.write_lake_days(here, "t", {d1: rows(d1, 2, 4.0)}, before_replace=the_other_machine_commits_first)
+    lake.write_lake_days(here, "t", {d1: rows(d1, 2, 4.0)}, before_replace=the_other_machine_commits_first)
     assert raced == [True] and len(attempts) == 2  # refused once, made again
-    assert store.read_lake_days(here, "t", d1, d2)["x"].to_list() == [4.0, 4.0]
-    assert store.read_lake_days(here, "t", d2)["x"].to_list() == [2.0]  # the other machine's write stands
-    assert store.lake_days(here, "t") == [d1, d2]
+    assert lake.read_lake_days(here, "t", d1, d2)["x"].to_list() == [4.0, 4.0]
+    assert lake.read_lake_days(here, "t", d2)["x"].to_list() == [2.0]  # the other machine's write stands
+    assert lake.lake_days(here, "t") == [d1, d2]

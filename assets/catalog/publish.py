@@ -8,8 +8,8 @@ from assets.automation import republish
 from assets.common import DATA_ENGINEERING, WAREHOUSE_POOL
 from resources.catalog.publish import product_views, publish_catalog
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.registry import Registry
-from resources.ml.store import catalog_views as ml_views
+from resources.ml.lake import catalog_views as ml_views
+from resources.ml.registry.storage import Registry
 from resources.monitoring.catalog import catalog_views as monitoring_views
 from resources.raw.archive import catalog_views as raw_views
 

@@ -10,7 +10,9 @@ from assets.automation import month_closed
 from assets.common import SINGLE_RUN, frame_table, table_schema
 from assets.ml.model import CANDIDATE_KEY, FEATURES_KEY, ML_KINDS
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.backtest import (
+from resources.ml.features.point_in_time import DATA_SCIENCE
+from resources.ml.lake import feature_table
+from resources.ml.model.backtest import (
     BACKTEST_SCORE_SCHEMA,
     backtest_basis,
     backtest_month,
@@ -18,11 +20,9 @@ from resources.ml.backtest import (
     record_backtest_model,
     write_month,
 )
-from resources.ml.features import DATA_SCIENCE
-from resources.ml.plots import curves_png, md_image
-from resources.ml.registry import Registry
-from resources.ml.store import feature_table
-from resources.ml.window import LabelledWindow
+from resources.ml.model.plots import curves_png, md_image
+from resources.ml.model.window import LabelledWindow
+from resources.ml.registry.storage import Registry
 
 BACKTEST_KEY = dg.AssetKey(["ml", "backtest"])
 

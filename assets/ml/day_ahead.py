@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from assets.ml.keys import SCORES_KEY
-from resources.ml.availability import CENTRE_ZONE, SCHEDULE_PUBLISHED_LOCAL
+from resources.ml.features.availability import CENTRE_ZONE, SCHEDULE_PUBLISHED_LOCAL
 
 FLIGHTS_KEY = dg.AssetKey(["curated", "fct_flights"])
 CATCH_UP_DAYS = 3  # days further back are a backfill, not the sensor's business

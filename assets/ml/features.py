@@ -13,10 +13,10 @@ from assets.automation import downstream
 from assets.common import SINGLE_RUN, WAREHOUSE_POOL, per_partition, run_row_count
 from assets.ml.keys import FEATURES_KEY, NOWCAST_FEATURES_KEY
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.availability import DAY_AHEAD, NOWCAST
-from resources.ml.feature_build import build_and_store_features
-from resources.ml.features import DATA_SCIENCE, FEATURES_BY_HORIZON
-from resources.ml.store import feature_table
+from resources.ml.features.availability import DAY_AHEAD, NOWCAST
+from resources.ml.features.build import build_and_store_features
+from resources.ml.features.point_in_time import DATA_SCIENCE, FEATURES_BY_HORIZON
+from resources.ml.lake import feature_table
 
 FLIGHTS = dg.AssetKey(["curated", "fct_flights"])
 SCHEDULES = dg.AssetKey(["curated", "fct_schedules"])

@@ -6,7 +6,7 @@ The production model is one asset, the approval gate of every horizon."""
 
 import dagster as dg
 
-from resources.ml.availability import DAY_AHEAD, NOWCAST
+from resources.ml.features.availability import DAY_AHEAD, NOWCAST
 
 
 def horizon_key(name: str, horizon: str) -> dg.AssetKey:

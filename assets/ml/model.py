@@ -28,14 +28,14 @@ from assets.ml.keys import (  # noqa: F401 (other layers import the keys from he
 )
 from assets.ml.scores import build_scores_asset
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.availability import DAY_AHEAD, HORIZONS
-from resources.ml.candidate import train_candidate
-from resources.ml.features import DATA_SCIENCE
-from resources.ml.plots import curves_png, md_image
-from resources.ml.promotion import apply_decision, prove_newest_candidate
-from resources.ml.registry import PromotionRefused
-from resources.ml.store import labelled_days
-from resources.ml.training import TimeSplit, latest_split
+from resources.ml.features.availability import DAY_AHEAD, HORIZONS
+from resources.ml.features.point_in_time import DATA_SCIENCE
+from resources.ml.lake import labelled_days
+from resources.ml.model.candidate import train_candidate
+from resources.ml.model.plots import curves_png, md_image
+from resources.ml.model.training import TimeSplit, latest_split
+from resources.ml.registry.promotion import apply_decision, prove_newest_candidate
+from resources.ml.registry.storage import PromotionRefused
 
 
 class TrainingConfig(dg.Config):

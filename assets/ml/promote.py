@@ -17,7 +17,7 @@ from assets.definitions import build_definitions
 from assets.jobs import PROMOTE_JOB
 from assets.ml.model import PRODUCTION_OP
 from resources.core.runs import process_tags, sweep_dead_runs
-from resources.ml.availability import DAY_AHEAD, HORIZONS
+from resources.ml.features.availability import DAY_AHEAD, HORIZONS
 
 
 def refused(result) -> str | None:

@@ -13,8 +13,8 @@ from assets.common import SINGLE_RUN, frame_table, location
 from assets.ml.model import FEATURES_KEY, SCORES_KEY
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.settings import Settings
-from resources.ml.features import DATA_SCIENCE
-from resources.ml.registry import Registry
+from resources.ml.features.point_in_time import DATA_SCIENCE
+from resources.ml.registry.storage import Registry
 from resources.monitoring.alerts import append_alert, drift_breaches, quality_breaches
 from resources.monitoring.charts import md_trend
 from resources.monitoring.index_page import alarm_rows, build_index

@@ -22,7 +22,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,13 +31,14 @@ from pathlib import Path
 import duckdb
 
 from resources.catalog import versions
+from resources.catalog.views import ExternalView
 from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, sql_str
 from resources.core.file_lock import exclusive
 from resources.core.object_store import register_object_store
 from resources.core.parquet_io import sha256_file, upload_file_atomic, write_text_atomic
 from resources.core.pseudonym import load_key, register_udf
 from resources.core.settings import DBT_PROJECT_DIR, Settings
-from resources.ml.store import LAKE_TABLE_DESCRIPTIONS, ML_SCHEMA
+from resources.ml.lake import LAKE_TABLE_DESCRIPTIONS, ML_SCHEMA
 from resources.monitoring.paths import MONITORING_SCHEMA, MONITORING_TABLE_DESCRIPTIONS
 
 # warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline, and so
@@ -52,19 +53,6 @@ PUBLISHED_SCHEMAS = {
 TABLE_DESCRIPTIONS = {(ML_SCHEMA, t): d for t, d in LAKE_TABLE_DESCRIPTIONS.items()} | MONITORING_TABLE_DESCRIPTIONS
 KEEP_VERSIONS = 5  # the default of LAKEHOUSE_CATALOG_KEEP (resources/catalog/versions.py)
 USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
-
-
-@dataclass(frozen=True)
-class ExternalView:
-    """A catalog table over parquet the pipeline writes outside the warehouse (e.g. the registry),
-    or, without ``parquet_glob``, derived from the tables already copied: then ``query`` is given
-    the copied (schema, table) pairs and returns its SELECT, or None to leave the table out."""
-
-    schema: str
-    name: str
-    parquet_glob: str | None
-    description: str = ""
-    query: str | Callable[[set[tuple[str, str]]], str | None] | None = None  # instead of read_parquet(parquet_glob)
 
 
 @dataclass

@@ -34,9 +34,9 @@ from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from resources.core.parquet_io import sha256_file as _sha256
+from resources.core.parquet_io import sha256_file
 from resources.core.settings import ENV_MARKER, Settings
-from resources.ml.registry_chain import mac as manifest_mac  # the registry's HMAC over canonical JSON
+from resources.ml.registry.chain import mac as manifest_mac  # the registry's HMAC over canonical JSON
 
 MANIFEST = "manifest.json"
 KEPT = (
@@ -78,7 +78,7 @@ def registry_key(settings: Settings, create: bool = False) -> bytes:
     """The registry key: from the environment or the secrets folder; generated (dev) only when a
     backup is made of a lakehouse that has none yet, never on restore or verify."""
     from resources.core.secrets_store import load_or_create_key, secrets_dir
-    from resources.ml.registry_chain import KEY_ENV
+    from resources.ml.registry.chain import KEY_ENV
 
     if create:
         return load_or_create_key(
@@ -105,7 +105,7 @@ def unsafe_path(rel: str) -> str | None:
 
 
 def backup(settings: Settings, dest: Path) -> dict:
-    from resources.ml.registry import registry_lock
+    from resources.ml.registry.storage import registry_lock
     from resources.warehouse.lock import warehouse_lock
 
     dest = Path(dest).expanduser().resolve()
@@ -125,7 +125,7 @@ def backup(settings: Settings, dest: Path) -> dict:
             target = dest / "data" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
-            files[rel] = {"sha256": _sha256(target), "bytes": target.stat().st_size}
+            files[rel] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
     manifest = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": settings.env,
@@ -162,7 +162,7 @@ def verify(src: Path, key: bytes) -> dict:
         path = src / "data" / rel
         if not path.is_file():
             problems.append(f"{rel}: missing")
-        elif path.stat().st_size != meta["bytes"] or _sha256(path) != meta["sha256"]:
+        elif path.stat().st_size != meta["bytes"] or sha256_file(path) != meta["sha256"]:
             problems.append(f"{rel}: sha256 does not match the manifest (altered or truncated)")
     listed = set(manifest["files"])
     extra = [p.relative_to(src / "data").as_posix() for p in (src / "data").rglob("*") if p.is_file()]
@@ -188,7 +188,7 @@ def restore(settings: Settings, src: Path) -> dict:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(src) / "data" / rel, target)
     if (root / "ml" / "registry" / "audit.jsonl").exists():
-        from resources.ml.registry import Registry, registry_lock
+        from resources.ml.registry.storage import Registry, registry_lock
 
         with registry_lock(settings):  # the restored chain is now the one its anchor seals
             Registry(settings).anchor_head()
@@ -198,7 +198,7 @@ def restore(settings: Settings, src: Path) -> dict:
 def _check_keys(settings: Settings, data: Path) -> None:
     """The backup's registry must verify with the keys this root will use (same chain, same
     seals); otherwise nothing is restored and the message says which keys to bring back."""
-    from resources.ml.registry_chain import verify_chain, verify_record
+    from resources.ml.registry.chain import verify_chain, verify_record
 
     audit = data / "ml" / "registry" / "audit.jsonl"
     if not audit.exists():

@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from resources.core.settings import Settings
+if TYPE_CHECKING:  # settings.py asks this module where the keys live
+    from resources.core.settings import Settings
 
 SECRETS_DIR_ENV = "LAKEHOUSE_SECRETS_DIR"
 

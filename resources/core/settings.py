@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from resources.core import secrets_store
 from resources.core.config import LakehouseEnvironment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -126,9 +127,7 @@ class Settings:
     @property
     def secrets_dir(self) -> Path:
         """Beside the root, never inside it (resources/core/secrets_store.py)."""
-        from resources.core.secrets_store import secrets_dir
-
-        return secrets_dir(self)
+        return secrets_store.secrets_dir(self)
 
     @property
     def reports_dir(self) -> Path:

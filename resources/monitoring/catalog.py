@@ -3,7 +3,8 @@ the daily drift and quality rows joined, and the alert log."""
 
 from __future__ import annotations
 
-from resources.catalog.publish import ExternalView, sql_str
+from resources.catalog.views import ExternalView
+from resources.core.duckdb_connect import sql_str
 from resources.core.settings import Settings
 from resources.monitoring.paths import DRIFT_ROWS, MONITORING_SCHEMA, QUALITY_ROWS, alerts_path
 

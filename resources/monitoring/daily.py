@@ -15,7 +15,7 @@ from itertools import groupby
 import polars as pl
 
 from resources.core.settings import Settings
-from resources.ml.store import load_labels
+from resources.ml.lake import load_labels
 from resources.monitoring.actuals import missing_actuals
 from resources.monitoring.daily_rows import daily_drift_rows, daily_quality_rows, write_daily_rows
 from resources.monitoring.drift import judge, profile_for_month

@@ -9,7 +9,7 @@ from datetime import date
 import polars as pl
 
 from resources.core.settings import Settings
-from resources.ml.store import read_lake_days, write_lake_days
+from resources.ml.lake import read_lake_days, write_lake_days
 from resources.monitoring.auc import daily_auc
 from resources.monitoring.drift import PREDICTION, DriftVerdict
 from resources.monitoring.paths import MONITORING_SCHEMA

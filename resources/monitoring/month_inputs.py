@@ -12,9 +12,9 @@ import polars as pl
 
 from resources.core.parquet_io import write_text_atomic
 from resources.core.settings import Settings
-from resources.ml.scoring import read_scores
-from resources.ml.store import feature_table, read_features
-from resources.ml.training import predict
+from resources.ml.lake import feature_table, read_features
+from resources.ml.model.scoring import read_scores
+from resources.ml.model.training import predict
 from resources.monitoring.drift import EXCLUDED as DRIFT_EXCLUDED
 from resources.monitoring.drift import (
     MIN_REFERENCE_DAYS,

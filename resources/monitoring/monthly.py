@@ -26,7 +26,7 @@ from functools import partial
 import polars as pl
 
 from resources.core.settings import Settings
-from resources.ml.store import load_labels, read_backtest_scores
+from resources.ml.lake import load_labels, read_backtest_scores
 from resources.monitoring.actuals import TARGET, missing_actuals
 from resources.monitoring.auc import auc
 from resources.monitoring.daily_rows import daily_drift_rows, daily_quality_rows, write_daily_rows

@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from resources.core.settings import Settings
-from resources.ml import store
+from resources.ml import lake
 
 MIN_RANGE_MONTHS = 2  # two months give a min and a max; one is a point
 RANGE_MONTHS = 6  # the trailing months a range is made of: half a year of seasons
@@ -53,8 +53,8 @@ JUDGED, NOT_JUDGED = "judged", "not_judged"
 
 
 def calibration_error(y: np.ndarray, p: np.ndarray) -> float | None:
-    """Expected calibration error as training computes it (resources/ml/training.py)."""
-    from resources.ml.training import calibration_table
+    """Expected calibration error as training computes it (resources/ml/model/training.py)."""
+    from resources.ml.model.training import calibration_table
 
     if len(y) == 0:
         return None
@@ -64,7 +64,7 @@ def calibration_error(y: np.ndarray, p: np.ndarray) -> float | None:
 def read_backtest_metrics(settings: Settings) -> pl.DataFrame:
     """The walk-forward backtest's per-month figures (month, ROC AUC, calibration error, flights,
     model version), month order; empty when the backtest has not run."""
-    frame = store.read_backtest_metrics(settings)
+    frame = lake.read_backtest_metrics(settings)
     schema = {
         "month": pl.String,
         "roc_auc": pl.Float64,

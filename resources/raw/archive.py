@@ -18,8 +18,9 @@ from pathlib import Path
 
 import polars as pl
 
-from resources.core.parquet_io import append_lines, copy_file, read_parquet
-from resources.core.parquet_io import sha256_file as _sha256
+from resources.catalog.views import ExternalView
+from resources.core.duckdb_connect import sql_str
+from resources.core.parquet_io import append_lines, copy_file, read_parquet, sha256_file
 from resources.core.settings import Settings
 
 PER_RUN_COLUMNS = ["_batch_id", "_ingested_at"]
@@ -54,7 +55,7 @@ def keep_replaced(
     old = read_parquet(path)
     if same_rows(old, new):
         return None
-    sha = _sha256(path)
+    sha = sha256_file(path)
     folder = archive_dir(settings) / zone / source / (f"delivery_date={day}" if day else "reference")
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{sha[:16]}.parquet"
@@ -77,8 +78,6 @@ def keep_replaced(
 
 def catalog_views(settings: Settings):
     """``catalog.replaced_batches``: the archive log, one row per replaced batch."""
-    from resources.catalog.publish import ExternalView, sql_str
-
     log = archive_dir(settings) / LOG
     query = (
         f"select zone, source, delivery_date::date as delivery_date, batch_id, rows, sha256, archived_path, "

@@ -15,7 +15,7 @@ These are exactly the schedule columns of the flights delivery (nothing known af
 a served flight becomes the same kind of row the batch features are computed from.
 
 Beside ``flights`` a request may say when it predicts: ``"horizon"`` (``day_ahead``, the default;
-resources/ml/availability.py) and ``"as_of"``, an instant with its offset
+resources/ml/features/availability.py) and ``"as_of"``, an instant with its offset
 (``"2013-02-20T03:30:00Z"``): the answer is the horizon's prediction, which reads only rows known at
 its own prediction time, and a flight whose prediction time is after ``as_of`` is refused (422)
 rather than answered with what was not known yet.
@@ -29,7 +29,7 @@ import reprlib
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from resources.ml.availability import DAY_AHEAD, HORIZONS
+from resources.ml.features.availability import DAY_AHEAD, HORIZONS
 
 # 1,000 flights is a whole day at one of the three airports (~330 departures a day each on the
 # year, 1,000 at most); the 1,000-flight request took ~0.1 s to score here (benchmarks/serving_load.py).

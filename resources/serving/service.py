@@ -2,7 +2,7 @@
 published catalog.
 
 A served flight of date D is scored from the lakehouse state as of D, exactly as batch scoring
-scores it: ``build_features`` (resources/ml/features.py) at the horizon's prediction time over the
+scores it: ``build_features`` (resources/ml/features/point_in_time.py) at the horizon's prediction time over the
 catalog's copy of the same curated tables (flights of the days before D and D's own schedule,
 weather, aircraft registry versions, calendar). A flight D's published timetable holds, sent
 with the same schedule, gets the features of the timetable's row, so its answer equals its batch
@@ -36,12 +36,12 @@ from resources.catalog.publish import connect_catalog, refresh_catalog
 from resources.core.clock import local_to_utc
 from resources.core.pseudonym import load_key, pseudonymize
 from resources.core.settings import Settings
-from resources.ml import lifecycle
-from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST, NOWCAST_LEAD, cutoff_of
-from resources.ml.features import FeatureInputs, build_features, conform, target_rows
-from resources.ml.registry import Registry, registry_dir
-from resources.ml.store import feature_input_queries
-from resources.ml.training import input_columns, predict
+from resources.ml.features.availability import DAY_AHEAD, HORIZONS, NOWCAST, NOWCAST_LEAD, cutoff_of
+from resources.ml.features.point_in_time import FeatureInputs, build_features, conform, target_rows
+from resources.ml.lake import feature_input_queries
+from resources.ml.model.training import input_columns, predict
+from resources.ml.registry import lifecycle
+from resources.ml.registry.storage import Registry, registry_dir
 from resources.serving.requests import PredictionTime, RequestError, ScheduledFlight
 
 DAYS_CACHED = 32  # ~1 MB of features and ~10 MB of inputs a day on the year: a month stays warm
@@ -149,7 +149,7 @@ class Catalog:
 
 def _frame(con, sql: str, params: list | None = None) -> pl.DataFrame:
     # execute(), not sql(): a relation built with parameters does not push its filters into the
-    # scan (30x slower on a month of rows, resources/ml/store.py).
+    # scan (30x slower on a month of rows, resources/ml/lake.py).
     return pl.from_arrow(con.execute(sql, params or None).fetch_arrow_table())
 
 

@@ -24,8 +24,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from resources.ml import fast_predict
-from resources.ml.features import CATEGORICAL, FEATURE_NAMES
+from resources.ml.features.point_in_time import CATEGORICAL, FEATURE_NAMES
+from resources.ml.model import fast_predict
 
 NUMERIC = tuple(n for n in FEATURE_NAMES if n not in CATEGORICAL)
 
@@ -430,7 +430,7 @@ FAST_PREDICT_MIN_ROWS = 1_000
 def predict(pipeline: Pipeline | VotingClassifier, features: pl.DataFrame) -> np.ndarray:
     """P(late) per row: ``pipeline.predict_proba`` bit for bit on up to PREDICT_ROWS rows (larger
     frames in slices, equal up to rounding), with each categorical combination encoded once
-    (resources/ml/fast_predict.py); other model shapes and small frames go the ordinary way."""
+    (resources/ml/model/fast_predict.py); other model shapes and small frames go the ordinary way."""
     if features.height == 0:
         return np.empty(0)
     if features.height > PREDICT_ROWS:

@@ -1,6 +1,6 @@
 """Model registry storage: artifacts with checksums, training records, and an append-only audit trail.
 
-What the events mean (status, promotion and rollback policy) is resources/ml/lifecycle.py; this
+What the events mean (status, promotion and rollback policy) is resources/ml/registry/lifecycle.py; this
 module stores, seals, verifies and exports them.
 
 A version moves candidate -> pre-production -> production only through recorded events:
@@ -14,7 +14,7 @@ A version moves candidate -> pre-production -> production only through recorded 
 
 Status is derived by replaying ``audit.jsonl``, and only after the whole chain verifies: each
 event is linked to the previous line and carries a MAC keyed outside the lakehouse, and each
-training record carries a MAC too (resources/ml/registry_chain.py), so a file edited, forged or
+training record carries a MAC too (resources/ml/registry/chain.py), so a file edited, forged or
 copied in by hand is refused by name. Every load checks the artifact's sha256 against the verified
 record, so a swapped or damaged file is refused. Artifact paths are relative to the root.
 """
@@ -22,7 +22,9 @@ record, so a swapped or damaged file is refused. Artifact paths are relative to 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+import sys
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,10 +47,10 @@ from resources.core.parquet_io import (
 from resources.core.parquet_io import sha256_file as sha256_of
 from resources.core.secrets_store import load_or_create_key
 from resources.core.settings import Settings
-from resources.ml import lifecycle
-from resources.ml.availability import DAY_AHEAD
-from resources.ml.lifecycle import BACKTEST, CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED  # noqa: F401
-from resources.ml.registry_chain import (
+from resources.ml.features.availability import DAY_AHEAD
+from resources.ml.lake import AUDIT_TABLE, REGISTRY_TABLE, replace_lake_table
+from resources.ml.registry import lifecycle
+from resources.ml.registry.chain import (
     KEY_ENV,
     RegistryTampered,
     seal_event,
@@ -58,7 +60,7 @@ from resources.ml.registry_chain import (
     verify_head,
     verify_record,
 )
-from resources.ml.store import AUDIT_TABLE, REGISTRY_TABLE, replace_lake_table
+from resources.ml.registry.lifecycle import BACKTEST, CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED  # noqa: F401
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -323,6 +325,7 @@ class Registry:
     def load(self, version: str):
         """The fitted pipeline, after checking its sha256 against the training record."""
         path = self.verified_artifact(version)
+        name_moved_modules()
         if is_local(path):
             return joblib.load(path)
         with path.open("rb") as fh:
@@ -502,3 +505,15 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# A pickle names the module of each class it holds. The blend's class lived in
+# resources.ml.training before resources/ml was grouped into packages; a lakehouse's registered
+# artifacts keep that name, and their sha256 is sealed, so the name is resolved here, not rewritten.
+MOVED_MODULES = {"resources.ml.training": "resources.ml.model.training"}
+
+
+def name_moved_modules() -> None:
+    for old, new in MOVED_MODULES.items():
+        if old not in sys.modules:
+            sys.modules[old] = importlib.import_module(new)

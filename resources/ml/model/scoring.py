@@ -15,8 +15,8 @@ import polars as pl
 
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
-from resources.ml.availability import DAY_AHEAD
-from resources.ml.store import (
+from resources.ml.features.availability import DAY_AHEAD
+from resources.ml.lake import (
     ML_SCHEMA,
     SCORES_TABLE,
     feature_days,
@@ -26,7 +26,7 @@ from resources.ml.store import (
     scores_archive_dir,
     write_lake_days,
 )
-from resources.ml.training import predict
+from resources.ml.model.training import predict
 
 SCORE_SCHEMA = {
     "flight_id": pl.String,

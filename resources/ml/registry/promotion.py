@@ -7,12 +7,12 @@ from datetime import date, timedelta
 from sklearn.metrics import roc_auc_score
 
 from resources.core.settings import Settings
-from resources.ml.availability import DAY_AHEAD, HORIZONS
-from resources.ml.lifecycle import CANDIDATE, PREPRODUCTION
-from resources.ml.registry import Registry
-from resources.ml.scoring import now_utc, score_frame, validate_scores
-from resources.ml.store import feature_days, load_labels, read_features
-from resources.ml.training import predict
+from resources.ml.features.availability import DAY_AHEAD, HORIZONS
+from resources.ml.lake import feature_days, load_labels, read_features
+from resources.ml.model.scoring import now_utc, score_frame, validate_scores
+from resources.ml.model.training import predict
+from resources.ml.registry.lifecycle import CANDIDATE, PREPRODUCTION
+from resources.ml.registry.storage import Registry
 
 
 def prove_newest_candidate(settings: Settings, horizon: str = DAY_AHEAD) -> dict:

@@ -13,13 +13,13 @@ import polars as pl
 
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import REPO_ROOT, Settings
-from resources.ml.audit import assert_audit_passes, leakage_audit
-from resources.ml.availability import DAY_AHEAD
-from resources.ml.features import FEATURES_BY_HORIZON, LATE_MINUTES
-from resources.ml.registry import Registry, new_version
-from resources.ml.store import ml_dir
-from resources.ml.training import TimeSplit, TrainingResult, predict, train_and_select
-from resources.ml.window import AUDIT_MAX_ROWS, LabelledWindow
+from resources.ml.features.availability import DAY_AHEAD
+from resources.ml.features.leakage_audit import assert_audit_passes, leakage_audit
+from resources.ml.features.point_in_time import FEATURES_BY_HORIZON, LATE_MINUTES
+from resources.ml.lake import ml_dir
+from resources.ml.model.training import TimeSplit, TrainingResult, predict, train_and_select
+from resources.ml.model.window import AUDIT_MAX_ROWS, LabelledWindow
+from resources.ml.registry.storage import Registry, new_version
 from resources.monitoring.drift import drift_profile
 
 REFERENCE_ROWS = 5_000
@@ -52,7 +52,7 @@ def train_candidate(
     settings: Settings, split: TimeSplit, monitoring: dict, run_id: str, horizon: str = DAY_AHEAD
 ) -> Candidate:
     timings, t0 = {}, time.perf_counter()
-    window = LabelledWindow(settings, split, horizon)  # read a month at a time (resources/ml/window.py)
+    window = LabelledWindow(settings, split, horizon)  # read a month at a time (resources/ml/model/window.py)
     # The audit judges the training window only: the test window stays unseen until the end.
     train_rows, available = window.sample("train", AUDIT_MAX_ROWS)
     timings["read_seconds"] = round(time.perf_counter() - t0, 2)

@@ -19,9 +19,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from resources.catalog.views import ExternalView
 from resources.core.settings import Settings
-from resources.ml.availability import DAY_AHEAD
-from resources.ml.features import FLIGHT_LOOKBACK_DAYS, WEATHER_LOOKBACK_DAYS, FeatureInputs, labels
+from resources.ml.features.availability import DAY_AHEAD
+from resources.ml.features.point_in_time import FLIGHT_LOOKBACK_DAYS, WEATHER_LOOKBACK_DAYS, FeatureInputs, labels
 from resources.warehouse.conflicts import is_commit_conflict
 from resources.warehouse.lock import open_warehouse, warehouse_lock, warehouse_reader
 
@@ -60,7 +61,7 @@ def scores_archive_dir(settings: Settings, horizon: str = DAY_AHEAD) -> Path:
     return ml_dir(settings) / _of_horizon("scores_archive", horizon)
 
 
-def _read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.DataFrame]:
+def read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.DataFrame]:
     """Run read-only queries on the warehouse, all on one committed snapshot: one transaction,
     so a dbt build committing meanwhile is neither waited for nor half seen."""
     with warehouse_reader(settings) as con:
@@ -71,7 +72,7 @@ def _read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.D
 
 def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") -> tuple[tuple[str, list], ...]:
     """The curated inputs of features for [start, end): flights and weather from the look-back
-    their history and weather statistics need (features.py), planes, dates. The
+    their history and weather statistics need (features/point_in_time.py), planes, dates. The
     same tables exist in the warehouse and in the analyst catalog, which publishes the snapshots
     under ``curated`` (the scoring service reads these queries from the catalog with
     ``snapshots="curated"``, so a served feature is computed from the very same rows)."""
@@ -105,21 +106,21 @@ def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") 
 
 
 def load_feature_inputs(settings: Settings, start: date, end: date) -> FeatureInputs:
-    flights, weather, planes, dates, schedules = _read_warehouse(settings, *feature_input_queries(start, end))
+    flights, weather, planes, dates, schedules = read_warehouse(settings, *feature_input_queries(start, end))
     return FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates, schedules=schedules)
 
 
 def labelled_days(settings: Settings) -> tuple[date, date]:
     """The first day with features and the last day with delivered flights (labels known)."""
     days = feature_days(settings)
-    (last,) = _read_warehouse(settings, ("select max(flight_date) as d from curated.fct_flights", []))
+    (last,) = read_warehouse(settings, ("select max(flight_date) as d from curated.fct_flights", []))
     if not days or last["d"][0] is None:
         raise ValueError("no labelled days: materialize the daily build and ml/flight_features first")
     return days[0], last["d"][0]
 
 
 def load_labels(settings: Settings, start: date, end: date) -> pl.DataFrame:
-    (flights,) = _read_warehouse(
+    (flights,) = read_warehouse(
         settings,
         (
             "select flight_id, cancelled, diverted, arr_delay from curated.fct_flights "
@@ -334,7 +335,7 @@ def _query_lake(settings: Settings, table: str, sql: str, params: list, schema: 
     if not settings.warehouse_catalog.exists() and settings.warehouse_metadata.startswith("sqlite:"):
         return pl.DataFrame()  # no lake yet (attaching would create one)
     try:
-        (frame,) = _read_warehouse(settings, (sql, params))
+        (frame,) = read_warehouse(settings, (sql, params))
     except duckdb.CatalogException as exc:
         if f"{table} does not exist" in str(exc) or f"{schema} does not exist" in str(exc):
             return pl.DataFrame()
@@ -353,8 +354,6 @@ def feature_definitions_path(settings: Settings) -> Path:
 
 def catalog_views(settings: Settings):
     """The ``ml`` schema of the analyst catalog: views over the ML zone's parquet."""
-    from resources.catalog.publish import ExternalView
-
     return [
         ExternalView(
             "ml",

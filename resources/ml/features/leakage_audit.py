@@ -23,8 +23,8 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
-from resources.ml.availability import RULES
-from resources.ml.features import FEATURES, Feature, LeakageError
+from resources.ml.features.availability import RULES
+from resources.ml.features.point_in_time import FEATURES, Feature, LeakageError
 
 VALUE_AUC_LIMIT = 0.9
 NULL_PURITY_LIMIT = 0.98

@@ -6,7 +6,7 @@ validation and test, the train window with predictions for the drift profile) gr
 ever a sequence of chunks of ``CHUNK_DAYS`` days (~28k flights on the year, ~2.8 M at 100x), and
 what must be in memory at once is bounded by a row count, not by the data:
 
-- the training sample (``TRAIN_SAMPLE_ROWS``, resources/ml/training.py): chosen from the flight ids
+- the training sample (``TRAIN_SAMPLE_ROWS``, resources/ml/model/training.py): chosen from the flight ids
   alone (the same rows and order ``training_sample`` picks from the whole frame), then read;
 - the leakage audit and the drift profile: the train window up to ``AUDIT_MAX_ROWS`` rows (the
   whole window on the year: 225k flights), else a reproducible sample of that size;
@@ -23,9 +23,9 @@ from datetime import date, timedelta
 import polars as pl
 
 from resources.core.settings import Settings
-from resources.ml.availability import DAY_AHEAD
-from resources.ml.store import load_labels, read_features
-from resources.ml.training import TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, TimeSplit
+from resources.ml.features.availability import DAY_AHEAD
+from resources.ml.lake import load_labels, read_features
+from resources.ml.model.training import TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, TimeSplit
 
 CHUNK_DAYS = 31
 # Single-feature AUCs and monthly drift statistics are as sharp on 500k rows as on 22 M (the

@@ -13,7 +13,7 @@ import io
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from resources.ml.training import calibration_table
+from resources.ml.model.training import calibration_table
 
 
 def curves_png(y: np.ndarray, p: np.ndarray, title: str) -> bytes:

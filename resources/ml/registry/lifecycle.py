@@ -1,7 +1,7 @@
 """The model lifecycle as pure functions of the audit events: no files, no keys, no locks.
 
 Status comes from replaying the (verified) events in order; the promotion and rollback policies
-say why a request is refused, or None. ``resources/ml/registry.py`` stores artifacts, records and
+say why a request is refused, or None. ``resources/ml/registry/storage.py`` stores artifacts, records and
 the sealed event chain, and asks these functions what the events mean.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from resources.ml.availability import DAY_AHEAD
+from resources.ml.features.availability import DAY_AHEAD
 
 CANDIDATE, PREPRODUCTION, PRODUCTION, RETIRED = "candidate", "pre-production", "production", "retired"
 BACKTEST = "backtest"  # walk-forward models: recorded, never pre-production, so never promotable

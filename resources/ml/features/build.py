@@ -9,9 +9,9 @@ import polars as pl
 
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
-from resources.ml.availability import DAY_AHEAD, HORIZONS, NOWCAST
-from resources.ml.features import FEATURES_BY_HORIZON, assert_point_in_time, build_features
-from resources.ml.store import feature_definitions_path, feature_table, load_feature_inputs, write_lake_days
+from resources.ml.features.availability import DAY_AHEAD, HORIZONS, NOWCAST
+from resources.ml.features.point_in_time import FEATURES_BY_HORIZON, assert_point_in_time, build_features
+from resources.ml.lake import feature_definitions_path, feature_table, load_feature_inputs, write_lake_days
 from resources.raw.zone import by_day, days_in
 
 

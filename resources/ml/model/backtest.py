@@ -22,10 +22,10 @@ import polars as pl
 import polars.selectors as cs
 
 from resources.core.settings import Settings
-from resources.ml.store import BACKTEST_METRICS_TABLE as METRICS_TABLE
-from resources.ml.store import BACKTEST_SCORES_TABLE as SCORES_TABLE
-from resources.ml.store import ML_SCHEMA, write_lake_days
-from resources.ml.training import TRAIN_SAMPLE_ROWS, evaluate, fit, predict
+from resources.ml.lake import BACKTEST_METRICS_TABLE as METRICS_TABLE
+from resources.ml.lake import BACKTEST_SCORES_TABLE as SCORES_TABLE
+from resources.ml.lake import ML_SCHEMA, write_lake_days
+from resources.ml.model.training import TRAIN_SAMPLE_ROWS, evaluate, fit, predict
 
 BACKTEST_SCORE_SCHEMA = {
     "flight_id": pl.String,
@@ -60,7 +60,7 @@ class MonthResult:
 
 
 def first_feature_day(settings: Settings) -> date | None:
-    from resources.ml.store import feature_days
+    from resources.ml.lake import feature_days
 
     days = feature_days(settings)
     return days[0] if days else None

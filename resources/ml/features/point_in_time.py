@@ -1,5 +1,5 @@
 """Point-in-time flight features: one code path for training, the backtest, batch scoring and the
-scoring service, for each prediction horizon (resources/ml/availability.py).
+scoring service, for each prediction horizon (resources/ml/features/availability.py).
 
 The use case: predict which scheduled flights will arrive late, at a declared time before they
 leave. A feature of a flight predicted at ``as_of`` reads only rows known at ``as_of`` (their
@@ -31,8 +31,8 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from resources.ml import availability as av
-from resources.ml.availability import DAY_AHEAD, NOWCAST, RULES
+from resources.ml.features import availability as av
+from resources.ml.features.availability import DAY_AHEAD, NOWCAST, RULES
 
 DATA_SCIENCE = "team:data-science"
 LATE_MINUTES = 15

@@ -19,10 +19,10 @@ from datetime import date
 import numpy as np
 
 from resources.core.settings import Settings
-from resources.ml.candidate import code_version
-from resources.ml.registry import Registry
-from resources.ml.training import TimeSplit, fit, predict_chunks
-from resources.ml.window import LabelledWindow
+from resources.ml.model.candidate import code_version
+from resources.ml.model.training import TimeSplit, fit, predict_chunks
+from resources.ml.model.window import LabelledWindow
+from resources.ml.registry.storage import Registry
 
 TOLERANCE = 1e-9
 
@@ -72,7 +72,7 @@ def reproduce(settings: Settings, version: str | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m resources.ml.reproduce", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m resources.ml.model.reproduce", description=__doc__.split("\n")[0])
     parser.add_argument("version", nargs="?", default="")
     args = parser.parse_args(argv)
     out = reproduce(Settings.from_env(), args.version or None)
