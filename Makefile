@@ -24,11 +24,12 @@ test: install manifest lint  ## the full suite: real runs in temporary lakehouse
 	$(PY) -m pytest
 
 test-fast: install manifest lint  ## lint, then unit tests and dbt unit tests only (no Dagster run, no dbt build)
-	$(PY) -m pytest -m fast
+	$(PY) -m pytest -m fast -n auto
 
-lint: install  ## ruff (lint and format check; `$(VENV)/bin/ruff format .` fixes the format)
+lint: install  ## ruff (lint, format) and sqlfluff for the dbt models; `ruff format .` and `sqlfluff fix` fix
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	cd dbt_project && ../$(VENV)/bin/sqlfluff lint models snapshots
 
 dev: install manifest  ## Dagster UI on http://127.0.0.1:3000
 	$(PY) -m resources.core.dev_server -h 127.0.0.1 -p 3000 -w workspace.yaml

@@ -11,14 +11,14 @@ select
     flight_date,
     carrier,
     origin,
-    count(*)                                            as flights_scheduled,
-    count(*) filter (where cancelled)                   as flights_cancelled,
-    count(*) filter (where diverted)                    as flights_diverted,
-    count(arr_delay)                                    as flights_arrived,
-    count(*) filter (where not arrived_late)            as flights_on_time,
+    count(*) as flights_scheduled,
+    count(*) filter (where cancelled) as flights_cancelled,
+    count(*) filter (where diverted) as flights_diverted,
+    count(arr_delay) as flights_arrived,
+    count(*) filter (where not arrived_late) as flights_on_time,
     round(count(*) filter (where not arrived_late) / nullif(count(arr_delay), 0), 4) as on_time_rate,
-    round(avg(dep_delay), 2)                            as avg_dep_delay_min,
-    round(avg(arr_delay), 2)                            as avg_arr_delay_min
+    round(avg(dep_delay), 2) as avg_dep_delay_min,
+    round(avg(arr_delay), 2) as avg_arr_delay_min
 from {{ ref('fct_flights') }}
 where {{ in_partition_window('flight_date') }}
 group by flight_date, carrier, origin

@@ -9,6 +9,6 @@ select
     dst_rule,
     time_zone,
     faa in ('EWR', 'JFK', 'LGA') as is_nyc_origin,
-    dbt_valid_from               as valid_from
+    dbt_valid_from as valid_from
 from {{ ref('airports_snapshot') }}
 where dbt_valid_to is null

@@ -1,2 +1,4 @@
-select carrier, carrier_name
+select
+    carrier,
+    carrier_name
 from {{ ref('stg_nycflights__airlines') }}

@@ -14,7 +14,10 @@ with schedules as (
 ),
 
 airports as (
-    select faa, time_zone from {{ ref('stg_nycflights__airports') }}
+    select
+        faa,
+        time_zone
+    from {{ ref('stg_nycflights__airports') }}
 )
 
 select
@@ -28,7 +31,7 @@ select
     schedules.scheduled_departure_local,
     {{ local_to_utc('schedules.scheduled_departure_local', 'origin_airport.time_zone') }} as scheduled_departure_utc,
     schedules.scheduled_arrival_local,
-    {{ local_to_utc('schedules.scheduled_arrival_local', 'dest_airport.time_zone') }}     as scheduled_arrival_utc,
+    {{ local_to_utc('schedules.scheduled_arrival_local', 'dest_airport.time_zone') }} as scheduled_arrival_utc,
     schedules.distance,
     schedules.batch_id,
     schedules.source_file,

@@ -12,10 +12,10 @@ with source as (
 select
     {{ schedule_columns() }},
     scheduled_arrival_local,
-    cast(distance as integer)                                             as distance,
+    cast(distance as integer) as distance,
     delivery_date,
-    _batch_id                                                             as batch_id,
-    _source_file                                                          as source_file,
-    _source_row                                                           as source_row,
-    _ingested_at                                                          as ingested_at
+    _batch_id as batch_id,
+    _source_file as source_file,
+    _source_row as source_row,
+    _ingested_at as ingested_at
 from scheduled
