@@ -34,7 +34,7 @@ from horizons import MONTHS, SPLIT, month_end  # noqa: E402
 
 from resources.core.settings import Settings  # noqa: E402
 from resources.ml.features.availability import HORIZONS  # noqa: E402
-from resources.ml.features.point_in_time import feature_names  # noqa: E402
+from resources.ml.features.catalog import feature_names  # noqa: E402
 from resources.ml.model import training  # noqa: E402
 from resources.ml.model.window import LabelledWindow  # noqa: E402
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from resources.core.settings import Settings  # noqa: E402
 from resources.ml.features.availability import HORIZONS  # noqa: E402
-from resources.ml.features.point_in_time import feature_names  # noqa: E402
+from resources.ml.features.catalog import feature_names  # noqa: E402
 from resources.ml.model.training import CANDIDATES, TimeSplit, evaluate, fit, predict_chunks  # noqa: E402
 from resources.ml.model.window import LabelledWindow  # noqa: E402
 

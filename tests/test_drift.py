@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from resources.ml.features.point_in_time import FEATURES
+from resources.ml.features.catalog import FEATURES
 from resources.monitoring.auc import daily_auc
 from resources.monitoring.drift import (
     AFTER_TRAINING,

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from resources.ml.features.point_in_time import CATEGORICAL, FEATURE_NAMES
+from resources.ml.features.catalog import CATEGORICAL, FEATURE_NAMES
 from resources.ml.model import fast_predict
 from resources.ml.model.training import BUILDERS, NUMERIC, MeanOfProbabilities, predict, to_pandas_features
 

@@ -13,15 +13,9 @@ from assets.jobs import DAILY_JOB, PROMOTE_JOB, REFERENCE_JOB, SCORE_JOB
 from assets.ml.promote import refused
 from resources.catalog.publish import connect_catalog
 from resources.ml.features.availability import DAY_AHEAD, HORIZONS, NOWCAST
-from resources.ml.features.point_in_time import (
-    FEATURES_BY_HORIZON,
-    Feature,
-    LeakageError,
-    assert_point_in_time,
-    build_features,
-    time_violations,
-    undeclared_rules,
-)
+from resources.ml.features.catalog import FEATURES_BY_HORIZON, Feature, undeclared_rules
+from resources.ml.features.point_in_time import build_features
+from resources.ml.features.time_guard import LeakageError, assert_point_in_time, time_violations
 from resources.ml.lake import load_feature_inputs, read_features, scores_archive_dir
 from resources.ml.model.scoring import read_scores
 from resources.ml.model.training import TimeSplit

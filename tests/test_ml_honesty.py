@@ -14,8 +14,9 @@ from assets.ml.backtest import BACKTEST_KEY
 from assets.ml.model import CANDIDATE_KEY
 from assets.ml.promote import refused
 from resources.catalog.publish import connect_catalog
+from resources.ml.features.catalog import FEATURES, Feature
 from resources.ml.features.leakage_audit import leakage_audit
-from resources.ml.features.point_in_time import FEATURES, Feature, FeatureInputs, build_features
+from resources.ml.features.point_in_time import FeatureInputs, build_features
 from resources.ml.lake import (
     feature_table,
     load_feature_inputs,

@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 from resources.catalog.publish import connect_catalog
-from resources.ml.features.point_in_time import FEATURE_NAMES
+from resources.ml.features.catalog import FEATURE_NAMES
 from resources.ml.lake import read_features
 from resources.ml.model.scoring import read_scores
 from resources.ml.registry.storage import Registry, new_version
@@ -490,7 +490,7 @@ def test_the_service_path_reads_nothing_after_its_prediction_time(ml_lakehouse):
     up), every row not known at each prediction time rewritten: no served feature moves."""
     from resources.core.pseudonym import load_key
     from resources.ml.features.availability import HORIZONS
-    from resources.ml.features.point_in_time import time_violations
+    from resources.ml.features.time_guard import time_violations
     from resources.serving.service import features_for_day, load_catalog, load_day, request_rows
 
     settings = ml_lakehouse.settings

@@ -10,7 +10,7 @@ from assets.automation import month_closed
 from assets.common import SINGLE_RUN, frame_table, table_schema
 from assets.ml.model import CANDIDATE_KEY, FEATURES_KEY, ML_KINDS
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.features.point_in_time import DATA_SCIENCE
+from resources.ml.features.catalog import DATA_SCIENCE
 from resources.ml.lake import feature_table
 from resources.ml.model.backtest import (
     BACKTEST_SCORE_SCHEMA,

@@ -15,7 +15,7 @@ from assets.ml.keys import FEATURES_KEY, NOWCAST_FEATURES_KEY
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.features.availability import DAY_AHEAD, NOWCAST
 from resources.ml.features.build import build_and_store_features
-from resources.ml.features.point_in_time import DATA_SCIENCE, FEATURES_BY_HORIZON
+from resources.ml.features.catalog import DATA_SCIENCE, FEATURES_BY_HORIZON
 from resources.ml.lake import feature_table
 
 FLIGHTS = dg.AssetKey(["curated", "fct_flights"])

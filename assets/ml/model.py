@@ -29,7 +29,7 @@ from assets.ml.keys import (  # noqa: F401 (other layers import the keys from he
 from assets.ml.scores import build_scores_asset
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.features.availability import DAY_AHEAD, HORIZONS
-from resources.ml.features.point_in_time import DATA_SCIENCE
+from resources.ml.features.catalog import DATA_SCIENCE
 from resources.ml.lake import labelled_days
 from resources.ml.model.candidate import train_candidate
 from resources.ml.model.plots import curves_png, md_image

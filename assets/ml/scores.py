@@ -10,7 +10,7 @@ from assets.common import SINGLE_RUN, per_partition, run_row_count, table_schema
 from assets.ml.keys import PRODUCTION_KEY, horizon_key
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.ml.features.availability import DAY_AHEAD, NOWCAST
-from resources.ml.features.point_in_time import DATA_SCIENCE
+from resources.ml.features.catalog import DATA_SCIENCE
 from resources.ml.model.scoring import SCORE_SCHEMA, score_days
 from resources.ml.registry.storage import Registry
 from resources.raw.zone import days_in

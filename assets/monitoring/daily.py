@@ -10,7 +10,7 @@ from assets.automation import downstream
 from assets.common import SINGLE_RUN, per_partition, run_row_count
 from assets.ml.keys import FEATURES_KEY, SCORES_KEY
 from resources.core.lakehouse_resource import LakehouseResource
-from resources.ml.features.point_in_time import DATA_SCIENCE
+from resources.ml.features.catalog import DATA_SCIENCE
 from resources.ml.registry.storage import Registry
 from resources.monitoring.daily import monitor_days
 from resources.raw.zone import days_in

@@ -13,7 +13,7 @@ from assets.common import SINGLE_RUN, frame_table, location
 from assets.ml.model import FEATURES_KEY, SCORES_KEY
 from resources.core.lakehouse_resource import LakehouseResource
 from resources.core.settings import Settings
-from resources.ml.features.point_in_time import DATA_SCIENCE
+from resources.ml.features.catalog import DATA_SCIENCE
 from resources.ml.registry.storage import Registry
 from resources.monitoring.alerts import append_alert, drift_breaches, quality_breaches
 from resources.monitoring.charts import md_trend

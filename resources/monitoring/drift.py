@@ -47,7 +47,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from resources.ml.features.point_in_time import FEATURES
+from resources.ml.features.catalog import FEATURES
 
 BINS = 10
 TOP_CATEGORIES = 20

@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 
 import polars as pl
 
-from resources.ml.features.point_in_time import CATEGORICAL
+from resources.ml.features.catalog import CATEGORICAL
 from resources.monitoring.actuals import TARGET
 from resources.monitoring.drift import PREDICTION
 

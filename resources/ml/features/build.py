@@ -10,7 +10,9 @@ import polars as pl
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
 from resources.ml.features.availability import DAY_AHEAD, HORIZONS, NOWCAST
-from resources.ml.features.point_in_time import FEATURES_BY_HORIZON, assert_point_in_time, build_features
+from resources.ml.features.catalog import FEATURES_BY_HORIZON
+from resources.ml.features.point_in_time import build_features
+from resources.ml.features.time_guard import assert_point_in_time
 from resources.ml.lake import feature_definitions_path, feature_table, load_feature_inputs, write_lake_days
 from resources.raw.zone import by_day, days_in
 

@@ -24,7 +24,8 @@ import polars as pl
 from sklearn.metrics import roc_auc_score
 
 from resources.ml.features.availability import RULES
-from resources.ml.features.point_in_time import FEATURES, Feature, LeakageError
+from resources.ml.features.catalog import FEATURES, Feature
+from resources.ml.features.time_guard import LeakageError
 
 VALUE_AUC_LIMIT = 0.9
 NULL_PURITY_LIMIT = 0.98

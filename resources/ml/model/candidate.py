@@ -14,8 +14,9 @@ import polars as pl
 from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import REPO_ROOT, Settings
 from resources.ml.features.availability import DAY_AHEAD
+from resources.ml.features.catalog import FEATURES_BY_HORIZON
 from resources.ml.features.leakage_audit import assert_audit_passes, leakage_audit
-from resources.ml.features.point_in_time import FEATURES_BY_HORIZON, LATE_MINUTES
+from resources.ml.features.point_in_time import LATE_MINUTES
 from resources.ml.lake import ml_dir
 from resources.ml.model.training import TimeSplit, TrainingResult, predict, train_and_select
 from resources.ml.model.window import AUDIT_MAX_ROWS, LabelledWindow

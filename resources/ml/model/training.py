@@ -24,7 +24,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from resources.ml.features.point_in_time import CATEGORICAL, FEATURE_NAMES
+from resources.ml.features.catalog import CATEGORICAL, FEATURE_NAMES
 from resources.ml.model import fast_predict
 
 NUMERIC = tuple(n for n in FEATURE_NAMES if n not in CATEGORICAL)
