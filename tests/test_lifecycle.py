@@ -115,3 +115,20 @@ def test_an_artifact_pickled_before_the_ml_modules_moved_still_loads(tmp_path):
         text=True,
     )
     assert after.stdout.strip() == "MeanOfProbabilities", after.stderr
+
+
+def test_the_recorded_code_version_covers_every_ml_module(tmp_path, monkeypatch):
+    """A training record's code_version changes with any module of resources/ml/, subpackages
+    included, so `make reproduce` can say the code differs."""
+    import shutil
+
+    from resources.core.settings import REPO_ROOT
+    from resources.ml.model import candidate
+
+    shutil.copytree(REPO_ROOT / "resources" / "ml", tmp_path / "resources" / "ml")
+    monkeypatch.setattr(candidate, "REPO_ROOT", tmp_path)
+    before = candidate.code_version()
+    with (tmp_path / "resources" / "ml" / "features" / "point_in_time.py").open("a") as fh:
+        fh.write("\n# edited\n")
+    after = candidate.code_version()
+    assert before.split("+ml-")[1] != after.split("+ml-")[1]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import duckdb
 from resources.core.config import LakehouseEnvironment
 from resources.core.duckdb_connect import connect
 from resources.core.parquet_io import append_lines
-from resources.core.settings import REPO_ROOT, Settings
+from resources.core.settings import Settings, git_revision
 
 HISTORY = "_history.jsonl"
 VERSION_FORMAT = "v%Y%m%dT%H%M%S%fZ"
@@ -51,13 +50,7 @@ def expired(versions: list[str], now: datetime, environ: dict | None = None) -> 
 
 
 def code_version() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except OSError:
-        rev = ""
-    return rev or "nogit"
+    return git_revision()
 
 
 def history(settings: Settings) -> list[dict]:

@@ -18,6 +18,7 @@ process (never at import time):
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,17 @@ ENVIRONMENTS = ("dev", "prod")
 _DEFAULT_ROOTS = {"dev": REPO_ROOT / "lakehouse", "prod": REPO_ROOT / "lakehouse-prod"}
 _DEFAULT_REPORTS = {"dev": REPO_ROOT / "reports", "prod": REPO_ROOT / "reports-prod"}
 ENV_MARKER = ".lakehouse_env"
+
+
+def git_revision() -> str:
+    """The checkout's short commit, or "nogit" (a copy without git): recorded with what the code built."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except OSError:
+        rev = ""
+    return rev or "nogit"
 
 
 class EnvironmentMismatch(RuntimeError):

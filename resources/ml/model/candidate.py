@@ -4,7 +4,6 @@ train and select, register the winner with its monitoring reference and audit ta
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from resources.core.parquet_io import write_parquet_atomic
-from resources.core.settings import REPO_ROOT, Settings
+from resources.core.settings import REPO_ROOT, Settings, git_revision
 from resources.ml.features.availability import DAY_AHEAD
 from resources.ml.features.catalog import FEATURES_BY_HORIZON
 from resources.ml.features.leakage_audit import assert_audit_passes, leakage_audit
@@ -31,15 +30,10 @@ def leakage_audit_path(settings: Settings) -> Path:
 
 
 def code_version() -> str:
-    sources = sorted((REPO_ROOT / "resources" / "ml").glob("*.py"))  # the ML layer's code
+    """The commit and a digest of the ML layer's code (every module under resources/ml/)."""
+    sources = sorted((REPO_ROOT / "resources" / "ml").rglob("*.py"))
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except OSError:
-        rev = ""
-    return f"{rev or 'nogit'}+ml-{digest}"
+    return f"{git_revision()}+ml-{digest}"
 
 
 @dataclass
