@@ -18,7 +18,12 @@ from resources.ml.features.availability import NOWCAST
 from tests.conftest import make_lakehouse
 
 FLIGHTS = "select md5(string_agg(flight_id || coalesce(tailnum_key, '') || coalesce(arr_delay::varchar, ''), ',' order by flight_id)), count(*) from curated.fct_flights"
-SCORES = "select md5(string_agg(flight_id || p_late::varchar || model_version, ',' order by flight_id)), count(*) from ml.flight_delay_scores"
+# Ordered by flight and horizon: a flight has a score per horizon, and ordered by flight alone the
+# digest followed the rows' physical order, which a rewrite of one horizon's days changes.
+SCORES = (
+    "select md5(string_agg(flight_id || horizon || p_late::varchar || model_version, ',' order by flight_id, horizon)),"
+    " count(*) from ml.flight_delay_scores"
+)
 
 
 def checksums(settings: Settings) -> tuple:
