@@ -21,7 +21,7 @@ run: install manifest  ## install, then materialize every asset and partition
 
 test: install manifest lint  ## the full suite: real runs in temporary lakehouses (installs chromium, postgresql, a JRE if missing)
 	@bash deploy/system-packages.sh
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: install manifest lint  ## lint, then unit tests and dbt unit tests only (no Dagster run, no dbt build)
 	$(PY) -m pytest -m fast -n auto

@@ -34,6 +34,31 @@ def pytest_sessionstart(session):
         raise pytest.UsageError("dbt manifest missing: run `make test` (it runs `dbt parse` first)")
 
 
+# `make test` runs on both cores (pytest-xdist, `--dist loadfile`): a module's tests stay on one
+# worker, in order, so its module fixtures are built once (a session lakehouse is built once per
+# worker that uses it; the year's is used by test_year_build alone). The slowest modules go first,
+# so a long one does not start last and leave the other worker idle.
+SLOWEST_FIRST = [
+    "test_year_build",
+    "test_quality_alarm",
+    "test_lakehouse_on_s3",
+    "test_deliveries",
+    "test_warehouse_scale_out",
+    "test_backup",
+    "test_ml",
+    "test_automation",
+    "test_day_ahead",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        return SLOWEST_FIRST.index(module) if module in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: a module's own order is kept
+
+
 @dataclass
 class Lakehouse:
     settings: Settings

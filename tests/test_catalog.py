@@ -5,11 +5,10 @@ import sys
 import textwrap
 import time
 
-import duckdb
 import pytest
 
 from assets.jobs import DAILY_JOB, PUBLISH_JOB
-from resources.catalog.publish import connect_catalog, connect_sandbox
+from resources.catalog.publish import connect_catalog
 from resources.core.settings import DBT_PROJECT_DIR
 
 READER = textwrap.dedent("""
@@ -60,39 +59,6 @@ def test_open_analyst_session_neither_blocks_nor_breaks_a_run(lakehouse, tmp_pat
     runs = [r.run_id[:7] for r in lakehouse.instance.get_runs()]
     left = [p.name for p in (DBT_PROJECT_DIR / "target").iterdir() if p.name.split("-")[1:2] in [[r] for r in runs]]
     assert len(runs) >= 3 and left == [], left
-
-
-def test_catalog_is_read_only_and_has_the_zones(year_lakehouse):
-    with connect_catalog(year_lakehouse.settings) as con:
-        schemas = {r[0] for r in con.execute("select distinct table_schema from information_schema.tables").fetchall()}
-        with pytest.raises(duckdb.Error, match="read-only"):
-            con.execute("create table curated.mine as select 1")
-        version = con.execute("select version, environment from catalog.version").fetchone()
-        columns = {
-            r[0]
-            for r in con.execute(
-                "select column_name from information_schema.columns where table_name = 'fct_flights'"
-            ).fetchall()
-        }
-    assert {"staging", "curated", "catalog"} <= schemas
-    assert "intermediate" not in schemas and "main" not in schemas
-    assert version[1] == "dev" and version[0].startswith("v")
-    assert {"flight_id", "flight_date", "carrier", "origin", "dest", "dep_delay", "arr_delay", "cancelled"} <= columns
-
-
-def test_sandbox_writes_its_own_tables_and_reads_the_catalog(year_lakehouse):
-    con = connect_sandbox(year_lakehouse.settings, user="pytest")
-    try:
-        con.execute(
-            "create or replace table late_by_carrier as select carrier, avg(arrived_late::int) as late_rate "
-            "from analytics.curated.fct_flights group by carrier"
-        )
-        assert con.execute("select count(*) from late_by_carrier").fetchone()[0] == 16
-        with pytest.raises(duckdb.Error):
-            con.execute("create table analytics.curated.mine as select 1")
-    finally:
-        con.close()
-    assert (year_lakehouse.settings.sandbox_dir / "pytest.duckdb").exists()
 
 
 def test_catalog_columns_lets_analysts_search_every_column_with_its_meaning(ml_lakehouse):

@@ -4,10 +4,12 @@ import io
 import zipfile
 
 import dagster as dg
+import duckdb
 import polars as pl
+import pytest
 
 from assets.jobs import DAILY_JOB
-from resources.catalog.publish import connect_catalog
+from resources.catalog.publish import connect_catalog, connect_sandbox
 from resources.raw.sources import embedded_data_dir
 from tests.conftest import FULL_YEAR_FLIGHTS
 
@@ -123,3 +125,36 @@ def test_dbt_tests_are_asset_checks(year_lakehouse):
     specs = [s for a in year_lakehouse.defs.resolve_asset_graph().assets_defs for s in a.check_specs]
     assert len(specs) > 55 and all(s.description for s in specs)
     assert "7,602 flights" in next(s.description for s in specs if s.name == "fct_flights_dest_in_dim_airports")
+
+
+def test_catalog_is_read_only_and_has_the_zones(year_lakehouse):
+    with connect_catalog(year_lakehouse.settings) as con:
+        schemas = {r[0] for r in con.execute("select distinct table_schema from information_schema.tables").fetchall()}
+        with pytest.raises(duckdb.Error, match="read-only"):
+            con.execute("create table curated.mine as select 1")
+        version = con.execute("select version, environment from catalog.version").fetchone()
+        columns = {
+            r[0]
+            for r in con.execute(
+                "select column_name from information_schema.columns where table_name = 'fct_flights'"
+            ).fetchall()
+        }
+    assert {"staging", "curated", "catalog"} <= schemas
+    assert "intermediate" not in schemas and "main" not in schemas
+    assert version[1] == "dev" and version[0].startswith("v")
+    assert {"flight_id", "flight_date", "carrier", "origin", "dest", "dep_delay", "arr_delay", "cancelled"} <= columns
+
+
+def test_sandbox_writes_its_own_tables_and_reads_the_catalog(year_lakehouse):
+    con = connect_sandbox(year_lakehouse.settings, user="pytest")
+    try:
+        con.execute(
+            "create or replace table late_by_carrier as select carrier, avg(arrived_late::int) as late_rate "
+            "from analytics.curated.fct_flights group by carrier"
+        )
+        assert con.execute("select count(*) from late_by_carrier").fetchone()[0] == 16
+        with pytest.raises(duckdb.Error):
+            con.execute("create table analytics.curated.mine as select 1")
+    finally:
+        con.close()
+    assert (year_lakehouse.settings.sandbox_dir / "pytest.duckdb").exists()
