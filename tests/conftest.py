@@ -121,9 +121,9 @@ def promote_config(**config) -> dict:
     return {"ops": {"ml__production_model": {"config": config}}}
 
 
-@pytest.fixture(scope="session")
-def ml_lakehouse(tmp_path_factory):
-    lh = make_lakehouse(tmp_path_factory.mktemp("ml") / "lakehouse")
+def build_ml_lakehouse(root: Path, instance: dg.DagsterInstance) -> Lakehouse:
+    settings = Settings(root=root.resolve(), env="dev").ensure()
+    lh = Lakehouse(settings, build_definitions(LakehouseResource(root=str(settings.root), env="dev")), instance)
     assert lh.run(REFERENCE_JOB).success
     assert lh.run(DAILY_JOB, "2013-01-01", "2013-02-28").success
     assert lh.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
@@ -137,6 +137,35 @@ def ml_lakehouse(tmp_path_factory):
     assert lh.run(of_horizon(SCORE_JOB, NOWCAST), "2013-01-01", "2013-02-28").success
     assert lh.run(PUBLISH_JOB).success
     return lh
+
+
+@pytest.fixture(scope="session")
+def ml_lakehouse(tmp_path_factory, worker_id):
+    """Jan-Feb 2013 with both horizons' models trained, promoted and scored, and published. Tests
+    may change it. Under `make test`'s workers it is built once, under a lock in the session's
+    shared temporary folder, with a Dagster instance on disk; each worker then takes its own copy
+    (lakehouse, keys, instance), so one worker's changes never reach the other."""
+    if worker_id == "master":  # plain pytest: one process
+        return build_ml_lakehouse(tmp_path_factory.mktemp("ml") / "lakehouse", dg.DagsterInstance.ephemeral())
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "ml-built"
+    with FileLock(str(shared) + ".lock"):
+        if not (shared / "complete").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            (shared / "dagster").mkdir(parents=True)
+            with dg.DagsterInstance.local_temp(str(shared / "dagster")) as instance:
+                build_ml_lakehouse(shared / "lakehouse", instance)
+            (shared / "complete").touch()
+    own = tmp_path_factory.mktemp("ml")
+    for name in ("lakehouse", "lakehouse.secrets", "dagster"):
+        shutil.copytree(shared / name, own / name)
+    settings = Settings(root=(own / "lakehouse").resolve(), env="dev").ensure()
+    return Lakehouse(
+        settings,
+        build_definitions(LakehouseResource(root=str(settings.root), env="dev")),
+        dg.DagsterInstance.local_temp(str(own / "dagster")),
+    )
 
 
 @contextmanager
