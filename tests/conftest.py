@@ -37,7 +37,8 @@ def pytest_sessionstart(session):
 # `make test` runs on both cores (pytest-xdist, `--dist loadfile`): a module's tests stay on one
 # worker, in order, so its module fixtures are built once (a session lakehouse is built once per
 # worker that uses it; the year's is used by test_year_build alone). The slowest modules go first,
-# so a long one does not start last and leave the other worker idle.
+# so a long one does not start last and leave the other worker idle. Not `--dist loadgroup`: with
+# pytest 9.2 and pytest-xdist 3.8 its groups are silently ignored (pytest-xdist issue #1386).
 SLOWEST_FIRST = [
     "test_year_build",
     "test_quality_alarm",

@@ -123,3 +123,10 @@ def test_no_private_name_is_imported_from_another_module():
                 if match and re.search(r"(^|[ ,(])_\w", match.group(2)):
                     private.append(f"{path.relative_to(REPO_ROOT)}: {line.strip()}")
     assert not private, private
+
+
+def test_the_slowest_first_order_names_test_modules():
+    """A misspelt name would silently drop a module from the front of `make test`'s queue."""
+    from tests.conftest import SLOWEST_FIRST
+
+    assert [m for m in SLOWEST_FIRST if not (REPO_ROOT / "tests" / f"{m}.py").exists()] == []
