@@ -35,8 +35,8 @@ def pytest_sessionstart(session):
 
 
 # `make test` runs on both cores (pytest-xdist, `--dist loadfile`): a module's tests stay on one
-# worker, in order, so its module fixtures are built once (a session lakehouse is built once per
-# worker that uses it; the year's is used by test_year_build alone). The slowest modules go first,
+# worker, in order, so its module fixtures are built once (the year's session lakehouse is used by
+# test_year_build alone; ml_lakehouse is built once and copied, below). The slowest modules go first,
 # so a long one does not start last and leave the other worker idle. Not `--dist loadgroup`: with
 # pytest 9.2 and pytest-xdist 3.8 its groups are silently ignored (pytest-xdist issue #1386).
 SLOWEST_FIRST = [
@@ -88,10 +88,10 @@ class Lakehouse:
         assert self.run(PUBLISH_JOB).success
 
 
-def make_lakehouse(root: Path) -> Lakehouse:
+def make_lakehouse(root: Path, instance: dg.DagsterInstance | None = None) -> Lakehouse:
     settings = Settings(root=root.resolve(), env="dev").ensure()
     defs = build_definitions(LakehouseResource(root=str(settings.root), env="dev"))
-    return Lakehouse(settings, defs, dg.DagsterInstance.ephemeral())
+    return Lakehouse(settings, defs, instance or dg.DagsterInstance.ephemeral())
 
 
 @pytest.fixture(scope="session")
@@ -123,8 +123,7 @@ def promote_config(**config) -> dict:
 
 
 def build_ml_lakehouse(root: Path, instance: dg.DagsterInstance) -> Lakehouse:
-    settings = Settings(root=root.resolve(), env="dev").ensure()
-    lh = Lakehouse(settings, build_definitions(LakehouseResource(root=str(settings.root), env="dev")), instance)
+    lh = make_lakehouse(root, instance)
     assert lh.run(REFERENCE_JOB).success
     assert lh.run(DAILY_JOB, "2013-01-01", "2013-02-28").success
     assert lh.run(TRAIN_JOB, run_config={"ops": {"ml__model_candidate": {"config": SPLIT}}}).success
@@ -161,12 +160,7 @@ def ml_lakehouse(tmp_path_factory, worker_id):
     own = tmp_path_factory.mktemp("ml")
     for name in ("lakehouse", "lakehouse.secrets", "dagster"):
         shutil.copytree(shared / name, own / name)
-    settings = Settings(root=(own / "lakehouse").resolve(), env="dev").ensure()
-    return Lakehouse(
-        settings,
-        build_definitions(LakehouseResource(root=str(settings.root), env="dev")),
-        dg.DagsterInstance.local_temp(str(own / "dagster")),
-    )
+    return make_lakehouse(own / "lakehouse", dg.DagsterInstance.local_temp(str(own / "dagster")))
 
 
 @contextmanager
