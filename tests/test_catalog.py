@@ -1,4 +1,5 @@
-"""The analyst catalog under a running pipeline, and the analyst's sandbox."""
+"""The analyst catalog under a running pipeline: sessions, time travel, column descriptions (its
+read-only and sandbox checks on the whole year are in test_year_build, which builds the year)."""
 
 import subprocess
 import sys

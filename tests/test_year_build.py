@@ -1,4 +1,5 @@
-"""The full embedded year, built as `make run` builds it, read back through the analyst catalog."""
+"""The full embedded year, built as `make run` builds it, read back through the analyst catalog
+and an analyst's sandbox."""
 
 import io
 import zipfile
