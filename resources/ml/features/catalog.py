@@ -211,11 +211,29 @@ PREVIOUS_LEG: tuple[Feature, ...] = (
         "ops_prev_leg_overdue_minutes",
         "Minutes the aircraft's previous leg is past its scheduled departure without having departed (0 if departed or not yet due; null without previous leg).",
     ),
+    Feature(
+        "ops_prev_leg_arr_delay",
+        "numeric",
+        "Arrival delay of the aircraft's previous leg of the day at its destination, if known by the prediction time (arrival + 15 min; null otherwise).",
+        "history",
+    ),
+)
+
+# What flights to the destination lost between gate and arrival (taxi, holding, a ground-delay
+# programme): the destination's congestion, of which the deliveries hold no weather.
+DESTINATION_CONGESTION: tuple[Feature, ...] = (
+    Feature(
+        "ops_dest_enroute_gain_3h",
+        "numeric",
+        "Mean arrival minus departure delay of flights to the destination whose outcome became known in the 3 hours before the prediction time (minutes lost between gate and arrival).",
+        "history",
+    ),
+    Feature("ops_dest_enroute_gain_8h", "numeric", "The same over the 8 hours before the prediction time.", "history"),
 )
 
 FEATURES_BY_HORIZON: dict[str, tuple[Feature, ...]] = {
     DAY_AHEAD: DAY_AHEAD_FEATURES + OPERATIONS,
-    NOWCAST: DAY_AHEAD_FEATURES + OPERATIONS + PREVIOUS_LEG,
+    NOWCAST: DAY_AHEAD_FEATURES + OPERATIONS + PREVIOUS_LEG + DESTINATION_CONGESTION,
 }
 # The production horizon: "before a day starts, every flight scheduled that day gets p_late".
 FEATURES = FEATURES_BY_HORIZON[DAY_AHEAD]

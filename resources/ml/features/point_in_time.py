@@ -298,6 +298,7 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
     t = day.select("flight_id", "origin", "dest", "carrier", "as_of", "flight_date").with_columns(
         (pl.col("as_of") - pl.duration(hours=2)).alias("_from_2h"),
         (pl.col("as_of") - pl.duration(hours=3)).alias("_from_3h"),
+        (pl.col("as_of") - pl.duration(hours=8)).alias("_from_8h"),
         av.day_start_utc(pl.col("as_of").dt.convert_time_zone(av.CENTRE_ZONE).dt.date()).alias("_from_day"),
     )
     # Overdue = scheduled by as_of minus departed-or-cancelled by as_of (running counts, and running
@@ -317,6 +318,15 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
         pl.lit(1).alias("_one"),
         late_label().fill_null(0).cast(pl.Int64).alias("_late"),
     )
+    # En-route gain: arrival minus departure delay, minutes lost between leaving the gate and
+    # arriving (taxi, holding, a ground-delay programme at the destination). Both delays are known
+    # with the outcome, so it follows the history rule; cancelled and diverted flights have none.
+    arrived = flights.filter(pl.col("arr_delay").is_not_null() & pl.col("dep_delay").is_not_null()).select(
+        "dest",
+        "outcome_known_at",
+        pl.lit(1).alias("_one"),
+        (pl.col("arr_delay") - pl.col("dep_delay")).cast(pl.Int64).alias("_gain"),
+    )
     sums = ["_one", "_delay", "_late"]
     for at in ("as_of", "_from_2h", "_from_day"):
         t = _cumulative_asof(departed, t, ["origin"], "departure_known_at", at, sums, f"_o{at}")
@@ -325,6 +335,8 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
     for at in ("as_of", "_from_day", "_from_3h"):
         for key in ("origin", "dest", "carrier"):
             t = _cumulative_asof(outcomes, t, [key], "outcome_known_at", at, ["_one", "_late"], f"_a{key}{at}")
+    for at in ("as_of", "_from_3h", "_from_8h"):
+        t = _cumulative_asof(arrived, t, ["dest"], "outcome_known_at", at, ["_one", "_gain"], f"_g{at}")
     t = _cumulative_asof(scheduled, t, ["origin"], "scheduled_departure_utc", "as_of", ["_one", "_sched_min"], "_s")
     t = _cumulative_asof(resolved, t, ["origin"], "departure_known_at", "as_of", ["_one", "_sched_min"], "_r")
     overdue = pl.max_horizontal(pl.col("_s_one") - pl.col("_r_one"), pl.lit(0))
@@ -335,9 +347,9 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
     def window(prefix: str, lo: str, s: str) -> pl.Expr:
         return pl.col(f"{prefix}as_of{s}") - pl.col(f"{prefix}{lo}{s}")
 
-    def mean(prefix: str, lo: str) -> pl.Expr:
+    def mean(prefix: str, lo: str, s: str = "_delay") -> pl.Expr:
         n = window(prefix, lo, "_one")
-        return pl.when(n > 0).then(window(prefix, lo, "_delay") / n).otherwise(None).cast(pl.Float64)
+        return pl.when(n > 0).then(window(prefix, lo, s) / n).otherwise(None).cast(pl.Float64)
 
     ops = t.select(
         "flight_id",
@@ -367,12 +379,16 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
             )
             for key in ("origin", "dest")
         ],
+        mean("_g", "_from_3h", "_gain").alias("ops_dest_enroute_gain_3h"),
+        mean("_g", "_from_8h", "_gain").alias("ops_dest_enroute_gain_8h"),
     )
     prev = flights.select(
         pl.col("flight_id").alias("prev_leg_flight_id"),
         pl.col("departure_known_at").alias("_pk"),
         pl.col("dep_delay").alias("_pd"),
         pl.col("scheduled_departure_utc").alias("_ps"),
+        pl.col("outcome_known_at").alias("_pok"),
+        pl.col("arr_delay").alias("_pa"),
     )
     legs = day.select("flight_id", "as_of", "prev_leg_flight_id").join(prev, on="prev_leg_flight_id", how="left")
     known = pl.col("_pk") <= pl.col("as_of")
@@ -386,6 +402,11 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.max_horizontal((pl.col("as_of") - pl.col("_ps")).dt.total_minutes(), pl.lit(0)))
         .cast(pl.Float64)
         .alias("ops_prev_leg_overdue_minutes"),
+        pl.when(pl.col("_pok") <= pl.col("as_of"))
+        .then(pl.col("_pa"))
+        .otherwise(None)
+        .cast(pl.Float64)
+        .alias("ops_prev_leg_arr_delay"),
     )
     return ops.join(legs, on="flight_id", how="left")
 
