@@ -33,7 +33,7 @@ import polars as pl
 
 from resources.ml.features import availability as av
 from resources.ml.features.availability import DAY_AHEAD
-from resources.ml.features.catalog import KEY_COLUMNS, feature_names
+from resources.ml.features.catalog import DESTINATION_CONGESTION_HOURS, KEY_COLUMNS, feature_names
 
 LATE_MINUTES = 15
 HISTORY_DAYS = 28
@@ -298,7 +298,7 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
     t = day.select("flight_id", "origin", "dest", "carrier", "as_of", "flight_date").with_columns(
         (pl.col("as_of") - pl.duration(hours=2)).alias("_from_2h"),
         (pl.col("as_of") - pl.duration(hours=3)).alias("_from_3h"),
-        (pl.col("as_of") - pl.duration(hours=8)).alias("_from_8h"),
+        *[(pl.col("as_of") - pl.duration(hours=h)).alias(f"_from_g{h}h") for h in DESTINATION_CONGESTION_HOURS],
         av.day_start_utc(pl.col("as_of").dt.convert_time_zone(av.CENTRE_ZONE).dt.date()).alias("_from_day"),
     )
     # Overdue = scheduled by as_of minus departed-or-cancelled by as_of (running counts, and running
@@ -335,7 +335,7 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
     for at in ("as_of", "_from_day", "_from_3h"):
         for key in ("origin", "dest", "carrier"):
             t = _cumulative_asof(outcomes, t, [key], "outcome_known_at", at, ["_one", "_late"], f"_a{key}{at}")
-    for at in ("as_of", "_from_3h", "_from_8h"):
+    for at in ("as_of", *[f"_from_g{h}h" for h in DESTINATION_CONGESTION_HOURS]):
         t = _cumulative_asof(arrived, t, ["dest"], "outcome_known_at", at, ["_one", "_gain"], f"_g{at}")
     t = _cumulative_asof(scheduled, t, ["origin"], "scheduled_departure_utc", "as_of", ["_one", "_sched_min"], "_s")
     t = _cumulative_asof(resolved, t, ["origin"], "departure_known_at", "as_of", ["_one", "_sched_min"], "_r")
@@ -379,8 +379,10 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
             )
             for key in ("origin", "dest")
         ],
-        mean("_g", "_from_3h", "_gain").alias("ops_dest_enroute_gain_3h"),
-        mean("_g", "_from_8h", "_gain").alias("ops_dest_enroute_gain_8h"),
+        *[
+            mean("_g", f"_from_g{h}h", "_gain").alias(f"ops_dest_enroute_gain_{h}h")
+            for h in DESTINATION_CONGESTION_HOURS
+        ],
     )
     prev = flights.select(
         pl.col("flight_id").alias("prev_leg_flight_id"),
