@@ -93,6 +93,7 @@ bench: install manifest  ## timing goals (benchmarks/), never run by `make test`
 	$(PY) benchmarks/serving_load.py
 	$(PY) benchmarks/engines.py
 	$(PY) benchmarks/object_store.py
+	$(PY) benchmarks/publish.py
 
 # SF reaches the script through the environment (a command-line variable is exported to recipes),
 # never spliced into shell code; benchmarks/scale.py refuses anything but a whole number.

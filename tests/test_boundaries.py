@@ -1,6 +1,6 @@
-"""Closed boundaries for analysts: self-contained catalog versions that held sessions keep reading,
-no leftovers from interrupted publishes, no file access beyond the catalog and the sandbox, and a
-copied lakehouse that needs nothing from its old place."""
+"""Closed boundaries for analysts: catalog versions that held sessions keep reading, no leftovers
+from interrupted publishes, no file access beyond the catalog and the sandbox, the lake's data
+files readable and never writable, and a copied lakehouse that needs nothing from its old place."""
 
 import hashlib
 import os
@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from assets.jobs import PUBLISH_JOB
-from resources.catalog.publish import KEEP_VERSIONS, connect_catalog, connect_sandbox, publish_catalog
+from resources.catalog.publish import KEEP_VERSIONS, connect_catalog, connect_sandbox, connect_version, publish_catalog
 
 COUNT = "select count(*) from curated.fct_flights"
 
@@ -26,7 +26,7 @@ def day(tmp_path_factory):
 
 def test_a_held_session_outlives_every_retention_and_leftovers_are_cleaned(day):
     published = day.settings.published_dir
-    held = duckdb.connect(str(day.settings.catalog_path), read_only=True)  # as the README shows
+    held = connect_catalog(day.settings)
     sandbox = connect_sandbox(day.settings, user="held")  # the catalog attached as `analytics`
     first = held.execute("select version from catalog.version").fetchone()[0]
     # An interrupted publish left a temporary; a truncated copy of a version was put back by hand
@@ -57,17 +57,19 @@ def test_concurrent_publishes_each_finish_whole(day):
         results = list(pool.map(lambda _: publish_catalog(day.settings), range(2)))
     for r in results:
         path = day.settings.published_dir / f"{r.version}.duckdb"
-        with duckdb.connect(str(path), read_only=True) as con:
+        with connect_version(day.settings, path) as con:
             assert con.execute(COUNT).fetchone()[0] == 943
     assert results[0].version != results[1].version
 
 
-DENIED = "(?i)disabled|permission|not allowed"
+DENIED = "(?i)disabled|permission|not allowed|read-only"
 
 
 def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
     raw = day.settings.raw_dir / "flights" / "*" / "part.parquet"
     key = day.settings.secrets_dir / "pseudonym.key"
+    data_file = next((day.settings.warehouse_data / "curated" / "fct_flights").rglob("*.parquet"))
+    before = hashlib.sha256(data_file.read_bytes()).hexdigest()
     assert key.exists()
     attacks = [
         f"select * from read_parquet('{raw}')",
@@ -78,6 +80,12 @@ def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
         f"attach 'ducklake:sqlite:{day.settings.warehouse_catalog}' as wh (read_only)",
         f"attach '{day.settings.warehouse_catalog}' as wh (type sqlite)",
         f"copy (select 1) to '{day.settings.raw_dir}/planted.parquet'",
+        # The lake's data files: readable through the catalog, never writable, not even in place.
+        f"copy (select 1) to '{data_file}'",
+        f"copy (select 1) to 'published://lake/{data_file.relative_to(day.settings.warehouse_data)}'",
+        "copy (select 1) to 'published://lake/planted.parquet'",
+        "copy (select 1 as a, 2 as b) to 'published://lake/curated' (format parquet, partition_by (a), overwrite)",
+        "select * from read_text('published://lake/../warehouse.sqlite')",
     ]
     reopen = ["set enable_external_access = true", "set allowed_directories = ['/']", "reset allowed_paths"]
     with connect_catalog(day.settings) as con:
@@ -109,6 +117,10 @@ def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
     finally:
         con.close()
     assert not (day.settings.raw_dir / "planted.parquet").exists()
+    assert not (day.settings.warehouse_data / "planted.parquet").exists()
+    assert hashlib.sha256(data_file.read_bytes()).hexdigest() == before
+    with connect_catalog(day.settings) as con:
+        assert con.execute(COUNT).fetchone()[0] == 943
     for user in ("../raw", "a/b", ".hidden", "x'; --"):
         with pytest.raises(ValueError, match="sandbox user"):
             connect_sandbox(day.settings, user=user)
@@ -125,8 +137,9 @@ def test_the_sandbox_cannot_reopen_the_shared_catalog_writable(day):
         targets = [catalog, *published, day.settings.published_dir / ".." / catalog.name]
         for path in targets:
             for mode in ("", " (read_only)"):
-                with pytest.raises(duckdb.Error, match=DENIED):
-                    con.execute(f"attach '{path}' as a2{mode}")
+                for prefix in ("", "ducklake:"):
+                    with pytest.raises(duckdb.Error, match=DENIED):
+                        con.execute(f"attach '{prefix}{path}' as a2{mode}")
         for sql in (
             "copy from database memory to a2",
             f"export database '{day.settings.root}/exported'",
@@ -134,10 +147,7 @@ def test_the_sandbox_cannot_reopen_the_shared_catalog_writable(day):
         ):
             with pytest.raises(duckdb.Error):
                 con.execute(sql)
-        # The one-off link it was attached through is gone: reattaching it makes an empty database
-        # of the analyst's own, never the catalog.
-        leftovers = list((day.settings.sandbox_dir / "mallory").glob(".catalog-*"))
-        assert leftovers == []
+        assert list((day.settings.sandbox_dir / "mallory").iterdir()) == []  # nothing left in the own folder
     finally:
         con.close()
     assert hashlib.sha256(catalog.read_bytes()).hexdigest() == before
@@ -156,3 +166,21 @@ def test_a_copied_catalog_and_warehouse_read_only_their_own_files(day, tmp_path)
             assert con.execute(COUNT).fetchone()[0] == 943
         with open_warehouse(moved) as wh:  # staging views read raw/ relative to the new root
             assert wh.execute("select count(*) from staging.stg_nycflights__flights").fetchone()[0] == 943
+
+
+def test_maintenance_keeps_every_file_a_kept_version_reads(day):
+    """Every publish replaces the catalog's own tables, so the files of an older kept version are
+    obsolete for the warehouse; its maintenance, even with no retention at all, keeps them."""
+    from datetime import timedelta
+
+    from resources.catalog.versions import connect_catalog_as_of, kept_versions
+    from resources.warehouse.maintenance import maintain
+
+    assert day.run(PUBLISH_JOB).success
+    oldest = kept_versions(day.settings)[0]
+    done = maintain(day.settings, keep=timedelta(0))
+    assert done.snapshots_expired > 0  # it did expire what no kept version reads
+    with connect_catalog_as_of(day.settings, version=oldest) as con:
+        assert con.execute("select version from catalog.version").fetchone()[0] == oldest
+        assert con.execute("select sum(row_count) from catalog.tables").fetchone()[0] > 0
+        assert con.execute(COUNT).fetchone()[0] == 943

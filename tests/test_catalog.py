@@ -13,9 +13,12 @@ from resources.catalog.publish import connect_catalog
 from resources.core.settings import DBT_PROJECT_DIR
 
 READER = textwrap.dedent("""
-    import sys, time, duckdb
-    catalog, stop = sys.argv[1], sys.argv[2]
-    con = duckdb.connect(catalog, read_only=True)
+    import sys, time
+    from pathlib import Path
+    from resources.catalog.publish import connect_catalog
+    from resources.core.settings import Settings
+    root, stop = sys.argv[1], sys.argv[2]
+    con = connect_catalog(Settings(root=Path(root), env="dev"))
     seen, errors, queries = set(), [], 0
     print("ready", flush=True)
     import os
@@ -35,7 +38,7 @@ def test_open_analyst_session_neither_blocks_nor_breaks_a_run(lakehouse, tmp_pat
     lakehouse.build("2013-01-02")
     stop = tmp_path / "stop"
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(lakehouse.settings.catalog_path), str(stop)],
+        [sys.executable, "-c", READER, str(lakehouse.settings.root), str(stop)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -127,10 +130,10 @@ def test_time_travel_opens_any_kept_version_by_name_or_time_and_says_what_change
 
 
 def test_every_curated_column_is_described(ml_lakehouse):
-    """The catalog is searchable by meaning: no curated column (dims, facts, snapshots) without one."""
+    """The catalog is searchable by meaning: no curated column (dims, facts) or snapshot column without one."""
     with connect_catalog(ml_lakehouse.settings) as con:
         bare = con.execute(
             "select table_name || '.' || column_name from catalog.columns "
-            "where schema_name = 'curated' and description = '' order by 1"
+            "where schema_name in ('curated', 'snapshots') and description = '' order by 1"
         ).fetchall()
     assert bare == []

@@ -7,7 +7,6 @@ import shutil
 import sys
 
 import dagster as dg
-import duckdb
 import pytest
 
 from assets.definitions import build_definitions
@@ -15,7 +14,13 @@ from assets.jobs import PUBLISH_JOB
 from resources.core.dagster_private import WorkspaceFileTarget, WorkspaceProcessContext
 from resources.core.settings import REPO_ROOT
 from teams.airport_ops.definitions import build as build_team
-from teams.airport_ops.logic import ContractBroken, build_expected_late_departures, contract_violations, load_contract
+from teams.airport_ops.logic import (
+    ContractBroken,
+    build_expected_late_departures,
+    contract_violations,
+    load_contract,
+    open_catalog,
+)
 from tests.conftest import make_lakehouse
 
 TEAM_KEY = dg.AssetKey(["airport_ops", "expected_late_departures"])
@@ -66,14 +71,14 @@ def test_the_teams_table_is_built_from_the_catalog_and_published_under_its_schem
     assert result.success
     rows = result.get_asset_materialization_events()[0].materialization.metadata["dagster/row_count"].value
     assert rows > 0
-    with duckdb.connect(str(root / "analytics.duckdb"), read_only=True) as con:
+    with open_catalog(root) as con:
         departed = con.execute(
             "select count(*) from curated.fct_flights f join ml.flight_delay_scores "
             "using (flight_id) where not f.cancelled"
         ).fetchone()[0]
     lh = make_lakehouse(root)
     assert lh.run(PUBLISH_JOB).success
-    with duckdb.connect(str(root / "analytics.duckdb"), read_only=True) as con:
+    with open_catalog(root) as con:
         flights, n = con.execute("select sum(flights), count(*) from airport_ops.expected_late_departures").fetchone()
         listed = con.execute("select row_count from catalog.tables where schema_name = 'airport_ops'").fetchone()[0]
     assert flights == departed and n == rows == listed

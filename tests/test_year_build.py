@@ -12,6 +12,7 @@ import pytest
 from assets.jobs import DAILY_JOB
 from resources.catalog.publish import connect_catalog, connect_sandbox
 from resources.raw.sources import embedded_data_dir
+from resources.warehouse.lock import open_warehouse
 from tests.conftest import FULL_YEAR_FLIGHTS
 
 
@@ -67,7 +68,7 @@ def test_cancelled_and_diverted_flags_match_the_delivery(year_lakehouse):
 
 
 def test_timestamps_handle_2400_and_overnight_arrivals(year_lakehouse):
-    with connect_catalog(year_lakehouse.settings) as con:
+    with open_warehouse(year_lakehouse.settings) as con:  # staging is the pipeline's, not published
         # sched_dep_time values are never 2400, but dep_time is: those departures are at
         # midnight ending the day, i.e. the next calendar day 00:00 (local).
         wrong = con.execute(
@@ -89,7 +90,7 @@ def test_timestamps_handle_2400_and_overnight_arrivals(year_lakehouse):
 
 
 def test_weather_is_one_row_per_origin_and_hour(year_lakehouse):
-    with connect_catalog(year_lakehouse.settings) as con:
+    with open_warehouse(year_lakehouse.settings) as con:  # staging is the pipeline's, not published
         total, distinct = con.execute(
             "select count(*), count(distinct (origin, observed_hour_local)) from staging.stg_nycflights__weather"
         ).fetchone()

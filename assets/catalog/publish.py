@@ -16,7 +16,9 @@ from resources.raw.archive import catalog_views as raw_views
 CATALOG_KEY = dg.AssetKey(["catalog", "analytics"])
 CATALOG_TABLES_SCHEMA = dg.TableSchema(
     columns=[
-        dg.TableColumn("schema_name", "varchar", "Zone: staging, curated, snapshots, ml, monitoring, catalog."),
+        dg.TableColumn(
+            "schema_name", "varchar", "Zone: curated, snapshots, ml, monitoring, catalog, or a team's product schema."
+        ),
         dg.TableColumn("table_name", "varchar", "Table as analysts query it: <schema_name>.<table_name>."),
         dg.TableColumn("row_count", "bigint", "Rows in this published version."),
     ]
@@ -33,9 +35,10 @@ def build_catalog_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         owners=[DATA_ENGINEERING],
         deps=list(upstream),
         metadata={"dagster/column_schema": CATALOG_TABLES_SCHEMA},  # its table of contents: catalog.tables
-        description="analytics.duckdb: the staging and curated layers and the ML and monitoring "
-        "zones copied in as tables (self-contained, no external paths), one file per version in "
-        "published/ (newest 5 kept), switched atomically so open sessions never block or break.",
+        description="analytics.duckdb: a read-only DuckLake catalog pinned at a published snapshot of "
+        "the warehouse (curated, snapshots, ML, monitoring, teams' products; no data copied), one "
+        "file per version in published/ (newest 5 kept), switched atomically so open sessions never "
+        "block or break.",
     )
     def analyst_catalog(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
         settings = lakehouse.settings()

@@ -20,7 +20,7 @@ from resources.ml.lake import feature_table
 
 FLIGHTS = dg.AssetKey(["curated", "fct_flights"])
 SCHEDULES = dg.AssetKey(["curated", "fct_schedules"])
-WEATHER = dg.AssetKey(["staging", "stg_nycflights__weather"])
+WEATHER = dg.AssetKey(["curated", "fct_weather_hourly"])
 REFERENCE = [dg.AssetKey(["snapshots", "planes_snapshot"]), dg.AssetKey(["curated", "dim_dates"])]
 # The day before: a day-ahead feature reads the flights and weather known by 22:00 that evening.
 DAY_BEFORE = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)

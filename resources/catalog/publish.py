@@ -1,23 +1,32 @@
-"""The analyst catalog: ``analytics.duckdb``, one self-contained DuckDB file per published version.
+"""The analyst catalog: ``analytics.duckdb``, a read-only DuckLake catalog pinned at a published
+snapshot of the warehouse.
 
-Analysts open it read-only and never touch the pipeline's warehouse, so they cannot block a run
-and a run cannot give them a lock error. Each publish:
+The warehouse is a DuckLake (resources/warehouse/lock.py); a publish names one of its snapshots
+instead of copying its tables. Each publish:
 
-1. writes ``published/<version>.duckdb``: the warehouse's published schemas and the ML and
-   monitoring tables copied in as *tables* (no view over external files: the file holds no path,
-   so a copied or moved lakehouse, or an analyst connection with file access disabled, reads it
-   all). It is written under a temporary name and renamed into place only when complete;
-2. links it as ``analytics.duckdb`` (atomic rename: a new connection sees the old version or the
+1. writes, in one warehouse transaction under the warehouse lock, what the catalog adds to the
+   warehouse's own tables: the ``catalog`` schema (tables, columns, version, versions) and the
+   tables declared outside the warehouse (the registry's exports, other teams' products: small);
+   that commit is the published snapshot;
+2. copies the warehouse's metadata as of that snapshot into ``published/<version>.duckdb``, a
+   DuckLake catalog in DuckDB's own format (a few MB: file lists, schemas, statistics; no data),
+   and drops from the copy what analysts may not see (staging and intermediate views, which
+   read the raw zone, seeds, bookkeeping tables). The copy's data files are the warehouse's;
+   none is written or copied. It is written under a temporary name and renamed into place only
+   when complete;
+3. links it as ``analytics.duckdb`` (atomic rename: a new connection sees the old version or the
    new one, never a mix);
-3. keeps complete versions by retention (resources/catalog/versions.py: the newest 5 by default,
-   addressable for time travel) and removes unfinished temporaries.
-   A session that holds a version open keeps reading it until it closes, however many publishes
-   follow: removing a file does not take it from a process that has it open.
+4. keeps complete versions by retention (resources/catalog/versions.py: the newest 5 by default,
+   addressable for time travel); the warehouse's maintenance keeps every snapshot a kept version
+   reads (resources/warehouse/maintenance.py).
+
+Analysts attach a version read-only (``connect_catalog``, ``connect_sandbox``): its data files
+through a filesystem that refuses writes (resources/catalog/read_only_files.py), never the
+warehouse's SQLite catalog, whose extension ignores DuckDB's file confinement.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -31,25 +40,20 @@ from pathlib import Path
 import duckdb
 
 from resources.catalog import versions
+from resources.catalog.attach import attach_version, close_access, connect_version
 from resources.catalog.views import ExternalView
 from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, sql_str
 from resources.core.file_lock import exclusive
-from resources.core.object_store import register_object_store
 from resources.core.parquet_io import sha256_file, upload_file_atomic, write_text_atomic
-from resources.core.pseudonym import load_key, register_udf
 from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.ml.lake import LAKE_TABLE_DESCRIPTIONS, ML_SCHEMA
-from resources.monitoring.paths import MONITORING_SCHEMA, MONITORING_TABLE_DESCRIPTIONS
+from resources.monitoring.paths import MONITORING_TABLE_DESCRIPTIONS
+from resources.warehouse.lock import open_warehouse, warehouse_lock
 
-# warehouse schema -> catalog schema; intermediate and seeds stay private to the pipeline, and so
-# do tables whose name starts with "_" (bookkeeping such as ml._partitions).
-PUBLISHED_SCHEMAS = {
-    "staging": "staging",
-    "curated": "curated",
-    "snapshots": "curated",
-    ML_SCHEMA: ML_SCHEMA,
-    MONITORING_SCHEMA: MONITORING_SCHEMA,
-}
+# What analysts see: every warehouse table outside these schemas and not named "_..." (bookkeeping
+# such as ml._partitions). Staging and intermediate are views over the raw zone; seeds are inputs.
+PRIVATE_SCHEMAS = {"staging", "intermediate", "reference", "main"}
+CATALOG_SCHEMA = "catalog"
 TABLE_DESCRIPTIONS = {(ML_SCHEMA, t): d for t, d in LAKE_TABLE_DESCRIPTIONS.items()} | MONITORING_TABLE_DESCRIPTIONS
 KEEP_VERSIONS = 5  # the default of LAKEHOUSE_CATALOG_KEEP (resources/catalog/versions.py)
 USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
@@ -62,7 +66,7 @@ class PublishResult:
     row_counts: dict[str, int] = field(default_factory=dict)
     bytes_published: int = 0
     history_entry: dict = field(default_factory=dict)
-    warehouse_snapshot: int | None = None  # the warehouse DuckLake's snapshot this version copied
+    warehouse_snapshot: int | None = None  # the warehouse DuckLake's snapshot this version names
 
 
 def has_files(pattern: str) -> bool:
@@ -70,35 +74,9 @@ def has_files(pattern: str) -> bool:
         from resources.core.object_store import filesystem
 
         return bool(filesystem().glob(pattern))
+    import glob
+
     return bool(glob.glob(pattern))
-
-
-def _copy_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings, result: PublishResult) -> list[tuple[str, str]]:
-    """Copy the warehouse's published schemas into the catalog being written, all from one
-    snapshot of the warehouse DuckLake (pinned, so a dbt build committing meanwhile is neither
-    waited for nor half copied); the snapshot is recorded as ``warehouse_snapshot``."""
-    attach_ducklake(con, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS, read_only=True)
-    (result.warehouse_snapshot,) = con.execute(f"select * from {WAREHOUSE_ALIAS}.current_snapshot()").fetchone()
-    con.execute(f"detach {WAREHOUSE_ALIAS}")
-    attach_ducklake(
-        con, settings.warehouse_metadata, settings.warehouse_data, WAREHOUSE_ALIAS, snapshot=result.warehouse_snapshot
-    )
-    tables = con.execute(
-        "select table_schema, table_name from information_schema.tables "
-        "where table_catalog = ? and table_schema in (select unnest(?)) and not starts_with(table_name, '_') "
-        "order by 1, 2",
-        [WAREHOUSE_ALIAS, list(PUBLISHED_SCHEMAS)],
-    ).fetchall()
-    copied = []
-    for schema, table in tables:
-        target = PUBLISHED_SCHEMAS[schema]
-        con.execute(f'create schema if not exists "{target}"')
-        con.execute(f'create table "{target}"."{table}" as select * from {WAREHOUSE_ALIAS}."{schema}"."{table}"')
-        if (schema, table) in TABLE_DESCRIPTIONS:
-            con.execute(f'comment on table "{target}"."{table}" is {sql_str(TABLE_DESCRIPTIONS[schema, table])}')
-        copied.append((target, table))
-    con.execute(f"detach {WAREHOUSE_ALIAS}")
-    return copied
 
 
 def _fsync(path: Path) -> None:
@@ -237,61 +215,187 @@ def refresh_catalog(settings: Settings) -> Path:
 def _write_version(
     tmp: Path, settings: Settings, external: list[ExternalView] | tuple, version: str, result: PublishResult
 ) -> None:
-    # The staging views call pseudonymize() and read raw/ relative to the root: the copy runs
-    # on a connection with the UDF and the root as file_search_path, under the warehouse lock.
-    con = connect(tmp, search_path=settings.local_root)
-    try:
-        register_udf(con, load_key(settings))
-        if settings.remote:  # zones on s3:// (resources/core/object_store.py)
-            register_object_store(con, force=True)
-        names = _copy_warehouse(con, settings, result)
-        for v in external:
-            if v.parquet_glob is None:
-                select = v.query(set(names)) if callable(v.query) else v.query
-                if select is None:
-                    continue
-            elif not has_files(v.parquet_glob):
-                continue
-            else:
-                select = v.query or f"select * from read_parquet({sql_str(v.parquet_glob)}, union_by_name = true)"
-            con.execute(f'create schema if not exists "{v.schema}"')
-            con.execute(f'create table "{v.schema}"."{v.name}" as {select}')
-            if v.description:
-                con.execute(f'comment on table "{v.schema}"."{v.name}" is {sql_str(v.description)}')
-            names.append((v.schema, v.name))
-        for schema, name in names:
-            result.row_counts[f"{schema}.{name}"] = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[
-                0
-            ]
-        # A table of contents analysts can query: what is here and which version it is.
-        con.execute("create schema if not exists catalog")
-        con.execute("create table catalog.tables (schema_name varchar, table_name varchar, row_count bigint)")
-        if result.row_counts:
-            con.executemany(
-                "insert into catalog.tables values (?, ?, ?)",
-                [[*k.split(".", 1), n] for k, n in result.row_counts.items()],
+    # Under the warehouse lock: the catalog's own tables are a warehouse write, and no writer or
+    # maintenance commits between that commit and the copy of the metadata that names it.
+    with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
+        previous = _published_counts(con, settings)
+        con.execute("begin transaction")
+        try:
+            _write_catalog_tables(con, settings, external, version, previous, result)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        (result.warehouse_snapshot,) = con.execute(f"select * from {WAREHOUSE_ALIAS}.current_snapshot()").fetchone()
+        if result.warehouse_snapshot != result.history_entry["warehouse_snapshot"]:  # the lock makes it ours
+            raise RuntimeError(
+                f"the publish commit became snapshot {result.warehouse_snapshot}, not "
+                f"{result.history_entry['warehouse_snapshot']}: another writer committed without the warehouse lock"
             )
-        _write_columns(con, column_descriptions(settings, external))
-        result.history_entry = _history_entry(con, settings, version, result)
-        versions.write_versions_table(con, [*versions.history(settings), result.history_entry])
-        con.execute(
-            "create table catalog.version as select ? as version, ? as environment, now() as published_at, "
-            "? as code_version, ? as production_model, ?::bigint as warehouse_snapshot",
-            [
-                version,
-                settings.env,
-                result.history_entry["code_version"],
-                result.history_entry["production_model"],
-                result.warehouse_snapshot,
-            ],
+        _copy_metadata(con, tmp, settings.warehouse_data)
+    _keep_published_only(tmp, settings)
+
+
+def _published_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    rows = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = ? and table_type = 'BASE TABLE' and not starts_with(table_name, '_') "
+        "and table_schema not in (select unnest(?)) order by 1, 2",
+        [WAREHOUSE_ALIAS, sorted(PRIVATE_SCHEMAS)],
+    ).fetchall()
+    return [(s, t) for s, t in rows]
+
+
+def _published_counts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    """Row counts of the last published version (its catalog.tables, at its snapshot), empty
+    before the first or when that snapshot is no longer kept."""
+    last = [e["warehouse_snapshot"] for e in versions.history(settings) if e.get("warehouse_snapshot")]
+    if not last:
+        return {}
+    try:
+        rows = con.execute(
+            f"select schema_name, table_name, row_count from {CATALOG_SCHEMA}.tables at (version => ?)", [last[-1]]
+        ).fetchall()
+    except duckdb.Error:
+        return {}
+    return {f"{s}.{t}": n for s, t, n in rows}
+
+
+def _write_catalog_tables(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    external: list[ExternalView] | tuple,
+    version: str,
+    previous: dict[str, int],
+    result: PublishResult,
+) -> None:
+    declared = {(v.schema, v.name) for v in external}
+    for schema, table in _published_tables(con):
+        # What an earlier publish declared and nothing declares now (a product a team removed).
+        if schema not in PLATFORM_SCHEMAS and (schema, table) not in declared:
+            con.execute(f'drop table "{schema}"."{table}"')
+    con.execute(f"create schema if not exists {CATALOG_SCHEMA}")
+    names = set(_published_tables(con))
+    for v in external:
+        if v.parquet_glob is None:
+            select = v.query(names) if callable(v.query) else v.query
+            if select is None:
+                continue
+        elif not has_files(v.parquet_glob):
+            con.execute(f'drop table if exists "{v.schema}"."{v.name}"')  # gone since the last publish
+            continue
+        else:
+            select = v.query or f"select * from read_parquet({sql_str(v.parquet_glob)}, union_by_name = true)"
+        con.execute(f'create schema if not exists "{v.schema}"')
+        con.execute(f'create or replace table "{v.schema}"."{v.name}" as {select}')
+        if v.description:
+            con.execute(f'comment on table "{v.schema}"."{v.name}" is {sql_str(v.description)}')
+    for (schema, table), text in TABLE_DESCRIPTIONS.items():
+        if (schema, table) in set(_published_tables(con)):
+            con.execute(f'comment on table "{schema}"."{table}" is {sql_str(text)}')
+    own = {"tables", "columns", "version", "versions"}
+    published = [(s, t) for s, t in _published_tables(con) if not (s == CATALOG_SCHEMA and t in own)]
+    for schema, table in published:
+        (result.row_counts[f"{schema}.{table}"],) = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
+    # A table of contents analysts can query: what is here and which version it is.
+    con.execute(
+        f"create or replace table {CATALOG_SCHEMA}.tables (schema_name varchar, table_name varchar, row_count bigint)"
+    )
+    if result.row_counts:
+        con.executemany(
+            f"insert into {CATALOG_SCHEMA}.tables values (?, ?, ?)",
+            [[*k.split(".", 1), n] for k, n in result.row_counts.items()],
         )
-        con.execute("checkpoint")  # everything in the file itself, no WAL beside it
+    _write_columns(con, published, column_descriptions(settings, external))
+    (snapshot,) = con.execute(f"select * from {WAREHOUSE_ALIAS}.current_snapshot()").fetchone()
+    result.history_entry = _history_entry(con, settings, version, previous, result.row_counts, snapshot + 1)
+    versions.write_versions_table(con, [*versions.history(settings), result.history_entry], CATALOG_SCHEMA)
+    con.execute(
+        f"create or replace table {CATALOG_SCHEMA}.version as select ? as version, ? as environment, "
+        "now() as published_at, ? as code_version, ? as production_model, ?::bigint as warehouse_snapshot",
+        [
+            version,
+            settings.env,
+            result.history_entry["code_version"],
+            result.history_entry["production_model"],
+            snapshot + 1,  # this transaction's commit
+        ],
+    )
+
+
+def _copy_metadata(con: duckdb.DuckDBPyConnection, target: Path, data: Path) -> None:
+    """The warehouse's DuckLake metadata, as committed, into ``target``: a DuckLake catalog in
+    DuckDB's format (created by DuckLake itself, so its tables are the ones this DuckLake reads),
+    its rows replaced by the warehouse's. Works for a SQLite or a PostgreSQL warehouse catalog."""
+    source = f"__ducklake_metadata_{WAREHOUSE_ALIAS}"
+    con.execute(f"attach {sql_str('ducklake:' + str(target))} as _fresh (data_path {sql_str(str(data) + '/')})")
+    con.execute("detach _fresh")
+    con.execute(f"attach {sql_str(str(target))} as _copy")
+    try:
+        src = dict(
+            con.execute(
+                "select table_name, table_schema from information_schema.tables "
+                "where table_catalog = ? and starts_with(table_name, 'ducklake_')",
+                [source],
+            ).fetchall()
+        )
+        dst = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_catalog = '_copy'"
+            ).fetchall()
+        ]
+        con.execute("begin transaction")
+        for table in dst:
+            columns = [
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns where table_catalog = '_copy' "
+                    "and table_name = ? order by ordinal_position",
+                    [table],
+                ).fetchall()
+            ]
+            con.execute(f'delete from _copy."{table}"')
+            if table in src:
+                listed = ", ".join(f'"{c}"' for c in columns)
+                con.execute(
+                    f'insert into _copy."{table}" ({listed}) select {listed} from {source}."{src[table]}"."{table}"'
+                )
+        for table in sorted(set(src) - set(dst)):  # inlined data, one table per table version
+            con.execute(f'create table _copy."{table}" as select * from {source}."{src[table]}"."{table}"')
+        con.execute("commit")
     finally:
-        con.close()
+        con.execute("detach _copy")
 
 
-def _history_entry(con: duckdb.DuckDBPyConnection, settings: Settings, version: str, result: PublishResult) -> dict:
-    counts = result.row_counts
+def _keep_published_only(path: Path, settings: Settings) -> None:
+    """Drop from the copy what analysts may not see. Metadata only: a dropped table's files stay
+    the warehouse's (nothing ever cleans up a copy)."""
+    with connect() as con:
+        attach_ducklake(con, str(path), settings.warehouse_data, "_version")
+        objects = con.execute(
+            "select table_schema, table_name, table_type from information_schema.tables where table_catalog = '_version'"
+        ).fetchall()
+        con.execute("begin transaction")
+        for schema in sorted(PRIVATE_SCHEMAS - {"main"}):
+            con.execute(f'drop schema if exists _version."{schema}" cascade')
+        for schema, name, kind in objects:
+            if schema not in PRIVATE_SCHEMAS - {"main"} and (
+                kind == "VIEW" or schema == "main" or name.startswith("_")
+            ):
+                con.execute(f'drop {"view" if kind == "VIEW" else "table"} _version."{schema}"."{name}"')
+        con.execute("commit")
+        con.execute("detach _version")
+
+
+def _history_entry(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    version: str,
+    previous: dict[str, int],
+    counts: dict[str, int],
+    snapshot: int,
+) -> dict:
     model = None
     if "ml.model_registry" in counts:
         row = con.execute(
@@ -305,9 +409,9 @@ def _history_entry(con: duckdb.DuckDBPyConnection, settings: Settings, version: 
         "environment": settings.env,
         "code_version": versions.code_version(),
         "production_model": model,
-        "changes": versions.changes(versions.previous_row_counts(settings), counts),
+        "changes": versions.changes(previous, counts),
         "rows_total": sum(counts.values()),
-        "warehouse_snapshot": result.warehouse_snapshot,
+        "warehouse_snapshot": snapshot,
     }
 
 
@@ -322,12 +426,13 @@ def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str,
                 table = node.get("alias") or node["name"]
                 for column, spec in (node.get("columns") or {}).items():
                     if spec.get("description"):
-                        schema = PUBLISHED_SCHEMAS.get(node["schema"], node["schema"])  # snapshots publish as curated
-                        out[(schema, table, column)] = " ".join(spec["description"].split())
+                        out[(node["schema"], table, column)] = " ".join(spec["description"].split())
     for v in external:  # the feature definitions table describes ml.flight_features' columns
         if (v.schema, v.name) == ("ml", "feature_definitions") and v.parquet_glob and has_files(v.parquet_glob):
             with connect() as mem:
                 if "://" in v.parquet_glob:
+                    from resources.core.object_store import register_object_store
+
                     register_object_store(mem, force=True)
                 for name, text in mem.execute(
                     f"select name, description from read_parquet({sql_str(v.parquet_glob)})"
@@ -336,20 +441,23 @@ def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str,
     return out
 
 
-def _write_columns(con: duckdb.DuckDBPyConnection, described: dict[tuple[str, str, str], str]) -> None:
+def _write_columns(
+    con: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]], described: dict[tuple[str, str, str], str]
+) -> None:
     """catalog.columns: every column analysts can query, its type and what it means."""
     con.execute(
-        "create table catalog.columns (schema_name varchar, table_name varchar, column_name varchar, "
-        "data_type varchar, description varchar)"
+        f"create or replace table {CATALOG_SCHEMA}.columns (schema_name varchar, table_name varchar, "
+        "column_name varchar, data_type varchar, description varchar)"
     )
     rows = con.execute(
         "select table_schema, table_name, column_name, data_type from information_schema.columns "
-        "where table_catalog = current_database() and table_schema <> 'catalog' "
-        "order by table_schema, table_name, ordinal_position"
+        "where table_catalog = ? order by table_schema, table_name, ordinal_position",
+        [WAREHOUSE_ALIAS],
     ).fetchall()
+    shown = {(s, t) for s, t in tables if s != CATALOG_SCHEMA}  # the catalog's own tables describe the rest
     con.executemany(
-        "insert into catalog.columns values (?, ?, ?, ?, ?)",
-        [[s, t, c, d, described.get((s, t, c), "")] for s, t, c, d in rows],
+        f"insert into {CATALOG_SCHEMA}.columns values (?, ?, ?, ?, ?)",
+        [[s, t, c, d, described.get((s, t, c), "")] for s, t, c, d in rows if (s, t) in shown],
     )
 
 
@@ -363,7 +471,7 @@ def _collect_old_versions(settings: Settings) -> None:
         leftover.unlink(missing_ok=True)  # a link made just before a kill
     kept = []
     for path in sorted(local.glob("v*.duckdb")):
-        if _is_complete(path):
+        if _is_complete(path, settings):
             kept.append(path)
         else:  # derived and unreadable (a truncated or hand-placed copy): rebuilt by any publish
             path.unlink(missing_ok=True)
@@ -374,30 +482,36 @@ def _collect_old_versions(settings: Settings) -> None:
             (settings.published_dir / f"{old}.duckdb").unlink(missing_ok=True)
 
 
-def _is_complete(path: Path) -> bool:
-    """A version counts only if it opens and names itself (catalog.version, written last)."""
+def _is_complete(path: Path, settings: Settings) -> bool:
+    """A version counts only if it attaches and names itself (catalog.version)."""
     try:
-        with connect(path, read_only=True) as con:
-            return con.execute("select version from catalog.version").fetchone()[0] == path.stem
-    except (duckdb.IOException, duckdb.CatalogException, TypeError):  # unreadable, or no catalog.version
-        return False
+        with connect() as con:
+            if settings.remote:  # catalog.version is a data file on the store
+                from resources.core.object_store import register_object_store
+
+                register_object_store(con, force=True)
+            attach_ducklake(con, str(path), settings.warehouse_data, "_check", read_only=True)
+            return con.execute("select version from _check.catalog.version").fetchone()[0] == path.stem
+    except (duckdb.IOException, duckdb.CatalogException, duckdb.InvalidInputException, TypeError):
+        return False  # unreadable, not a catalog, or no catalog.version
     except duckdb.Error:  # e.g. open in this process under another configuration: in use, so kept
         return True
 
 
 def connect_catalog(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """How analysts (and tests) read: read-only, and with no access to any other file (the catalog
-    holds every table itself), so the raw zone or a key cannot be read through it."""
-    return connect(refresh_catalog(settings), read_only=True, config={"enable_external_access": False})
+    """How analysts, the scoring service and tests read: the current version (connect_version)."""
+    path = refresh_catalog(settings)
+    if not path.exists():
+        raise FileNotFoundError(f"no published catalog at {path}: run `make run` first")
+    return connect_version(settings, path)
 
 
 def connect_sandbox(settings: Settings, user: str | None = None) -> duckdb.DuckDBPyConnection:
     """A writable DuckDB file of the analyst's own (``sandbox/<user>.duckdb``) with the catalog
     attached read-only as ``analytics``: create any table here without touching the pipeline's
     data. File access is confined to the analyst's own folder ``sandbox/<user>/`` (exports, e.g.
-    ``COPY t TO 'sandbox/<user>/t.parquet'``); the raw zone, the warehouse, keys and other
-    analysts' sandboxes are out of reach. The catalog is attached before access is closed, and
-    a confined connection cannot reopen it."""
+    ``COPY t TO 'sandbox/<user>/t.parquet'``) and reads of the catalog's data files; the raw
+    zone, the warehouse, keys and other analysts' sandboxes are out of reach."""
     user = user or os.environ.get("USER") or "analyst"
     if not USER_NAME.fullmatch(user):
         raise ValueError(
@@ -406,20 +520,10 @@ def connect_sandbox(settings: Settings, user: str | None = None) -> duckdb.DuckD
     own = settings.sandbox_dir / user
     own.mkdir(parents=True, exist_ok=True)
     con = connect(settings.sandbox_dir / f"{user}.duckdb")
-    # DuckDB keeps the path of every attached database readable after external access is closed,
-    # so `DETACH analytics; ATTACH '<catalog>' AS a2` reopened the shared catalog writable. The
-    # catalog is attached through a one-off link that is removed at once: the catalog's own path
-    # is never allowed, and the link's path no longer leads to it.
-    link = own / f".catalog-{uuid.uuid4().hex}.duckdb"
-    os.symlink(refresh_catalog(settings), link)
     try:
-        con.execute(f"attach {sql_str(str(link))} as analytics (read_only)")
-        link.unlink()
-        con.execute("set allowed_directories = [?]", [str(own) + "/"])
-        con.execute("set enable_external_access = false")
+        attach_version(con, settings, refresh_catalog(settings))
+        close_access(con, own)
     except BaseException:
         con.close()
         raise
-    finally:
-        link.unlink(missing_ok=True)
     return con

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import duckdb
 
+from resources.catalog.attach import connect_version
 from resources.core.config import LakehouseEnvironment
-from resources.core.duckdb_connect import connect
 from resources.core.parquet_io import append_lines
 from resources.core.settings import Settings, git_revision
 
@@ -64,17 +64,6 @@ def append_history(settings: Settings, entry: dict) -> None:
     append_lines(settings.published_dir / HISTORY, [json.dumps(entry, sort_keys=True)])  # under the publish lock
 
 
-def previous_row_counts(settings: Settings) -> dict[str, int]:
-    """Row counts of the version analysts see now (empty before the first publish)."""
-    if not settings.catalog_path.exists():
-        return {}
-    try:
-        with connect(settings.catalog_path, read_only=True) as con:
-            return {f"{s}.{t}": n for s, t, n in con.execute("select * from catalog.tables").fetchall()}
-    except duckdb.Error:
-        return {}
-
-
 def changes(before: dict[str, int], after: dict[str, int]) -> list[dict]:
     """Tables added, removed or with another row count."""
     out = []
@@ -84,14 +73,14 @@ def changes(before: dict[str, int], after: dict[str, int]) -> list[dict]:
     return out
 
 
-def write_versions_table(con: duckdb.DuckDBPyConnection, entries: list[dict]) -> None:
+def write_versions_table(con: duckdb.DuckDBPyConnection, entries: list[dict], schema: str = "catalog") -> None:
     con.execute(
-        "create table catalog.versions (version varchar, published_at timestamptz, environment varchar, "
+        f"create or replace table {schema}.versions (version varchar, published_at timestamptz, environment varchar, "
         "code_version varchar, production_model varchar, tables_changed integer, "
         "changes json, rows_total bigint, warehouse_snapshot bigint)"
     )
     con.executemany(
-        "insert into catalog.versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {schema}.versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [
                 e["version"],
@@ -136,8 +125,7 @@ def connect_catalog_as_of(
             f"catalog version {version!r} is not kept (retention: LAKEHOUSE_CATALOG_KEEP, "
             f"LAKEHOUSE_CATALOG_KEEP_DAYS); kept: {', '.join(kept) or 'none'}"
         )
-    path: Path = local_version(settings, version)
-    return connect(path, read_only=True, config={"enable_external_access": False})
+    return connect_version(settings, local_version(settings, version))
 
 
 def local_version(settings: Settings, version: str) -> Path:

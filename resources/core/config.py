@@ -42,7 +42,7 @@ class LakehouseEnvironment(BaseSettings):
     state_dir: str = _var(
         "",
         "`./lakehouse-state/<bucket>/<prefix>`",
-        "with an `s3://` root: the local DuckDB files, locks and the analyst's catalog copy",
+        "with an `s3://` root: the local DuckDB files, locks and the analyst's download of the current catalog version",
     )
     secrets_dir: str = _var(
         "",

@@ -70,12 +70,11 @@ def read_warehouse(settings: Settings, *queries: tuple[str, list]) -> list[pl.Da
         return [pl.from_arrow(con.execute(sql, params or None).fetch_arrow_table()) for sql, params in queries]
 
 
-def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") -> tuple[tuple[str, list], ...]:
+def feature_input_queries(start: date, end: date) -> tuple[tuple[str, list], ...]:
     """The curated inputs of features for [start, end): flights and weather from the look-back
     their history and weather statistics need (features/point_in_time.py), planes, dates. The
-    same tables exist in the warehouse and in the analyst catalog, which publishes the snapshots
-    under ``curated`` (the scoring service reads these queries from the catalog with
-    ``snapshots="curated"``, so a served feature is computed from the very same rows)."""
+    same tables exist in the warehouse and in the analyst catalog (the scoring service reads
+    these queries from the catalog, so a served feature is computed from the very same rows)."""
     return (
         # History: delivered flights, and for days whose flights are not delivered yet the
         # published timetable (its rows carry no actuals: ``actuals_delivered`` false, never known).
@@ -91,10 +90,10 @@ def feature_input_queries(start: date, end: date, snapshots: str = "snapshots") 
             [start - timedelta(days=FLIGHT_LOOKBACK_DAYS), end],
         ),
         (
-            "select * from staging.stg_nycflights__weather where delivery_date >= ? and delivery_date < ?",
+            "select * from curated.fct_weather_hourly where delivery_date >= ? and delivery_date < ?",
             [start - timedelta(days=WEATHER_LOOKBACK_DAYS), end],
         ),
-        (f"select * from {snapshots}.planes_snapshot", []),
+        ("select * from snapshots.planes_snapshot", []),
         ("select * from curated.dim_dates", []),
         # The flights to predict: each day's published timetable (features.target_rows).
         (

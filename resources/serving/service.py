@@ -192,7 +192,7 @@ def load_catalog(settings: Settings) -> Catalog:
 def load_day(settings: Settings, day: date) -> Day:
     with connect_catalog(settings) as con:
         flights, weather, planes, dates, schedules = (
-            _frame(con, sql, params) for sql, params in feature_input_queries(day, day + timedelta(days=1), "curated")
+            _frame(con, sql, params) for sql, params in feature_input_queries(day, day + timedelta(days=1))
         )
     inputs = FeatureInputs(flights=flights, weather=weather, planes=planes, dates=dates, schedules=schedules)
     state = Day(inputs, target_rows(inputs, day, day + timedelta(days=1)))

@@ -5,15 +5,20 @@ alone, the data path grows with every run and a daily model gains a small file p
 maintenance merges small files, expires snapshots older than the retention, and deletes the
 files no kept snapshot reads (``ducklake_merge_adjacent_files``, ``ducklake_expire_snapshots``,
 ``ducklake_cleanup_old_files``). It holds the warehouse lock, so no writer commits meanwhile.
+
+A published catalog version reads the warehouse's files as of its snapshot
+(resources/catalog/publish.py), so no snapshot from the oldest kept version's on is expired,
+whatever the retention says.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 
+from resources.catalog import versions
 from resources.core.duckdb_connect import WAREHOUSE_ALIAS
 from resources.core.settings import Settings
 from resources.warehouse.lock import open_warehouse, warehouse_lock
@@ -41,14 +46,33 @@ def _live_files(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return int(n), int(size)
 
 
+def _oldest_published(con: duckdb.DuckDBPyConnection, settings: Settings) -> datetime | None:
+    """When the oldest snapshot a kept catalog version reads was committed."""
+    kept = set(versions.kept_versions(settings))
+    snapshots = [
+        e["warehouse_snapshot"]
+        for e in versions.history(settings)
+        if e["version"] in kept and e.get("warehouse_snapshot") is not None
+    ]
+    if not snapshots:
+        return None
+    row = con.execute(
+        f"select snapshot_time from {WAREHOUSE_ALIAS}.snapshots() where snapshot_id = ?", [min(snapshots)]
+    ).fetchone()
+    return row[0] if row else None
+
+
 def maintain(settings: Settings, keep: timedelta = DEFAULT_KEEP) -> Maintenance:
     if keep < timedelta(0):
         raise ValueError(f"keep must not be negative (got {keep})")
-    seconds = int(keep.total_seconds())
     with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
         files_before, bytes_before = _live_files(con)
         con.execute(f"call ducklake_merge_adjacent_files('{WAREHOUSE_ALIAS}')")
-        older = f"now() - to_seconds({seconds})"
+        cutoff = datetime.now(timezone.utc) - keep
+        published = _oldest_published(con, settings)
+        if published is not None:
+            cutoff = min(cutoff, published)
+        older = f"'{cutoff.isoformat()}'::timestamptz"
         expired = con.execute(f"call ducklake_expire_snapshots('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
         deleted = con.execute(f"call ducklake_cleanup_old_files('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
         # Files no snapshot ever committed: what a writer killed mid-transaction (kill -9, a full

@@ -3,6 +3,7 @@ platform's analyst catalog through the columns the contract names (and no others
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from pathlib import Path
@@ -53,10 +54,27 @@ def contract_violations(contract: dict, columns: dict[str, dict[str, str]]) -> l
     return problems
 
 
+def open_catalog(root: Path) -> duckdb.DuckDBPyConnection:
+    """The platform's analyst catalog, read-only, in use: a DuckLake catalog file
+    (``analytics.duckdb``) whose data files are the platform's warehouse files. DuckDB's DuckLake
+    extension comes from the ``duckdb-ext-ducklake`` package the environment installs."""
+    catalog = root / "analytics.duckdb"
+    if not catalog.exists():
+        raise FileNotFoundError(f"no analyst catalog at {catalog}: the platform has not published yet")
+    spec = importlib.util.find_spec("duckdb_ext")
+    extensions = Path(next(iter(spec.submodule_search_locations))) / "extensions"
+    con = duckdb.connect(config={"extension_directory": str(extensions), "autoinstall_known_extensions": False})
+    path, data = (catalog.as_posix().replace("'", "''"), (root / "warehouse").as_posix().replace("'", "''"))
+    con.execute(f"attach 'ducklake:{path}' as analytics (read_only, data_path '{data}/', override_data_path true)")
+    con.execute("use analytics")
+    return con
+
+
 def catalog_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for schema, table, column, dtype in con.execute(
-        "select table_schema, table_name, column_name, data_type from information_schema.columns"
+        "select table_schema, table_name, column_name, data_type from information_schema.columns "
+        "where table_catalog = 'analytics'"
     ).fetchall():
         out.setdefault(f"{schema}.{table}", {})[column] = dtype
     return out
@@ -66,12 +84,10 @@ def build_expected_late_departures(root: Path, contract: dict | None = None) -> 
     """Write products/airport_ops/expected_late_departures.parquet; (path, rows)."""
     contract = contract or load_contract()
     catalog = root / "analytics.duckdb"
-    if not catalog.exists():
-        raise FileNotFoundError(f"no analyst catalog at {catalog}: the platform has not published yet")
     target = root / "products" / PRODUCT[0] / f"{PRODUCT[1]}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    with duckdb.connect(str(catalog), read_only=True) as con:
+    with open_catalog(root) as con:
         problems = contract_violations(contract, catalog_columns(con))
         if problems:
             raise ContractBroken(

@@ -48,7 +48,7 @@ WEATHER_LOOKBACK_DAYS = 3
 @dataclass
 class FeatureInputs:
     flights: pl.DataFrame  # curated.fct_flights for [start - FLIGHT_LOOKBACK_DAYS, end)
-    weather: pl.DataFrame  # staging.stg_nycflights__weather for [start - WEATHER_LOOKBACK_DAYS, end)
+    weather: pl.DataFrame  # curated.fct_weather_hourly for [start - WEATHER_LOOKBACK_DAYS, end)
     planes: pl.DataFrame  # snapshots.planes_snapshot, every version
     dates: pl.DataFrame  # curated.dim_dates
     # curated.fct_schedules for [start, end): the flights to predict. A day's published timetable

@@ -1,0 +1,95 @@
+"""Publishing the analyst catalog, side by side: today's code and an earlier revision's, each on its
+own copy of one built lakehouse (default: the repository's, after `make run`).
+
+    .venv/bin/python benchmarks/publish.py [--root lakehouse] [--against 93d4aa3] [--rounds 3]
+
+The earlier revision runs from a `git worktree` of it, in a child process, on its own copy, so
+neither sees the other's versions. Prints each round's seconds and the version's size, then the
+medians and their ratio. 93d4aa3 is the last revision that copied every published table into
+each version. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CHILD = """
+import json, sys, time
+from pathlib import Path
+from resources.catalog.publish import product_views, publish_catalog
+from resources.core.settings import Settings
+from resources.ml.lake import catalog_views as ml_views
+from resources.monitoring.catalog import catalog_views as monitoring_views
+from resources.raw.archive import catalog_views as raw_views
+
+settings = Settings(root=Path(sys.argv[1]), env="dev")
+external = [*ml_views(settings), *monitoring_views(settings), *raw_views(settings), *product_views(settings)[0]]
+started = time.perf_counter()
+result = publish_catalog(settings, external)
+print(json.dumps({"seconds": time.perf_counter() - started, "bytes": result.bytes_published}))
+"""
+
+
+def copy_lakehouse(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target / "lakehouse", symlinks=True)
+    secrets = source.with_name(f"{source.name}.secrets")
+    if secrets.exists():
+        shutil.copytree(secrets, target / "lakehouse.secrets")
+    return target / "lakehouse"
+
+
+def publish(code: Path, root: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(root)],
+        cwd=code,
+        env={"PYTHONPATH": str(code), "DO_NOT_TRACK": "1", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=REPO / "lakehouse")
+    parser.add_argument("--against", default="93d4aa3")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
+        tmp = Path(tmp)
+        old_code = tmp / "code"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old_code), args.against], check=True)
+        try:
+            roots = {
+                "now": copy_lakehouse(args.root.resolve(), tmp / "now"),
+                args.against: copy_lakehouse(args.root.resolve(), tmp / "old"),
+            }
+            code = {"now": REPO, args.against: old_code}
+            times: dict[str, list[float]] = {k: [] for k in roots}
+            for i in range(args.rounds):
+                for name in roots:  # alternating, so load changes hit both alike
+                    out = publish(code[name], roots[name])
+                    times[name].append(out["seconds"])
+                    print(
+                        f"round {i + 1} {name}: {out['seconds']:.2f} s, version {out['bytes'] / 1e6:.1f} MB", flush=True
+                    )
+            med = {k: statistics.median(v) for k, v in times.items()}
+            print(
+                f"publish: now {med['now']:.2f} s, {args.against} {med[args.against]:.2f} s "
+                f"({med[args.against] / med['now']:.1f}x faster now); medians of {args.rounds}"
+            )
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old_code)], check=False)
+
+
+if __name__ == "__main__":
+    main()
