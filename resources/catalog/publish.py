@@ -470,8 +470,11 @@ def _collect_old_versions(settings: Settings) -> None:
     for leftover in settings.local_root.glob(f".{settings.catalog_path.name}.*.tmp"):
         leftover.unlink(missing_ok=True)  # a link made just before a kill
     kept = []
+    # A version's history line is written only once its file is complete and in place: a version
+    # it names needs no second look beyond being a DuckDB file, anything else is attached first.
+    recorded = {e["version"] for e in versions.history(settings)}
     for path in sorted(local.glob("v*.duckdb")):
-        if _is_complete(path, settings):
+        if (path.stem in recorded and _is_duckdb_file(path)) or _is_complete(path, settings):
             kept.append(path)
         else:  # derived and unreadable (a truncated or hand-placed copy): rebuilt by any publish
             path.unlink(missing_ok=True)
@@ -480,6 +483,11 @@ def _collect_old_versions(settings: Settings) -> None:
         (local / f"{old}.duckdb").unlink(missing_ok=True)
         if settings.remote:  # an upload is whole (one PUT), so only retention removes one
             (settings.published_dir / f"{old}.duckdb").unlink(missing_ok=True)
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(12)[8:12] == b"DUCK"
 
 
 def _is_complete(path: Path, settings: Settings) -> bool:
