@@ -80,7 +80,9 @@ def test_a_reader_does_not_wait_for_the_writer_lock(lakehouse):
         writer.execute("rollback")
 
 
-def test_publish_and_feature_reads_neither_wait_for_a_writer_nor_see_its_open_transaction(lakehouse):
+def test_feature_reads_do_not_wait_for_a_writer_and_a_publish_never_sees_its_open_transaction(lakehouse):
+    """A reader never waits for the writer; a publish (itself a small warehouse write: the
+    catalog's own tables) waits for the writer's lock and then names a committed snapshot."""
     import threading
 
     from resources.catalog.publish import connect_catalog, publish_catalog
@@ -92,24 +94,32 @@ def test_publish_and_feature_reads_neither_wait_for_a_writer_nor_see_its_open_tr
     committed = _snapshot(lh.settings)
     done: dict = {}
 
-    def read_and_publish() -> None:
+    def read() -> None:
         (done["carriers"],) = read_warehouse(lh.settings, ("select count(*) as n from curated.dim_carriers", []))
+
+    def publish() -> None:
         done["result"] = publish_catalog(lh.settings)
 
     with warehouse_lock(lh.settings), open_warehouse(lh.settings, read_only=False) as writer:
         writer.execute("begin")
         writer.execute("delete from curated.dim_carriers")
-        worker = threading.Thread(target=read_and_publish, daemon=True)
-        worker.start()
-        worker.join(300)
-        assert not worker.is_alive(), "the reader or the publish waited for the writer's lock"
+        reader = threading.Thread(target=read, daemon=True)
+        publisher = threading.Thread(target=publish, daemon=True)
+        reader.start()
+        publisher.start()
+        reader.join(300)
+        assert not reader.is_alive(), "the reader waited for the writer's lock"
+        publisher.join(3)
+        assert publisher.is_alive(), "the publish wrote beside an open writer"
         writer.execute("rollback")
+    publisher.join(300)
+    assert not publisher.is_alive()
     assert done["carriers"]["n"][0] > 0
-    assert done["result"].warehouse_snapshot == committed
+    assert done["result"].warehouse_snapshot == committed + 1  # its own commit, right after
     with connect_catalog(lh.settings) as con:
         assert con.execute("select count(*) from curated.dim_carriers").fetchone()[0] == done["carriers"]["n"][0]
-        assert con.execute("select warehouse_snapshot from catalog.version").fetchone()[0] == committed
-        assert con.execute("select warehouse_snapshot from catalog.versions").fetchall() == [(committed,)]
+        assert con.execute("select warehouse_snapshot from catalog.version").fetchone()[0] == committed + 1
+        assert con.execute("select warehouse_snapshot from catalog.versions").fetchall() == [(committed + 1,)]
 
 
 def test_a_writer_killed_mid_write_leaves_the_previous_rows_and_maintenance_removes_its_files(tmp_path):

@@ -42,9 +42,16 @@ def attach_version(con: duckdb.DuckDBPyConnection, settings: Settings, path: Pat
 
 
 def close_access(con: duckdb.DuckDBPyConnection, own: Path | None = None) -> None:
+    """No file beyond the lake's (read-only) and ``own`` from here on, and no setting changed
+    again: DuckDB checks neither the profiler's output file nor its own temporary folder against
+    the allowed directories (an analyst's ``SET profiling_output = '<any file>'`` overwrote a data
+    file of the lake; spills went to ``.tmp/`` under the process's working folder)."""
+    spill = own / ".tmp" if own else Path(tempfile.gettempdir()) / f"duckdb-catalog-{uuid.uuid4().hex}"
+    con.execute("set temp_directory = ?", [str(spill)])
     allowed = [PREFIX, *([str(own) + "/"] if own else [])]
     con.execute("set allowed_directories = ?", [allowed])
     con.execute("set enable_external_access = false")
+    con.execute("set lock_configuration = true")
 
 
 def connect_version(settings: Settings, path: Path) -> duckdb.DuckDBPyConnection:

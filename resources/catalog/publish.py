@@ -369,8 +369,10 @@ def _copy_metadata(con: duckdb.DuckDBPyConnection, target: Path, data: Path) -> 
 
 
 def _keep_published_only(path: Path, settings: Settings) -> None:
-    """Drop from the copy what analysts may not see. Metadata only: a dropped table's files stay
-    the warehouse's (nothing ever cleans up a copy)."""
+    """Drop from the copy what analysts may not see, then every earlier snapshot of the copy (a
+    version is one snapshot; time travel is across versions), so no dropped table or view
+    definition stays readable through ``AT (VERSION => ...)`` or the metadata. Metadata only:
+    the copy's list of files to delete is emptied, as those are the warehouse's."""
     with connect() as con:
         attach_ducklake(con, str(path), settings.warehouse_data, "_version")
         objects = con.execute(
@@ -385,7 +387,19 @@ def _keep_published_only(path: Path, settings: Settings) -> None:
             ):
                 con.execute(f'drop {"view" if kind == "VIEW" else "table"} _version."{schema}"."{name}"')
         con.execute("commit")
+        (latest,) = con.execute("select * from _version.current_snapshot()").fetchone()
+        earlier = [
+            r[0]
+            for r in con.execute(
+                "select snapshot_id from _version.snapshots() where snapshot_id < ?", [latest]
+            ).fetchall()
+        ]
+        if earlier:
+            con.execute("call ducklake_expire_snapshots('_version', versions => ?)", [earlier])
         con.execute("detach _version")
+        con.execute(f"attach {sql_str(str(path))} as _metadata")
+        con.execute("delete from _metadata.ducklake_files_scheduled_for_deletion")
+        con.execute("detach _metadata")
 
 
 def _history_entry(

@@ -53,8 +53,8 @@ class ReadOnlyFiles(AbstractFileSystem):
         return {**self.fs.info(self._real(path)), "name": self._strip_protocol(path)}
 
     def ls(self, path, detail=True, **kwargs):
-        # DuckLake opens the files its catalog names; nothing needs to list the folder, and an
-        # analyst can learn no file name that the tables do not already show.
+        # DuckLake opens the files its catalog names; nothing needs to list the folder, and a
+        # listing would show files of snapshots the version does not publish.
         raise PermissionError(f"{path}: the published lake is not listed; query its tables")
 
     def modified(self, path):

@@ -14,7 +14,7 @@ whatever the retention says.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import duckdb
 
@@ -46,20 +46,15 @@ def _live_files(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return int(n), int(size)
 
 
-def _oldest_published(con: duckdb.DuckDBPyConnection, settings: Settings) -> datetime | None:
-    """When the oldest snapshot a kept catalog version reads was committed."""
+def _oldest_published(settings: Settings) -> int | None:
+    """The oldest warehouse snapshot a kept catalog version reads."""
     kept = set(versions.kept_versions(settings))
     snapshots = [
         e["warehouse_snapshot"]
         for e in versions.history(settings)
         if e["version"] in kept and e.get("warehouse_snapshot") is not None
     ]
-    if not snapshots:
-        return None
-    row = con.execute(
-        f"select snapshot_time from {WAREHOUSE_ALIAS}.snapshots() where snapshot_id = ?", [min(snapshots)]
-    ).fetchone()
-    return row[0] if row else None
+    return min(snapshots) if snapshots else None
 
 
 def maintain(settings: Settings, keep: timedelta = DEFAULT_KEEP) -> Maintenance:
@@ -69,14 +64,37 @@ def maintain(settings: Settings, keep: timedelta = DEFAULT_KEEP) -> Maintenance:
         files_before, bytes_before = _live_files(con)
         con.execute(f"call ducklake_merge_adjacent_files('{WAREHOUSE_ALIAS}')")
         cutoff = datetime.now(timezone.utc) - keep
-        published = _oldest_published(con, settings)
-        if published is not None:
-            cutoff = min(cutoff, published)
-        older = f"'{cutoff.isoformat()}'::timestamptz"
-        expired = con.execute(f"call ducklake_expire_snapshots('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
-        deleted = con.execute(f"call ducklake_cleanup_old_files('{WAREHOUSE_ALIAS}', older_than => {older})").fetchall()
+        # The snapshots to expire are chosen here, by id: DuckLake 0.3 on a SQLite catalog orders
+        # an ``older_than`` instant wrongly against the catalog's own of the same day (measured: a
+        # cutoff at 15:00 expired snapshots taken at 16:05), which would expire what a kept
+        # catalog version reads.
+        protected = _oldest_published(settings)
+        ids = [
+            r[0]
+            for r in con.execute(
+                f"select snapshot_id from {WAREHOUSE_ALIAS}.snapshots() where snapshot_time < ? "
+                f"and snapshot_id < (select max(snapshot_id) from {WAREHOUSE_ALIAS}.snapshots()) "
+                "and snapshot_id < coalesce(?, 9223372036854775807)",
+                [cutoff, protected],
+            ).fetchall()
+        ]
+        expired = (
+            con.execute(f"call ducklake_expire_snapshots('{WAREHOUSE_ALIAS}', versions => ?)", [ids]).fetchall()
+            if ids
+            else []
+        )
+        # Files no kept snapshot reads: the grace ``keep`` gives readers still on a replaced file
+        # is measured from the end of the day before the cutoff (the same misordering); keeping
+        # nothing deletes them all.
+        if keep == timedelta(0):
+            cleanup = "cleanup_all => true"
+        else:
+            day_before = datetime.combine(cutoff.date(), time.min, timezone.utc) - timedelta(microseconds=1)
+            cleanup = f"older_than => '{day_before.isoformat()}'::timestamptz"
+        deleted = con.execute(f"call ducklake_cleanup_old_files('{WAREHOUSE_ALIAS}', {cleanup})").fetchall()
         # Files no snapshot ever committed: what a writer killed mid-transaction (kill -9, a full
         # disk) had already written. Only as old as ``keep``, so a write in flight keeps its files.
+        older = f"'{cutoff.isoformat()}'::timestamptz"
         orphans = con.execute(
             f"call ducklake_delete_orphaned_files('{WAREHOUSE_ALIAS}', older_than => {older})"
         ).fetchall()
