@@ -198,7 +198,7 @@ def refresh_catalog(settings: Settings) -> Path:
     pointer = current_pointer(settings)
     if pointer is None:
         return settings.catalog_path
-    # Hashed once, when it arrives (a year's catalog is ~100 MB: not on every connection or request).
+    # Hashed once, when it arrives, not on every connection or request.
     downloaded = not (settings.local_published_dir / f"{pointer['version']}.duckdb").exists()
     path = versions.local_version(settings, pointer["version"])
     if downloaded and sha256_file(path) != pointer["sha256"]:
@@ -290,11 +290,11 @@ def _write_catalog_tables(
         con.execute(f'create or replace table "{v.schema}"."{v.name}" as {select}')
         if v.description:
             con.execute(f'comment on table "{v.schema}"."{v.name}" is {sql_str(v.description)}')
-    for (schema, table), text in TABLE_DESCRIPTIONS.items():
-        if (schema, table) in set(_published_tables(con)):
-            con.execute(f'comment on table "{schema}"."{table}" is {sql_str(text)}')
     own = {"tables", "columns", "version", "versions"}
     published = [(s, t) for s, t in _published_tables(con) if not (s == CATALOG_SCHEMA and t in own)]
+    for (schema, table), text in TABLE_DESCRIPTIONS.items():
+        if (schema, table) in published:
+            con.execute(f'comment on table "{schema}"."{table}" is {sql_str(text)}')
     for schema, table in published:
         (result.row_counts[f"{schema}.{table}"],) = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
     # A table of contents analysts can query: what is here and which version it is.
