@@ -4,7 +4,8 @@ own copy of one built lakehouse (default: the repository's, after `make run`).
     .venv/bin/python benchmarks/publish.py [--root lakehouse] [--against 93d4aa3] [--rounds 3]
 
 The earlier revision runs from a `git worktree` of it, in a child process, on its own copy, so
-neither sees the other's versions. Prints each round's seconds and the version's size, then the
+neither sees the other's versions; its copy first loses the tables today's publishes write into
+the warehouse. Prints each round's seconds and the version's size, then the
 medians and their ratio. 93d4aa3 is the last revision that copied every published table into
 each version. Nothing is asserted.
 """
@@ -46,6 +47,25 @@ def copy_lakehouse(source: Path, target: Path) -> Path:
     return target / "lakehouse"
 
 
+def as_before(root: Path) -> None:
+    """The earlier revision's input: a warehouse without the tables today's publishes write into
+    it (the catalog's own, the declared ones), which that revision would copy in as well."""
+    from resources.catalog.publish import PLATFORM_SCHEMAS
+    from resources.core.settings import Settings
+    from resources.warehouse.lock import open_warehouse, warehouse_lock
+
+    settings = Settings(root=root, env="dev")
+    with warehouse_lock(settings), open_warehouse(settings, read_only=False) as con:
+        for table in ("ml.feature_definitions", "ml.leakage_audit", "monitoring.daily_metrics", "monitoring.alerts"):
+            con.execute(f"drop table if exists {table}")
+        schemas = con.execute(
+            "select distinct table_schema from information_schema.tables where table_catalog = 'warehouse'"
+        ).fetchall()
+        for (schema,) in schemas:
+            if schema == "catalog" or schema not in PLATFORM_SCHEMAS:
+                con.execute(f'drop schema "{schema}" cascade')
+
+
 def publish(code: Path, root: Path) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(root)],
@@ -73,6 +93,7 @@ def main() -> None:
                 "now": copy_lakehouse(args.root.resolve(), tmp / "now"),
                 args.against: copy_lakehouse(args.root.resolve(), tmp / "old"),
             }
+            as_before(roots[args.against])
             code = {"now": REPO, args.against: old_code}
             times: dict[str, list[float]] = {k: [] for k in roots}
             for i in range(args.rounds):
