@@ -27,6 +27,7 @@ warehouse's SQLite catalog, whose extension ignores DuckDB's file confinement.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -44,6 +45,7 @@ from resources.catalog.attach import attach_version, close_access, connect_versi
 from resources.catalog.views import ExternalView
 from resources.core.duckdb_connect import WAREHOUSE_ALIAS, attach_ducklake, connect, sql_str
 from resources.core.file_lock import exclusive
+from resources.core.object_store import register_object_store
 from resources.core.parquet_io import sha256_file, upload_file_atomic, write_text_atomic
 from resources.core.settings import DBT_PROJECT_DIR, Settings
 from resources.ml.lake import LAKE_TABLE_DESCRIPTIONS, ML_SCHEMA
@@ -74,8 +76,6 @@ def has_files(pattern: str) -> bool:
         from resources.core.object_store import filesystem
 
         return bool(filesystem().glob(pattern))
-    import glob
-
     return bool(glob.glob(pattern))
 
 
@@ -445,8 +445,6 @@ def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str,
         if (v.schema, v.name) == ("ml", "feature_definitions") and v.parquet_glob and has_files(v.parquet_glob):
             with connect() as mem:
                 if "://" in v.parquet_glob:
-                    from resources.core.object_store import register_object_store
-
                     register_object_store(mem, force=True)
                 for name, text in mem.execute(
                     f"select name, description from read_parquet({sql_str(v.parquet_glob)})"
@@ -509,8 +507,6 @@ def _is_complete(path: Path, settings: Settings) -> bool:
     try:
         with connect() as con:
             if settings.remote:  # catalog.version is a data file on the store
-                from resources.core.object_store import register_object_store
-
                 register_object_store(con, force=True)
             attach_ducklake(con, str(path), settings.warehouse_data, "_check", read_only=True)
             return con.execute("select version from _check.catalog.version").fetchone()[0] == path.stem
