@@ -102,6 +102,18 @@ def test_analyst_connections_cannot_read_the_raw_zone_or_a_key(day):
         # views' SQL) is not reachable by time travel or in its metadata.
         assert con.execute("select count(*) from analytics.snapshots()").fetchone()[0] == 1
         assert con.execute("select count(*) from __ducklake_metadata_analytics.ducklake_view").fetchone()[0] == 0
+        meta = "__ducklake_metadata_analytics"
+        schemas = {r[0] for r in con.execute(f"select schema_name from {meta}.ducklake_schema").fetchall()}
+        assert not schemas & {"staging", "intermediate", "reference"}, schemas
+        private = con.execute(
+            f"select count(*) from {meta}.ducklake_table t join {meta}.ducklake_schema s using (schema_id) "
+            "where starts_with(t.table_name, '_') or s.schema_name = 'main'"
+        ).fetchone()[0]
+        orphans = con.execute(
+            f"select count(*) from {meta}.ducklake_data_file where table_id not in "
+            f"(select table_id from {meta}.ducklake_table)"
+        ).fetchone()[0]
+        assert (private, orphans) == (0, 0)
         for sql in attacks:
             with pytest.raises(duckdb.Error, match=DENIED):
                 con.execute(sql)
