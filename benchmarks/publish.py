@@ -1,7 +1,7 @@
 """Publishing the analyst catalog, side by side: today's code and an earlier revision's, each on its
 own copy of one built lakehouse (default: the repository's, after `make run`).
 
-    .venv/bin/python benchmarks/publish.py [--root lakehouse] [--against 93d4aa3] [--rounds 3]
+    .venv/bin/python benchmarks/publish.py [--root lakehouse] [--against 93d4aa3] [--rounds 3] [--link]
 
 The earlier revision runs from a `git worktree` of it, in a child process, on its own copy, so
 neither sees the other's versions; its copy first loses the tables today's publishes write into
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -42,8 +43,16 @@ print(json.dumps({"seconds": time.perf_counter() - started, "bytes": result.byte
 """
 
 
-def copy_lakehouse(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target / "lakehouse", symlinks=True)
+def _link_or_copy(src: str, dst: str) -> None:
+    """Files a publish only reads or replaces are linked; the catalog (changed in place) is copied."""
+    if ".sqlite" in Path(src).name:
+        shutil.copy2(src, dst)
+    else:
+        os.link(src, dst)
+
+
+def copy_lakehouse(source: Path, target: Path, link: bool = False) -> Path:
+    shutil.copytree(source, target / "lakehouse", symlinks=True, copy_function=_link_or_copy if link else shutil.copy2)
     secrets = source.with_name(f"{source.name}.secrets")
     if secrets.exists():
         shutil.copytree(secrets, target / "lakehouse.secrets")
@@ -86,6 +95,11 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=REPO / "lakehouse")
     parser.add_argument("--against", default="93d4aa3")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--link",
+        action="store_true",
+        help="hard-link the data files instead of copying them (a lakehouse too large to copy twice)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
         tmp = Path(tmp)
@@ -93,8 +107,8 @@ def main() -> None:
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old_code), args.against], check=True)
         try:
             roots = {
-                "now": copy_lakehouse(args.root.resolve(), tmp / "now"),
-                args.against: copy_lakehouse(args.root.resolve(), tmp / "old"),
+                "now": copy_lakehouse(args.root.resolve(), tmp / "now", args.link),
+                args.against: copy_lakehouse(args.root.resolve(), tmp / "old", args.link),
             }
             as_before(roots[args.against])
             code = {"now": REPO, args.against: old_code}

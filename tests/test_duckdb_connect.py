@@ -70,33 +70,51 @@ def test_a_file_from_a_newer_duckdb_is_named_with_what_to_do(tmp_path):
         connect(path, read_only=True)
 
 
-def test_dbt_connections_keep_working_after_a_build_spilled_to_disk(tmp_path, monkeypatch):
-    """dbt-duckdb re-applies the profile's `settings` to every new cursor (one per node). Once a
-    query has spilled, DuckDB refuses any `SET temp_directory`, even to the same folder: the SF=100
-    build failed at the node after the first spill. The bound and the spill folder are set once."""
+def _dbt_credentials(settings, monkeypatch, **extra):
+    """The warehouse profile as dbt renders it in `settings`' environment."""
     from argparse import Namespace
 
-    from dbt.adapters.duckdb.environments import create
     from dbt.config.profile import Profile, read_profile
     from dbt.config.renderer import ProfileRenderer
     from dbt.flags import set_from_args
     from dbt_common.context import set_invocation_context
 
-    from resources.core.settings import DBT_PROJECT_DIR, Settings
+    from resources.core.settings import DBT_PROJECT_DIR
 
-    settings = Settings(root=tmp_path / "lakehouse", env="dev").ensure()
-    for key, value in {**settings.dbt_env(), "LAKEHOUSE_DUCKDB_MEMORY": "200MB"}.items():
+    for key, value in {**settings.dbt_env(), **extra}.items():
         monkeypatch.setenv(key, value)
     set_invocation_context(dict(os.environ))
     set_from_args(Namespace(), {})
-    profile = Profile.from_raw_profiles(
-        read_profile(str(DBT_PROJECT_DIR)), "lakehouse", ProfileRenderer({}), target_override="dev"
-    )
-    env = create(profile.credentials)
+    raw = read_profile(str(DBT_PROJECT_DIR))
+    return Profile.from_raw_profiles(raw, "lakehouse", ProfileRenderer({}), target_override="dev").credentials
+
+
+def test_dbt_connections_keep_working_after_a_build_spilled_to_disk(tmp_path, monkeypatch):
+    """dbt-duckdb re-applies the profile's `settings` to every new cursor (one per node). Once a
+    query has spilled, DuckDB refuses any `SET temp_directory`, even to the same folder: the SF=100
+    build failed at the node after the first spill. The bound and the spill folder are set once."""
+    from dbt.adapters.duckdb.environments import create
+
+    from resources.core.settings import Settings
+
+    settings = Settings(root=tmp_path / "lakehouse", env="dev").ensure()
+    env = create(_dbt_credentials(settings, monkeypatch, LAKEHOUSE_DUCKDB_MEMORY="200MB"))
     first = env.handle().cursor()
     bound, spill = first.execute("select current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
     assert bound.endswith("MiB") and float(bound.split()[0]) < 200 and spill == str(settings.local_root / ".duckdb_tmp")
     # ~250 MB of sort input against a 200 MB bound: it spills.
     first.execute("select count(*) from (select md5(range::varchar) s, range from range(3000000) order by s)")
     assert first.fetchone()[0] == 3_000_000
-    assert env.handle().cursor().execute("select 1").fetchone() == (1,)  # the next node's connection
+    second = env.handle().cursor()  # the next node's connection
+    assert second.execute("select current_setting('file_search_path')").fetchone() == (str(settings.local_root),)
+    assert second.execute("select count(*) from duckdb_databases() where database_name = 'warehouse'").fetchone() == (1,)
+
+
+def test_the_dbt_profile_is_the_same_for_every_lakehouse(tmp_path, monkeypatch):
+    """dbt parses the whole project again whenever the profile it hashes changed (5-7 s a build):
+    nothing in it may depend on where the lakehouse is."""
+    from resources.core.settings import Settings
+
+    one = _dbt_credentials(Settings(root=tmp_path / "one", env="dev").ensure(), monkeypatch)
+    other = _dbt_credentials(Settings(root=tmp_path / "other" / "lakehouse", env="dev").ensure(), monkeypatch)
+    assert list(one.connection_info()) == list(other.connection_info())
