@@ -30,7 +30,16 @@
 {%- endmacro %}
 
 {% macro default__local_to_utc(timestamp, zone) -%}
-    timezone({{ zone }}, {{ timestamp }})
+    {#- timezone() row by row, the zone a constant for the usual ones: with a zone column DuckDB's
+        ICU conversion costs ~2 us a row, with a constant ~0.25 us (6 conversions a flight: 200 M
+        at SF=100). Any other zone takes the general branch, so results are identical. -#}
+    case {{ zone }}
+    {%- for known in ['America/New_York', 'America/Chicago', 'America/Los_Angeles', 'America/Denver',
+                      'America/Phoenix', 'America/Anchorage', 'Pacific/Honolulu'] %}
+        when '{{ known }}' then timezone('{{ known }}', {{ timestamp }})
+    {%- endfor %}
+        else timezone({{ zone }}, {{ timestamp }})
+    end
 {%- endmacro %}
 
 {% macro spark__local_to_utc(timestamp, zone) -%}
