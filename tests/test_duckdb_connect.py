@@ -107,7 +107,9 @@ def test_dbt_connections_keep_working_after_a_build_spilled_to_disk(tmp_path, mo
     assert first.fetchone()[0] == 3_000_000
     second = env.handle().cursor()  # the next node's connection
     assert second.execute("select current_setting('file_search_path')").fetchone() == (str(settings.local_root),)
-    assert second.execute("select count(*) from duckdb_databases() where database_name = 'warehouse'").fetchone() == (1,)
+    assert second.execute("select count(*) from duckdb_databases() where database_name = 'warehouse'").fetchone() == (
+        1,
+    )
 
 
 def test_the_dbt_profile_is_the_same_for_every_lakehouse(tmp_path, monkeypatch):
