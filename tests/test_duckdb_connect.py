@@ -97,7 +97,7 @@ def test_dbt_connections_keep_working_after_a_build_spilled_to_disk(tmp_path, mo
 
     from resources.core.settings import Settings
 
-    settings = Settings(root=tmp_path / "lakehouse", env="dev").ensure()
+    settings = Settings(root=tmp_path / "a lake $(x)", env="dev").ensure()  # spliced into SQL by the plugin
     env = create(_dbt_credentials(settings, monkeypatch, LAKEHOUSE_DUCKDB_MEMORY="200MB"))
     first = env.handle().cursor()
     bound, spill = first.execute("select current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
