@@ -124,10 +124,6 @@ def dbt_project() -> DbtProject:
     return project
 
 
-def count_rows(con, schema: str, name: str) -> int:
-    return con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
-
-
 def _relation_metadata(
     settings: Settings, relations: dict[dg.AssetKey, tuple[str, str]], window: tuple[str, str] | None = None
 ) -> tuple[dict, dict]:
@@ -154,16 +150,16 @@ def _relation_metadata(
                 "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
                 [schema, name],
             ).fetchone()
+            count = f'select count(*) from "{schema}"."{name}"'
+            if days is None:
+                out[key]["dagster/row_count"] = wh.execute(count).fetchone()[0]
+                continue
+            per_day[key] = days
+            out[key] |= run_row_count(sum(days.values()), len(days))  # the window's rows
             # A view's count evaluates it over everything it reads (the whole raw zone, time zones
             # for every flight): 233 s of a one-day run at SF=100. A daily view reports its days.
-            table_rows = None if days is not None and kind == "VIEW" else count_rows(wh, schema, name)
-            if days is None:
-                out[key]["dagster/row_count"] = table_rows
-            else:
-                per_day[key] = days
-                out[key] |= run_row_count(sum(days.values()), len(days))  # the window's rows
-                if table_rows is not None:
-                    out[key]["table_rows"] = table_rows
+            if kind != "VIEW":
+                out[key]["table_rows"] = wh.execute(count).fetchone()[0]
     return out, per_day
 
 
