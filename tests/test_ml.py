@@ -305,27 +305,45 @@ def test_features_of_a_day_never_change_when_later_days_arrive(lakehouse):
     assert after.drop("batch_id").equals(before.drop("batch_id"))
 
 
-def test_features_built_in_passes_equal_one_pass_over_the_window(ml_lakehouse):
-    """The feature build holds one pass of days at a time (bounded memory at scale): a flight's
-    features must not depend on where a pass starts."""
-    from datetime import timedelta
-
-    from resources.ml.features.point_in_time import build_features
+@pytest.mark.parametrize("horizon", HORIZONS)
+def test_features_built_in_passes_equal_one_pass_over_the_window(ml_lakehouse, horizon):
+    """The feature build holds one pass of days at a time and builds it a few days per call
+    (bounded memory at scale): a flight's features must depend neither on where a pass starts nor
+    on which days are built together from one pass's rows."""
+    from resources.ml.features.build import day_groups
 
     settings = ml_lakehouse.settings
     start, end = date(2013, 1, 20), date(2013, 3, 1)
-    whole = build_features(load_feature_inputs(settings, start, end), start, end)
+    inputs = load_feature_inputs(settings, start, end)
+    whole = build_features(inputs, start, end, horizon).sort("flight_id")
     parts, day = [], start
     while day < end:
         stop = min(day + timedelta(days=9), end)
-        parts.append(build_features(load_feature_inputs(settings, day, stop), day, stop))
+        parts.append(build_features(load_feature_inputs(settings, day, stop), day, stop, horizon))
         day = stop
     passes = pl.concat(parts).sort("flight_id")
     assert passes.height == whole.height > 30_000
-    assert passes.equals(whole.sort("flight_id"))
+    assert passes.equals(whole)
+    days = [start + timedelta(days=i) for i in range((end - start).days)]
+    groups = day_groups(dict.fromkeys(days, 1), days, 4)
+    assert len(groups) == 10
+    calls = [build_features(inputs, g[0], g[-1] + timedelta(days=1), horizon) for g in groups]
+    assert pl.concat(calls).sort("flight_id").equals(whole)
     # ... and the stored table (written by the build, in passes) holds exactly these rows.
-    stored = read_features(settings, start, end).sort("flight_id")
-    assert stored.equals(whole.sort("flight_id"))
+    stored = read_features(settings, start, end, horizon).sort("flight_id")
+    assert stored.equals(whole)
+
+
+@pytest.mark.fast
+def test_days_are_built_in_groups_bounded_by_rows():
+    from resources.ml.features.build import day_groups
+
+    days = [date(2013, 1, d) for d in range(1, 7)]
+    rows = dict(zip(days, [3, 3, 5, 1, 0, 2], strict=True))
+    assert day_groups(rows, days, 6) == [days[0:2], [days[2], days[3], days[4]], [days[5]]]
+    assert day_groups(rows, days, 2) == [[days[0]], [days[1]], [days[2]], [days[3], days[4]], [days[5]]]
+    assert day_groups(rows, days, 100) == [days]
+    assert day_groups({}, [], 5) == []
 
 
 def test_features_do_not_depend_on_the_installations_pseudonym_key(ml_lakehouse):

@@ -11,7 +11,7 @@ from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
 from resources.ml.features.availability import DAY_AHEAD, HORIZONS, NOWCAST
 from resources.ml.features.catalog import FEATURES_BY_HORIZON
-from resources.ml.features.point_in_time import build_features
+from resources.ml.features.point_in_time import build_features, target_rows
 from resources.ml.features.time_guard import assert_point_in_time
 from resources.ml.lake import feature_definitions_path, feature_table, load_feature_inputs, write_lake_days
 from resources.raw.zone import by_day, days_in
@@ -45,11 +45,30 @@ class FeatureBuild:
         return sum(self.rows_by_day.values())
 
 
-# Days built per pass. A pass holds its days' flights plus the history before them; the whole
+# Days loaded per pass. A pass holds its days' flights plus the history before them; the whole
 # year in one pass held every flight and feature at once (~12 GB of features alone at SF=100). A
 # flight's features read only rows known at its prediction time, so passes give the same values
 # as one (tests/test_ml.py checks a two-month window both ways).
 FEATURE_CHUNK_DAYS = 31
+# Flights built per call within a pass: a build holds ~1.7 kB per flight beside the pass's inputs
+# (a 31-day pass at SF=100, 2.9 M flights, peaked at 8.7 GiB for one horizon; 7 days at 4.2 GiB).
+# At SF=1 a whole pass is one call.
+FEATURE_BUILD_ROWS = 600_000
+
+
+def day_groups(rows_by_day: dict[date, int], days: list[date], max_rows: int) -> list[list[date]]:
+    """``days`` in consecutive groups of at most ``max_rows`` rows (a larger day is a group alone)."""
+    groups: list[list[date]] = []
+    total = 0
+    for day in days:
+        n = rows_by_day.get(day, 0)
+        if groups and total + n <= max_rows:
+            groups[-1].append(day)
+            total += n
+        else:
+            groups.append([day])
+            total = n
+    return groups
 
 
 def build_and_store_features(
@@ -58,29 +77,42 @@ def build_and_store_features(
     end: date,
     chunk_days: int = FEATURE_CHUNK_DAYS,
     horizons: tuple[str, ...] = HORIZONS,
+    build_rows: int = FEATURE_BUILD_ROWS,
 ) -> FeatureBuild:
-    """Features of [start, end) for each horizon, in passes of ``chunk_days``. The time guard
-    (features.time_violations) runs on the window's first and last day for every horizon before
-    anything is written, so a feature that reads the future fails the build with the files
-    unchanged. Rows per day are counted once (every horizon has one row per flight)."""
+    """Features of [start, end) for each horizon, loaded in passes of ``chunk_days`` and built
+    ``build_rows`` flights at a time. The time guard (features.time_violations) runs on the
+    window's first and last day for every horizon before anything is written, so a feature that
+    reads the future fails the build with the files unchanged. A one-day window (the nightly
+    increment) stores the features the guard built and checked. Rows per day are counted once
+    (every horizon has one row per flight)."""
     days = days_in(start, end)
     checked = sorted({days[0], days[-1]})
+    guarded: dict[str, pl.DataFrame] = {}
     for day in checked:
         inputs = load_feature_inputs(settings, day, day + timedelta(days=1))
         for horizon in horizons:
-            assert_point_in_time(inputs, day, horizon)
+            guarded[horizon] = assert_point_in_time(inputs, day, horizon)
+    if len(days) > 1:
+        guarded, inputs = {}, None
     rows = {}
     for i in range(0, len(days), chunk_days):
         chunk = days[i : i + chunk_days]
         a, b = chunk[0], chunk[-1] + timedelta(days=1)
-        inputs = load_feature_inputs(settings, a, b)
+        inputs = inputs or load_feature_inputs(settings, a, b)
         if DAY_AHEAD in horizons:
             require_day_before(inputs.flights, chunk)
-        for horizon in horizons:
-            features = build_features(inputs, a, b, horizon)
-            parts = by_day(features, "flight_date", chunk)
-            write_lake_days(settings, feature_table(horizon), parts)  # the chunk's days: one transaction
-            rows.update({day: part.height for day, part in parts.items()})
+        targets = target_rows(inputs, a, b).group_by("flight_date").len()
+        for group in day_groups(dict(targets.iter_rows()), chunk, build_rows):
+            ga, gb = group[0], group[-1] + timedelta(days=1)
+            for horizon in horizons:
+                features = guarded.pop(horizon, None)
+                if features is None:
+                    features = build_features(inputs, ga, gb, horizon)
+                parts = by_day(features, "flight_date", group)
+                write_lake_days(settings, feature_table(horizon), parts)  # the group's days: one transaction
+                rows.update({day: part.height for day, part in parts.items()})
+                del features, parts
+        inputs = None  # released before the next pass loads
     write_parquet_atomic(
         pl.DataFrame(
             [

@@ -5,6 +5,7 @@ or before T must not move. Feature builds run it on every day they store (featur
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -31,6 +32,17 @@ def prediction_times(features: pl.DataFrame, horizon: str, samples: int = 4) -> 
     return [times[int(q * (times.len() - 1))] for q in [(i + 1) / (samples + 1) for i in range(samples)]]
 
 
+def _builder(horizon: str, extra: Mapping[str, pl.Expr] | None) -> Build:
+    def build(i: FeatureInputs, a: date, b: date) -> pl.DataFrame:
+        return build_features(i, a, b, horizon, extra)
+
+    return build
+
+
+def _annotated(inputs: FeatureInputs) -> FeatureInputs:
+    return replace(inputs, flights=av.annotate_flights(inputs.flights), weather=av.annotate_weather(inputs.weather))
+
+
 def time_violations(
     inputs: FeatureInputs,
     day: date,
@@ -40,20 +52,13 @@ def time_violations(
 ) -> list[str]:
     """Features of ``day`` that move when every row not yet known at a prediction time T is
     rewritten with garbage (availability.garble_after), for the flights predicted at or before T."""
-    if build is None:
+    build = build or _builder(horizon, extra)
+    inputs = _annotated(inputs)
+    return _moved(inputs, day, horizon, build, build(inputs, day, day + timedelta(days=1)))
 
-        def build(i: FeatureInputs, a: date, b: date) -> pl.DataFrame:
-            return build_features(i, a, b, horizon, extra)
 
-    inputs = FeatureInputs(
-        av.annotate_flights(inputs.flights),
-        av.annotate_weather(inputs.weather),
-        inputs.planes,
-        inputs.dates,
-        inputs.schedules,
-    )
+def _moved(inputs: FeatureInputs, day: date, horizon: str, build: Build, reference: pl.DataFrame) -> list[str]:
     end = day + timedelta(days=1)
-    reference = build(inputs, day, end)
     changed: set[str] = set()
     for at in prediction_times(reference, horizon):
         garbled, _ = av.garble_after(inputs, at)
@@ -74,13 +79,18 @@ def time_violations(
 
 def assert_point_in_time(
     inputs: FeatureInputs, day: date, horizon: str = DAY_AHEAD, extra: Mapping[str, pl.Expr] | None = None
-) -> None:
+) -> pl.DataFrame:
+    """Refuse ``day``'s features of ``horizon`` if one reads the future; else return them (built
+    from ``inputs`` alone, as a one-day build would store them)."""
     bad = undeclared_rules(FEATURES_BY_HORIZON[horizon])
     if bad:
         raise LeakageError(f"feature(s) without an availability rule: {', '.join(bad)}")
-    moved = time_violations(inputs, day, horizon, extra=extra)
+    inputs, build = _annotated(inputs), _builder(horizon, extra)
+    features = build(inputs, day, day + timedelta(days=1))
+    moved = _moved(inputs, day, horizon, build, features)
     if moved:
         raise LeakageError(
             f"{horizon} feature(s) {', '.join(moved)} of {day} move when rows not yet known at the "
             "prediction time are rewritten: they read the future"
         )
+    return features
