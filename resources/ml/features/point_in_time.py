@@ -75,19 +75,30 @@ def _known_for_day() -> pl.Expr:
 
 
 def _cumulative_asof(
-    events: pl.DataFrame, targets: pl.DataFrame, keys: list[str], on: str, at: str, sums: list[str], prefix: str
+    events: pl.DataFrame,
+    targets: pl.DataFrame,
+    keys: list[str],
+    on: str,
+    ats: tuple[str, ...],
+    sums: list[str],
+    prefix: str,
 ) -> pl.DataFrame:
-    """Per target row: the running sums of ``sums`` over events with ``on`` <= the target's ``at``
-    (a backward as-of join on running totals, so a window is the difference of two lookups)."""
+    """Per target row and each column ``at`` of ``ats``: the running sums of ``sums`` over events
+    with ``on`` <= the target's ``at``, as ``{prefix}{at}{sum}`` (a backward as-of join on running
+    totals, so a window is the difference of two lookups; the totals are computed once)."""
     running = (
-        events.sort(on)
-        .with_columns([pl.col(s).cum_sum().over(keys).alias(f"{prefix}{s}") for s in sums])
-        .select(*keys, pl.col(on).alias(at), *[f"{prefix}{s}" for s in sums])
+        events.sort(on).with_columns([pl.col(s).cum_sum().over(keys).alias(s) for s in sums]).select(*keys, on, *sums)
     )
-    joined = targets.sort(at).join_asof(
-        running.sort(at), on=at, by=keys or None, strategy="backward", check_sortedness=False
-    )
-    return joined.with_columns([pl.col(f"{prefix}{s}").fill_null(0) for s in sums])
+    for at in ats:
+        names = {s: f"{prefix}{at}{s}" for s in sums}
+        targets = (
+            targets.sort(at)
+            .join_asof(
+                running.rename({on: at, **names}), on=at, by=keys or None, strategy="backward", check_sortedness=False
+            )
+            .with_columns([pl.col(n).fill_null(0) for n in names.values()])
+        )
+    return targets
 
 
 def _aircraft(day_flights: pl.DataFrame) -> pl.DataFrame:
@@ -203,9 +214,9 @@ def _history(
         .unique()
         .with_columns((pl.col("flight_date") - pl.duration(days=days)).alias("_lo"))
     )
-    upper = _cumulative_asof(daily, t, keys, "_known_day", "flight_date", ["_n", "_late"], "_hi")
-    both = _cumulative_asof(daily, upper, keys, "_known_day", "_lo", ["_n", "_late"], "_lo")
-    n, late = pl.col("_hi_n") - pl.col("_lo_n"), pl.col("_hi_late") - pl.col("_lo_late")
+    both = _cumulative_asof(daily, t, keys, "_known_day", ("flight_date", "_lo"), ["_n", "_late"], "_h")
+    n = pl.col("_hflight_date_n") - pl.col("_h_lo_n")
+    late = pl.col("_hflight_date_late") - pl.col("_h_lo_late")
     out = [_smoothed(late, n).alias(name)]
     if count_name:
         out.append(n.cast(pl.Float64).alias(count_name))
@@ -344,20 +355,21 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
         (pl.col("arr_delay") - pl.col("dep_delay")).cast(pl.Int64).alias("_gain"),
     )
     sums = ["_one", "_delay", "_late"]
-    for at in ("as_of", "_from_2h", "_from_day"):
-        t = _cumulative_asof(departed, t, ["origin"], "departure_known_at", at, sums, f"_o{at}")
-        t = _cumulative_asof(departed, t, ["origin", "carrier"], "departure_known_at", at, sums, f"_c{at}")
-        t = _cumulative_asof(cancelled, t, ["origin"], "departure_known_at", at, ["_cancel"], f"_x{at}")
-    for at in ("as_of", "_from_day", "_from_3h"):
-        for key in ("origin", "dest", "carrier"):
-            t = _cumulative_asof(outcomes, t, [key], "outcome_known_at", at, ["_one", "_late"], f"_a{key}{at}")
-    for at in ("as_of", *[f"_from_g{h}h" for h in DESTINATION_CONGESTION_HOURS]):
-        t = _cumulative_asof(arrived, t, ["dest"], "outcome_known_at", at, ["_one", "_gain"], f"_g{at}")
-    t = _cumulative_asof(scheduled, t, ["origin"], "scheduled_departure_utc", "as_of", ["_one", "_sched_min"], "_s")
-    t = _cumulative_asof(resolved, t, ["origin"], "departure_known_at", "as_of", ["_one", "_sched_min"], "_r")
-    overdue = pl.max_horizontal(pl.col("_s_one") - pl.col("_r_one"), pl.lit(0))
+    day_windows = ("as_of", "_from_2h", "_from_day")
+    t = _cumulative_asof(departed, t, ["origin"], "departure_known_at", day_windows, sums, "_o")
+    t = _cumulative_asof(departed, t, ["origin", "carrier"], "departure_known_at", day_windows, sums, "_c")
+    t = _cumulative_asof(cancelled, t, ["origin"], "departure_known_at", day_windows, ["_cancel"], "_x")
+    for key in ("origin", "dest", "carrier"):
+        ats = ("as_of", "_from_day", "_from_3h")
+        t = _cumulative_asof(outcomes, t, [key], "outcome_known_at", ats, ["_one", "_late"], f"_a{key}")
+    gains = ("as_of", *[f"_from_g{h}h" for h in DESTINATION_CONGESTION_HOURS])
+    t = _cumulative_asof(arrived, t, ["dest"], "outcome_known_at", gains, ["_one", "_gain"], "_g")
+    overdue_sums = ["_one", "_sched_min"]
+    t = _cumulative_asof(scheduled, t, ["origin"], "scheduled_departure_utc", ("as_of",), overdue_sums, "_s")
+    t = _cumulative_asof(resolved, t, ["origin"], "departure_known_at", ("as_of",), overdue_sums, "_r")
+    overdue = pl.max_horizontal(pl.col("_sas_of_one") - pl.col("_ras_of_one"), pl.lit(0))
     overdue_minutes = overdue * (pl.col("as_of").dt.epoch("s") // 60) - (
-        pl.col("_s_sched_min") - pl.col("_r_sched_min")
+        pl.col("_sas_of_sched_min") - pl.col("_ras_of_sched_min")
     )
 
     def window(prefix: str, lo: str, s: str) -> pl.Expr:
