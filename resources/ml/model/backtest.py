@@ -26,6 +26,7 @@ from resources.ml.lake import BACKTEST_METRICS_TABLE as METRICS_TABLE
 from resources.ml.lake import BACKTEST_SCORES_TABLE as SCORES_TABLE
 from resources.ml.lake import ML_SCHEMA, write_lake_days
 from resources.ml.model.training import TRAIN_SAMPLE_ROWS, evaluate, fit, predict
+from resources.ml.model.window import READ_DAYS
 
 BACKTEST_SCORE_SCHEMA = {
     "flight_id": pl.String,
@@ -73,19 +74,23 @@ def backtest_month(
     (their reproducible sample, read a month at a time), scores [start, end). None when there is
     nothing to learn from or to score."""
     train, available = window.sample((first, start), MAX_TRAIN_ROWS) if first < start else (pl.DataFrame(), 0)
-    chunks = list(window.chunks((start, end)))
-    month = pl.concat(chunks, how="vertical_relaxed") if chunks else pl.DataFrame()
-    if train.height == 0 or month.height == 0 or train["is_late"].n_unique() < 2:
+    if train.height == 0 or train["is_late"].n_unique() < 2:
         return None
     pipeline = fit(family, params, train, max_rows=None)
-    p = predict(pipeline, month)
-    y = month["is_late"].to_numpy()
+    # Scored READ_DAYS at a time, keeping only ids, labels and probabilities (a month of every
+    # feature is 2.9 M rows at SF=100), then in the month's flight order, as one read gave it.
+    scored = [
+        chunk.select("flight_id", "flight_date", "is_late", pl.Series("p_late", predict(pipeline, chunk), pl.Float64))
+        for chunk in window.chunks((start, end), days=READ_DAYS)
+    ]
+    if not scored:
+        return None
+    month = pl.concat(scored).sort("flight_id")
+    p, y = month["p_late"].to_numpy(), month["is_late"].to_numpy()
     scores = (
-        month.select("flight_id", "flight_date")
+        month.select("flight_id", "flight_date", "p_late")
         .with_columns(
-            pl.Series("p_late", p, dtype=pl.Float64),
-            pl.lit(model_version).alias("model_version"),
-            pl.lit(start - timedelta(days=1)).alias("trained_through"),
+            pl.lit(model_version).alias("model_version"), pl.lit(start - timedelta(days=1)).alias("trained_through")
         )
         .select(list(BACKTEST_SCORE_SCHEMA))
     )
