@@ -26,7 +26,6 @@ from resources.ml.lake import BACKTEST_METRICS_TABLE as METRICS_TABLE
 from resources.ml.lake import BACKTEST_SCORES_TABLE as SCORES_TABLE
 from resources.ml.lake import ML_SCHEMA, write_lake_days
 from resources.ml.model.training import TRAIN_SAMPLE_ROWS, evaluate, fit, predict
-from resources.ml.model.window import READ_DAYS
 
 BACKTEST_SCORE_SCHEMA = {
     "flight_id": pl.String,
@@ -77,15 +76,15 @@ def backtest_month(
     if train.height == 0 or train["is_late"].n_unique() < 2:
         return None
     pipeline = fit(family, params, train, max_rows=None)
-    # Scored READ_DAYS at a time, keeping only ids, labels and probabilities (a month of every
-    # feature is 2.9 M rows at SF=100), then in the month's flight order, as one read gave it.
+    # Scored a chunk at a time, keeping only ids, labels and probabilities (a month of every
+    # feature is 2.9 M rows at SF=100).
     scored = [
         chunk.select("flight_id", "flight_date", "is_late", pl.Series("p_late", predict(pipeline, chunk), pl.Float64))
-        for chunk in window.chunks((start, end), days=READ_DAYS)
+        for chunk in window.chunks((start, end))
     ]
     if not scored:
         return None
-    month = pl.concat(scored).sort("flight_id")
+    month = pl.concat(scored)
     p, y = month["p_late"].to_numpy(), month["is_late"].to_numpy()
     scores = (
         month.select("flight_id", "flight_date", "p_late")

@@ -1,9 +1,9 @@
-"""The labelled window a model is trained and judged on, read a month at a time.
+"""The labelled window a model is trained and judged on, read a week at a time.
 
 Holding the whole window at once (every feature of train, validation and test, pandas copies of
 validation and test, the train window with predictions for the drift profile) grows with the data:
 9.9 GiB at 10x the year (benchmarks/scale.py), ~100 GiB at 100x. So a part of the window is only
-ever a sequence of chunks of ``CHUNK_DAYS`` days (~28k flights on the year, ~2.8 M at 100x), and
+ever a sequence of chunks of ``CHUNK_DAYS`` days (~6.5k flights on the year, ~650k at 100x), and
 what must be in memory at once is bounded by a row count, not by the data:
 
 - the training sample (``TRAIN_SAMPLE_ROWS``, resources/ml/model/training.py): chosen from the flight ids
@@ -27,11 +27,10 @@ from resources.ml.features.availability import DAY_AHEAD
 from resources.ml.lake import load_labels, read_features
 from resources.ml.model.training import TRAIN_SAMPLE_ROWS, TRAIN_SAMPLE_SEED, TimeSplit
 
-CHUNK_DAYS = 31
-# Reads that keep only a few columns or rows of what they read (the sample, the fingerprint, a
-# backtest month's scores) read this many days at a time: a 31-day chunk of every feature is
-# 2.9 M rows at SF=100, several GB once joined to its labels and sorted.
-READ_DAYS = 7
+# A 31-day chunk of every feature is 2.9 M rows at SF=100, several GB once joined to its labels
+# and sorted. Chunk boundaries change no result: flight ids begin with the date, so chunks sorted
+# by flight id concatenate to the same order as one read.
+CHUNK_DAYS = 7
 # Single-feature AUCs and monthly drift statistics are as sharp on 500k rows as on 22 M (the
 # standard error of an AUC on 500k rows is ~0.001); the year's train window (225k) is used whole.
 AUDIT_MAX_ROWS = 500_000
@@ -44,9 +43,9 @@ class LabelledWindow:
     settings: Settings
     split: TimeSplit | None = None
     horizon: str = DAY_AHEAD  # whose feature files are read
-    # Labels by chunk, read once: the backtest samples [first day, month) for every month (66
-    # chunk reads on the year). Reading its 11 samples and months took 25.3 s with this cache and
-    # 28.1 s without (2026-12-02, side by side, another job running); the fits take ~100 s.
+    # Labels by chunk, read once: the backtest samples [first day, month) for every month. With
+    # month-long chunks, reading its 11 samples and months took 25.3 s with this cache and 28.1 s
+    # without (2026-12-02, side by side, another job running); the fits take ~100 s.
     # Two columns (~35 bytes a flight: ~1.2 GB at SF=100).
     _labels: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -67,19 +66,17 @@ class LabelledWindow:
             self._labels[(start, stop)] = load_labels(self.settings, start, stop)
         return self._labels[(start, stop)]
 
-    def spans(self, part: str | tuple[date, date], days: int = CHUNK_DAYS) -> Iterator[tuple[date, date]]:
+    def spans(self, part: str | tuple[date, date]) -> Iterator[tuple[date, date]]:
         start, end = self.bounds(part)
         while start < end:
-            stop = min(start + timedelta(days=days), end)
+            stop = min(start + timedelta(days=CHUNK_DAYS), end)
             yield start, stop
             start = stop
 
-    def chunks(
-        self, part: str | tuple[date, date], columns: list[str] | None = None, days: int = CHUNK_DAYS
-    ) -> Iterator[pl.DataFrame]:
-        """Features (or only ``columns`` of them) plus ``is_late`` of ``part``, ``days`` at a
+    def chunks(self, part: str | tuple[date, date], columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
+        """Features (or only ``columns`` of them) plus ``is_late`` of ``part``, CHUNK_DAYS at a
         time, in date then flight order."""
-        for start, stop in self.spans(part, days):
+        for start, stop in self.spans(part):
             features = read_features(self.settings, start, stop, self.horizon, columns)
             if features.height:
                 yield features.join(self.labels(start, stop), on="flight_id", how="inner").sort("flight_id")
@@ -100,20 +97,13 @@ class LabelledWindow:
             return pl.concat(list(self.chunks(part)), how="vertical_relaxed"), available
         chosen = pl.concat(ids).sort("flight_id").sample(n=max_rows, seed=seed).with_row_index("_order")
         rows = pl.concat(
-            [c.join(chosen, on="flight_id", how="inner") for c in self.chunks(part, days=READ_DAYS)],
-            how="vertical_relaxed",
+            [c.join(chosen, on="flight_id", how="inner") for c in self.chunks(part)], how="vertical_relaxed"
         )
         return rows.sort("_order").drop("_order"), available
 
     def data_version(self) -> str:
-        """A fingerprint of every labelled row of the window: row hashes per CHUNK_DAYS chunk in
-        flight order, chunks in date order (each chunk read READ_DAYS at a time)."""
+        """A fingerprint of every labelled row of the window (chunk by chunk, in date order)."""
         digest = hashlib.sha256()
-        for start, stop in self.spans("all"):
-            hashes = [
-                c.select("flight_id", pl.Series("_h", c.hash_rows()))
-                for c in self.chunks((start, stop), days=READ_DAYS)
-            ]
-            if hashes:
-                digest.update(pl.concat(hashes).sort("flight_id")["_h"].to_numpy().tobytes())
+        for chunk in self.chunks("all"):
+            digest.update(chunk.hash_rows().to_numpy().tobytes())
         return digest.hexdigest()[:16]
