@@ -504,7 +504,19 @@ def _base(inputs: FeatureInputs, start: date, end: date, horizon: str) -> pl.Dat
         pl.col("is_holiday").cast(pl.Float64),
         pl.col("days_to_nearest_holiday").cast(pl.Float64),
     )
-    labelled = f.with_columns(_known_for_day().alias("_known_day"), late_label().fill_null(0).alias("_late"))
+    # Outcomes known before the window's first day minus HISTORY_DAYS count in both ends of every
+    # history window (the longest is HISTORY_DAYS), and later ones in neither: both drop out exactly.
+    first, last = day["flight_date"].min(), day["flight_date"].max()
+    labelled = f.select(
+        "origin",
+        "dest",
+        "carrier",
+        "flight_number",
+        _known_for_day().alias("_known_day"),
+        late_label().fill_null(0).alias("_late"),
+    ).filter(
+        pl.col("_known_day").is_between(pl.lit(first) - pl.duration(days=HISTORY_DAYS), pl.lit(last), closed="right")
+    )
     hist = [
         (["origin", "dest"], HISTORY_DAYS, "route_late_rate_28d", "route_flights_28d"),
         (["carrier"], HISTORY_DAYS, "carrier_late_rate_28d", None),
