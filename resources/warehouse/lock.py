@@ -77,7 +77,7 @@ def open_warehouse(settings: Settings, read_only: bool = True) -> Iterator[duckd
 
 # Read-only connections this process keeps open, newest last: opening one (attaching the lake,
 # loading its catalog) takes ~0.4 s, a read on a held one ~0.01 s, and training and the backtest
-# read their windows a month at a time, hundreds of times.
+# read their windows a week at a time, hundreds of times.
 _HELD: OrderedDict[tuple, tuple[duckdb.DuckDBPyConnection, threading.Lock, tuple | None]] = OrderedDict()
 _HELD_LOCK = threading.Lock()
 MAX_HELD = 4

@@ -70,7 +70,7 @@ def backtest_month(
     window, first: date, start: date, end: date, family: str, params: dict, model_version: str
 ) -> MonthResult | None:
     """``window``: a LabelledWindow over the lakehouse. Fits on the labelled days [first, start)
-    (their reproducible sample, read a month at a time), scores [start, end). None when there is
+    (their reproducible sample, read a week at a time), scores [start, end). None when there is
     nothing to learn from or to score."""
     train, available = window.sample((first, start), MAX_TRAIN_ROWS) if first < start else (pl.DataFrame(), 0)
     if train.height == 0 or train["is_late"].n_unique() < 2:

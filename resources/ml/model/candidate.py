@@ -47,7 +47,7 @@ def train_candidate(
     settings: Settings, split: TimeSplit, monitoring: dict, run_id: str, horizon: str = DAY_AHEAD
 ) -> Candidate:
     timings, t0 = {}, time.perf_counter()
-    window = LabelledWindow(settings, split, horizon)  # read a month at a time (resources/ml/model/window.py)
+    window = LabelledWindow(settings, split, horizon)  # read a week at a time (resources/ml/model/window.py)
     # The audit judges the training window only: the test window stays unseen until the end.
     train_rows, available = window.sample("train", AUDIT_MAX_ROWS)
     timings["read_seconds"] = round(time.perf_counter() - t0, 2)
