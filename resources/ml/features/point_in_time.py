@@ -89,16 +89,23 @@ def _cumulative_asof(
     running = (
         events.sort(on).with_columns([pl.col(s).cum_sum().over(keys).alias(s) for s in sums]).select(*keys, on, *sums)
     )
+    # Each lookup sorts a narrow copy (row number, keys, at) and hands its columns back in the
+    # targets' order: sorting the growing targets themselves for each of ~40 lookups cost more than
+    # the lookups.
+    rows = targets.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), *keys)
+    found = []
     for at in ats:
         names = {s: f"{prefix}{at}{s}" for s in sums}
-        targets = (
-            targets.sort(at)
+        joined = (
+            rows.with_columns(targets[at])
+            .sort(at)
             .join_asof(
                 running.rename({on: at, **names}), on=at, by=keys or None, strategy="backward", check_sortedness=False
             )
-            .with_columns([pl.col(n).fill_null(0) for n in names.values()])
+            .sort("_row")
         )
-    return targets
+        found += [joined[n].fill_null(0) for n in names.values()]
+    return targets.hstack(found)
 
 
 def _aircraft(day_flights: pl.DataFrame) -> pl.DataFrame:
