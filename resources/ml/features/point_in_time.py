@@ -522,7 +522,9 @@ def _base(inputs: FeatureInputs, start: date, end: date, horizon: str) -> pl.Dat
         _known_for_day().alias("_known_day"),
         late_label().fill_null(0).alias("_late"),
     ).filter(
-        pl.col("_known_day").is_between(pl.lit(first) - pl.duration(days=HISTORY_DAYS), pl.lit(last), closed="right")
+        pl.col("_known_day").is_between(
+            pl.lit(first, pl.Date) - pl.duration(days=HISTORY_DAYS), pl.lit(last, pl.Date), closed="right"
+        )
     )
     hist = [
         (["origin", "dest"], HISTORY_DAYS, "route_late_rate_28d", "route_flights_28d"),
