@@ -29,10 +29,11 @@ import dagster as dg
 
 from assets.catalog.publish import CATALOG_KEY
 from assets.definitions import build_definitions
-from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB
+from assets.jobs import DAILY_JOB, PROMOTE_JOB, PUBLISH_JOB, REFERENCE_JOB, SCORE_JOB, TRAIN_JOB, of_horizon
 from resources.core.dagster_private import ASSET_PARTITION_RANGE_END_TAG as END
 from resources.core.dagster_private import ASSET_PARTITION_RANGE_START_TAG as START
 from resources.core.lakehouse_resource import LakehouseResource
+from resources.ml.features.availability import DAY_AHEAD, HORIZONS
 
 warnings.filterwarnings("ignore")
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -116,9 +117,12 @@ def main() -> None:
         instance = dg.DagsterInstance.ephemeral()
         run(defs, instance, REFERENCE_JOB)
         run(defs, instance, DAILY_JOB, "2013-01-01", "2013-01-31")
-        run(defs, instance, TRAIN_JOB, config={"ops": {"ml__model_candidate": {"config": SPLIT}}})
-        run(defs, instance, PROMOTE_JOB, config={"ops": {"ml__production_model": {"config": APPROVAL}}})
-        run(defs, instance, SCORE_JOB, "2013-01-01", "2013-01-31")
+        for horizon in HORIZONS:  # each horizon's own model, promoted and scored
+            candidate = "ml__model_candidate" + ("" if horizon == DAY_AHEAD else f"_{horizon}")
+            run(defs, instance, of_horizon(TRAIN_JOB, horizon), config={"ops": {candidate: {"config": SPLIT}}})
+            promote = {"ops": {"ml__production_model": {"config": {**APPROVAL, "horizon": horizon}}}}
+            run(defs, instance, PROMOTE_JOB, config=promote)
+            run(defs, instance, of_horizon(SCORE_JOB, horizon), "2013-01-01", "2013-01-31")
         run(defs, instance, PUBLISH_JOB)
         # Conditions remember what they saw: a first evaluation before the tick, as the sensor does.
         quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=TICK.replace(hour=1))
