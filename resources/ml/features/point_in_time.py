@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 
@@ -299,7 +299,7 @@ def _weather_as_of(weather: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame
     ).drop("observed_at_utc")
 
 
-def _events_since(flights: pl.DataFrame, floor) -> pl.DataFrame:
+def _events_since(flights: pl.DataFrame, floor: datetime | None) -> pl.DataFrame:
     """The flights with an event (scheduled departure, departure or outcome known) at or after
     ``floor``, the earliest lower bound of any operations window. Every operations feature is a
     difference of two running counts whose lower bound is >= floor (overdue: scheduled minus
@@ -323,7 +323,8 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
         *[(pl.col("as_of") - pl.duration(hours=h)).alias(f"_from_g{h}h") for h in DESTINATION_CONGESTION_HOURS],
         av.day_start_utc(pl.col("as_of").dt.convert_time_zone(av.CENTRE_ZONE).dt.date()).alias("_from_day"),
     )
-    recent = _events_since(flights, t.select(pl.min_horizontal(pl.exclude(t.columns[:6])).min()).item())
+    starts = [c for c in t.columns if c.startswith("_from_")]
+    recent = _events_since(flights, t.select(pl.min_horizontal(starts).min()).item())
     departed = recent.filter(pl.col("dep_delay").is_not_null()).select(
         "origin",
         "carrier",
@@ -366,9 +367,9 @@ def _operations(flights: pl.DataFrame, day: pl.DataFrame) -> pl.DataFrame:
     t = _cumulative_asof(departed, t, ["origin"], "departure_known_at", day_windows, sums, "_o")
     t = _cumulative_asof(departed, t, ["origin", "carrier"], "departure_known_at", day_windows, sums, "_c")
     t = _cumulative_asof(cancelled, t, ["origin"], "departure_known_at", day_windows, ["_cancel"], "_x")
+    outcome_windows = ("as_of", "_from_day", "_from_3h")
     for key in ("origin", "dest", "carrier"):
-        ats = ("as_of", "_from_day", "_from_3h")
-        t = _cumulative_asof(outcomes, t, [key], "outcome_known_at", ats, ["_one", "_late"], f"_a{key}")
+        t = _cumulative_asof(outcomes, t, [key], "outcome_known_at", outcome_windows, ["_one", "_late"], f"_a{key}")
     gains = ("as_of", *[f"_from_g{h}h" for h in DESTINATION_CONGESTION_HOURS])
     t = _cumulative_asof(arrived, t, ["dest"], "outcome_known_at", gains, ["_one", "_gain"], "_g")
     overdue_sums = ["_one", "_sched_min"]
