@@ -240,3 +240,70 @@ def test_make_runs_machinery_builds_three_days_on_an_s3_root_from_the_environmen
         assert fs.glob("boot/lake/warehouse/ml/flight_features/*.parquet")  # the lake's files are on the store
         assert len(fs.glob("boot/lake/raw/flights/*/part.parquet")) == 3
     assert not (tmp_path / "lakehouse").exists()  # nothing went to the local default of three_day_home
+
+
+def test_on_the_store_a_redelivery_is_archived_a_short_one_refused_and_old_rejects_cleared(tmp_path, monkeypatch):
+    """Ingestion on an s3:// root lists each zone's folder once instead of asking for each day's
+    file: what exists must still be seen. A re-delivery keeps the batch it replaces, a short one
+    is measured against the trailing days and the day it replaces, and a clean re-delivery clears
+    the day's old rejects."""
+    from datetime import date
+
+    import s3fs
+
+    from resources.raw.archive import LOG, archive_dir
+    from resources.raw.sources import load_sources
+    from resources.raw.volume import VolumeContractError
+    from resources.raw.zone import ingest, quarantine_path, raw_path
+    from tests.test_deliveries import day_of_flights, sources_with_daily_flights
+
+    days = [date(2013, 1, d) for d in range(1, 6)]
+    frames = {d: day_of_flights(str(d)) for d in days}
+    for d in days:
+        sources = sources_with_daily_flights(tmp_path, frames[d], str(d))
+    last = days[-1]
+    with local_s3_server() as aws:
+        for name, value in {
+            **aws,
+            "LAKEHOUSE_STATE_DIR": str(tmp_path / "st"),
+            "LAKEHOUSE_SOURCES": str(sources),
+        }.items():
+            monkeypatch.setenv(name, value)
+        fs = s3fs.S3FileSystem(skip_instance_cache=True)
+        fs.mkdir("deliveries")
+        settings = Settings.at("s3://deliveries/lake", "dev").ensure()
+        spec = load_sources()["flights"]
+        ingest(settings, spec, "run-1", days[0], last)  # Jan 1-4
+        ingest(settings, spec, "run-2", last, last + (days[1] - days[0]))
+        ingest(settings, spec, "run-3", last, last + (days[1] - days[0]))  # the same file: nothing archived
+        assert not (archive_dir(settings) / LOG).exists()
+
+        # 288 of 720 rows: under the trailing floor's 576 (80 % of the day it would replace).
+        sources_with_daily_flights(tmp_path, frames[last].head(288), str(last))
+        with pytest.raises(VolumeContractError, match="keeps at least 80% of the 720 rows it replaces"):
+            ingest(settings, spec, "run-4", last, last + (days[1] - days[0]))
+
+        # A correction with one bad row: the old batch is archived, the bad row quarantined.
+        fixed = (
+            frames[last]
+            .with_row_index("i")
+            .with_columns(
+                pl.when(pl.col("i") == 5).then(pl.lit("soon")).otherwise(pl.col("arr_delay")).alias("arr_delay")
+            )
+            .drop("i")
+        )
+        sources_with_daily_flights(tmp_path, fixed, str(last))
+        ingest(settings, spec, "run-5", last, last + (days[1] - days[0]))
+        assert quarantine_path(settings, "flights", last).exists()
+        # The clean file again: the correction and its reject are archived, the reject cleared.
+        sources_with_daily_flights(tmp_path, frames[last], str(last))
+        ingest(settings, spec, "run-6", last, last + (days[1] - days[0]))
+        log = [json.loads(line) for line in (archive_dir(settings) / LOG).read_text().splitlines()]
+        assert [(e["zone"], e["delivery_date"], e["rows"]) for e in log] == [
+            ("raw", str(last), 720),
+            ("raw", str(last), 719),
+            ("quarantine", str(last), 1),
+        ]
+        assert all((settings.root / e["archived_path"]).exists() for e in log)
+        assert not quarantine_path(settings, "flights", last).exists()
+        assert pl.read_parquet(raw_path(settings, "flights", last).read_bytes()).height == 720

@@ -27,7 +27,6 @@ warehouse's SQLite catalog, whose extension ignores DuckDB's file confinement.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -71,12 +70,14 @@ class PublishResult:
     warehouse_snapshot: int | None = None  # the warehouse DuckLake's snapshot this version names
 
 
-def has_files(pattern: str) -> bool:
-    if "://" in pattern:  # an object-storage root (resources/core/object_store.py)
-        from resources.core.object_store import filesystem
-
-        return bool(filesystem().glob(pattern))
-    return bool(glob.glob(pattern))
+def has_files(con: duckdb.DuckDBPyConnection, pattern: str) -> bool:
+    """Through the connection that will read the files: on an object-storage root one listing by
+    DuckDB's httpfs (~2 ms on moto) where s3fs's glob took ~0.1-0.3 s."""
+    if any(c in pattern for c in "*?["):
+        return con.execute("select 1 from glob(?) limit 1", [pattern]).fetchone() is not None
+    # httpfs's glob returns a path without a wildcard as it is, present or not: list its folder.
+    folder = pattern.rsplit("/", 1)[0]
+    return con.execute("select 1 from glob(?) where file = ?", [f"{folder}/*", pattern]).fetchone() is not None
 
 
 def _fsync(path: Path) -> None:
@@ -282,7 +283,7 @@ def _write_catalog_tables(
             select = v.query(names) if callable(v.query) else v.query
             if select is None:
                 continue
-        elif not has_files(v.parquet_glob):
+        elif not has_files(con, v.parquet_glob):
             con.execute(f'drop table if exists "{v.schema}"."{v.name}"')  # gone since the last publish
             names.discard((v.schema, v.name))
             continue
@@ -312,7 +313,7 @@ def _write_catalog_tables(
             f"insert into {CATALOG_SCHEMA}.tables values (?, ?, ?)",
             [[*k.split(".", 1), n] for k, n in result.row_counts.items()],
         )
-    _write_columns(con, published, column_descriptions(settings, external))
+    _write_columns(con, published, column_descriptions(con if ("ml", "feature_definitions") in names else None))
     (snapshot,) = con.execute(f"select * from {WAREHOUSE_ALIAS}.current_snapshot()").fetchone()
     result.history_entry = _history_entry(con, settings, version, previous, result.row_counts, snapshot + 1)
     versions.write_versions_table(con, [*versions.history(settings), result.history_entry], CATALOG_SCHEMA)
@@ -459,9 +460,10 @@ def _history_entry(
     }
 
 
-def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str, str], str]:
+def column_descriptions(con: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str, str], str]:
     """(schema, table, column) -> description: dbt's yml for the warehouse tables, the feature
-    definitions for ml.flight_features, "" where nobody wrote one (catalog.columns shows which)."""
+    definitions for ml.flight_features (read through ``con``, whose ``ml.feature_definitions`` this
+    publish has just written), "" where nobody wrote one (catalog.columns shows which)."""
     out: dict[tuple[str, str, str], str] = {}
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
     if manifest.exists():
@@ -471,15 +473,9 @@ def column_descriptions(settings: Settings, external=()) -> dict[tuple[str, str,
                 for column, spec in (node.get("columns") or {}).items():
                     if spec.get("description"):
                         out[(node["schema"], table, column)] = " ".join(spec["description"].split())
-    for v in external:  # the feature definitions table describes ml.flight_features' columns
-        if (v.schema, v.name) == ("ml", "feature_definitions") and v.parquet_glob and has_files(v.parquet_glob):
-            with connect() as mem:
-                if "://" in v.parquet_glob:
-                    register_object_store(mem, force=True)
-                for name, text in mem.execute(
-                    f"select name, description from read_parquet({sql_str(v.parquet_glob)})"
-                ).fetchall():
-                    out[("ml", "flight_features", name)] = text
+    if con is not None:
+        for name, text in con.execute("select name, description from ml.feature_definitions").fetchall():
+            out[("ml", "flight_features", name)] = text
     return out
 
 
