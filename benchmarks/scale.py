@@ -50,7 +50,7 @@ from assets.jobs import (  # noqa: E402
     SCORE_JOB,
     TRAIN_JOB,
 )
-from resources.raw.scale_data import ScaleDataError, generate, parse_sf  # noqa: E402
+from resources.raw.scale_data import ScaleDataError, ScaleDataset, generate, parse_sf  # noqa: E402
 
 SAMPLE_SECONDS = 0.2
 MiB = 2**20
@@ -302,28 +302,44 @@ def snapshot_code(work: Path) -> Path:
     return code
 
 
-def benchmark(sf: int, keep: bool, workdir: Path | None, snapshot: bool = False) -> int:
-    work = Path(tempfile.mkdtemp(prefix=f"bench-scale-sf{sf}-", dir=workdir)).resolve()
+def benchmark(sf: int, keep: bool, workdir: Path | None, snapshot: bool = False, resume: Path | None = None) -> int:
+    """``resume``: a kept folder of a run that stopped; its failed step and the ones after it run
+    again with this tree's code, on its data set and lakehouse, the steps it completed kept."""
+    if resume is not None:
+        work = resume.resolve()
+        earlier = json.loads((work / "results.json").read_text())
+        sf = earlier["sf"]
+    else:
+        work = Path(tempfile.mkdtemp(prefix=f"bench-scale-sf{sf}-", dir=workdir)).resolve()
+        (work / "logs").mkdir()
     data, lakehouse, home = work / "data", work / "lakehouse", work / "dagster_home"
-    (work / "logs").mkdir()
+    if snapshot:
+        shutil.rmtree(work / "code", ignore_errors=True)
     code = snapshot_code(work) if snapshot else REPO_ROOT
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     # The instance config of `make run` (run queue, pools, run monitoring), in a home of our own.
     shutil.copyfile(code / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     print(
         f"[bench-scale] SF={sf} in {work}"
-        + (f", code of {_git('rev-parse', 'HEAD')[:12]} in {code}" if snapshot else ""),
+        + (f", code of {_git('rev-parse', 'HEAD')[:12]} in {code}" if snapshot else "")
+        + (" (resumed)" if resume else ""),
         flush=True,
     )
 
-    started = time.perf_counter()
-    dataset = generate(sf, data)
-    generate_s = time.perf_counter() - started
-    print(
-        f"[bench-scale] generated {dataset.flights:,} flights over {dataset.days} days, {dataset.planes:,} "
-        f"planes ({dataset.bytes_written / MiB:,.0f} MiB) in {generate_s:.1f}s",
-        flush=True,
-    )
+    if resume is not None:
+        dataset = ScaleDataset(**earlier["dataset"])
+        generate_s = earlier["generate_s"]
+        done = [StepResult(**s) for s in earlier["steps"] if s["success"]]
+    else:
+        started = time.perf_counter()
+        dataset = generate(sf, data)
+        generate_s = time.perf_counter() - started
+        done = []
+        print(
+            f"[bench-scale] generated {dataset.flights:,} flights over {dataset.days} days, {dataset.planes:,} "
+            f"planes ({dataset.bytes_written / MiB:,.0f} MiB) in {generate_s:.1f}s",
+            flush=True,
+        )
 
     env = {
         **os.environ,
@@ -354,8 +370,13 @@ def benchmark(sf: int, keep: bool, workdir: Path | None, snapshot: bool = False)
         "work_dir": str(work),
         "code": "git archive HEAD" if snapshot else "working tree",
     }
-    steps: list[StepResult] = []
+    if resume is not None:  # which code measured which steps
+        results["resumed"] = [*earlier.get("resumed", []), {"from_step": len(done), "git": results["git"]}]
+        results["git"] = earlier["git"]
+    steps: list[StepResult] = list(done)
     for index, (name, job, _, _) in enumerate(STEPS):
+        if index < len(done):
+            continue
         step = measure_step(index, name, job, env, work, code)
         steps.append(step)
         print(
@@ -435,12 +456,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run the committed code (git archive HEAD), not the working tree others may be editing",
     )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="a kept folder of a run that failed: run its failed step and the rest with this code",
+    )
     parser.add_argument("--step", type=int, default=None, help=argparse.SUPPRESS)  # child mode
     parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.step is not None:
         _, job, partitions, config = STEPS[args.step]
         return run_step(job, partitions, config, args.result)
+    if args.resume is not None:
+        return benchmark(0, True, None, args.snapshot, resume=args.resume)
     raw = args.sf if args.sf is not None else os.environ.get("SF")
     if raw is None:
         print("bench-scale: give a scale factor: make bench-scale SF=10 (or --sf 10)", file=sys.stderr)

@@ -47,7 +47,7 @@ def test_sample_record_names_rows_and_seed():
 
 
 def test_the_window_sample_is_training_samples_rows_read_a_month_at_a_time(ml_lakehouse):
-    """Training reads its window in chunks and picks the sample from the flight ids alone: the same
+    """Training reads its window in chunks and picks the sample from the row count alone: the same
     rows in the same order as ``training_sample`` over the whole window held at once."""
 
     from resources.ml.lake import load_labels, read_features

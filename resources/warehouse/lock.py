@@ -96,13 +96,14 @@ def _catalog_identity(settings: Settings) -> tuple | None:
 
 
 @contextmanager
-def warehouse_reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only warehouse connection, held open by this process and reused, for one
-    transaction: everything read in the block comes from one committed snapshot, the newest when
-    the block starts. Never blocks a writer (the SQLite catalog is in WAL mode)."""
+def _held(settings: Settings, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """This process's held connection of that kind, for the block; another thread waits for it.
+    A writer that raised a DuckDB error (a lost commit, a full disk) is closed rather than handed
+    out again; a reader's errors (a table not there yet) leave it usable."""
     key_bytes = load_key(settings)
     key = (
         os.getpid(),
+        read_only,
         settings.warehouse_metadata,
         str(settings.warehouse_data),
         str(settings.local_root),
@@ -115,7 +116,7 @@ def warehouse_reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
             _close_when_free(entry)
             entry = None
         if entry is None:
-            con = _connection(settings, True, key_bytes)
+            con = _connection(settings, read_only, key_bytes)
             entry = (con, threading.Lock(), _catalog_identity(settings))
             _HELD[key] = entry
             while len(_HELD) > MAX_HELD:
@@ -123,11 +124,40 @@ def warehouse_reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         _HELD.move_to_end(key)
     con, lock, _ = entry
     with lock:
+        try:
+            yield con
+        except duckdb.Error:
+            if read_only:
+                raise
+            with _HELD_LOCK:
+                if _HELD.get(key) is entry:
+                    _HELD.pop(key)
+            con.close()
+            raise
+
+
+@contextmanager
+def warehouse_reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only warehouse connection, held open by this process and reused, for one
+    transaction: everything read in the block comes from one committed snapshot, the newest when
+    the block starts. Never blocks a writer (the SQLite catalog is in WAL mode)."""
+    with _held(settings, read_only=True) as con:
         con.execute("begin transaction")
         try:
             yield con
         finally:
             con.execute("rollback")
+
+
+@contextmanager
+def warehouse_writer(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write warehouse connection under ``warehouse_lock``, held open by this process
+    between writes. Attaching the lake and loading its catalog cost ~1.3 s at SF=100 (0.8 s and
+    0.5 s), paid before by every day group of features, every scored week and backtest month.
+    The lock is taken per block, so other writers still interleave; the caller runs its own
+    transaction, and each one starts from the newest committed snapshot."""
+    with warehouse_lock(settings), _held(settings, read_only=False) as con:
+        yield con
 
 
 def _close_when_free(entry: tuple) -> None:

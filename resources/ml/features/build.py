@@ -11,7 +11,7 @@ from resources.core.parquet_io import write_parquet_atomic
 from resources.core.settings import Settings
 from resources.ml.features.availability import DAY_AHEAD, HORIZONS, NOWCAST
 from resources.ml.features.catalog import FEATURES_BY_HORIZON
-from resources.ml.features.point_in_time import build_features, target_rows
+from resources.ml.features.point_in_time import FLIGHT_LOOKBACK_DAYS, build_features, target_rows
 from resources.ml.features.time_guard import assert_point_in_time
 from resources.ml.lake import feature_definitions_path, feature_table, load_feature_inputs, write_lake_days
 from resources.raw.zone import by_day, days_in
@@ -95,10 +95,11 @@ def build_and_store_features(
     if len(days) > 1:
         guarded, inputs = {}, None
     rows = {}
+    history: tuple[pl.DataFrame, date] | None = None  # the flights the pass before read, and to when
     for i in range(0, len(days), chunk_days):
         chunk = days[i : i + chunk_days]
         a, b = chunk[0], chunk[-1] + timedelta(days=1)
-        inputs = inputs or load_feature_inputs(settings, a, b)
+        inputs = inputs or load_feature_inputs(settings, a, b, history)
         if DAY_AHEAD in horizons:
             require_day_before(inputs.flights, chunk)
         targets = target_rows(inputs, a, b).group_by("flight_date").len()
@@ -112,7 +113,9 @@ def build_and_store_features(
                 write_lake_days(settings, feature_table(horizon), parts)  # the group's days: one transaction
                 rows.update({day: part.height for day, part in parts.items()})
                 del features, parts
-        inputs = None  # released before the next pass loads
+        # What the next pass's look-back needs of this pass's flights, the rest released before it loads.
+        history = (inputs.flights.filter(pl.col("flight_date") >= b - timedelta(days=FLIGHT_LOOKBACK_DAYS)), b)
+        inputs = None
     write_parquet_atomic(
         pl.DataFrame(
             [
