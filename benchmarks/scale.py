@@ -371,7 +371,11 @@ def benchmark(sf: int, keep: bool, workdir: Path | None, snapshot: bool = False,
         "code": "git archive HEAD" if snapshot else "working tree",
     }
     if resume is not None:  # which code measured which steps
-        results["resumed"] = [*earlier.get("resumed", []), {"from_step": len(done), "git": results["git"]}]
+        failed = [s for s in earlier["steps"] if not s["success"]]
+        results["resumed"] = [
+            *earlier.get("resumed", []),
+            {"from_step": len(done), "git": results["git"], "failed_before": failed},
+        ]
         results["git"] = earlier["git"]
     steps: list[StepResult] = list(done)
     for index, (name, job, _, _) in enumerate(STEPS):
