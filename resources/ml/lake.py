@@ -43,9 +43,11 @@ def read_features(
     end: date | None = None,
     horizon: str = DAY_AHEAD,
     columns: list[str] | None = None,
+    ids: list[str] | None = None,
 ) -> pl.DataFrame:
-    """A horizon's features of the days in [start, end), by day then flight."""
-    return read_lake_days(settings, feature_table(horizon), start, end, columns=columns)
+    """A horizon's features of the days in [start, end), by day then flight; only the flights
+    ``ids`` if given."""
+    return read_lake_days(settings, feature_table(horizon), start, end, columns=columns, ids=ids)
 
 
 def feature_days(settings: Settings, horizon: str = DAY_AHEAD) -> list[date]:
@@ -313,11 +315,18 @@ def read_lake_days(
     schema: str = ML_SCHEMA,
     day_column: str = "flight_date",
     order_by: str = "flight_date, flight_id",
+    ids: list[str] | None = None,
 ) -> pl.DataFrame:
     """Rows of ``<schema>.<table>`` for days in [start, end) (all days without bounds), of
-    ``horizon``, ordered; only ``columns`` if given. Empty (no columns) when nothing is there."""
+    ``horizon``, ordered; only ``columns`` if given, only the flights ``ids`` if given. Empty (no
+    columns) when nothing is there."""
     cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-    bounds = [(f'"{day_column}" >= ?', start), (f'"{day_column}" < ?', end), ("horizon = ?", horizon)]
+    bounds = [
+        (f'"{day_column}" >= ?', start),
+        (f'"{day_column}" < ?', end),
+        ("horizon = ?", horizon),
+        ("flight_id in (select unnest(?::varchar[]))", ids),
+    ]
     where = ["true", *(test for test, value in bounds if value is not None)]
     params = [value for _, value in bounds if value is not None]
     return _query_lake(

@@ -85,10 +85,20 @@ class LabelledWindow:
     def chunks(self, part: str | tuple[date, date], columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
         """Features (or only ``columns`` of them) plus ``is_late`` of ``part``, CHUNK_DAYS at a
         time, in date then flight order."""
+        for _, _, chunk in self._spans_read(part, columns):
+            yield chunk
+
+    def _spans_read(
+        self, part: str | tuple[date, date], columns: list[str] | None = None
+    ) -> Iterator[tuple[date, date, pl.DataFrame]]:
         for start, stop in self.spans(part):
             features = read_features(self.settings, start, stop, self.horizon, columns)
             if features.height:
-                yield features.join(self.labels(start, stop), on="flight_id", how="inner").sort("flight_id")
+                yield (
+                    start,
+                    stop,
+                    features.join(self.labels(start, stop), on="flight_id", how="inner").sort("flight_id"),
+                )
 
     def sample(
         self,
@@ -111,12 +121,20 @@ class LabelledWindow:
             .sample(n=max_rows, seed=seed)
             .with_row_index("_order")
         )
+        # Each week's ids are read again and only the chosen flights' features: reading every
+        # feature of a week to keep 1.5 % of it was ~40 % of the backtest at SF=100 (a 7-day chunk
+        # there: 2.5 s whole and ordered, 0.27 s for 15,000 flights).
         parts, offset = [], 0
-        for c in self.chunks(part):
-            mine = chosen.filter((pl.col("_pos") >= offset) & (pl.col("_pos") < offset + c.height))
-            at = c.with_row_index("_pos", offset=offset).with_columns(pl.col("_pos").cast(pl.Int64))
-            parts.append(compact(at.join(mine, on="_pos", how="inner").drop("_pos")))
-            offset += c.height
+        for start, stop, ids in self._spans_read(part, ["flight_id"]):
+            mine = chosen.filter((pl.col("_pos") >= offset) & (pl.col("_pos") < offset + ids.height))
+            offset += ids.height
+            if mine.height == 0:
+                continue
+            at = ids.with_row_index("_pos", offset=offset - ids.height).with_columns(pl.col("_pos").cast(pl.Int64))
+            picked = at.join(mine, on="_pos", how="inner").select("flight_id", "_order")
+            features = read_features(self.settings, start, stop, self.horizon, ids=picked["flight_id"].to_list())
+            labelled = features.join(self.labels(start, stop), on="flight_id", how="inner")
+            parts.append(compact(labelled.join(picked, on="flight_id", how="inner")))
         rows = pl.concat(parts, how="vertical_relaxed")
         return rows.sort("_order").drop("_order"), available
 
