@@ -1,6 +1,7 @@
 """Scale benchmark (issue 10): the whole chain on SF copies of the embedded year, measured per step.
 
     make bench-scale SF=10        # or: SF=10 .venv/bin/python benchmarks/scale.py [--keep]
+    .venv/bin/python benchmarks/scale.py --resume <kept folder> [--snapshot]   # after a failed step
 
 Generates the scale-factor data set (resources/raw/scale_data.py) in a temporary folder, then builds
 everything in a temporary lakehouse (LAKEHOUSE_ROOT, DAGSTER_HOME and LAKEHOUSE_SOURCES all point
