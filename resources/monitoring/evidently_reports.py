@@ -8,6 +8,7 @@ from datetime import date, datetime, time
 
 import polars as pl
 
+from resources.core.frames import compact
 from resources.ml.features.catalog import CATEGORICAL
 from resources.monitoring.actuals import TARGET
 from resources.monitoring.drift import PREDICTION
@@ -68,7 +69,10 @@ EVIDENTLY_MAX_ROWS = 100_000
 
 
 def evidently_rows(frame: pl.DataFrame, max_rows: int = EVIDENTLY_MAX_ROWS) -> pl.DataFrame:
-    return frame if frame.height <= max_rows else frame.sort("flight_id").sample(n=max_rows, seed=0)
+    # Compacted: a report waits for ``ReportWriter.finish`` with the other months', and the sample's
+    # string views would hold the month's and its reference's buffers (12 months at SF=100 took
+    # the monitoring run past 20 GiB until the OOM killer ended it).
+    return frame if frame.height <= max_rows else compact(frame.sort("flight_id").sample(n=max_rows, seed=0))
 
 
 def sampled_note(*frames: pl.DataFrame) -> str:

@@ -22,6 +22,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from resources.core.frames import compact
 from resources.core.settings import Settings
 from resources.ml.features.availability import DAY_AHEAD
 from resources.ml.lake import load_labels, read_features
@@ -34,15 +35,6 @@ CHUNK_DAYS = 7
 # Single-feature AUCs and monthly drift statistics are as sharp on 500k rows as on 22 M (the
 # standard error of an AUC on 500k rows is ~0.001); the year's train window (225k) is used whole.
 AUDIT_MAX_ROWS = 500_000
-
-
-def compact(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` holding only its own bytes. Polars' strings are views: the few rows a join or a
-    filter keeps of a chunk still hold the chunk's string buffers, so the training sample (1.5 %
-    of each chunk's rows) held every chunk read: 23 GiB at SF=100 until the OOM killer ended
-    training. A round trip through Arrow copies what is referenced (on 20 chunks of 650k rows,
-    keeping 15k of each: 524 MiB resident without it, 240 MiB with it)."""
-    return pl.from_arrow(frame.to_arrow())
 
 
 @dataclass(frozen=True)
