@@ -120,3 +120,23 @@ def test_the_dbt_profile_is_the_same_for_every_lakehouse(tmp_path, monkeypatch):
     one = _dbt_credentials(Settings(root=tmp_path / "one", env="dev").ensure(), monkeypatch)
     other = _dbt_credentials(Settings(root=tmp_path / "other" / "lakehouse", env="dev").ensure(), monkeypatch)
     assert list(one.connection_info()) == list(other.connection_info())
+
+
+def test_a_catalog_made_again_or_copied_at_a_path_is_told_apart_from_the_one_before(tmp_path):
+    """Held warehouse connections (resources/warehouse/lock.py) are reused while the catalog file
+    at their path is the one they opened. A new file can get the old one's inode, so the file
+    carries a random id; a copy over the path gets its own."""
+    from resources.core.duckdb_connect import copy_sqlite_catalog, prepare_sqlite_catalog, sqlite_catalog_id
+
+    path = tmp_path / "warehouse.sqlite"
+    assert sqlite_catalog_id(path) is None and not path.exists()  # asking never creates one
+    prepare_sqlite_catalog(f"sqlite:{path}")
+    first = sqlite_catalog_id(path)
+    prepare_sqlite_catalog(f"sqlite:{path}")
+    assert first and sqlite_catalog_id(path) == first  # kept while it is the same file
+    copy = tmp_path / "copy.sqlite"
+    copy_sqlite_catalog(path, copy)
+    assert sqlite_catalog_id(copy) not in (None, 0, first)
+    path.unlink()
+    prepare_sqlite_catalog(f"sqlite:{path}")
+    assert sqlite_catalog_id(path) not in (None, 0, first)

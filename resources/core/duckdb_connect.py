@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -112,6 +113,30 @@ def prepare_sqlite_catalog(metadata: str) -> None:
                 db.execute("pragma journal_mode = wal")
             except sqlite3.OperationalError:  # in use by another process: the next call switches it
                 pass
+        if db.execute("pragma application_id").fetchone()[0] == 0:
+            _new_catalog_id(db)
+
+
+def _new_catalog_id(db: sqlite3.Connection) -> None:
+    """Mark a catalog file with a random id (SQLite's ``application_id``; DuckLake leaves it
+    alone): a connection held on a catalog that was removed and made again at the same path, or
+    restored over, can tell (``sqlite_catalog_id``). The inode alone cannot: the sqlite
+    extension does not keep the file open between transactions, so a new file may get the old
+    one's inode, and a held DuckLake then wrote its cached catalog into the new file (a crash)."""
+    try:
+        db.execute(f"pragma application_id = {secrets.randbelow(2**31 - 1) + 1}")
+    except sqlite3.DatabaseError:  # read-only here, or busy: the next writer's call marks it
+        pass
+
+
+def sqlite_catalog_id(path: Path) -> int | None:
+    """The id ``prepare_sqlite_catalog`` gave the catalog file (0 before it did), None if there is
+    no file. Never creates one."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=1.0)) as db:
+            return db.execute("pragma application_id").fetchone()[0]
+    except sqlite3.OperationalError:
+        return None
 
 
 def copy_sqlite_catalog(source: Path, target: Path) -> None:
@@ -119,6 +144,7 @@ def copy_sqlite_catalog(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.closing(sqlite3.connect(source)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
+        _new_catalog_id(dst)  # a copy is another catalog to a connection held on the target's path
 
 
 def attach_ducklake(
