@@ -70,8 +70,7 @@ EVIDENTLY_MAX_ROWS = 100_000
 
 def evidently_rows(frame: pl.DataFrame, max_rows: int = EVIDENTLY_MAX_ROWS) -> pl.DataFrame:
     # Compacted: a report waits for ``ReportWriter.finish`` with the other months', and the sample's
-    # string views would hold the month's and its reference's buffers (12 months at SF=100 took
-    # the monitoring run past 20 GiB until the OOM killer ended it).
+    # string views would hold the month's and its reference's buffers (~1.5 GB a month at SF=100).
     return frame if frame.height <= max_rows else compact(frame.sort("flight_id").sample(n=max_rows, seed=0))
 
 
