@@ -70,7 +70,8 @@ EVIDENTLY_MAX_ROWS = 100_000
 
 def evidently_rows(frame: pl.DataFrame, max_rows: int = EVIDENTLY_MAX_ROWS) -> pl.DataFrame:
     # Compacted: a report waits for ``ReportWriter.finish`` with the other months', and the sample's
-    # string views would hold the month's and its reference's buffers (~1.5 GB a month at SF=100).
+    # string views would hold the month's and its reference's buffers (at SF=100 the run went past
+    # 20 GiB with them).
     return frame if frame.height <= max_rows else compact(frame.sort("flight_id").sample(n=max_rows, seed=0))
 
 
